@@ -1,0 +1,46 @@
+# seqops: `make repro` runs the pipeline, `make test` the test suite; both set up .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install repro test test-fast lint format typecheck ui clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv and install seqops with its dev tools
+
+repro: install  ## run the DVC pipeline on the default dataset
+	dvc repro
+
+test: install  ## run the whole test suite (unit, integration, e2e)
+	python -m pytest
+
+test-fast: install  ## unit tests only
+	python -m pytest tests/unit
+
+lint: install  ## ruff lint and format check
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+
+format: install  ## apply ruff fixes and formatting
+	ruff check --fix src tests benchmarks
+	ruff format src tests benchmarks
+
+typecheck: install  ## mypy over the package
+	mypy
+
+ui: install  ## serve the MLflow UI on http://127.0.0.1:5000
+	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean:  ## remove pipeline outputs (keeps .venv, mlflow.db and the Optuna store)
+	rm -rf data/processed models reports

@@ -1,0 +1,7 @@
+"""`python -m seqops` is the `seqops` command."""
+
+import sys
+
+from seqops.cli import main
+
+sys.exit(main())

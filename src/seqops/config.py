@@ -1,0 +1,209 @@
+"""Typed view of `params.yaml`: the only module that reads YAML.
+
+Every section of `params.yaml` is a pydantic model with extra keys forbidden, so a typo
+(`model.hiden_size`), a wrong type or an out-of-range value stops the run before any work,
+naming the key path, the bad value and what was expected:
+
+    from seqops.config import load_config
+    cfg = load_config("params.yaml")             # raises ConfigError on bad input
+    cfg = load_config("params.yaml", overrides={"train.lr": 1e-3})
+
+Defaults live on the fields below and nowhere else; the field docstrings document them.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from seqops.errors import ConfigError
+
+Cell = Literal["lstm", "gru", "rnn"]
+Pooling = Literal["last", "mean", "max", "attention"]
+Task = Literal["sequence_classification"]
+
+#: Metrics to minimise; every other name in the vocabulary (design.md §7) is maximised.
+_LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece")
+
+
+def metric_direction(metric: str) -> Literal["minimize", "maximize"]:
+    """Whether `metric` (e.g. `val/loss`, `val/accuracy`) improves downwards or upwards."""
+    return "minimize" if metric.rsplit("/", 1)[-1] in _LOWER_IS_BETTER else "maximize"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DataConfig(_Section):
+    """Where sequences come from and how they are split."""
+
+    task: Task = "sequence_classification"
+    """Task family; later tasks (text, forecasting) add values here."""
+    dataset: str | None = "JapaneseVowels"
+    """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept)."""
+    path: Path | None = None
+    """A user file in long format (CSV, TSV or Parquet); set `dataset: null` to use it."""
+    id_column: str = "id"
+    """Column naming the sequence each row belongs to (long format)."""
+    time_column: str = "time"
+    """Column ordering the rows of one sequence (long format)."""
+    label_column: str = "label"
+    """Column with the class of the sequence; must be constant within a sequence."""
+    feature_columns: list[str] | None = None
+    """Feature columns; `null` takes every column except id, time and label."""
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    """Stratified share of the training split held out for validation (early stopping)."""
+    test_fraction: float = Field(0.25, gt=0.0, lt=0.5)
+    """Stratified share held out for test, for user files only (bundled sets keep theirs)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("set exactly one of data.dataset (bundled) and data.path (your file)")
+        return self
+
+
+class ModelConfig(_Section):
+    """SequenceNet architecture (design.md §5)."""
+
+    cell: Cell = "lstm"
+    """Recurrent cell."""
+    hidden_size: int = Field(64, ge=1, le=4096)
+    """Units per direction and layer."""
+    num_layers: int = Field(2, ge=1, le=8)
+    """Stacked recurrent layers."""
+    bidirectional: bool = True
+    """Add a backward direction that starts at each sequence's last real step."""
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    """Dropout between recurrent layers and before the head."""
+    pooling: Pooling = "mean"
+    """How per-step states become one vector: last real step, masked mean/max, attention."""
+
+
+class TrainConfig(_Section):
+    """Optimisation and the Lightning Trainer."""
+
+    max_epochs: int = Field(60, ge=1)
+    """Upper bound on epochs; early stopping usually ends sooner."""
+    batch_size: int = Field(32, ge=1)
+    """Sequences per batch."""
+    lr: float = Field(3e-3, gt=0.0, le=1.0)
+    """AdamW peak learning rate."""
+    weight_decay: float = Field(1e-4, ge=0.0)
+    """AdamW decoupled weight decay."""
+    scheduler: Literal["cosine", "plateau", "none"] = "cosine"
+    """Learning-rate schedule: cosine annealing over `max_epochs`, reduce-on-plateau, or none."""
+    gradient_clip_val: float = Field(1.0, ge=0.0)
+    """Gradient-norm clipping (0 disables)."""
+    monitor: str = "val/loss"
+    """Validation metric for early stopping and the best checkpoint."""
+    patience: int = Field(15, ge=1)
+    """Epochs without improvement of `monitor` before stopping."""
+    accelerator: str = "cpu"
+    """Lightning accelerator (`cpu`, `gpu`, `auto`)."""
+    devices: int | str = 1
+    """Lightning devices (count or `auto`)."""
+    strategy: str = "auto"
+    """Lightning strategy (`auto`, `ddp`, ...)."""
+    deterministic: bool = True
+    """Deterministic kernels: two runs from one commit give identical metrics on CPU."""
+
+    @property
+    def monitor_mode(self) -> Literal["min", "max"]:
+        return "min" if metric_direction(self.monitor) == "minimize" else "max"
+
+
+class TrackingConfig(_Section):
+    """MLflow. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
+
+    uri: str = "sqlite:///mlflow.db"
+    """Tracking store: the embedded SQLite file at the repo root, or any server URI."""
+    experiment: str = "seqops"
+    """Experiment that holds every run of this project."""
+
+
+class Config(_Section):
+    """The whole of `params.yaml`."""
+
+    seed: int = Field(42, ge=0)
+    """Seeds splitting, initialisation and shuffling."""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """Dotted-name view (`model.hidden_size`), the names MLflow shows as params."""
+        return flatten(self.model_dump(mode="json"))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of `raw` with dotted paths (`train.lr`) replaced; validation rejects typos."""
+    tree = copy.deepcopy(raw)
+    for path, value in overrides.items():
+        node = tree
+        *parents, leaf = path.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{path}: '{part}' is a value, not a section")
+            node = child
+        node[leaf] = value
+    return tree
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {path} = {err['input']!r}: unknown key (typo?)")
+        else:
+            lines.append(f"  {path} = {err['input']!r}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any] | None, source: str = "params") -> Config:
+    """Validate an already-loaded mapping; raises ConfigError naming each bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_config(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate `params.yaml`, with optional dotted-path overrides on top."""
+    raw = read_yaml(path)
+    if overrides:
+        raw = apply_overrides(raw or {}, overrides)
+    return parse_config(raw, str(path))

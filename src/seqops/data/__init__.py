@@ -1,0 +1,1 @@
+"""Data: sources, splitting, scaling, the on-disk processed format and the datamodule."""

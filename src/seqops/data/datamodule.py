@@ -1,0 +1,77 @@
+"""Padded batches for training and evaluation, and the Lightning datamodule over `data/processed/`.
+
+A batch is `(x, lengths, y)`: `x` float32 `(B, T, F)` zero-padded to the longest sequence in
+the batch, `lengths` int64 `(B,)`, `y` int64 `(B,)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from seqops.data.sequences import SequenceSet
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad `(T_i, F)` arrays into `(B, max T, F)` plus their lengths."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    x = torch.zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
+    for i, s in enumerate(sequences):
+        x[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))
+    return x, lengths
+
+
+class _SequenceDataset(Dataset[tuple[np.ndarray, int]]):
+    def __init__(self, data: SequenceSet) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.data.sequences[i], int(self.data.labels[i])
+
+
+def collate(items: list[tuple[np.ndarray, int]]) -> Batch:
+    x, lengths = pad_batch([s for s, _ in items])
+    return x, lengths, torch.tensor([y for _, y in items], dtype=torch.int64)
+
+
+def loader(data: SequenceSet, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        _SequenceDataset(data),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collate,
+        generator=generator,
+    )
+
+
+class SequenceDataModule(pl.LightningDataModule):
+    """Train / val / test loaders over the splits written by the prepare stage."""
+
+    def __init__(self, processed_dir: str | Path, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.processed_dir = Path(processed_dir)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.splits = {
+            name: SequenceSet.load(self.processed_dir / f"{name}.npz")
+            for name in ("train", "val", "test")
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        return loader(self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+
+    def val_dataloader(self) -> DataLoader:
+        return loader(self.splits["val"], self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return loader(self.splits["test"], self.batch_size, shuffle=False)

@@ -1,0 +1,50 @@
+"""Variable-length labelled sequences and their on-disk form in `data/processed/`.
+
+A split is stored as one `.npz` holding a ragged array without pickles: all steps
+concatenated (`values`, shape `(sum T_i, F)`), per-sequence `lengths`, and integer `labels`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SequenceSet:
+    """A list of `(T_i, F)` float32 sequences with one integer label each."""
+
+    sequences: list[np.ndarray]
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.sequences) != len(self.labels):
+            raise ValueError("one label per sequence expected")
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(s) for s in self.sequences], dtype=np.int64)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.sequences[0].shape[1])
+
+    def subset(self, index: np.ndarray) -> SequenceSet:
+        return SequenceSet([self.sequences[i] for i in index], self.labels[index])
+
+    def save(self, path: str | Path) -> None:
+        values = np.concatenate(self.sequences).astype(np.float32)
+        with open(path, "wb") as fh:
+            np.savez(fh, values=values, lengths=self.lengths, labels=self.labels.astype(np.int64))
+
+    @classmethod
+    def load(cls, path: str | Path) -> SequenceSet:
+        with np.load(path, allow_pickle=False) as npz:
+            values, lengths, labels = npz["values"], npz["lengths"], npz["labels"]
+        bounds = np.cumsum(lengths)[:-1]
+        return cls(list(np.split(values, bounds)), labels)

@@ -1,0 +1,30 @@
+"""Seeded, stratified splits that refuse classes too small to appear on both sides."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from seqops.errors import DataError
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int, *, names: list[str], what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices `(keep, held_out)` with `fraction` of each class held out."""
+    classes, counts = np.unique(labels, return_counts=True)
+    small = [names[c] for c, n in zip(classes, counts, strict=True) if n < 2]
+    if small:
+        raise DataError(
+            f"cannot carve a stratified {what} split: class(es) {small} have a single example "
+            "(every class needs at least 2)"
+        )
+    index = np.arange(len(labels))
+    n_held = max(int(round(fraction * len(labels))), len(classes))
+    if len(labels) - n_held < len(classes):
+        raise DataError(
+            f"cannot carve a stratified {what} split: {len(labels)} examples for "
+            f"{len(classes)} classes is too few"
+        )
+    keep, held = train_test_split(index, test_size=n_held, stratify=labels, random_state=seed)
+    return np.sort(keep), np.sort(held)

@@ -1,0 +1,1 @@
+"""The network (plain nn.Module) and the Lightning system that trains it."""

@@ -1,0 +1,112 @@
+"""SequenceNet: input encoder → recurrent cell → masked pooling → head, as a plain nn.Module.
+
+Padding never changes a sequence's output. The forward direction is causal, so steps after a
+sequence's end cannot reach its real steps; the backward direction runs the same causal cell
+over each sequence reversed *within its own length* (`reverse_padded`), so it starts at the
+last real step, not at the padding. Pooling masks padded steps. No PackedSequence is used, so
+the graph that ONNX runs is the one that was trained.
+
+    net = SequenceNet(n_features=12, n_outputs=9, cell="lstm", hidden_size=64)
+    logits = net(x, lengths)          # x (B, T, F) float32, lengths (B,) int64 → (B, 9)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def step_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
+    """`(B, T)` boolean mask, True on real steps."""
+    steps = torch.arange(time, device=lengths.device)
+    return steps.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence's first `length` steps in place; padding stays at the end."""
+    time = x.shape[1]
+    steps = torch.arange(time, device=x.device).unsqueeze(0)  # (1, T)
+    index = lengths.unsqueeze(1) - 1 - steps  # (B, T)
+    index = torch.where(index >= 0, index, steps.expand_as(index))
+    return torch.gather(x, 1, index.unsqueeze(-1).expand_as(x))
+
+
+class SequenceNet(nn.Module):
+    def __init__(
+        self,
+        n_features: int,
+        n_outputs: int,
+        *,
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        pooling: str = "last",
+    ) -> None:
+        super().__init__()
+        if cell not in _CELLS:
+            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        if pooling not in ("last", "mean", "max", "attention"):
+            raise ValueError(f"unknown pooling {pooling!r}")
+        self.pooling = pooling
+        self.bidirectional = bidirectional
+        self.hidden_size = hidden_size
+        directions = 2 if bidirectional else 1
+        self.encoder = nn.Linear(n_features, hidden_size)
+        rnn = _CELLS[cell]
+        # One single-layer, single-direction cell per (layer, direction): stacking by hand
+        # lets the backward direction reverse within each length (see module docstring).
+        self.forward_cells = nn.ModuleList(
+            rnn(hidden_size if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
+            for i in range(num_layers)
+        )
+        self.backward_cells = nn.ModuleList(
+            rnn(hidden_size if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
+            for i in range(num_layers if bidirectional else 0)
+        )
+        self.dropout = nn.Dropout(dropout)
+        out = hidden_size * directions
+        self.attention = nn.Linear(out, 1) if pooling == "attention" else None
+        self.head = nn.Linear(out, n_outputs)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Per-step states `(B, T, H * directions)`; padded steps hold unspecified values."""
+        h = torch.relu(self.encoder(x))  # (B, T, H)
+        for i, forward_cell in enumerate(self.forward_cells):
+            if i > 0:
+                h = self.dropout(h)
+            fwd, _ = forward_cell(h)  # (B, T, H)
+            if self.bidirectional:
+                bwd, _ = self.backward_cells[i](reverse_padded(h, lengths))
+                h = torch.cat([fwd, reverse_padded(bwd, lengths)], dim=-1)  # (B, T, 2H)
+            else:
+                h = fwd
+        return h
+
+    def pool(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One vector per sequence `(B, H * directions)` from real steps only."""
+        mask = step_mask(lengths, h.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        if self.pooling == "last":
+            last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h.shape[-1])
+            at_end = torch.gather(h, 1, last).squeeze(1)  # (B, D)
+            if not self.bidirectional:
+                return at_end
+            # The backward direction has read the whole sequence by step 0.
+            return torch.cat([at_end[:, : self.hidden_size], h[:, 0, self.hidden_size :]], dim=-1)
+        if self.pooling == "mean":
+            total = torch.where(mask, h, torch.zeros_like(h)).sum(dim=1)
+            return total / lengths.unsqueeze(-1).to(h.dtype)
+        if self.pooling == "max":
+            return torch.where(mask, h, torch.full_like(h, float("-inf"))).amax(dim=1)
+        assert self.attention is not None
+        scores = self.attention(h)  # (B, T, 1)
+        scores = torch.where(mask, scores, torch.full_like(scores, float("-inf")))
+        weights = torch.softmax(scores, dim=1)
+        return (torch.where(mask, h, torch.zeros_like(h)) * weights).sum(dim=1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        pooled = self.pool(self.encode(x, lengths), lengths)  # (B, D)
+        return self.head(self.dropout(pooled))

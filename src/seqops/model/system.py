@@ -1,0 +1,79 @@
+"""LitSequenceModel: loss, metrics, optimiser and schedule around a SequenceNet.
+
+Metric names follow design.md §7 (`train/loss`, `val/loss`, `val/accuracy`, `val/f1_macro`),
+so Lightning's logs, early stopping, the Optuna pruner and MLflow share one vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from seqops.model.network import SequenceNet
+
+
+class LitSequenceModel(pl.LightningModule):
+    def __init__(
+        self,
+        *,
+        n_features: int,
+        n_classes: int,
+        network: dict[str, Any],
+        lr: float,
+        weight_decay: float,
+        scheduler: str,
+        max_epochs: int,
+        monitor: str = "val/loss",
+        monitor_mode: str = "min",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = SequenceNet(n_features, n_classes, **network)
+        self.loss = nn.CrossEntropyLoss()
+        metrics = MetricCollection(
+            {
+                "accuracy": MulticlassAccuracy(n_classes, average="micro"),
+                "f1_macro": MulticlassF1Score(n_classes, average="macro"),
+            }
+        )
+        self.val_metrics = metrics.clone(prefix="val/")
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.net(x, lengths)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, lengths, y = batch
+        loss = self.loss(self(x, lengths), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, lengths, y = batch
+        logits = self(x, lengths)
+        self.log("val/loss", self.loss(logits, y), on_epoch=True, batch_size=len(y))
+        self.val_metrics.update(logits, y)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute())
+        self.val_metrics.reset()
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.scheduler == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=hp.max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": schedule}
+        if hp.scheduler == "plateau":
+            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode=hp.monitor_mode, factor=0.5, patience=3
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": schedule, "monitor": hp.monitor},
+            }
+        return optimizer

@@ -1,0 +1,1 @@
+"""Pipeline stages, one module each, in dvc.yaml order: prepare → train → evaluate."""

@@ -1,0 +1,169 @@
+"""prepare: raw sequences → standardised train / val / test splits in `data/processed/`.
+
+    seqops prepare [--params params.yaml]
+
+Bundled UEA sets keep their official train/test split; a user file gets a stratified test
+split. Validation is carved from train (stratified, seeded). The scaler is fitted on the
+training split only. Writes `data/processed/{train,val,test}.npz`, `preprocessing.json` and
+`reports/data.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqops import outputs
+from seqops.config import DataConfig, load_config
+from seqops.data.scaling import ChannelScaler
+from seqops.data.sequences import SequenceSet
+from seqops.data.sources import RawSequences, load_bundled, load_long_file
+from seqops.data.splits import stratified_split
+from seqops.errors import DataError
+from seqops.layout import Layout
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    splits: dict[str, SequenceSet]
+    label_names: list[str]
+    feature_names: list[str]
+    scaler: ChannelScaler
+    source: str
+
+    def preprocessing(self) -> dict[str, Any]:
+        """What turns raw input into model input; export copies it into the ONNX bundle."""
+        return {
+            "task": "sequence_classification",
+            "input": "x",
+            "feature_names": self.feature_names,
+            "label_names": self.label_names,
+            "scaler": self.scaler.to_dict(),
+            "max_train_length": int(max(s.lengths.max() for s in self.splits.values())),
+        }
+
+
+def _encode_labels(raw: list[str], names: list[str], where: str) -> np.ndarray:
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted(set(raw) - set(index))
+    if unknown:
+        raise DataError(f"{where}: label(s) {unknown} never appear in the training split")
+    return np.array([index[v] for v in raw], dtype=np.int64)
+
+
+def _check_nonempty(raw: RawSequences, where: str) -> None:
+    if not raw.sequences:
+        raise DataError(f"{where}: no sequences")
+    for i, s in enumerate(raw.sequences):
+        if len(s) == 0:
+            raise DataError(f"{where}: sequence {i} has no steps")
+        if not np.isfinite(s).all():
+            raise DataError(f"{where}: sequence {i} holds NaN or infinite values")
+
+
+def prepare(cfg: DataConfig, seed: int) -> Prepared:
+    """Load, split and scale; raises DataError naming the file and problem."""
+    if cfg.dataset is not None:
+        train_raw = load_bundled(cfg.dataset, "train")
+        test_raw = load_bundled(cfg.dataset, "test")
+        source = f"sktime:{cfg.dataset}"
+        _check_nonempty(train_raw, source)
+        _check_nonempty(test_raw, source)
+        names = sorted(set(train_raw.labels))
+        train_all = SequenceSet(train_raw.sequences, _encode_labels(train_raw.labels, names, source))
+        test = SequenceSet(test_raw.sequences, _encode_labels(test_raw.labels, names, source))
+        features = train_raw.feature_names
+    else:
+        assert cfg.path is not None
+        raw = load_long_file(
+            cfg.path,
+            id_column=cfg.id_column,
+            time_column=cfg.time_column,
+            label_column=cfg.label_column,
+            feature_columns=cfg.feature_columns,
+        )
+        source = str(cfg.path)
+        _check_nonempty(raw, source)
+        names = sorted(set(raw.labels))
+        everything = SequenceSet(raw.sequences, _encode_labels(raw.labels, names, source))
+        keep, held = stratified_split(
+            everything.labels, cfg.test_fraction, seed, names=names, what="test"
+        )
+        train_all, test = everything.subset(keep), everything.subset(held)
+        features = raw.feature_names
+    if len(names) < 2:
+        raise DataError(f"{source}: {cfg.label_column!r} has one class ({names}); need at least 2")
+    keep, held = stratified_split(
+        train_all.labels, cfg.val_fraction, seed, names=names, what="validation"
+    )
+    train, val = train_all.subset(keep), train_all.subset(held)
+    scaler = ChannelScaler.fit(train.sequences)
+    splits = {
+        name: SequenceSet(scaler.transform(part.sequences), part.labels)
+        for name, part in zip(SPLITS, (train, val, test), strict=True)
+    }
+    return Prepared(splits, names, features, scaler, source)
+
+
+def data_report(prepared: Prepared, data_hash: str) -> dict[str, Any]:
+    report: dict[str, Any] = {f"n_{name}": len(s) for name, s in prepared.splits.items()}
+    report["n_features"] = len(prepared.feature_names)
+    report["n_classes"] = len(prepared.label_names)
+    report["source"] = prepared.source
+    report["data_hash"] = data_hash
+    report["length"] = {
+        name: {
+            "min": int(s.lengths.min()),
+            "median": float(np.median(s.lengths)),
+            "max": int(s.lengths.max()),
+        }
+        for name, s in prepared.splits.items()
+    }
+    report["class_counts"] = {
+        name: {
+            prepared.label_names[c]: int(n)
+            for c, n in zip(*np.unique(s.labels, return_counts=True), strict=True)
+        }
+        for name, s in prepared.splits.items()
+    }
+    return report
+
+
+def hash_dir(path: Path) -> str:
+    """sha256 over the files of a directory (names and bytes), order-independent."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(f.name.encode())
+        digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def write(prepared: Prepared, layout: Layout) -> dict[str, Any]:
+    with outputs.atomic_dir(layout.processed) as tmp:
+        for name, split in prepared.splits.items():
+            split.save(tmp / f"{name}.npz")
+        (tmp / "preprocessing.json").write_text(json.dumps(prepared.preprocessing(), indent=2))
+        data_hash = hash_dir(tmp)
+    report = data_report(prepared, data_hash)
+    outputs.write_json(layout.reports / "data.json", report)
+    return report
+
+
+def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> dict[str, Any]:
+    layout = layout or Layout()
+    cfg = load_config(params)
+    outputs.remove(layout.processed, layout.reports / "data.json")
+    report = write(prepare(cfg.data, cfg.seed), layout)
+    print(
+        f"prepare: {report['n_train']} train / {report['n_val']} val / {report['n_test']} test "
+        f"sequences, {report['n_features']} features, {report['n_classes']} classes "
+        f"from {report['source']}"
+    )
+    return report

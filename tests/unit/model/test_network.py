@@ -1,0 +1,85 @@
+import itertools
+
+import pytest
+import torch
+
+from seqops.model.network import SequenceNet, reverse_padded
+
+CELLS = ("lstm", "gru", "rnn")
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def _padded(seqs: list[torch.Tensor], time: int, fill: float) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.full((len(seqs), time, seqs[0].shape[1]), fill)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = s
+    return x, torch.tensor([len(s) for s in seqs])
+
+
+@pytest.mark.parametrize(
+    ("cell", "bidirectional", "pooling"), list(itertools.product(CELLS, (False, True), POOLINGS))
+)
+def test_padding_never_changes_a_sequences_output(cell: str, bidirectional: bool, pooling: str) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(
+        5, 3, cell=cell, hidden_size=16, num_layers=2, bidirectional=bidirectional, pooling=pooling
+    ).eval()
+    seqs = [torch.randn(n, 5) for n in (7, 3, 5)]
+    longest = max(len(s) for s in seqs)
+    # Padding to three times the longest length, with large non-zero garbage in the padding.
+    x, lengths = _padded(seqs, 3 * longest, fill=37.0)
+    with torch.no_grad():
+        batched = net(x, lengths)
+        for i, s in enumerate(seqs):
+            alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
+            torch.testing.assert_close(batched[i], alone[0], atol=1e-6, rtol=0)
+
+
+def test_backward_direction_starts_at_the_last_real_step() -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(4, 2, cell="gru", hidden_size=6, bidirectional=True, pooling="last").eval()
+    seq = torch.randn(5, 4)
+    x, lengths = _padded([seq], 12, fill=0.0)
+    with torch.no_grad():
+        states = net.encode(x, lengths)  # (1, 12, 12)
+        # Backward half at step 0 = the backward cell run over the sequence flipped in time.
+        h = torch.relu(net.encoder(seq.flip(0))).unsqueeze(0)
+        expected, _ = net.backward_cells[0](h)
+    torch.testing.assert_close(states[0, 0, 6:], expected[0, -1], atol=1e-6, rtol=0)
+
+
+def test_reverse_padded_keeps_padding_in_place() -> None:
+    x = torch.arange(6.0).view(1, 6, 1)
+    out = reverse_padded(x, torch.tensor([4]))
+    assert out.flatten().tolist() == [3.0, 2.0, 1.0, 0.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_output_shape(bidirectional: bool, layers: int) -> None:
+    net = SequenceNet(12, 9, hidden_size=10, num_layers=layers, bidirectional=bidirectional)
+    out = net(torch.randn(4, 11, 12), torch.tensor([11, 3, 7, 1]))
+    assert out.shape == (4, 9)
+
+
+def test_rejects_unknown_cell_and_pooling() -> None:
+    with pytest.raises(ValueError, match="cell must be one of"):
+        SequenceNet(2, 2, cell="lstmm")
+    with pytest.raises(ValueError, match="unknown pooling"):
+        SequenceNet(2, 2, pooling="sum")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_overfits_one_tiny_batch(cell: str) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(3, 4, cell=cell, hidden_size=32, bidirectional=True, pooling="mean")
+    x, y = torch.randn(8, 10, 3), torch.arange(8) % 4
+    lengths = torch.tensor([10, 9, 8, 7, 6, 5, 4, 3])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x, lengths), y)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    assert (net(x, lengths).argmax(-1) == y).all()

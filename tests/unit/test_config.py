@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seqops.config import Config, load_config, metric_direction, parse_config
+from seqops.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_repo_params_are_valid_and_match_the_field_defaults() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    assert cfg.data.dataset == "JapaneseVowels"
+    # params.yaml restates every default; a drift between the two would be a second default.
+    assert cfg == Config()
+
+
+def test_typo_names_the_key_path_and_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"model": {"hiden_size": 32}})
+    assert "model.hiden_size = 32: unknown key" in str(err.value)
+
+
+def test_wrong_type_names_key_value_and_expectation() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"train": {"lr": "fast"}})
+    msg = str(err.value)
+    assert "train.lr = 'fast'" in msg and "valid number" in msg
+
+
+def test_out_of_range_and_bad_choice() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"model": {"hidden_size": 0, "cell": "transformer"}})
+    msg = str(err.value)
+    assert "model.hidden_size = 0" in msg and "greater than or equal to 1" in msg
+    assert "model.cell = 'transformer'" in msg and "'lstm', 'gru' or 'rnn'" in msg
+
+
+def test_exactly_one_data_source() -> None:
+    with pytest.raises(ConfigError, match="exactly one of data.dataset"):
+        parse_config({"data": {"dataset": "JapaneseVowels", "path": "x.csv"}})
+    with pytest.raises(ConfigError, match="exactly one of data.dataset"):
+        parse_config({"data": {"dataset": None}})
+
+
+def test_overrides_replace_dotted_paths_and_reject_unknown_sections(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {"lr": 0.1}}))
+    assert load_config(params, {"train.lr": 0.01}).train.lr == 0.01
+    with pytest.raises(ConfigError, match=r"modle = \{'hidden_size': 8\}: unknown key"):
+        load_config(params, {"modle.hidden_size": 8})
+    with pytest.raises(ConfigError, match="'lr' is a value, not a section"):
+        load_config(params, {"train.lr.max": 8})
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(params, {"model.hiden_size": 8})
+
+
+def test_missing_and_malformed_params_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_metric_direction_and_monitor_mode() -> None:
+    assert metric_direction("val/loss") == "minimize"
+    assert metric_direction("val/f1_macro") == "maximize"
+    assert parse_config({"train": {"monitor": "val/accuracy"}}).train.monitor_mode == "max"
+
+
+def test_flat_params_use_dotted_names() -> None:
+    flat = Config().to_flat_dict()
+    assert flat["model.hidden_size"] == 64 and flat["train.lr"] == 0.003 and flat["seed"] == 42
