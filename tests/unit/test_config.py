@@ -38,9 +38,9 @@ def test_out_of_range_and_bad_choice() -> None:
 
 
 def test_exactly_one_data_source() -> None:
-    with pytest.raises(ConfigError, match="exactly one of data.dataset"):
+    with pytest.raises(ConfigError, match=r"exactly one of data\.dataset"):
         parse_config({"data": {"dataset": "JapaneseVowels", "path": "x.csv"}})
-    with pytest.raises(ConfigError, match="exactly one of data.dataset"):
+    with pytest.raises(ConfigError, match=r"exactly one of data\.dataset"):
         parse_config({"data": {"dataset": None}})
 
 

@@ -32,9 +32,7 @@ def bundled_datasets() -> list[str]:
     import sktime.datasets
 
     root = Path(sktime.datasets.__file__).parent / "data"
-    return sorted(
-        p.name for p in root.iterdir() if (p / f"{p.name}_TRAIN.ts").is_file()
-    )
+    return sorted(p.name for p in root.iterdir() if (p / f"{p.name}_TRAIN.ts").is_file())
 
 
 def load_bundled(name: str, split: str) -> RawSequences:

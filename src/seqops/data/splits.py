@@ -20,7 +20,7 @@ def stratified_split(
             "(every class needs at least 2)"
         )
     index = np.arange(len(labels))
-    n_held = max(int(round(fraction * len(labels))), len(classes))
+    n_held = max(round(fraction * len(labels)), len(classes))
     if len(labels) - n_held < len(classes):
         raise DataError(
             f"cannot carve a stratified {what} split: {len(labels)} examples for "

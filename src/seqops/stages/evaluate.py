@@ -37,7 +37,9 @@ from seqops.model.system import LitSequenceModel
 
 
 @torch.no_grad()
-def predict_proba(model: LitSequenceModel, data: SequenceSet, batch_size: int = 256) -> torch.Tensor:
+def predict_proba(
+    model: LitSequenceModel, data: SequenceSet, batch_size: int = 256
+) -> torch.Tensor:
     """Class probabilities `(N, C)` in the order of `data`."""
     model.eval()
     chunks = [
@@ -72,7 +74,9 @@ def _predictions_csv(probs: torch.Tensor, target: torch.Tensor, names: list[str]
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["index", "actual", "predicted", "correct", *[f"p_{n}" for n in names]])
     predicted = probs.argmax(dim=-1)
-    for i, (p, y, row) in enumerate(zip(predicted.tolist(), target.tolist(), probs.tolist(), strict=True)):
+    for i, (p, y, row) in enumerate(
+        zip(predicted.tolist(), target.tolist(), probs.tolist(), strict=True)
+    ):
         writer.writerow([i, names[y], names[p], int(p == y), *[f"{v:.6f}" for v in row]])
     return buf.getvalue()
 
@@ -96,8 +100,14 @@ def confusion_png(probs: torch.Tensor, target: torch.Tensor, names: list[str], p
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(names), 1.0 + 0.6 * len(names)))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > matrix.max() / 2 else "black",
+        )
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
@@ -108,7 +118,9 @@ def confusion_png(probs: torch.Tensor, target: torch.Tensor, names: list[str], p
     plt.close(fig)
 
 
-def evaluate(checkpoint: Path, processed_dir: Path) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
+def evaluate(
+    checkpoint: Path, processed_dir: Path
+) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
     """Metrics, probabilities and targets of the checkpoint on the test split."""
     model = LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu")
     test = SequenceSet.load(processed_dir / "test.npz")
@@ -132,9 +144,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
     metrics, probs, target = evaluate(layout.checkpoint, layout.processed)
     names = list(metrics["per_class"])
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):
-        mlflow.log_metrics(
-            {f"test/{k}": v for k, v in metrics["test"].items() if k != "n"}
-        )
+        mlflow.log_metrics({f"test/{k}": v for k, v in metrics["test"].items() if k != "n"})
         png = Path(tmp) / "confusion_matrix.png"
         confusion_png(probs, target, names, png)
         mlflow.log_artifact(str(png), "plots")

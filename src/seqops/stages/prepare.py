@@ -77,7 +77,9 @@ def prepare(cfg: DataConfig, seed: int) -> Prepared:
         _check_nonempty(train_raw, source)
         _check_nonempty(test_raw, source)
         names = sorted(set(train_raw.labels))
-        train_all = SequenceSet(train_raw.sequences, _encode_labels(train_raw.labels, names, source))
+        train_all = SequenceSet(
+            train_raw.sequences, _encode_labels(train_raw.labels, names, source)
+        )
         test = SequenceSet(test_raw.sequences, _encode_labels(test_raw.labels, names, source))
         features = train_raw.feature_names
     else:

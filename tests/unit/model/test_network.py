@@ -19,7 +19,9 @@ def _padded(seqs: list[torch.Tensor], time: int, fill: float) -> tuple[torch.Ten
 @pytest.mark.parametrize(
     ("cell", "bidirectional", "pooling"), list(itertools.product(CELLS, (False, True), POOLINGS))
 )
-def test_padding_never_changes_a_sequences_output(cell: str, bidirectional: bool, pooling: str) -> None:
+def test_padding_never_changes_a_sequences_output(
+    cell: str, bidirectional: bool, pooling: str
+) -> None:
     torch.manual_seed(0)
     net = SequenceNet(
         5, 3, cell=cell, hidden_size=16, num_layers=2, bidirectional=bidirectional, pooling=pooling
