@@ -1,6 +1,8 @@
 """`seqops` command line: one sub-command per pipeline stage (the commands dvc.yaml runs).
 
     seqops prepare | train | evaluate  [--params params.yaml]
+    seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
+    seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
 
 A user error (bad params, bad data) prints one line naming the problem and exits with 2.
 """
@@ -8,29 +10,60 @@ A user error (bad params, bad data) prints one line naming the problem and exits
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from seqops.errors import SeqopsError
 
-STAGES = ("prepare", "train", "evaluate")
+STAGES = ("prepare", "train", "evaluate", "export", "benchmark")
+
+
+def _first_doc_line(module: str) -> str:
+    """A module docstring's first line, read from source: importing the stages would pull in
+    torch, which `seqops predict` must not load."""
+    spec = importlib.util.find_spec(module)
+    source = Path(spec.origin).read_text() if spec and spec.origin else ""
+    return next(iter((ast.get_docstring(ast.parse(source)) or "").splitlines()), "")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
-        module = importlib.import_module(f"seqops.stages.{stage}")
-        doc = (module.__doc__ or "").strip().splitlines()[0]
+        doc = _first_doc_line(f"seqops.stages.{stage}")
         cmd = sub.add_parser(stage, help=doc, description=doc)
         cmd.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    predict = sub.add_parser(
+        "predict",
+        help="class probabilities for raw sequences from the ONNX bundle (no torch)",
+        description=_first_doc_line("seqops.serving"),
+    )
+    predict.add_argument(
+        "--model", type=Path, default=Path("models"), help="bundle directory (default: %(default)s)"
+    )
+    predict.add_argument(
+        "--input", type=Path, required=True, help="long-format CSV, TSV, Parquet or JSON lines"
+    )
+    predict.add_argument(
+        "--output",
+        type=Path,
+        help="predictions file (csv/tsv/parquet/jsonl; default: CSV to stdout)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "predict":
+            from seqops.serving import predict_file
+
+            predict_file(args.model, args.input, args.output)
+            return 0
         module = importlib.import_module(f"seqops.stages.{args.command}")
         module.main(args.params)
     except SeqopsError as exc:

@@ -118,6 +118,43 @@ class TrainConfig(_Section):
         return "min" if metric_direction(self.monitor) == "minimize" else "max"
 
 
+class ExportConfig(_Section):
+    """ONNX export, its parity check against PyTorch, and int8 quantization (design.md §9)."""
+
+    opset: int = Field(17, ge=14, le=21)
+    """ONNX opset of `models/model.onnx`."""
+    parity_atol: float = Field(1e-5, gt=0.0)
+    """Largest absolute logit difference ONNX Runtime may show against PyTorch."""
+    parity_batch_sizes: list[int] = Field([1, 8, 64], min_length=1)
+    """Batches of real test sequences checked for parity (batch 1 always matters)."""
+    max_length: int = Field(512, ge=2)
+    """Longest sequence `seqops predict` and the server accept; longer ones are rejected
+    (truncating would silently change the answer). Parity is also checked at this length."""
+    quantize: bool = True
+    """Also write `models/model.int8.onnx` (onnxruntime dynamic quantization; LSTM only)."""
+
+    @model_validator(mode="after")
+    def _positive_batches(self) -> ExportConfig:
+        if any(b < 1 for b in self.parity_batch_sizes):
+            raise ValueError(f"parity_batch_sizes must be >= 1, got {self.parity_batch_sizes}")
+        return self
+
+
+class BenchmarkConfig(_Section):
+    """Latency of PyTorch eager vs ONNX fp32 vs ONNX int8, each runtime in its own process."""
+
+    n_calls: int = Field(1000, ge=100)
+    """Timed batch-1 calls per runtime (p99 needs at least a few hundred)."""
+    warmup: int = Field(100, ge=0)
+    """Untimed calls first (allocator, caches, lazy initialisation)."""
+    threads: int = Field(1, ge=1)
+    """Intra-op threads of every runtime (inter-op is 1, spinning off)."""
+    throughput_batch: int = Field(64, ge=1)
+    """Batch size of the throughput measurement."""
+    throughput_calls: int = Field(20, ge=1)
+    """Timed calls at `throughput_batch`."""
+
+
 class TrackingConfig(_Section):
     """MLflow. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
 
@@ -135,6 +172,8 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+    benchmark: BenchmarkConfig = BenchmarkConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def to_flat_dict(self) -> dict[str, Any]:

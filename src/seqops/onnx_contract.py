@@ -1,0 +1,98 @@
+"""The exported-model contract (design.md §9), declared once: names, dims and bundle files.
+
+Export writes a graph that satisfies it, the parity check and the benchmark feed it, and the
+torch-free predictor in `seqops.serving` reads it. Opset and tolerance are params
+(`export.opset`, `export.parity_atol` in params.yaml).
+
+    from seqops.onnx_contract import check_graph
+    check_graph(onnx.load("models/model.onnx"), n_features=12, n_outputs=9)
+
+Imports neither torch nor onnx at module level, so the predictor stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from seqops.errors import SeqopsError
+
+if TYPE_CHECKING:
+    import onnx
+
+INPUT = "x"
+"""float32 `(batch, time, features)`, standardised features, zero-padded after each length."""
+LENGTHS = "lengths"
+"""int64 `(batch,)`, real steps per sequence (>= 1)."""
+OUTPUT = "logits"
+"""float32 `(batch, classes)`, unnormalised class scores."""
+
+BATCH = "batch"
+TIME = "time"
+
+#: Named symbolic dims per graph input and output (torch.onnx's `dynamic_axes` form).
+DYNAMIC_AXES: dict[str, dict[int, str]] = {
+    INPUT: {0: BATCH, 1: TIME},
+    LENGTHS: {0: BATCH},
+    OUTPUT: {0: BATCH},
+}
+
+MODEL_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+PREPROCESSING_FILE = "preprocessing.json"
+
+#: The op onnxruntime's dynamic quantization turns an LSTM into; absent means it stayed fp32.
+QUANTIZED_LSTM_OP = "DynamicQuantizeLSTM"
+
+# ONNX TensorProto element types (onnx.TensorProto.FLOAT / INT64), spelled out so this module
+# does not need onnx to be importable.
+_FLOAT, _INT64 = 1, 7
+
+
+class ContractError(SeqopsError):
+    """An ONNX graph does not match the contract (names, dtypes or symbolic dims)."""
+
+
+def expected_shapes(n_features: int, n_outputs: int) -> dict[str, list[str | int]]:
+    """Each graph input and output's shape; strings are symbolic dims."""
+    return {
+        INPUT: [BATCH, TIME, n_features],
+        LENGTHS: [BATCH],
+        OUTPUT: [BATCH, n_outputs],
+    }
+
+
+def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
+    """Shapes as the graph declares them: a symbolic dim by name, a fixed one by value."""
+    return {
+        value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+        for value in [*model.graph.input, *model.graph.output]
+    }
+
+
+def check_graph(model: onnx.ModelProto, n_features: int, n_outputs: int) -> None:
+    """Raise ContractError unless names, dtypes and symbolic dims are as declared above.
+
+    Exporters can freeze a dim silently (tracing with batch 1, torch.export specialising a
+    recurrent loop), so this reads the written graph rather than trusting the export call.
+    """
+    inputs = [v.name for v in model.graph.input]
+    outputs = [v.name for v in model.graph.output]
+    if inputs != [INPUT, LENGTHS] or outputs != [OUTPUT]:
+        raise ContractError(
+            f"graph has inputs {inputs} and outputs {outputs}; "
+            f"expected inputs {[INPUT, LENGTHS]} and outputs {[OUTPUT]}"
+        )
+    dtypes = {
+        v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]
+    }
+    want_dtypes = {INPUT: _FLOAT, LENGTHS: _INT64, OUTPUT: _FLOAT}
+    if dtypes != want_dtypes:
+        raise ContractError(f"graph element types {dtypes}; expected {want_dtypes}")
+    shapes = graph_shapes(model)
+    want = expected_shapes(n_features, n_outputs)
+    if shapes != want:
+        raise ContractError(f"graph shapes {shapes}; expected {want} (a dim was frozen?)")
+
+
+def has_quantized_lstm(model: onnx.ModelProto) -> bool:
+    return any(node.op_type == QUANTIZED_LSTM_OP for node in model.graph.node)

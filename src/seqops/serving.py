@@ -1,0 +1,277 @@
+"""Torch-free inference: the ONNX bundle in `models/` + raw long-format rows → class probabilities.
+
+    seqops predict --model models/ --input new.csv [--output predictions.csv]
+
+The bundle is `model.onnx` and `preprocessing.json` (written by the export stage). Input is
+long format, one row per time step, exactly like training data (CSV, TSV, Parquet or JSON
+lines): an id column, a time column and every feature column the model was trained on; other
+columns (a label, say) are ignored. Output has one row per sequence, in order of first
+appearance: the id, the predicted `label` and `p_<class>` for every class.
+
+Bad input raises DataError naming the column, row or sequence: missing columns, non-numeric
+or NaN/infinite features, no rows, duplicate time steps, and sequences longer than the
+bundle's `max_length` (rejected, never truncated: truncation would silently change the answer).
+
+`OnnxSequenceClassifier` wraps the same predictor as an MLflow pyfunc model, so
+`mlflow models serve` answers with exactly what `seqops predict` writes and turns bad input
+into HTTP 400 with the same message. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+
+from seqops import onnx_contract as contract
+from seqops import outputs
+from seqops.errors import DataError
+
+#: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
+_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The contents of `preprocessing.json`: what turns raw rows into model input."""
+
+    feature_names: list[str]
+    label_names: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    id_column: str
+    time_column: str
+    max_length: int
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        return cls(
+            feature_names=[str(f) for f in d["feature_names"]],
+            label_names=[str(n) for n in d["label_names"]],
+            mean=np.asarray(d["scaler"]["mean"], dtype=np.float64),
+            std=np.asarray(d["scaler"]["std"], dtype=np.float64),
+            id_column=str(d["id_column"]),
+            time_column=str(d["time_column"]),
+            max_length=int(d["max_length"]),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Preprocessing:
+        if not path.is_file():
+            raise DataError(f"{path}: not found (run `seqops export` to write the ONNX bundle)")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{path}: not a seqops preprocessing file ({exc!r})") from None
+
+    @property
+    def probability_columns(self) -> list[str]:
+        return [f"p_{name}" for name in self.label_names]
+
+
+def read_input(path: Path) -> pd.DataFrame:
+    """Long-format rows from CSV, TSV, Parquet or JSON lines (by suffix), errors naming the file."""
+    if not path.is_file():
+        raise DataError(f"{path}: input file does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            return pd.read_json(path, lines=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: input is empty") from None
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+    raise DataError(f"{path}: unsupported format {suffix!r} (csv, tsv, parquet, jsonl)")
+
+
+def to_sequences(
+    frame: pd.DataFrame, pre: Preprocessing, where: str = "input"
+) -> tuple[list[Any], list[np.ndarray]]:
+    """Sequence ids (first-appearance order) and their standardised `(T, F)` float32 arrays."""
+    if frame.empty:
+        raise DataError(f"{where}: no rows (expected one row per time step)")
+    required = [pre.id_column, pre.time_column, *pre.feature_names]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where}: missing column(s) {missing}; the model needs {required}, "
+            f"found {[str(c) for c in frame.columns]}"
+        )
+    for col in (pre.id_column, pre.time_column):
+        if frame[col].isna().any():
+            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
+            raise DataError(f"{where}: column {col!r} is empty at row {row}")
+    features = np.empty((len(frame), len(pre.feature_names)), dtype=np.float64)
+    for j, col in enumerate(pre.feature_names):
+        values = pd.to_numeric(frame[col], errors="coerce")
+        not_numeric = values.isna() & frame[col].notna()
+        # bool is numeric to pandas but is never a meaningful feature value
+        if not_numeric.any() or frame[col].dtype == bool:
+            row = int(np.flatnonzero(not_numeric.to_numpy())[0]) if not_numeric.any() else 0
+            raise DataError(
+                f"{where}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
+            )
+        column = values.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(column)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{where}: column {col!r} has a NaN or infinite value at row {row} "
+                f"(sequence {frame[pre.id_column].iloc[row]!r})"
+            )
+        features[:, j] = column
+    scaled = ((features - pre.mean) / pre.std).astype(np.float32)
+
+    ids: list[Any] = []
+    sequences: list[np.ndarray] = []
+    for seq_id, rows in frame.groupby(pre.id_column, sort=False).indices.items():
+        times = frame[pre.time_column].iloc[rows]
+        if times.duplicated().any():
+            raise DataError(
+                f"{where}: sequence {seq_id!r} has duplicate {pre.time_column!r} values "
+                f"{sorted(times[times.duplicated()].unique().tolist())[:5]}"
+            )
+        if len(rows) > pre.max_length:
+            raise DataError(
+                f"{where}: sequence {seq_id!r} has {len(rows)} steps; the model accepts at most "
+                f"{pre.max_length} (export.max_length); split it or re-export with a larger limit"
+            )
+        order = rows[np.argsort(times.to_numpy(), kind="stable")]
+        ids.append(seq_id.item() if isinstance(seq_id, np.generic) else seq_id)
+        sequences.append(scaled[order])
+    return ids, sequences
+
+
+def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad `(T_i, F)` arrays into the contract's `x` `(B, max T, F)` and `lengths` `(B,)`."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    x = np.zeros((len(sequences), int(lengths.max()), sequences[0].shape[1]), dtype=np.float32)
+    for i, s in enumerate(sequences):
+        x[i, : len(s)] = s
+    return x, lengths
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Fixed intra-op threads with spinning off (steady latency), or onnxruntime's defaults."""
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Spinning threads burn a core between calls and skew a neighbour's timings.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+class Predictor:
+    """An onnxruntime session over one ONNX model plus its preprocessing."""
+
+    def __init__(self, model_file: Path, pre: Preprocessing, threads: int | None = None) -> None:
+        if not model_file.is_file():
+            raise DataError(
+                f"{model_file}: not found (run `seqops export` to write the ONNX bundle)"
+            )
+        self.pre = pre
+        self.session = ort.InferenceSession(
+            str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path, *, int8: bool = False, threads: int | None = None) -> Predictor:
+        """The bundle in `model_dir` (`models/`): fp32 by default, the int8 model on request."""
+        if not model_dir.is_dir():
+            raise DataError(f"{model_dir}: model directory does not exist")
+        pre = Preprocessing.load(model_dir / contract.PREPROCESSING_FILE)
+        name = contract.INT8_FILE if int8 else contract.MODEL_FILE
+        return cls(model_dir / name, pre, threads)
+
+    def logits(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Contract inputs `x` (B, T, F) float32 and `lengths` (B,) int64 → logits (B, C)."""
+        (out,) = self.session.run([contract.OUTPUT], {contract.INPUT: x, contract.LENGTHS: lengths})
+        return np.asarray(out)
+
+    def predict_proba(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
+        """`(N, C)` probabilities of already-standardised sequences."""
+        chunks = [
+            softmax(self.logits(*pad(sequences[i : i + _CHUNK])))
+            for i in range(0, len(sequences), _CHUNK)
+        ]
+        return np.concatenate(chunks)
+
+    def predict_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
+        """One row per sequence: id, predicted `label`, `p_<class>` for each class."""
+        ids, sequences = to_sequences(frame, self.pre, where)
+        probs = self.predict_proba(sequences)
+        out = pd.DataFrame(probs.astype(np.float64), columns=self.pre.probability_columns)
+        out.insert(0, "label", [self.pre.label_names[i] for i in probs.argmax(axis=1)])
+        out.insert(0, self.pre.id_column, ids)
+        return out
+
+
+def write_predictions(predictions: pd.DataFrame, path: Path | None) -> None:
+    """CSV to stdout without a path; else CSV, TSV, Parquet or JSON lines by suffix (atomic)."""
+    if path is None:
+        predictions.to_csv(sys.stdout, index=False)
+        return
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        with outputs.atomic_path(path) as tmp:
+            predictions.to_parquet(tmp, index=False)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        text = predictions.to_csv(index=False, sep="\t" if suffix == ".tsv" else ",")
+        outputs.write_text(path, text)
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        outputs.write_text(path, predictions.to_json(orient="records", lines=True))
+    else:
+        raise DataError(f"{path}: unsupported output format {suffix!r} (csv, tsv, parquet, jsonl)")
+
+
+def predict_file(
+    model_dir: Path, input_file: Path, output_file: Path | None = None
+) -> pd.DataFrame:
+    """What `seqops predict` does: read, predict, write; returns the predictions."""
+    predictor = Predictor.load(model_dir)
+    predictions = predictor.predict_frame(read_input(input_file), where=str(input_file))
+    write_predictions(predictions, output_file)
+    return predictions
+
+
+class OnnxSequenceClassifier(PythonModel):
+    """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX) and `preprocessing` (JSON)."""
+
+    def load_context(self, context: Any) -> None:
+        pre = Preprocessing.load(Path(context.artifacts["preprocessing"]))
+        self._predictor = Predictor(Path(context.artifacts["model"]), pre)
+
+    # model_input is left without a type hint on purpose: MLflow 3 would derive input
+    # validation from it; the logged signature (long-format columns) does that instead.
+    def predict(
+        self, context: Any, model_input, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        try:
+            return self._predictor.predict_frame(frame, where="request")
+        except DataError as exc:
+            # MlflowException with this code is what the scoring server answers as HTTP 400.
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None

@@ -1,0 +1,144 @@
+"""benchmark: batch-1 latency and throughput of PyTorch eager vs ONNX fp32 vs ONNX int8.
+
+    seqops benchmark [--params params.yaml]
+
+Each runtime is timed in a fresh process of its own (`python -m seqops.latency`) with fixed
+intra-op threads (`benchmark.threads`), one inter-op thread and spinning disabled. Writes
+`reports/latency.json` (per runtime `p50_ms`, `p95_ms`, `p99_ms`, `throughput`;
+`speedup_p50` of ONNX fp32 over torch, and of int8 over fp32), the plot
+`reports/plots/latency.png`, and the figures as metrics of the training run. Timings are not
+reproducible, so DVC does not cache these outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from seqops import onnx_contract as contract
+from seqops import outputs
+from seqops.config import BenchmarkConfig, load_config
+from seqops.errors import SeqopsError
+from seqops.layout import Layout
+
+
+class BenchmarkError(SeqopsError):
+    """A runtime's timing process failed or its model is missing."""
+
+
+def _worker_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    # Pin every threading layer a runtime might use, and stop OpenMP workers spinning
+    # between calls (they would steal the core the next call runs on).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
+def time_runtime(
+    runtime: str, models: Path, processed: Path, cfg: BenchmarkConfig
+) -> dict[str, Any]:
+    """Run `seqops.latency` for one runtime in its own process; its JSON result."""
+    cmd = [
+        sys.executable, "-m", "seqops.latency",
+        "--runtime", runtime,
+        "--models", str(models),
+        "--processed", str(processed),
+        "--n-calls", str(cfg.n_calls),
+        "--warmup", str(cfg.warmup),
+        "--threads", str(cfg.threads),
+        "--throughput-batch", str(cfg.throughput_batch),
+        "--throughput-calls", str(cfg.throughput_calls),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_worker_env(cfg.threads))
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise BenchmarkError(f"timing {runtime} failed (exit {proc.returncode}):\n{tail}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def benchmark(models: Path, processed: Path, cfg: BenchmarkConfig) -> dict[str, Any]:
+    """Time every runtime whose model exists and return the latency report."""
+    for needed in (models / "model.ckpt", models / contract.MODEL_FILE):
+        if not needed.is_file():
+            raise BenchmarkError(f"{needed}: not found (run `seqops train` and `seqops export`)")
+    runtimes = ["torch", "onnx_fp32"]
+    if (models / contract.INT8_FILE).is_file():
+        runtimes.append("onnx_int8")
+    report: dict[str, Any] = {rt: time_runtime(rt, models, processed, cfg) for rt in runtimes}
+    report["speedup_p50"] = report["torch"]["p50_ms"] / report["onnx_fp32"]["p50_ms"]
+    if "onnx_int8" in report:
+        report["int8_speedup_p50_vs_fp32"] = (
+            report["onnx_fp32"]["p50_ms"] / report["onnx_int8"]["p50_ms"]
+        )
+    report["settings"] = {
+        "threads": cfg.threads,
+        "n_calls": cfg.n_calls,
+        "warmup": cfg.warmup,
+        "throughput_batch": cfg.throughput_batch,
+        "cpu_count": os.cpu_count(),
+    }
+    return report
+
+
+def latency_png(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runtimes = [rt for rt in ("torch", "onnx_fp32", "onnx_int8") if rt in report]
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(9, 3.5))
+    width = 0.25
+    for k, pct in enumerate(("p50_ms", "p95_ms", "p99_ms")):
+        xs = [i + (k - 1) * width for i in range(len(runtimes))]
+        lat.bar(xs, [report[rt][pct] for rt in runtimes], width, label=pct.split("_")[0])
+    lat.set_xticks(range(len(runtimes)), runtimes)
+    lat.set_ylabel("ms per call (batch 1)")
+    lat.set_title("latency")
+    lat.legend()
+    thr.bar(runtimes, [report[rt]["throughput"] for rt in runtimes], color="tab:gray")
+    thr.set_ylabel(f"sequences/s (batch {report['settings']['throughput_batch']})")
+    thr.set_title("throughput")
+    fig.tight_layout()
+    with outputs.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> dict[str, Any]:
+    import mlflow
+
+    from seqops import tracking
+
+    layout = layout or Layout()
+    cfg = load_config(params)
+    report_file = layout.reports / "latency.json"
+    plot_file = layout.plots / "latency.png"
+    outputs.remove(report_file, plot_file)
+    report = benchmark(layout.models, layout.processed, cfg.benchmark)
+    outputs.write_json(report_file, report)
+    latency_png(report, plot_file)
+    with tracking.resume_run(layout.run_file):
+        metrics = {
+            f"latency/{rt}/{key}": report[rt][key]
+            for rt in ("torch", "onnx_fp32", "onnx_int8")
+            if rt in report
+            for key in ("p50_ms", "p95_ms", "p99_ms", "throughput")
+        }
+        metrics["latency/speedup_p50"] = report["speedup_p50"]
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(report_file), "reports")
+        mlflow.log_artifact(str(plot_file), "plots")
+    summary = ", ".join(
+        f"{rt} p50 {report[rt]['p50_ms']:.3f} ms"
+        for rt in ("torch", "onnx_fp32", "onnx_int8")
+        if rt in report
+    )
+    print(f"benchmark: {summary}; ONNX fp32 {report['speedup_p50']:.2f}x faster than torch")
+    return report

@@ -1,0 +1,313 @@
+"""export: the trained checkpoint → a checked ONNX bundle (+ int8 for LSTM), logged to MLflow.
+
+    seqops export [--params params.yaml]
+
+Writes `models/model.onnx` (one self-contained file; names and symbolic dims per
+`seqops.onnx_contract`, asserted on the written graph; `onnx.checker` full check),
+`models/preprocessing.json` (scaler, label and feature names, id/time columns, max length),
+`models/model.int8.onnx` for LSTM models, and `reports/export.json` (opset, dynamic axes,
+parity, int8). The stage fails when ONNX Runtime disagrees with PyTorch beyond
+`export.parity_atol` or on any argmax, at every checked (batch, time) shape. The bundle is
+logged as an MLflow pyfunc model in the training run of `models/run.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import torch
+from torch import nn
+
+from seqops import onnx_contract as contract
+from seqops import outputs
+from seqops.config import DataConfig, ExportConfig, load_config
+from seqops.data.datamodule import pad_batch
+from seqops.data.sequences import SequenceSet
+from seqops.errors import SeqopsError
+from seqops.layout import Layout
+from seqops.model.system import LitSequenceModel
+from seqops.serving import Predictor, Preprocessing
+
+
+class ExportError(SeqopsError):
+    """The exported model broke the contract, failed parity, or was not quantized."""
+
+
+def export_onnx(net: nn.Module, path: Path, opset: int, n_features: int, n_outputs: int) -> None:
+    """Write `net` to `path` in eval mode and check the written graph against the contract."""
+    net.eval()
+    # Batch and time >= 2 so the tracer cannot fold either into a constant; lengths differ so
+    # the reversal and masking paths are traced with real work.
+    x = torch.zeros(3, 5, n_features)  # (B, T, F)
+    lengths = torch.tensor([5, 2, 4], dtype=torch.int64)  # (B,)
+    with outputs.atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter, not torch.export (dynamo=True): torch.export specialises
+        # nn.LSTM's time dim to the example's and fails on a dynamic `time`. The warnings are
+        # its deprecation notice and an h0-batch note that the batch-1 parity check covers.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (x, lengths),
+            str(tmp),
+            input_names=[contract.INPUT, contract.LENGTHS],
+            output_names=[contract.OUTPUT],
+            dynamic_axes=contract.DYNAMIC_AXES,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+        model = onnx.load(str(tmp))
+        contract.check_graph(model, n_features, n_outputs)
+        onnx.checker.check_model(model, full_check=True)
+
+
+def parity_batches(
+    test: SequenceSet, batch_sizes: list[int], long_length: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Real test batches at each batch size, plus two sequences `long_length` steps long.
+
+    The long ones are test sequences laid end to end (still real feature values) so parity is
+    also checked past any length seen in training.
+    """
+    batches = []
+    for size in batch_sizes:
+        chosen = [test.sequences[i % len(test)] for i in range(size)]
+        x, lengths = pad_batch(chosen)
+        batches.append((x.numpy(), lengths.numpy()))
+    stream = np.concatenate(test.sequences)  # (sum T, F)
+    reps = -(-2 * long_length // len(stream))
+    stream = np.concatenate([stream] * max(reps, 1))
+    long = [stream[:long_length], stream[long_length : 2 * long_length - 3]]
+    x, lengths = pad_batch(long)
+    batches.append((x.numpy(), lengths.numpy()))
+    return batches
+
+
+@torch.no_grad()
+def check_parity(
+    net: nn.Module,
+    session: ort.InferenceSession,
+    batches: list[tuple[np.ndarray, np.ndarray]],
+    atol: float,
+) -> dict[str, Any]:
+    """Max |ONNX - PyTorch| over logits and argmax agreement; `passed` against `atol`."""
+    net.eval()
+    worst, agree, total, shapes = 0.0, 0, 0, []
+    for x, lengths in batches:
+        expected = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()  # (B, C)
+        (got,) = session.run([contract.OUTPUT], {contract.INPUT: x, contract.LENGTHS: lengths})
+        worst = max(worst, float(np.abs(got - expected).max()))
+        agree += int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
+        total += len(x)
+        shapes.append([int(x.shape[0]), int(x.shape[1])])
+    agreement = agree / total
+    return {
+        "max_abs_diff": worst,
+        "argmax_agreement": agreement,
+        "atol": atol,
+        "shapes_checked": shapes,
+        "passed": worst <= atol and agreement == 1.0,
+    }
+
+
+def quantize_int8(cell: str, fp32_path: Path, int8_path: Path) -> str | None:
+    """Dynamic int8 quantization of an LSTM model; returns why not when unsupported."""
+    if cell != "lstm":
+        return (
+            f"onnxruntime dynamic quantization has no quantized {cell.upper()} kernel "
+            f"(it covers LSTM via {contract.QUANTIZED_LSTM_OP}); the model stays fp32"
+        )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with outputs.atomic_path(int8_path) as tmp:
+        quantize_dynamic(fp32_path, tmp, weight_type=QuantType.QInt8)
+        # Quantization silently leaves an LSTM in float when its weights are not constant
+        # initializers; an "int8" model without the op would be a lie.
+        if not contract.has_quantized_lstm(onnx.load(str(tmp))):
+            raise ExportError(
+                f"{int8_path}: quantization produced no {contract.QUANTIZED_LSTM_OP} node "
+                "(were the LSTM weights exported as constant initializers?)"
+            )
+    return None
+
+
+def accuracy(predictor: Predictor, test: SequenceSet) -> float:
+    probs = predictor.predict_proba(test.sequences)
+    return float((probs.argmax(axis=1) == test.labels).mean())
+
+
+def bundle_preprocessing(
+    processed: dict[str, Any], data: DataConfig, max_length: int
+) -> dict[str, Any]:
+    """prepare's preprocessing plus what the predictor needs to read raw long-format rows."""
+    if max_length < processed["max_train_length"]:
+        raise ExportError(
+            f"export.max_length = {max_length} is below the longest training sequence "
+            f"({processed['max_train_length']} steps); raise it"
+        )
+    return {
+        **processed,
+        "id_column": data.id_column,
+        "time_column": data.time_column,
+        "max_length": max_length,
+        "onnx": {
+            "inputs": [contract.INPUT, contract.LENGTHS],
+            "outputs": [contract.OUTPUT],
+            "dynamic_axes": contract.DYNAMIC_AXES,
+        },
+    }
+
+
+def export(
+    checkpoint: Path, processed_dir: Path, models_dir: Path, cfg: ExportConfig, data: DataConfig
+) -> dict[str, Any]:
+    """Write the bundle into `models_dir` and return the export report (raises on failed parity)."""
+    system = LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu")
+    net = system.net.eval()
+    cell = system.hparams["network"]["cell"]
+    pre_raw = json.loads((processed_dir / contract.PREPROCESSING_FILE).read_text())
+    test = SequenceSet.load(processed_dir / "test.npz")
+    n_features, n_outputs = len(pre_raw["feature_names"]), len(pre_raw["label_names"])
+
+    bundle = bundle_preprocessing(pre_raw, data, cfg.max_length)
+    outputs.write_json(models_dir / contract.PREPROCESSING_FILE, bundle)
+    fp32_path = models_dir / contract.MODEL_FILE
+    export_onnx(net, fp32_path, cfg.opset, n_features, n_outputs)
+
+    pre = Preprocessing.from_dict(bundle)
+    fp32 = Predictor(fp32_path, pre)
+    parity = check_parity(
+        net,
+        fp32.session,
+        parity_batches(test, cfg.parity_batch_sizes, cfg.max_length),
+        cfg.parity_atol,
+    )
+    report: dict[str, Any] = {
+        "opset": cfg.opset,
+        # Read back from the written graph: what it declares, not what was asked for.
+        "dynamic_axes": {
+            name: {str(i): d for i, d in enumerate(dims) if isinstance(d, str)}
+            for name, dims in contract.graph_shapes(onnx.load(str(fp32_path))).items()
+        },
+        "parity": parity,
+    }
+    if not parity["passed"]:
+        raise ExportError(
+            f"ONNX Runtime disagrees with PyTorch: max |logit diff| {parity['max_abs_diff']:.3g} "
+            f"(limit {cfg.parity_atol:g}), argmax agreement {parity['argmax_agreement']:.2%} "
+            f"over shapes {parity['shapes_checked']}"
+        )
+
+    fp32_accuracy = accuracy(fp32, test)
+    reason = (
+        quantize_int8(cell, fp32_path, models_dir / contract.INT8_FILE)
+        if cfg.quantize
+        else "disabled by export.quantize"
+    )
+    if reason is None:
+        int8_accuracy = accuracy(Predictor(models_dir / contract.INT8_FILE, pre), test)
+        report["int8"] = {
+            "available": True,
+            "op": contract.QUANTIZED_LSTM_OP,
+            "metric": "test/accuracy",
+            "fp32": fp32_accuracy,
+            "int8": int8_accuracy,
+            "drop": fp32_accuracy - int8_accuracy,
+        }
+    else:
+        report["int8"] = {"available": False, "reason": reason, "fp32": fp32_accuracy}
+    return report
+
+
+def log_bundle(models_dir: Path, report: dict[str, Any], test: SequenceSet) -> str:
+    """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from seqops.serving import OnnxSequenceClassifier
+
+    pre_file = models_dir / contract.PREPROCESSING_FILE
+    pre = Preprocessing.load(pre_file)
+    example = example_frame(test, pre, n=2)
+    predictor = Predictor(models_dir / contract.MODEL_FILE, pre)
+    signature = infer_signature(example, predictor.predict_frame(example))
+    parity = report["parity"]
+    metrics = {
+        "export/parity_max_abs_diff": parity["max_abs_diff"],
+        "export/parity_argmax_agreement": parity["argmax_agreement"],
+    }
+    if report["int8"]["available"]:
+        metrics["export/int8_accuracy_drop"] = report["int8"]["drop"]
+    mlflow.log_metrics(metrics)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=OnnxSequenceClassifier(),
+        artifacts={"model": str(models_dir / contract.MODEL_FILE), "preprocessing": str(pre_file)},
+        # Ship the seqops package with the model so it loads where seqops is not installed.
+        code_paths=[str(Path(__file__).resolve().parents[1])],
+        signature=signature,
+        input_example=example,
+        pip_requirements=[
+            f"onnxruntime=={ort.__version__}",
+            f"pandas=={pd.__version__}",
+            f"numpy=={np.__version__}",
+            f"mlflow=={mlflow.__version__}",
+        ],
+    )
+    return str(info.model_uri)
+
+
+def example_frame(test: SequenceSet, pre: Preprocessing, n: int) -> pd.DataFrame:
+    """The first `n` test sequences back in raw long format (un-standardised), string ids."""
+    rows = []
+    for i in range(n):
+        raw = test.sequences[i].astype(np.float64) * pre.std + pre.mean  # (T, F)
+        for t, step in enumerate(raw):
+            rows.append(
+                {
+                    pre.id_column: f"seq{i}",
+                    pre.time_column: t,
+                    **dict(zip(pre.feature_names, step.tolist(), strict=True)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> dict[str, Any]:
+    from seqops import tracking
+
+    layout = layout or Layout()
+    cfg = load_config(params)
+    report_file = layout.reports / "export.json"
+    outputs.remove(
+        layout.models / contract.MODEL_FILE,
+        layout.models / contract.INT8_FILE,
+        layout.models / contract.PREPROCESSING_FILE,
+        report_file,
+    )
+    report = export(layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data)
+    test = SequenceSet.load(layout.processed / "test.npz")
+    with tracking.resume_run(layout.run_file):
+        report["mlflow_model_uri"] = log_bundle(layout.models, report, test)
+        outputs.write_json(report_file, report)
+        import mlflow
+
+        mlflow.log_artifact(str(report_file), "reports")
+    parity, int8 = report["parity"], report["int8"]
+    int8_text = (
+        f"int8 accuracy {int8['int8']:.4f} (drop {int8['drop'] * 100:+.2f} points)"
+        if int8["available"]
+        else f"no int8: {int8['reason']}"
+    )
+    print(
+        f"export: parity max |diff| {parity['max_abs_diff']:.2e} over {parity['shapes_checked']}, "
+        f"argmax agreement {parity['argmax_agreement']:.0%}; {int8_text}"
+    )
+    return report
