@@ -264,10 +264,10 @@ class OnnxSequenceClassifier(PythonModel):
         pre = Preprocessing.load(Path(context.artifacts["preprocessing"]))
         self._predictor = Predictor(Path(context.artifacts["model"]), pre)
 
-    # model_input is left without a type hint on purpose: MLflow 3 would derive input
-    # validation from it; the logged signature (long-format columns) does that instead.
+    # A pd.DataFrame hint tells MLflow to infer no schema from the hint: the signature logged
+    # with the model (long-format columns) validates requests instead.
     def predict(
-        self, context: Any, model_input, params: dict[str, Any] | None = None
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         try:
