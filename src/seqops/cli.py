@@ -1,6 +1,7 @@
 """`seqops` command line: one sub-command per pipeline stage (the commands dvc.yaml runs).
 
-    seqops prepare | train | evaluate  [--params params.yaml]
+    seqops prepare | tune | train | evaluate  [--params params.yaml]
+    seqops tune --workers N            # N processes on one Optuna study
     seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from seqops.errors import SeqopsError
 
-STAGES = ("prepare", "train", "evaluate", "export", "benchmark")
+STAGES = ("prepare", "tune", "train", "evaluate", "export", "benchmark")
 
 
 def _first_doc_line(module: str) -> str:
@@ -37,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         doc = _first_doc_line(f"seqops.stages.{stage}")
         cmd = sub.add_parser(stage, help=doc, description=doc)
         cmd.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+        if stage == "tune":
+            cmd.add_argument(
+                "--workers",
+                type=int,
+                default=1,
+                help="processes working on the study on this machine (default: %(default)s)",
+            )
     predict = sub.add_parser(
         "predict",
         help="class probabilities for raw sequences from the ONNX bundle (no torch)",
@@ -65,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             predict_file(args.model, args.input, args.output)
             return 0
         module = importlib.import_module(f"seqops.stages.{args.command}")
-        module.main(args.params)
+        # Only tune takes an option beyond --params; the others keep a one-argument main().
+        extra = {"workers": args.workers} if args.command == "tune" else {}
+        module.main(args.params, **extra)
     except SeqopsError as exc:
         print(f"seqops {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -155,6 +155,163 @@ class BenchmarkConfig(_Section):
     """Timed calls at `throughput_batch`."""
 
 
+class IntRange(_Section):
+    """Integers in `[low, high]` (Optuna `suggest_int`)."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    """Sample uniformly in log space (for sizes spanning an order of magnitude)."""
+    step: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> IntRange:
+        _check_range(self.low, self.high, self.log, self.step != 1)
+        return self
+
+
+class FloatRange(_Section):
+    """Floats in `[low, high]` (Optuna `suggest_float`)."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    """Sample uniformly in log space (learning rates)."""
+    step: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> FloatRange:
+        _check_range(self.low, self.high, self.log, self.step is not None)
+        return self
+
+
+class Choice(_Section):
+    """One of a list of values (Optuna `suggest_categorical`)."""
+
+    type: Literal["categorical"]
+    choices: list[bool | int | float | str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Choice:
+        if len({repr(c) for c in self.choices}) != len(self.choices):
+            raise ValueError(f"choices {self.choices} repeat a value")
+        return self
+
+
+def _check_range(low: float, high: float, log: bool, stepped: bool) -> None:
+    if not low < high:
+        raise ValueError(f"low={low} must be below high={high}")
+    if log and low <= 0:
+        raise ValueError(f"log=true needs low > 0, got low={low}")
+    if log and stepped:
+        raise ValueError("log=true and a step cannot be combined")
+
+
+SearchDim = Annotated[IntRange | FloatRange | Choice, Field(discriminator="type")]
+
+#: The default search space: around the default model, so that a short search on
+#: JapaneseVowels lands on a configuration at least as good as the defaults.
+_DEFAULT_SPACE: dict[str, dict[str, Any]] = {
+    "model.cell": {"type": "categorical", "choices": ["lstm", "gru"]},
+    "model.hidden_size": {"type": "int", "low": 32, "high": 128, "log": True},
+    "model.num_layers": {"type": "int", "low": 1, "high": 2},
+    "model.bidirectional": {"type": "categorical", "choices": [True, False]},
+    "model.dropout": {"type": "float", "low": 0.0, "high": 0.3},
+    "model.pooling": {"type": "categorical", "choices": ["last", "mean"]},
+    "train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+    "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+}
+
+
+class TuneConfig(_Section):
+    """Hyperparameter search (Optuna TPE + pruning) run by the tune stage."""
+
+    enabled: bool = True
+    """`false` skips the search: the stage writes the base params unchanged."""
+    n_trials: int = Field(14, ge=1)
+    """Finished (complete or pruned) trials the study should hold; a rerun only tops it up."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Optional wall-clock budget per run of the stage (each worker stops starting trials)."""
+    max_epochs: int | None = Field(20, ge=1)
+    """Cap on `train.max_epochs` inside a trial (null: no cap); train later uses the full value."""
+    metric: str = "val/loss"
+    """Per-epoch validation metric the pruner watches and the trial's best value optimises."""
+    direction: Literal["minimize", "maximize"] | None = None
+    """null: from the metric (loss minimised, accuracy maximised); a contradiction is rejected."""
+    startup_trials: int = Field(5, ge=0)
+    """Random trials before TPE starts modelling the space."""
+    pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
+    """Early stop of unpromising trials from their per-epoch `metric`."""
+    pruner_startup_trials: int = Field(3, ge=0)
+    """Median pruner: trials that run to the end before any pruning."""
+    pruner_warmup_epochs: int = Field(4, ge=0)
+    """Epochs a trial always runs (median warm-up; min resource of halving / hyperband)."""
+    storage: str | None = None
+    """null: a journal file `optuna/<study>.journal` at the project root (survives kill -9);
+    a file path: that journal file; a URL (`postgresql://...`, `sqlite:///...`): an RDB that
+    workers on several machines share."""
+    space: dict[str, SearchDim] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in _DEFAULT_SPACE.items()}  # type: ignore[arg-type]
+    )
+    """Dotted param path (`model.hidden_size`) -> range or choices; checked against the config."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TuneConfig:
+        if not self.metric.startswith("val/"):
+            raise ValueError(f"tune.metric={self.metric!r}: must be a per-epoch val/ metric")
+        if self.direction is not None and self.direction != metric_direction(self.metric):
+            raise ValueError(
+                f"tune.direction={self.direction!r} contradicts tune.metric={self.metric!r} "
+                f"(expected {metric_direction(self.metric)!r}, or null)"
+            )
+        if self.enabled and not self.space:
+            raise ValueError("tune.space is empty: add a range or set tune.enabled: false")
+        return self
+
+    @property
+    def goal(self) -> Literal["minimize", "maximize"]:
+        return self.direction or metric_direction(self.metric)
+
+
+class ExportConfig(_Section):
+    """ONNX export, its parity check against PyTorch, and int8 quantization (design.md §9)."""
+
+    opset: int = Field(17, ge=14, le=21)
+    """ONNX opset of `models/model.onnx`."""
+    parity_atol: float = Field(1e-5, gt=0.0)
+    """Largest absolute logit difference ONNX Runtime may show against PyTorch."""
+    parity_batch_sizes: list[int] = Field([1, 8, 64], min_length=1)
+    """Batches of real test sequences checked for parity (batch 1 always matters)."""
+    max_length: int = Field(512, ge=2)
+    """Longest sequence `seqops predict` and the server accept; longer ones are rejected
+    (truncating would silently change the answer). Parity is also checked at this length."""
+    quantize: bool = True
+    """Also write `models/model.int8.onnx` (onnxruntime dynamic quantization; LSTM only)."""
+
+    @model_validator(mode="after")
+    def _positive_batches(self) -> ExportConfig:
+        if any(b < 1 for b in self.parity_batch_sizes):
+            raise ValueError(f"parity_batch_sizes must be >= 1, got {self.parity_batch_sizes}")
+        return self
+
+
+class BenchmarkConfig(_Section):
+    """Latency of PyTorch eager vs ONNX fp32 vs ONNX int8, each runtime in its own process."""
+
+    n_calls: int = Field(1000, ge=100)
+    """Timed batch-1 calls per runtime (p99 needs at least a few hundred)."""
+    warmup: int = Field(100, ge=0)
+    """Untimed calls first (allocator, caches, lazy initialisation)."""
+    threads: int = Field(1, ge=1)
+    """Intra-op threads of every runtime (inter-op is 1, spinning off)."""
+    throughput_batch: int = Field(64, ge=1)
+    """Batch size of the throughput measurement."""
+    throughput_calls: int = Field(20, ge=1)
+    """Timed calls at `throughput_batch`."""
+
+
 class TrackingConfig(_Section):
     """MLflow. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
 
@@ -172,13 +329,59 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    tune: TuneConfig = TuneConfig()
     export: ExportConfig = ExportConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()
     tracking: TrackingConfig = TrackingConfig()
 
+    @model_validator(mode="after")
+    def _space_fits_config(self) -> Config:
+        for path, dim in self.tune.space.items():
+            _check_dim(self, path, dim)
+        return self
+
     def to_flat_dict(self) -> dict[str, Any]:
         """Dotted-name view (`model.hidden_size`), the names MLflow shows as params."""
         return flatten(self.model_dump(mode="json"))
+
+
+#: Sections whose leaves the tuner may search (the ones the train stage reads).
+_SEARCHABLE = ("model", "train")
+
+
+def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> None:
+    """Reject a search dimension whose path is not a config leaf or whose values it refuses.
+
+    Each endpoint / choice is validated by the section itself, so the field's own type and
+    bounds decide (one source of truth): `model.hidden_size` up to 5000 fails like a typo would.
+    """
+    where = f"tune.space.{path}"
+    section_name, _, leaf = path.partition(".")
+    if section_name not in _SEARCHABLE or "." in leaf:
+        raise ValueError(f"{where}: not a searchable path (expected model.<key> or train.<key>)")
+    section: _Section = getattr(cfg, section_name)
+    field_info = type(section).model_fields.get(leaf)
+    if field_info is None:
+        known = ", ".join(f"{section_name}.{k}" for k in type(section).model_fields)
+        raise ValueError(f"{where}: no such param (known: {known})")
+    if isinstance(dim, Choice):
+        values: list[Any] = list(dim.choices)
+    else:
+        if field_info.annotation not in (int, float) or (
+            isinstance(dim, FloatRange) and field_info.annotation is not float
+        ):
+            raise ValueError(
+                f"{where}: a {dim.type} range does not fit {path} "
+                f"({getattr(field_info.annotation, '__name__', field_info.annotation)}); "
+                "use type: categorical"
+            )
+        values = [dim.low, dim.high]
+    for value in values:
+        try:
+            type(section).model_validate({**section.model_dump(), leaf: value})
+        except ValidationError as exc:
+            reasons = "; ".join(e["msg"] for e in exc.errors())
+            raise ValueError(f"{where}: {value!r} is not a valid {path} ({reasons})") from None
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -211,7 +414,10 @@ def _format_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        if not err["loc"] and err["type"] == "value_error":
+            # Cross-section checks (tune.space vs model/train) name their key path themselves.
+            lines.append(f"  {err['ctx']['error']}")
+        elif err["type"] == "extra_forbidden":
             lines.append(f"  {path} = {err['input']!r}: unknown key (typo?)")
         else:
             lines.append(f"  {path} = {err['input']!r}: {err['msg']}")

@@ -135,6 +135,16 @@ def load_merged_config(params: str | Path, best_params: Path) -> Config:
     return load_config(params, overrides=overrides or None)
 
 
+def _study_tags(tune_report: Path) -> dict[str, str]:
+    """Link the model to the Optuna study (and its MLflow parent run) its params came from."""
+    if not tune_report.is_file():
+        return {}
+    report = json.loads(tune_report.read_text())
+    if not report.get("study"):  # tuning disabled: base params
+        return {}
+    return {"optuna.study": report["study"], "optuna.parent_run_id": report["parent_run_id"]}
+
+
 def _curves_csv(rows: list[dict[str, float]]) -> str:
     names = sorted({k for row in rows for k in row if k != "epoch"})
     buf = io.StringIO()
@@ -195,6 +205,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
         mlflow.set_tags(
             {"seqops.stage": "train", **tracking.lineage_tags(layout.root, data_report["data_hash"])}
         )
+        mlflow.set_tags(_study_tags(layout.reports / "tune.json"))
         tracking.log_flat_params(cfg.to_flat_dict())
         result = fit(
             cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()]

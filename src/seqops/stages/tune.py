@@ -1,0 +1,291 @@
+"""tune: search `tune.space` with Optuna (seeded TPE + pruning) and write the best params.
+
+    seqops tune [--params params.yaml] [--workers N]
+
+Every trial trains with the train stage's `fit` (epochs capped by `tune.max_epochs`) and is
+pruned on the per-epoch `tune.metric`. The study lives in `tune.storage` (default: a journal
+file under `optuna/`, outside DVC's outputs), so a killed run resumes: finished trials are kept
+and only the rest of `tune.n_trials` runs. `--workers N` runs N processes on the study; with a
+PostgreSQL URL as `tune.storage`, `seqops tune` on several machines shares one study.
+
+Writes `models/best_params.yaml` (flat dotted paths, merged over params.yaml by train),
+`reports/tune.json` and the optimisation-history / importance plots; MLflow gets one parent
+run per study with a nested run per trial. `tune.enabled: false` writes the base params.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from tqdm import tqdm
+
+from seqops import outputs
+from seqops.config import Config, load_config
+from seqops.errors import ConfigError, SeqopsError
+from seqops.layout import Layout
+from seqops.stages.prepare import hash_dir
+from seqops.tuning import study as studies
+from seqops.tuning.trial import Objective
+
+#: Exceptions that fail one trial (recorded as FAIL) instead of the whole search.
+_TRIAL_ERRORS = (RuntimeError, ValueError, FloatingPointError)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker process needs: picklable, opened again in the child."""
+
+    cfg: Config
+    processed: Path
+    storage: str
+    study_name: str
+    n_trials: int
+    worker: int = 0
+    threads: int = 0
+    tracking_uri: str | None = None
+    parent_run_id: str | None = None
+    experiment_id: str | None = None
+
+
+def run_worker(job: Job, progress_bar: bool = False) -> None:
+    """Run up to `job.n_trials` trials, stopping early once the study holds `tune.n_trials`."""
+    _quiet()
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    if job.tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(job.tracking_uri)
+    study = studies.open_study(job.cfg, job.storage, job.study_name, job.worker)
+    objective = Objective(job.cfg, job.processed, job.parent_run_id, job.experiment_id)
+    study.optimize(
+        objective,
+        n_trials=job.n_trials,
+        timeout=job.cfg.tune.timeout_s,
+        catch=_TRIAL_ERRORS,
+        # Guards the shared budget when other machines work on the same study.
+        callbacks=[optuna.study.MaxTrialsCallback(job.cfg.tune.n_trials, states=studies.FINISHED)],
+        show_progress_bar=progress_bar,
+    )
+
+
+def _quiet() -> None:
+    """One line per trial from Optuna and a banner per fit from Lightning drown the bar."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def search(job: Job, workers: int = 1, progress_bar: bool = True) -> None:
+    """Run `job.n_trials` trials on the study: in this process, or split over `workers`."""
+    if job.n_trials == 0:
+        return
+    if workers == 1:
+        run_worker(job, progress_bar)
+        return
+    cpus = os.cpu_count() or 1
+    ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and MLflow clients
+    procs = []
+    for i in range(workers):
+        quota = job.n_trials // workers + (i < job.n_trials % workers)
+        if quota == 0:
+            continue
+        child = Job(
+            **{**job.__dict__, "n_trials": quota, "worker": i, "threads": max(1, cpus // workers)}
+        )
+        procs.append(ctx.Process(target=run_worker, args=(child,), name=f"seqops-tune-{i}"))
+    for proc in procs:
+        proc.start()
+    study = studies.open_study(job.cfg, job.storage, job.study_name)
+    start = studies.count(study)
+    done0 = start["complete"] + start["pruned"] + start["failed"]
+    with tqdm(
+        total=job.n_trials, desc=f"tune ({workers} workers)", disable=not progress_bar
+    ) as bar:
+        while any(p.is_alive() for p in procs):
+            time.sleep(0.5)
+            now = studies.count(study)
+            bar.n = min(job.n_trials, now["complete"] + now["pruned"] + now["failed"] - done0)
+            bar.refresh()
+    for proc in procs:
+        proc.join()
+    bad = [p.name for p in procs if p.exitcode != 0]
+    if bad:
+        raise RuntimeError(f"tune workers {bad} exited with an error (see their traceback above)")
+
+
+def best_params(cfg: Config, study: optuna.Study) -> dict[str, Any]:
+    """The best trial's value for every searched path (base values when nothing completed)."""
+    flat = cfg.to_flat_dict()
+    best = {path: flat[path] for path in cfg.tune.space}
+    best.update(study.best_params)
+    return best
+
+
+def tune_report(
+    cfg: Config, tuned: optuna.Study | None, wall_s: float, **extra: Any
+) -> dict[str, Any]:
+    """The `reports/tune.json` contract (design.md §8) plus study name, storage and parent run."""
+    study = tuned
+    counts = (
+        studies.count(study) if study else {"n_trials": 0, "complete": 0, "pruned": 0, "failed": 0}
+    )
+    best = study.best_trial if study and counts["complete"] else None
+    epochs = sum(int(t.user_attrs.get("epochs", 0)) for t in study.trials) if study else 0
+    return {
+        "n_trials": counts["n_trials"],
+        "complete": counts["complete"],
+        "pruned": counts["pruned"],
+        "failed": counts["failed"],
+        "best_value": best.value if best else None,
+        "metric": cfg.tune.metric,
+        "direction": cfg.tune.goal,
+        "wall_s": round(wall_s, 2),
+        "best_trial": best.number if best else None,
+        "epochs": epochs,
+        **extra,
+    }
+
+
+def _save_plot(ax_or_none: Any, path: Path, message: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if ax_or_none is None:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.text(0.5, 0.5, message, ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        fig = ax_or_none.figure
+        fig.set_size_inches(8, 5)
+        fig.tight_layout()
+    with outputs.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+
+
+def write_plots(study: optuna.Study | None, history: Path, importance: Path, seed: int) -> None:
+    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.visualization import matplotlib as vis
+
+    if study is None:
+        _save_plot(None, history, "tuning disabled: base params used")
+        _save_plot(None, importance, "tuning disabled: base params used")
+        return
+    _save_plot(vis.plot_optimization_history(study), history)
+    try:
+        evaluator = FanovaImportanceEvaluator(seed=seed)
+        _save_plot(vis.plot_param_importances(study, evaluator=evaluator), importance)
+    except (ValueError, RuntimeError) as exc:  # fewer than two completed trials
+        _save_plot(None, importance, f"no importances: {exc}"[:80])
+
+
+def _parent_run(study: optuna.Study) -> str | None:
+    """The study's MLflow parent run id, if it exists in the current tracking store."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
+    if run_id is None:
+        return None
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException:
+        return None
+    return str(run_id)
+
+
+def main(
+    params: str | Path = "params.yaml", layout: Layout | None = None, workers: int = 1
+) -> dict[str, Any]:
+    import mlflow
+
+    from seqops import tracking
+
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: expected at least 1")
+    _quiet()
+    layout = layout or Layout()
+    cfg = load_config(params)
+    report_file = layout.reports / "tune.json"
+    history_png = layout.plots / "tune_history.png"
+    importance_png = layout.plots / "tune_importance.png"
+    outputs.remove(layout.best_params, report_file, history_png, importance_png)
+    if not cfg.tune.enabled:
+        flat = cfg.to_flat_dict()
+        outputs.write_yaml(layout.best_params, {p: flat[p] for p in cfg.tune.space})
+        write_plots(None, history_png, importance_png, cfg.seed)
+        report = tune_report(cfg, None, 0.0, enabled=False, study=None, parent_run_id=None)
+        outputs.write_json(report_file, report)
+        print("tune: disabled, wrote the base params")
+        return report
+
+    name = studies.study_name(cfg, hash_dir(layout.processed))
+    spec = studies.storage_spec(cfg.tune, layout.root, name)
+    study = studies.open_study(cfg, spec, name)
+    orphans = studies.fail_orphans(study)
+    before = studies.count(study)
+    remaining = max(0, cfg.tune.n_trials - before["complete"] - before["pruned"])
+    print(
+        f"tune: study {name} in {studies.redact(spec)}: {before['complete'] + before['pruned']} "
+        f"finished trials kept, {len(orphans)} orphaned marked failed, {remaining} to run"
+    )
+    uri = tracking.use_tracking(cfg.tracking)
+    start = time.perf_counter()
+    resumed_run = _parent_run(study)
+    with mlflow.start_run(run_id=resumed_run, run_name=name) as parent:
+        study.set_user_attr(studies.PARENT_RUN_ATTR, parent.info.run_id)
+        mlflow.set_tags({"seqops.stage": "tune", "optuna.study": name})
+        if resumed_run is None:  # MLflow refuses to change a logged param (n_trials may grow)
+            tune_params = cfg.tune.model_dump(mode="json", exclude={"space"})
+            tracking.log_flat_params({f"tune.{k}": v for k, v in tune_params.items()})
+        job = Job(
+            cfg=cfg,
+            processed=layout.processed.resolve(),
+            storage=spec,
+            study_name=name,
+            n_trials=remaining,
+            tracking_uri=uri,
+            parent_run_id=parent.info.run_id,
+            experiment_id=parent.info.experiment_id,
+        )
+        search(job, workers)
+        wall_s = time.perf_counter() - start
+        study = studies.open_study(cfg, spec, name)
+        extra = {
+            "study": name,
+            "storage": studies.redact(spec),
+            "parent_run_id": parent.info.run_id,
+        }
+        report = tune_report(cfg, study, wall_s, **extra)
+        if not report["complete"]:
+            raise SeqopsError(
+                f"tune: no trial of study {name} completed ({report['pruned']} pruned, "
+                f"{report['failed']} failed); see the trial errors above"
+            )
+        best = best_params(cfg, study)
+        mlflow.log_metrics({"tune/best_value": report["best_value"], "tune/wall_s": wall_s})
+        mlflow.set_tags({f"best.{k}": str(v) for k, v in best.items()})
+        outputs.write_yaml(layout.best_params, best)
+        outputs.write_json(report_file, report)
+        write_plots(study, history_png, importance_png, cfg.seed)
+        for artifact in (report_file, history_png, importance_png, layout.best_params):
+            mlflow.log_artifact(str(artifact), "tune")
+    print(
+        f"tune: {report['complete']} complete, {report['pruned']} pruned, {report['failed']} "
+        f"failed; best {cfg.tune.metric}={report['best_value']:.4f} (trial {report['best_trial']}) "
+        f"in {wall_s:.1f}s; MLflow parent run {parent.info.run_id}"
+    )
+    return report

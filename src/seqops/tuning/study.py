@@ -1,0 +1,166 @@
+"""The Optuna study of the tune stage: its name, storage, sampler, pruner and crash recovery.
+
+    study = open_study(cfg, storage_spec(cfg.tune, root, name), name)
+
+The study name is a digest of everything that makes trial values comparable (search space,
+the capped per-trial base config, metric, data hash, seed), so a changed search never mixes
+with an old one while a rerun of the same search resumes it. The default storage is a journal
+file under `optuna/` (append-only, so a SIGKILL loses at most the running trial); a URL selects
+an RDB that workers on several machines share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+
+from seqops.config import Config, TuneConfig
+
+#: Trials that count against `tune.n_trials`; FAIL ones (crashes, kills) are re-run.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: User attribute naming the process that runs a trial, to fail it after a crash.
+WORKER_ATTR = "seqops.worker"
+PARENT_RUN_ATTR = "mlflow.parent_run_id"
+
+
+def trial_base(cfg: Config) -> Config:
+    """The config every trial starts from: `train.max_epochs` capped by `tune.max_epochs`."""
+    cap = cfg.tune.max_epochs
+    if cap is None or cap >= cfg.train.max_epochs:
+        return cfg
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": cap})})
+
+
+def study_name(cfg: Config, data_hash: str) -> str:
+    """`seqops-<12 hex>`: equal for a rerun of the same search, different for any other."""
+    base = trial_base(cfg).model_dump(mode="json", include={"model", "train"})
+    searched = set(cfg.tune.space)
+    fixed = {
+        f"{section}.{key}": value
+        for section, values in base.items()
+        for key, value in values.items()
+        if f"{section}.{key}" not in searched
+    }
+    identity = {
+        "space": {k: v.model_dump(mode="json") for k, v in sorted(cfg.tune.space.items())},
+        "fixed": fixed,
+        "metric": cfg.tune.metric,
+        "direction": cfg.tune.goal,
+        "data": data_hash,
+        "seed": cfg.seed,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return f"seqops-{digest[:12]}"
+
+
+def storage_spec(tune: TuneConfig, root: Path, name: str) -> str:
+    """A string each worker process can open: an RDB URL or an absolute journal file path."""
+    if tune.storage is None:
+        return str((root / "optuna" / f"{name}.journal").resolve())
+    if "://" in tune.storage:
+        return tune.storage
+    return str((root / tune.storage).resolve())
+
+
+def open_storage(spec: str) -> BaseStorage:
+    if "://" in spec:
+        # Heartbeats let any worker fail a trial whose process died on another machine.
+        return RDBStorage(spec, heartbeat_interval=10, grace_period=30)
+    path = Path(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The open(2)-based lock works on every filesystem (the symlink lock does not on some).
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def redact(spec: str) -> str:
+    """The storage as safe to print and report: an RDB URL loses its password."""
+    if "://" not in spec:
+        return spec
+    from sqlalchemy.engine import make_url
+
+    return make_url(spec).render_as_string(hide_password=True)
+
+
+def sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
+    # constant_liar keeps parallel workers from sampling the same point while trials run.
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=tune.startup_trials, constant_liar=True
+    )
+
+
+def pruner(tune: TuneConfig, max_epochs: int) -> optuna.pruners.BasePruner:
+    warmup = tune.pruner_warmup_epochs
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=tune.pruner_startup_trials, n_warmup_steps=warmup
+        )
+    if tune.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup))
+    if tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=max_epochs)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(cfg: Config, spec: str, name: str, worker: int = 0) -> optuna.Study:
+    """Create or load the study; worker `i` seeds its sampler with `seed + i`."""
+    return optuna.create_study(
+        study_name=name,
+        storage=open_storage(spec),
+        direction=cfg.tune.goal,
+        sampler=sampler(cfg.tune, cfg.seed + worker),
+        pruner=pruner(cfg.tune, trial_base(cfg).train.max_epochs),
+        load_if_exists=True,
+    )
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphans(study: optuna.Study) -> list[int]:
+    """Mark RUNNING trials whose process on this host is gone as FAIL; returns their numbers.
+
+    A SIGKILL leaves its trial RUNNING forever in a journal file (no heartbeat there); it
+    did not finish, so it is failed and re-run instead of counting against the budget.
+    """
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner: Any = trial.user_attrs.get(WORKER_ATTR, "")
+        owner_host, _, pid = str(owner).rpartition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            failed.append(trial.number)
+    return failed
+
+
+def count(study: optuna.Study) -> dict[str, int]:
+    trials = study.get_trials(deepcopy=False)
+    states = {
+        "complete": TrialState.COMPLETE,
+        "pruned": TrialState.PRUNED,
+        "failed": TrialState.FAIL,
+        "running": TrialState.RUNNING,
+    }
+    out = {"n_trials": len(trials)}
+    out.update({k: sum(t.state == s for t in trials) for k, s in states.items()})
+    return out
