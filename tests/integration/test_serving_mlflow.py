@@ -1,0 +1,173 @@
+"""The real MLflow scoring server over the logged ONNX bundle: same answers as `seqops predict`.
+
+One module-scoped pipeline (prepare → train → export, tiny params) and one server start;
+the server is always killed in teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seqops.data.sequences import SequenceSet
+from tests.conftest import BIN, run, run_env, write_params
+
+pytestmark = pytest.mark.slow
+
+SERVER_START_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serving")
+    write_params(root / "params.yaml", {"export": {"max_length": 64}})
+    for stage in ("prepare", "train", "export"):
+        run([str(BIN / "seqops"), stage], root)
+    return root
+
+
+def raw_test_frame(root: Path, n: int) -> pd.DataFrame:
+    """The first `n` test sequences back in raw long format (what a user would send)."""
+    pre = json.loads((root / "models" / "preprocessing.json").read_text())
+    mean, std = np.asarray(pre["scaler"]["mean"]), np.asarray(pre["scaler"]["std"])
+    test = SequenceSet.load(root / "data" / "processed" / "test.npz")
+    rows = [
+        {
+            "id": f"t{i:03d}",
+            "time": t,
+            **dict(zip(pre["feature_names"], step.tolist(), strict=True)),
+        }
+        for i in range(n)
+        for t, step in enumerate(test.sequences[i].astype(np.float64) * std + mean)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(pipeline: Path) -> Iterator[str]:
+    uri = json.loads((pipeline / "reports" / "export.json").read_text())["mlflow_model_uri"]
+    port = _free_port()
+    env = run_env()
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{pipeline / 'mlflow.db'}"
+    log = (pipeline / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=pipeline, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"server exited ({proc.returncode}):\n{(pipeline / 'server.log').read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                log_text = (pipeline / "server.log").read_text()
+                pytest.fail(f"server not up in {SERVER_START_TIMEOUT_S}s:\n{log_text}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        # the server forks workers: end the whole session it leads
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def invoke(base: str, frame: pd.DataFrame) -> tuple[int, dict[str, Any]]:
+    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+    request = urllib.request.Request(
+        f"{base}/invocations", body.encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_server_answers_like_seqops_predict(pipeline: Path, server: str, tmp_path: Path) -> None:
+    frame = raw_test_frame(pipeline, 25)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    run([str(BIN / "seqops"), "predict", "--model", "models", "--input", str(tmp_path / "in.csv"),
+         "--output", str(tmp_path / "out.csv")], pipeline)  # fmt: skip
+    local = pd.read_csv(tmp_path / "out.csv", dtype={"id": str, "label": str})
+
+    status, body = invoke(server, frame)
+    assert status == 200, body
+    served = pd.DataFrame(body["predictions"])
+    assert list(served.columns) == list(local.columns)
+    assert served["id"].tolist() == local["id"].tolist() == [f"t{i:03d}" for i in range(25)]
+    assert served["label"].tolist() == local["label"].tolist()
+    probs = [c for c in local.columns if c.startswith("p_")]
+    np.testing.assert_allclose(served[probs].to_numpy(), local[probs].to_numpy(), atol=1e-6)
+
+
+def _missing_feature(f: pd.DataFrame) -> pd.DataFrame:
+    return f.drop(columns=["dim_3"])
+
+
+def _text_feature(f: pd.DataFrame) -> pd.DataFrame:
+    f = f.astype({"dim_0": object})
+    f.loc[3, "dim_0"] = "oops"
+    return f
+
+
+def _nan_feature(f: pd.DataFrame) -> pd.DataFrame:
+    f.loc[4, "dim_5"] = np.nan
+    return f
+
+
+def _too_long(f: pd.DataFrame) -> pd.DataFrame:
+    one = f[f["id"] == "t000"]
+    reps = [one.assign(time=one["time"] + k * len(one)) for k in range(10)]  # > max_length 64
+    return pd.concat(reps, ignore_index=True)
+
+
+BAD_REQUESTS = {
+    "missing column": (_missing_feature, "dim_3"),
+    "wrong dtype": (_text_feature, "dim_0"),
+    "NaN": (_nan_feature, "column 'dim_5' has a NaN or infinite value at row 4 (sequence 't000')"),
+    "empty": (lambda f: f.iloc[:0], "request: no rows (expected one row per time step)"),
+    "over-long": (_too_long, "the model accepts at most 64 (export.max_length)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_request_is_a_400_with_the_reason(pipeline: Path, server: str, case: str) -> None:
+    corrupt, expected = BAD_REQUESTS[case]
+    status, body = invoke(server, corrupt(raw_test_frame(pipeline, 3)))
+    assert status == 400, body
+    assert expected in body["message"]
+    # the server survives bad input
+    assert invoke(server, raw_test_frame(pipeline, 1))[0] == 200
