@@ -100,6 +100,10 @@ class TrainConfig(_Section):
     """Learning-rate schedule: cosine annealing over `max_epochs`, reduce-on-plateau, or none."""
     gradient_clip_val: float = Field(1.0, ge=0.0)
     """Gradient-norm clipping (0 disables)."""
+    noise_std: float = Field(0.0, ge=0.0)
+    """Std of Gaussian jitter added to (standardised) inputs during training only."""
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    """Cross-entropy label smoothing."""
     monitor: str = "val/loss"
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
@@ -116,43 +120,6 @@ class TrainConfig(_Section):
     @property
     def monitor_mode(self) -> Literal["min", "max"]:
         return "min" if metric_direction(self.monitor) == "minimize" else "max"
-
-
-class ExportConfig(_Section):
-    """ONNX export, its parity check against PyTorch, and int8 quantization (design.md §9)."""
-
-    opset: int = Field(17, ge=14, le=21)
-    """ONNX opset of `models/model.onnx`."""
-    parity_atol: float = Field(1e-5, gt=0.0)
-    """Largest absolute logit difference ONNX Runtime may show against PyTorch."""
-    parity_batch_sizes: list[int] = Field([1, 8, 64], min_length=1)
-    """Batches of real test sequences checked for parity (batch 1 always matters)."""
-    max_length: int = Field(512, ge=2)
-    """Longest sequence `seqops predict` and the server accept; longer ones are rejected
-    (truncating would silently change the answer). Parity is also checked at this length."""
-    quantize: bool = True
-    """Also write `models/model.int8.onnx` (onnxruntime dynamic quantization; LSTM only)."""
-
-    @model_validator(mode="after")
-    def _positive_batches(self) -> ExportConfig:
-        if any(b < 1 for b in self.parity_batch_sizes):
-            raise ValueError(f"parity_batch_sizes must be >= 1, got {self.parity_batch_sizes}")
-        return self
-
-
-class BenchmarkConfig(_Section):
-    """Latency of PyTorch eager vs ONNX fp32 vs ONNX int8, each runtime in its own process."""
-
-    n_calls: int = Field(1000, ge=100)
-    """Timed batch-1 calls per runtime (p99 needs at least a few hundred)."""
-    warmup: int = Field(100, ge=0)
-    """Untimed calls first (allocator, caches, lazy initialisation)."""
-    threads: int = Field(1, ge=1)
-    """Intra-op threads of every runtime (inter-op is 1, spinning off)."""
-    throughput_batch: int = Field(64, ge=1)
-    """Batch size of the throughput measurement."""
-    throughput_calls: int = Field(20, ge=1)
-    """Timed calls at `throughput_batch`."""
 
 
 class IntRange(_Section):
@@ -340,9 +307,12 @@ class Config(_Section):
             _check_dim(self, path, dim)
         return self
 
-    def to_flat_dict(self) -> dict[str, Any]:
+    def to_flat_dict(self, sections: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Dotted-name view (`model.hidden_size`), the names MLflow shows as params."""
-        return flatten(self.model_dump(mode="json"))
+        tree = self.model_dump(mode="json")
+        if sections is not None:
+            tree = {k: v for k, v in tree.items() if k in sections}
+        return flatten(tree)
 
 
 #: Sections whose leaves the tuner may search (the ones the train stage reads).

@@ -14,7 +14,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from seqops.model.network import SequenceNet
+from seqops.model.network import SequenceNet, step_mask
 
 
 class LitSequenceModel(pl.LightningModule):
@@ -30,11 +30,13 @@ class LitSequenceModel(pl.LightningModule):
         max_epochs: int,
         monitor: str = "val/loss",
         monitor_mode: str = "min",
+        noise_std: float = 0.0,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = SequenceNet(n_features, n_classes, **network)
-        self.loss = nn.CrossEntropyLoss()
+        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         metrics = MetricCollection(
             {
                 "accuracy": MulticlassAccuracy(n_classes, average="micro"),
@@ -48,6 +50,11 @@ class LitSequenceModel(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, lengths, y = batch
+        noise_std: float = self.hparams["noise_std"]
+        if noise_std > 0:
+            # Jitter only real steps; padding stays as collate left it.
+            mask = step_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
+            x = x + noise_std * torch.randn_like(x) * mask
         loss = self.loss(self(x, lengths), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
@@ -63,17 +70,17 @@ class LitSequenceModel(pl.LightningModule):
         self.val_metrics.reset()
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
+        hp: Any = self.hparams
         optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.scheduler == "cosine":
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=hp.max_epochs)
             return {"optimizer": optimizer, "lr_scheduler": schedule}
         if hp.scheduler == "plateau":
-            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode=hp.monitor_mode, factor=0.5, patience=3
             )
             return {
                 "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": schedule, "monitor": hp.monitor},
+                "lr_scheduler": {"scheduler": plateau, "monitor": hp.monitor},
             }
         return optimizer

@@ -66,6 +66,8 @@ def build_model(cfg: Config, n_features: int, n_classes: int) -> LitSequenceMode
         max_epochs=cfg.train.max_epochs,
         monitor=cfg.train.monitor,
         monitor_mode=cfg.train.monitor_mode,
+        noise_std=cfg.train.noise_std,
+        label_smoothing=cfg.train.label_smoothing,
     )
 
 
@@ -206,7 +208,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
             {"seqops.stage": "train", **tracking.lineage_tags(layout.root, data_report["data_hash"])}
         )
         mlflow.set_tags(_study_tags(layout.reports / "tune.json"))
-        tracking.log_flat_params(cfg.to_flat_dict())
+        # What determines the trained model; tune/export/... sections are logged by their stages.
+        tracking.log_flat_params(cfg.to_flat_dict(("seed", "data", "model", "train")))
         result = fit(
             cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()]
         )
