@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: User attribute naming the process that runs a trial, to fail it after a crash.
 WORKER_ATTR = "seqops.worker"
 PARENT_RUN_ATTR = "mlflow.parent_run_id"
+#: How long a RUNNING trial may lack its worker tag before it counts as orphaned.
+OWNERLESS_GRACE = timedelta(seconds=60)
 
 
 def trial_base(cfg: Config) -> Config:
@@ -140,14 +143,20 @@ def fail_orphans(study: optuna.Study) -> list[int]:
     """Mark RUNNING trials whose process on this host is gone as FAIL; returns their numbers.
 
     A SIGKILL leaves its trial RUNNING forever in a journal file (no heartbeat there); it
-    did not finish, so it is failed and re-run instead of counting against the budget.
+    did not finish, so it is failed and re-run instead of counting against the budget. A
+    trial is created a moment before its worker tags it; one still untagged after
+    `OWNERLESS_GRACE` was killed in that moment.
     """
     host = socket.gethostname()
+    now = datetime.now()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner: Any = trial.user_attrs.get(WORKER_ATTR, "")
+        owner: Any = trial.user_attrs.get(WORKER_ATTR)
         owner_host, _, pid = str(owner).rpartition(":")
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+        started = trial.datetime_start or now
+        if (owner is None and now - started > OWNERLESS_GRACE) or (
+            owner_host == host and pid.isdigit() and not _alive(int(pid))
+        ):
             study.tell(trial.number, state=TrialState.FAIL)
             failed.append(trial.number)
     return failed
