@@ -30,8 +30,10 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import AnyType, ColSpec, DataType, Schema, TensorSpec
 
 from seqops import onnx_contract as contract
 from seqops import outputs
@@ -255,6 +257,25 @@ def predict_file(
     predictions = predictor.predict_frame(read_input(input_file), where=str(input_file))
     write_predictions(predictions, output_file)
     return predictions
+
+
+def model_signature(pre: Preprocessing) -> ModelSignature:
+    """The pyfunc signature: long-format rows in, one row per sequence out.
+
+    Id and time accept any type (string or integer ids, integer or float or timestamp steps);
+    features must be doubles, so the scoring server rejects text with a 400 before predict.
+    """
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(AnyType(), pre.id_column),
+        ColSpec(AnyType(), pre.time_column),
+    ]
+    inputs += [ColSpec(DataType.double, name) for name in pre.feature_names]
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec(AnyType(), pre.id_column),
+        ColSpec(DataType.string, "label"),
+    ]
+    outputs += [ColSpec(DataType.double, name) for name in pre.probability_columns]
+    return ModelSignature(Schema(inputs), Schema(outputs))
 
 
 class OnnxSequenceClassifier(PythonModel):

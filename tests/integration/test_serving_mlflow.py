@@ -155,8 +155,12 @@ def _too_long(f: pd.DataFrame) -> pd.DataFrame:
 
 
 BAD_REQUESTS = {
-    "missing column": (_missing_feature, "dim_3"),
-    "wrong dtype": (_text_feature, "dim_0"),
+    # MLflow's schema enforcement (the logged signature) answers these two before predict
+    "missing column": (_missing_feature, "Model is missing inputs ['dim_3']"),
+    "wrong dtype": (
+        _text_feature,
+        "Failed to convert column dim_0 to type 'float64'",
+    ),
     "NaN": (_nan_feature, "column 'dim_5' has a NaN or infinite value at row 4 (sequence 't000')"),
     "empty": (lambda f: f.iloc[:0], "request: no rows (expected one row per time step)"),
     "over-long": (_too_long, "the model accepts at most 64 (export.max_length)"),
@@ -171,3 +175,16 @@ def test_bad_request_is_a_400_with_the_reason(pipeline: Path, server: str, case:
     assert expected in body["message"]
     # the server survives bad input
     assert invoke(server, raw_test_frame(pipeline, 1))[0] == 200
+
+
+def test_integer_ids_and_float_times_are_accepted(pipeline: Path, server: str) -> None:
+    frame = raw_test_frame(pipeline, 3)
+    expected_status, expected = invoke(server, frame)
+    frame["id"] = frame["id"].str[1:].astype(int)  # "t001" -> 1
+    frame["time"] = frame["time"].astype(float)
+    status, body = invoke(server, frame)
+    assert (status, expected_status) == (200, 200), body
+    assert [row["id"] for row in body["predictions"]] == [0, 1, 2]
+    assert [r["label"] for r in body["predictions"]] == [
+        r["label"] for r in expected["predictions"]
+    ]

@@ -229,15 +229,12 @@ def export(
 def log_bundle(models_dir: Path, report: dict[str, Any], test: SequenceSet) -> str:
     """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run."""
     import mlflow
-    from mlflow.models import infer_signature
 
-    from seqops.serving import OnnxSequenceClassifier
+    from seqops.serving import OnnxSequenceClassifier, model_signature
 
     pre_file = models_dir / contract.PREPROCESSING_FILE
     pre = Preprocessing.load(pre_file)
     example = example_frame(test, pre, n=2)
-    predictor = Predictor(models_dir / contract.MODEL_FILE, pre)
-    signature = infer_signature(example, predictor.predict_frame(example))
     parity = report["parity"]
     metrics = {
         "export/parity_max_abs_diff": parity["max_abs_diff"],
@@ -252,7 +249,7 @@ def log_bundle(models_dir: Path, report: dict[str, Any], test: SequenceSet) -> s
         artifacts={"model": str(models_dir / contract.MODEL_FILE), "preprocessing": str(pre_file)},
         # Ship the seqops package with the model so it loads where seqops is not installed.
         code_paths=[str(Path(__file__).resolve().parents[1])],
-        signature=signature,
+        signature=model_signature(pre),
         input_example=example,
         pip_requirements=[
             f"onnxruntime=={ort.__version__}",
