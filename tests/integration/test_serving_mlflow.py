@@ -33,7 +33,13 @@ SERVER_START_TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("serving")
-    write_params(root / "params.yaml", {"export": {"max_length": 64}})
+    write_params(
+        root / "params.yaml",
+        {
+            "export": {"max_length": 64},
+            "benchmark": {"n_calls": 100, "warmup": 10, "throughput_calls": 2},
+        },
+    )
     for stage in ("prepare", "train", "export"):
         run([str(BIN / "seqops"), stage], root)
     return root
@@ -54,6 +60,45 @@ def raw_test_frame(root: Path, n: int) -> pd.DataFrame:
         for t, step in enumerate(test.sequences[i].astype(np.float64) * std + mean)
     ]
     return pd.DataFrame(rows)
+
+
+def test_export_report_of_the_pipeline(pipeline: Path) -> None:
+    report = json.loads((pipeline / "reports" / "export.json").read_text())
+    assert report["opset"] == 17
+    assert report["dynamic_axes"] == {
+        "x": {"0": "batch", "1": "time"},
+        "lengths": {"0": "batch"},
+        "logits": {"0": "batch"},
+    }
+    parity = report["parity"]
+    assert parity["passed"] and parity["max_abs_diff"] <= 1e-5 and parity["argmax_agreement"] == 1
+    assert any(b == 1 for b, _ in parity["shapes_checked"])
+    assert [2, 64] in parity["shapes_checked"]  # export.max_length, past every training length
+    int8 = report["int8"]  # TINY is an LSTM
+    assert int8["available"] and int8["op"] == "DynamicQuantizeLSTM"
+    assert int8["drop"] == pytest.approx(int8["fp32"] - int8["int8"])
+    assert (pipeline / "models" / "model.int8.onnx").is_file()
+
+
+def test_benchmark_times_each_runtime(pipeline: Path) -> None:
+    run([str(BIN / "seqops"), "benchmark"], pipeline)
+    report = json.loads((pipeline / "reports" / "latency.json").read_text())
+    for runtime in ("torch", "onnx_fp32", "onnx_int8"):
+        r = report[runtime]
+        assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"], r
+        assert r["throughput"] > 0 and r["n_calls"] == 100 and r["threads"] == 1
+    assert report["speedup_p50"] == pytest.approx(
+        report["torch"]["p50_ms"] / report["onnx_fp32"]["p50_ms"]
+    )
+    assert (pipeline / "reports" / "plots" / "latency.png").read_bytes()[:4] == b"\x89PNG"
+    # both stages add to the training run of models/run.json
+    from mlflow.tracking import MlflowClient
+
+    run_id = json.loads((pipeline / "models" / "run.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics["latency/speedup_p50"] == pytest.approx(report["speedup_p50"])
+    assert metrics["export/parity_max_abs_diff"] <= 1e-5
 
 
 def _free_port() -> int:
