@@ -156,13 +156,13 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
     parity = export.get("parity", {})
     out.append(
         _table(
-            ("opset", "max abs diff", "argmax agreement", "shapes checked", "passed"),
+            ("opset", "max abs diff", "argmax agreement", "(batch × time) checked", "passed"),
             [
                 (
                     export.get("opset"),
                     _fmt(parity.get("max_abs_diff")),
-                    _fmt(parity.get("argmax_agreement")),
-                    len(parity.get("shapes", [])),
+                    f"{parity.get('argmax_agreement', 0):.2%}",
+                    ", ".join(f"{b}×{t}" for b, t in parity.get("shapes_checked", [])),
                     parity.get("passed"),
                 )
             ],

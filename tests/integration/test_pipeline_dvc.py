@@ -38,7 +38,7 @@ def test_repro_caches_and_reruns_only_downstream_of_a_changed_param(project: Pat
     assert _ran(again.stdout) == set()
 
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["lr"] = 0.01
+    params["train"]["weight_decay"] = 0.01  # not in tune.space, so it reaches train as set
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     third = run([DVC, "repro"], project)
     ran = _ran(third.stdout)
@@ -59,7 +59,8 @@ def _assert_mlflow_runs(project: Path) -> None:
     # Same param and metric names in both runs, so the UI compares them side by side.
     assert set(first.data.params) == set(second.data.params)
     assert {"model.hidden_size", "train.lr", "seed", "data.dataset"} <= set(first.data.params)
-    assert first.data.params["train.lr"] == "0.003" and second.data.params["train.lr"] == "0.01"
+    assert first.data.params["train.weight_decay"] == "0.0001"
+    assert second.data.params["train.weight_decay"] == "0.01"
     for r in runs:
         assert {"val/loss", "val/accuracy", "train/loss", "test/accuracy", "test/ece"} <= set(
             r.data.metrics
