@@ -24,6 +24,30 @@ def main() -> int:
     for name in ("train.json", "plots/learning_curves.csv", "plots/confusion.csv"):
         if not (reports / name).is_file():
             failures.append(f"reports/{name} missing")
+    tune = json.loads((reports / "tune.json").read_text())
+    print(f"tuning: {tune['complete']} complete, {tune['pruned']} pruned, {tune['wall_s']} s")
+    if tune["pruned"] < 1:
+        failures.append("tuning pruned no trial")
+    export = json.loads((reports / "export.json").read_text())
+    if not export["parity"]["passed"] or export["parity"]["max_abs_diff"] > 1e-5:
+        failures.append(f"ONNX parity failed: {export['parity']}")
+    latency = json.loads((reports / "latency.json").read_text())
+    # Reported, not asserted: timings on a shared CI machine are noisy (the gate has a budget).
+    print(f"ONNX fp32 p50 speed-up over PyTorch eager: {latency['speedup_p50']:.2f}x")
+    release = json.loads((reports / "release.json").read_text())
+    if not release["passed"]:
+        failures.append(f"release gate failed: {release['checks']}")
+    card = Path("models/MODEL_CARD.md").read_text()
+    for section in (
+        "## Data",
+        "## Params",
+        "## Tuning",
+        "## Test metrics",
+        "## Release gate",
+        "## Lineage",
+    ):
+        if section not in card:
+            failures.append(f"model card lacks {section!r}")
     for failure in failures:
         print(f"FAIL: {failure}")
     return 1 if failures else 0
