@@ -28,9 +28,9 @@ def _set(project: Path, **sections: dict) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def _aliases(client: MlflowClient) -> dict[str, str]:
+def _aliases(client: MlflowClient) -> dict[str, int]:
     model = client.get_registered_model("seqops")
-    return dict(model.aliases)
+    return {alias: int(version) for alias, version in model.aliases.items()}
 
 
 @pytest.mark.slow
@@ -47,7 +47,7 @@ def test_gate_promotes_refuses_a_regression_and_rolls_back(project: Path) -> Non
     assert first["passed"] and first["version"] == 1
     assert "no champion yet" in first["checks"]["no_regression_vs_champion"]["detail"]
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    assert _aliases(client) == {"candidate": "1", "champion": "1"}
+    assert _aliases(client) == {"candidate": 1, "champion": 1}
     card = (project / "models" / "MODEL_CARD.md").read_text()
     for section in (
         "## Data",
@@ -72,15 +72,15 @@ def test_gate_promotes_refuses_a_regression_and_rolls_back(project: Path) -> Non
     assert not worse["passed"] and worse["version"] == 2
     regression = worse["checks"]["no_regression_vs_champion"]
     assert not regression["passed"] and regression["value"] < 0.05
-    assert _aliases(client) == {"candidate": "2", "champion": "1"}
+    assert _aliases(client) == {"candidate": 2, "champion": 1}
 
     # Back to the good params: v3 reproduces v1 exactly, so it passes and becomes champion.
     _set(project, train=GOOD["train"])
     run([DVC, "repro"], project)
-    assert _aliases(client) == {"candidate": "3", "champion": "3", "previous-champion": "1"}
+    assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
 
     run([SEQOPS, "release", "--rollback"], project)
-    assert _aliases(client)["champion"] == "1"
+    assert _aliases(client)["champion"] == 1
     assert "previous-champion" not in _aliases(client)
     assert client.get_model_version("seqops", "3").tags["rolled_back"] == "true"
     again = run([SEQOPS, "release", "--rollback"], project, check=False)

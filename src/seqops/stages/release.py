@@ -121,12 +121,16 @@ def regression_check(
             "no_regression_vs_champion", None, cfg.alpha, True, "no champion yet: first release"
         )
     from seqops.data.sequences import SequenceSet
-    from seqops.serving import Preprocessing
-    from seqops.stages.export import example_frame
+    from seqops.serving import TextPreprocessing, load_preprocessing
+    from seqops.stages.export import example_frame, text_frame
+    from seqops.stages.prepare import TEST_TEXTS_FILE
 
-    pre = Preprocessing.load(layout.models / contract.PREPROCESSING_FILE)
+    pre = load_preprocessing(layout.models / contract.PREPROCESSING_FILE)
     test = SequenceSet.load(layout.processed / "test.npz")
-    frame = example_frame(test, pre, n=len(test))
+    if isinstance(pre, TextPreprocessing):  # both models read the raw test texts
+        frame = text_frame(json.loads((layout.processed / TEST_TEXTS_FILE).read_text()), pre)
+    else:
+        frame = example_frame(test, pre, n=len(test))
     truth = [pre.label_names[y] for y in test.labels]
     champion_uri = f"models:/{cfg.model_name}/{champion_version.version}"
     try:
@@ -225,7 +229,7 @@ def rollback(cfg: ReleaseConfig) -> dict[str, Any]:
     if previous is None:
         raise SeqopsError(
             f"{cfg.model_name}: no '{PREVIOUS}' alias to roll back to "
-            f"(champion is {'v' + current.version if current else 'unset'})"
+            f"(champion is {f'v{current.version}' if current else 'unset'})"
         )
     client.set_registered_model_alias(cfg.model_name, CHAMPION, previous.version)
     client.delete_registered_model_alias(cfg.model_name, PREVIOUS)
