@@ -24,7 +24,7 @@ from seqops.errors import ConfigError
 
 Cell = Literal["lstm", "gru", "rnn"]
 Pooling = Literal["last", "mean", "max", "attention"]
-Task = Literal["sequence_classification"]
+Task = Literal["sequence_classification", "text_classification"]
 
 #: Metrics to minimise; every other name in the vocabulary (design.md §7) is maximised.
 _LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece")
@@ -39,15 +39,41 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+class TokenizerConfig(_Section):
+    """The text tokenizer (`tokenizers` library), fitted on the training split only."""
+
+    kind: Literal["word", "wordpiece"] = "word"
+    """Word-level vocabulary, or WordPiece sub-words (fewer unknown tokens on new text)."""
+    normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"
+    """Unicode normalisation applied before splitting."""
+    lowercase: bool = True
+    """Lower-case text before splitting."""
+    vocab_size: int = Field(20000, ge=3)
+    """Largest vocabulary, special tokens `[PAD]` (id 0) and `[UNK]` (id 1) included."""
+    min_frequency: int = Field(1, ge=1)
+    """A token seen fewer times in the training split becomes `[UNK]`."""
+    max_len: int = Field(128, ge=1)
+    """Texts are truncated to this many tokens, in training and at prediction alike."""
+
+
 class DataConfig(_Section):
     """Where sequences come from and how they are split."""
 
     task: Task = "sequence_classification"
-    """Task family; later tasks (text, forecasting) add values here."""
+    """Task family: float sequences, or raw text (`text_classification`)."""
     dataset: str | None = "JapaneseVowels"
     """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept)."""
     path: Path | None = None
-    """A user file in long format (CSV, TSV or Parquet); set `dataset: null` to use it."""
+    """A user file: long format (CSV, TSV or Parquet) for sequences; for text, CSV, TSV,
+    Parquet or `<label> <text>` lines (any other suffix). Set `dataset: null` to use it."""
+    val_path: Path | None = None
+    """Text only: a validation file in the same format; null carves `val_fraction` from `path`."""
+    test_path: Path | None = None
+    """Text only: a test file in the same format; null carves `test_fraction` from `path`."""
+    text_column: str = "text"
+    """Text only: column holding the raw text (tables; `<label> <text>` lines need none)."""
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    """Text only: how raw text becomes token ids."""
     id_column: str = "id"
     """Column naming the sequence each row belongs to (long format)."""
     time_column: str = "time"
@@ -65,6 +91,10 @@ class DataConfig(_Section):
     def _one_source(self) -> DataConfig:
         if (self.dataset is None) == (self.path is None):
             raise ValueError("set exactly one of data.dataset (bundled) and data.path (your file)")
+        if self.task == "text_classification" and self.path is None:
+            raise ValueError("data.task=text_classification reads data.path; set dataset: null")
+        if self.task != "text_classification" and (self.val_path or self.test_path):
+            raise ValueError("data.val_path / data.test_path are for text_classification only")
         return self
 
 
@@ -83,6 +113,12 @@ class ModelConfig(_Section):
     """Dropout between recurrent layers and before the head."""
     pooling: Pooling = "mean"
     """How per-step states become one vector: last real step, masked mean/max, attention."""
+    embedding_dim: int = Field(128, ge=1, le=4096)
+    """Text only: token embedding size (must match the vectors of `embeddings_path`)."""
+    embeddings_path: Path | None = None
+    """Text only: pretrained word vectors, a local word2vec / GloVe text file; null = random."""
+    freeze_embeddings: bool = False
+    """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
 
 
 class TrainConfig(_Section):

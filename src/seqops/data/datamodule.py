@@ -1,7 +1,8 @@
 """Padded batches for training and evaluation, and the Lightning datamodule over `data/processed/`.
 
 A batch is `(x, lengths, y)`: `x` float32 `(B, T, F)` zero-padded to the longest sequence in
-the batch, `lengths` int64 `(B,)`, `y` int64 `(B,)`.
+the batch (or int64 token ids `(B, T)` padded with id 0 for text), `lengths` int64 `(B,)`,
+`y` int64 `(B,)`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad `(T_i, F)` arrays into `(B, max T, F)` plus their lengths."""
+    """Zero-pad `(T_i, F)` arrays into `(B, max T, F)` (token ids `(T_i,)` into `(B, max T)`)
+    plus their lengths."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    if sequences[0].ndim == 1:  # token ids; 0 is the padding token
+        tokens = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.int64)
+        for i, s in enumerate(sequences):
+            tokens[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.int64))
+        return tokens, lengths
     x = torch.zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
     for i, s in enumerate(sequences):
         x[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))

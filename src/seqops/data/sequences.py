@@ -2,6 +2,7 @@
 
 A split is stored as one `.npz` holding a ragged array without pickles: all steps
 concatenated (`values`, shape `(sum T_i, F)`), per-sequence `lengths`, and integer `labels`.
+Token-id sequences (text) are int64 `(T_i,)` arrays and keep their dtype on disk.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SequenceSet:
-    """A list of `(T_i, F)` float32 sequences with one integer label each."""
+    """A list of `(T_i, F)` float32 sequences (or `(T_i,)` int64 token ids), one label each."""
 
     sequences: list[np.ndarray]
     labels: np.ndarray
@@ -38,7 +39,8 @@ class SequenceSet:
         return SequenceSet([self.sequences[i] for i in index], self.labels[index])
 
     def save(self, path: str | Path) -> None:
-        values = np.concatenate(self.sequences).astype(np.float32)
+        values = np.concatenate(self.sequences)
+        values = values.astype(np.int64 if np.issubdtype(values.dtype, np.integer) else np.float32)
         with open(path, "wb") as fh:
             np.savez(fh, values=values, lengths=self.lengths, labels=self.labels.astype(np.int64))
 

@@ -8,6 +8,9 @@ the graph that ONNX runs is the one that was trained.
 
     net = SequenceNet(n_features=12, n_outputs=9, cell="lstm", hidden_size=64)
     logits = net(x, lengths)          # x (B, T, F) float32, lengths (B,) int64 → (B, 9)
+
+    text = SequenceNet(0, 2, vocab_size=20000, embedding_dim=128)
+    logits = text(tokens, lengths)    # tokens (B, T) int64, 0 = padding → (B, 2)
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class SequenceNet(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         pooling: str = "last",
+        vocab_size: int | None = None,
+        embedding_dim: int = 128,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -56,17 +61,30 @@ class SequenceNet(nn.Module):
         self.pooling = pooling
         self.bidirectional = bidirectional
         self.hidden_size = hidden_size
+        self.vocab_size = vocab_size
         directions = 2 if bidirectional else 1
-        self.encoder = nn.Linear(n_features, hidden_size)
+        # Input encoder: token ids through an embedding whose padding row stays zero, or
+        # float features through a linear layer.
+        self.embedding = (
+            nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
+        )
+        if self.embedding is not None:
+            # Small random vectors (the scale of pretrained ones, not N(0, 1)): a rare word
+            # starts near zero instead of as loud noise the recurrent cell can memorise.
+            nn.init.normal_(self.embedding.weight, std=0.1)
+            with torch.no_grad():
+                self.embedding.weight[0].zero_()
+        self.encoder = None if vocab_size else nn.Linear(n_features, hidden_size)
+        first = embedding_dim if vocab_size else hidden_size
         rnn = _CELLS[cell]
         # One single-layer, single-direction cell per (layer, direction): stacking by hand
         # lets the backward direction reverse within each length (see module docstring).
         self.forward_cells = nn.ModuleList(
-            rnn(hidden_size if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
+            rnn(first if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
             for i in range(num_layers)
         )
         self.backward_cells = nn.ModuleList(
-            rnn(hidden_size if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
+            rnn(first if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
             for i in range(num_layers if bidirectional else 0)
         )
         self.dropout = nn.Dropout(dropout)
@@ -76,7 +94,11 @@ class SequenceNet(nn.Module):
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-step states `(B, T, H * directions)`; padded steps hold unspecified values."""
-        h = torch.relu(self.encoder(x))  # (B, T, H)
+        if self.embedding is not None:
+            h = self.dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
+        else:
+            assert self.encoder is not None
+            h = torch.relu(self.encoder(x))  # (B, T, H)
         for i, forward_cell in enumerate(self.forward_cells):
             if i > 0:
                 h = self.dropout(h)

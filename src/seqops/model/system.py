@@ -51,7 +51,7 @@ class LitSequenceModel(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, lengths, y = batch
         noise_std: float = self.hparams["noise_std"]
-        if noise_std > 0:
+        if noise_std > 0 and x.is_floating_point():  # token ids are never jittered
             # Jitter only real steps; padding stays as collate left it.
             mask = step_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
             x = x + noise_std * torch.randn_like(x) * mask

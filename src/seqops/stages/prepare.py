@@ -6,6 +6,11 @@ Bundled UEA sets keep their official train/test split; a user file gets a strati
 split. Validation is carved from train (stratified, seeded). The scaler is fitted on the
 training split only. Writes `data/processed/{train,val,test}.npz`, `preprocessing.json` and
 `reports/data.json`.
+
+`data.task: text_classification` reads raw labelled text (`data.path`, optional
+`data.val_path` / `data.test_path`), fits the tokenizer on the training split only and stores
+token ids in the same `.npz` form, plus `tokenizer.json` and the raw test texts
+(`test.texts.json`, what the release stage scores both registered models on).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +32,11 @@ from seqops.data.splits import stratified_split
 from seqops.errors import DataError
 from seqops.layout import Layout
 
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
 SPLITS = ("train", "val", "test")
+TEST_TEXTS_FILE = "test.texts.json"
 
 
 @dataclass(frozen=True)
@@ -35,18 +44,40 @@ class Prepared:
     splits: dict[str, SequenceSet]
     label_names: list[str]
     feature_names: list[str]
-    scaler: ChannelScaler
+    scaler: ChannelScaler | None
     source: str
+    tokenizer: Tokenizer | None = None
+    """Text only: fitted on the training split."""
+    test_texts: list[str] | None = None
+    """Text only: the raw test texts, in the order of the test split."""
+    text_column: str = "text"
 
     def preprocessing(self) -> dict[str, Any]:
         """What turns raw input into model input; export copies it into the ONNX bundle."""
+        max_train_length = int(max(s.lengths.max() for s in self.splits.values()))
+        if self.tokenizer is not None:
+            from seqops.data.text import TOKENIZER_FILE, TextEncoder
+
+            encoder = TextEncoder(self.tokenizer)
+            return {
+                "task": "text_classification",
+                "input": "tokens",
+                "feature_names": [],
+                "label_names": self.label_names,
+                "tokenizer": TOKENIZER_FILE,
+                "vocab_size": encoder.vocab_size,
+                "max_len": encoder.max_len,
+                "text_column": self.text_column,
+                "max_train_length": max_train_length,
+            }
+        assert self.scaler is not None
         return {
             "task": "sequence_classification",
             "input": "x",
             "feature_names": self.feature_names,
             "label_names": self.label_names,
             "scaler": self.scaler.to_dict(),
-            "max_train_length": int(max(s.lengths.max() for s in self.splits.values())),
+            "max_train_length": max_train_length,
         }
 
 
@@ -68,8 +99,63 @@ def _check_nonempty(raw: RawSequences, where: str) -> None:
             raise DataError(f"{where}: sequence {i} holds NaN or infinite values")
 
 
+def prepare_text(cfg: DataConfig, seed: int) -> Prepared:
+    """Read labelled text, split, fit the tokenizer on train, encode every split."""
+    from seqops.data.text import TextEncoder, read_labelled_text, train_tokenizer
+
+    assert cfg.path is not None
+    texts, labels = read_labelled_text(cfg.path, cfg.text_column, cfg.label_column)
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise DataError(
+            f"{cfg.path}: {cfg.label_column!r} has one class ({names}); need at least 2"
+        )
+    parts: dict[str, tuple[list[str], np.ndarray]] = {}
+    rest = (texts, _encode_labels(labels, names, str(cfg.path)))
+    for split, path, fraction in (
+        ("test", cfg.test_path, cfg.test_fraction),
+        ("val", cfg.val_path, cfg.val_fraction),
+    ):
+        if path is not None:
+            t, raw = read_labelled_text(path, cfg.text_column, cfg.label_column)
+            parts[split] = (t, _encode_labels(raw, names, str(path)))
+        else:
+            what = "validation" if split == "val" else split
+            keep, held = stratified_split(rest[1], fraction, seed, names=names, what=what)
+            parts[split] = ([rest[0][i] for i in held], rest[1][held])
+            rest = ([rest[0][i] for i in keep], rest[1][keep])
+    parts["train"] = rest
+    tok = cfg.tokenizer
+    tokenizer = train_tokenizer(
+        parts["train"][0],
+        kind=tok.kind,
+        normalization=tok.normalization,
+        lowercase=tok.lowercase,
+        vocab_size=tok.vocab_size,
+        min_frequency=tok.min_frequency,
+        max_len=tok.max_len,
+    )
+    encoder = TextEncoder(tokenizer)
+    splits = {
+        name: SequenceSet(encoder.encode(parts[name][0], where=f"{name} split"), parts[name][1])
+        for name in SPLITS
+    }
+    return Prepared(
+        splits,
+        names,
+        [],
+        None,
+        str(cfg.path),
+        tokenizer=tokenizer,
+        test_texts=parts["test"][0],
+        text_column=cfg.text_column,
+    )
+
+
 def prepare(cfg: DataConfig, seed: int) -> Prepared:
     """Load, split and scale; raises DataError naming the file and problem."""
+    if cfg.task == "text_classification":
+        return prepare_text(cfg, seed)
     if cfg.dataset is not None:
         train_raw = load_bundled(cfg.dataset, "train")
         test_raw = load_bundled(cfg.dataset, "test")
@@ -117,6 +203,11 @@ def prepare(cfg: DataConfig, seed: int) -> Prepared:
 def data_report(prepared: Prepared, data_hash: str) -> dict[str, Any]:
     report: dict[str, Any] = {f"n_{name}": len(s) for name, s in prepared.splits.items()}
     report["n_features"] = len(prepared.feature_names)
+    if prepared.tokenizer is not None:
+        report["vocab_size"] = int(prepared.tokenizer.get_vocab_size())
+        unknown = sum(int((s == 1).sum()) for s in prepared.splits["test"].sequences)
+        total = sum(len(s) for s in prepared.splits["test"].sequences)
+        report["test_unknown_token_rate"] = unknown / total
     report["n_classes"] = len(prepared.label_names)
     report["source"] = prepared.source
     report["data_hash"] = data_hash
@@ -152,6 +243,11 @@ def write(prepared: Prepared, layout: Layout) -> dict[str, Any]:
         for name, split in prepared.splits.items():
             split.save(tmp / f"{name}.npz")
         (tmp / "preprocessing.json").write_text(json.dumps(prepared.preprocessing(), indent=2))
+        if prepared.tokenizer is not None:
+            from seqops.data.text import TOKENIZER_FILE
+
+            prepared.tokenizer.save(str(tmp / TOKENIZER_FILE))
+            (tmp / TEST_TEXTS_FILE).write_text(json.dumps(prepared.test_texts, ensure_ascii=False))
         data_hash = hash_dir(tmp)
     report = data_report(prepared, data_hash)
     outputs.write_json(layout.reports / "data.json", report)
@@ -165,7 +261,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
     report = write(prepare(cfg.data, cfg.seed), layout)
     print(
         f"prepare: {report['n_train']} train / {report['n_val']} val / {report['n_test']} test "
-        f"sequences, {report['n_features']} features, {report['n_classes']} classes "
+        f"sequences, {report.get('vocab_size', report['n_features'])} "
+        f"{'tokens' if 'vocab_size' in report else 'features'}, {report['n_classes']} classes "
         f"from {report['source']}"
     )
     return report

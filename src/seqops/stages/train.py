@@ -55,11 +55,22 @@ class FitResult:
     wall_s: float = 0.0
 
 
-def build_model(cfg: Config, n_features: int, n_classes: int) -> LitSequenceModel:
-    return LitSequenceModel(
+#: ModelConfig keys that only text models read (kept out of float models' hyperparameters).
+_TEXT_ONLY = {"embedding_dim", "embeddings_path", "freeze_embeddings"}
+
+
+def build_model(
+    cfg: Config, n_features: int, n_classes: int, vocab: dict[str, int] | None = None
+) -> LitSequenceModel:
+    """The system for float features, or for token ids over `vocab` (text), with the
+    pretrained vectors of `model.embeddings_path` copied in when set."""
+    network = cfg.model.model_dump(exclude=_TEXT_ONLY)
+    if vocab is not None:
+        network.update(vocab_size=len(vocab), embedding_dim=cfg.model.embedding_dim)
+    model = LitSequenceModel(
         n_features=n_features,
         n_classes=n_classes,
-        network=cfg.model.model_dump(),
+        network=network,
         lr=cfg.train.lr,
         weight_decay=cfg.train.weight_decay,
         scheduler=cfg.train.scheduler,
@@ -69,6 +80,15 @@ def build_model(cfg: Config, n_features: int, n_classes: int) -> LitSequenceMode
         noise_std=cfg.train.noise_std,
         label_smoothing=cfg.train.label_smoothing,
     )
+    if vocab is not None and cfg.model.embeddings_path is not None:
+        from seqops.data.text import load_word_vectors
+
+        weights, _ = load_word_vectors(cfg.model.embeddings_path, vocab, cfg.model.embedding_dim)
+        embedding = model.net.embedding
+        assert embedding is not None
+        embedding.weight.data.copy_(torch.from_numpy(weights))
+        embedding.weight.requires_grad_(not cfg.model.freeze_embeddings)
+    return model
 
 
 def fit(
@@ -84,7 +104,14 @@ def fit(
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = SequenceDataModule(processed_dir, cfg.train.batch_size, cfg.seed)
     preprocessing = json.loads((processed_dir / "preprocessing.json").read_text())
-    model = build_model(cfg, len(preprocessing["feature_names"]), len(preprocessing["label_names"]))
+    vocab = None
+    if preprocessing["task"] == "text_classification":
+        from tokenizers import Tokenizer
+
+        vocab = Tokenizer.from_file(str(processed_dir / preprocessing["tokenizer"])).get_vocab()
+    model = build_model(
+        cfg, len(preprocessing["feature_names"]), len(preprocessing["label_names"]), vocab
+    )
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",

@@ -85,3 +85,36 @@ def test_overfits_one_tiny_batch(cell: str) -> None:
         opt.step()
     assert loss.item() < 0.05
     assert (net(x, lengths).argmax(-1) == y).all()
+
+
+@pytest.mark.parametrize(
+    ("cell", "bidirectional", "pooling"), list(itertools.product(CELLS, (False, True), POOLINGS))
+)
+def test_padding_never_changes_a_token_sequences_output(
+    cell: str, bidirectional: bool, pooling: str
+) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(
+        0, 2, cell=cell, hidden_size=8, num_layers=2, bidirectional=bidirectional,
+        pooling=pooling, vocab_size=30, embedding_dim=6,
+    ).eval()  # fmt: skip
+    seqs = [torch.randint(1, 30, (n,)) for n in (7, 3, 5)]
+    time = 3 * max(len(s) for s in seqs)
+    # Padding with real token ids, not only the padding id: masking must make it irrelevant.
+    tokens = torch.full((len(seqs), time), 17, dtype=torch.int64)
+    for i, s in enumerate(seqs):
+        tokens[i, : len(s)] = s
+    lengths = torch.tensor([len(s) for s in seqs])
+    with torch.no_grad():
+        batched = net(tokens, lengths)
+        for i, s in enumerate(seqs):
+            alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
+            torch.testing.assert_close(batched[i], alone[0], atol=1e-6, rtol=0)
+
+
+def test_token_input_uses_an_embedding_with_a_zero_padding_row() -> None:
+    net = SequenceNet(0, 2, vocab_size=30, embedding_dim=6, hidden_size=8)
+    assert net.encoder is None and net.embedding is not None
+    assert net.embedding.padding_idx == 0
+    assert net.embedding.weight[0].abs().sum() == 0
+    assert net.forward_cells[0].input_size == 6
