@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 INPUT = "x"
 """float32 `(batch, time, features)`, standardised features, zero-padded after each length."""
+TOKENS = "tokens"
+"""int64 `(batch, time)`, token ids (text models) padded with id 0 after each length."""
 LENGTHS = "lengths"
 """int64 `(batch,)`, real steps per sequence (>= 1)."""
 OUTPUT = "logits"
@@ -35,6 +37,19 @@ DYNAMIC_AXES: dict[str, dict[int, str]] = {
     LENGTHS: {0: BATCH},
     OUTPUT: {0: BATCH},
 }
+
+#: The same for text models, whose first input is `tokens`.
+TEXT_DYNAMIC_AXES: dict[str, dict[int, str]] = {
+    TOKENS: {0: BATCH, 1: TIME},
+    LENGTHS: {0: BATCH},
+    OUTPUT: {0: BATCH},
+}
+
+
+def dynamic_axes(input_name: str) -> dict[str, dict[int, str]]:
+    """The named symbolic dims of a graph whose first input is `x` or `tokens`."""
+    return TEXT_DYNAMIC_AXES if input_name == TOKENS else DYNAMIC_AXES
+
 
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -52,8 +67,12 @@ class ContractError(SeqopsError):
     """An ONNX graph does not match the contract (names, dtypes or symbolic dims)."""
 
 
-def expected_shapes(n_features: int, n_outputs: int) -> dict[str, list[str | int]]:
+def expected_shapes(
+    n_features: int, n_outputs: int, input_name: str = INPUT
+) -> dict[str, list[str | int]]:
     """Each graph input and output's shape; strings are symbolic dims."""
+    if input_name == TOKENS:
+        return {TOKENS: [BATCH, TIME], LENGTHS: [BATCH], OUTPUT: [BATCH, n_outputs]}
     return {
         INPUT: [BATCH, TIME, n_features],
         LENGTHS: [BATCH],
@@ -69,7 +88,9 @@ def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
     }
 
 
-def check_graph(model: onnx.ModelProto, n_features: int, n_outputs: int) -> None:
+def check_graph(
+    model: onnx.ModelProto, n_features: int, n_outputs: int, input_name: str = INPUT
+) -> None:
     """Raise ContractError unless names, dtypes and symbolic dims are as declared above.
 
     Exporters can freeze a dim silently (tracing with batch 1, torch.export specialising a
@@ -77,19 +98,20 @@ def check_graph(model: onnx.ModelProto, n_features: int, n_outputs: int) -> None
     """
     inputs = [v.name for v in model.graph.input]
     outputs = [v.name for v in model.graph.output]
-    if inputs != [INPUT, LENGTHS] or outputs != [OUTPUT]:
+    if inputs != [input_name, LENGTHS] or outputs != [OUTPUT]:
         raise ContractError(
             f"graph has inputs {inputs} and outputs {outputs}; "
-            f"expected inputs {[INPUT, LENGTHS]} and outputs {[OUTPUT]}"
+            f"expected inputs {[input_name, LENGTHS]} and outputs {[OUTPUT]}"
         )
     dtypes = {
         v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]
     }
-    want_dtypes = {INPUT: _FLOAT, LENGTHS: _INT64, OUTPUT: _FLOAT}
+    want_dtypes = {input_name: _INT64 if input_name == TOKENS else _FLOAT, LENGTHS: _INT64}
+    want_dtypes[OUTPUT] = _FLOAT
     if dtypes != want_dtypes:
         raise ContractError(f"graph element types {dtypes}; expected {want_dtypes}")
     shapes = graph_shapes(model)
-    want = expected_shapes(n_features, n_outputs)
+    want = expected_shapes(n_features, n_outputs, input_name)
     if shapes != want:
         raise ContractError(f"graph shapes {shapes}; expected {want} (a dim was frozen?)")
 

@@ -12,6 +12,14 @@ Bad input raises DataError naming the column, row or sequence: missing columns, 
 or NaN/infinite features, no rows, duplicate time steps, and sequences longer than the
 bundle's `max_length` (rejected, never truncated: truncation would silently change the answer).
 
+Text models (`data.task: text_classification`) take raw text instead: one row per text with
+the text column (default `text`) and optionally the id column (echoed back; row numbers when
+absent); a `.txt` input file is one text per line. The bundle's `tokenizer.json` turns text
+into token ids exactly as in training: Unicode is normalised (NFKC) and lower-cased, words
+never seen in training become `[UNK]`, texts longer than the tokenizer's `max_len` tokens are
+truncated to their first `max_len` tokens (as training data was), and an empty or
+whitespace-only text is rejected (DataError naming the row; HTTP 400 from the server).
+
 `OnnxSequenceClassifier` wraps the same predictor as an MLflow pyfunc model, so
 `mlflow models serve` answers with exactly what `seqops predict` writes and turns bad input
 into HTTP 400 with the same message. Nothing here imports torch.
@@ -37,6 +45,7 @@ from mlflow.types.schema import AnyType, ColSpec, DataType, Schema, TensorSpec
 
 from seqops import onnx_contract as contract
 from seqops import outputs
+from seqops.data.text import TextEncoder, text_cell
 from seqops.errors import DataError
 
 #: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
@@ -81,14 +90,62 @@ class Preprocessing:
         return [f"p_{name}" for name in self.label_names]
 
 
-def read_input(path: Path) -> pd.DataFrame:
-    """Long-format rows from CSV, TSV, Parquet or JSON lines (by suffix), errors naming the file."""
+@dataclass(frozen=True)
+class TextPreprocessing:
+    """`preprocessing.json` of a text model plus its tokenizer: raw text → token ids."""
+
+    label_names: list[str]
+    text_column: str
+    id_column: str
+    encoder: TextEncoder
+
+    @property
+    def probability_columns(self) -> list[str]:
+        return [f"p_{name}" for name in self.label_names]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], tokenizer_file: Path) -> TextPreprocessing:
+        return cls(
+            label_names=[str(n) for n in d["label_names"]],
+            text_column=str(d["text_column"]),
+            id_column=str(d["id_column"]),
+            encoder=TextEncoder.load(tokenizer_file),
+        )
+
+
+def load_preprocessing(
+    path: Path, tokenizer_file: Path | None = None
+) -> Preprocessing | TextPreprocessing:
+    """The bundle's preprocessing, float or text; a text bundle's tokenizer sits beside it
+    unless `tokenizer_file` says otherwise (MLflow keeps each artifact in its own folder)."""
+    if not path.is_file():
+        raise DataError(f"{path}: not found (run `seqops export` to write the ONNX bundle)")
+    try:
+        d = json.loads(path.read_text())
+        if d.get("task") == "text_classification":
+            return TextPreprocessing.from_dict(d, tokenizer_file or path.parent / d["tokenizer"])
+        return Preprocessing.from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: not a seqops preprocessing file ({exc!r})") from None
+
+
+def read_input(path: Path, text_column: str | None = None) -> pd.DataFrame:
+    """Long-format rows from CSV, TSV, Parquet or JSON lines (by suffix), errors naming the file.
+
+    With `text_column` (text models) a `.txt` file is one text per line, and CSV / TSV cells
+    are read as plain strings (no `NA` → NaN guessing)."""
     if not path.is_file():
         raise DataError(f"{path}: input file does not exist")
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
             return pd.read_parquet(path)
+        if text_column is not None and suffix == ".txt":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return pd.DataFrame({text_column: lines})
+        if text_column is not None and suffix in (".csv", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else ","
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
         if suffix in (".csv", ".tsv", ".txt"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         if suffix in (".jsonl", ".ndjson", ".json"):
@@ -158,9 +215,36 @@ def to_sequences(
     return ids, sequences
 
 
+def text_inputs(
+    frame: pd.DataFrame, pre: TextPreprocessing, where: str = "input"
+) -> tuple[list[Any], list[np.ndarray]]:
+    """Ids (the id column, or row numbers) and token ids `(T,)` int64 of one text per row."""
+    if frame.empty:
+        raise DataError(f"{where}: no rows (expected one row per text)")
+    if pre.text_column not in frame.columns:
+        raise DataError(
+            f"{where}: missing column {pre.text_column!r} (the text to classify); "
+            f"found {[str(c) for c in frame.columns]}"
+        )
+    texts = [
+        text_cell(v, where, pre.text_column, row) for row, v in enumerate(frame[pre.text_column])
+    ]
+    ids = (
+        frame[pre.id_column].tolist() if pre.id_column in frame.columns else list(range(len(frame)))
+    )
+    ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
+    return ids, pre.encoder.encode(texts, where)
+
+
 def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-pad `(T_i, F)` arrays into the contract's `x` `(B, max T, F)` and `lengths` `(B,)`."""
+    """Zero-pad `(T_i, F)` arrays into the contract's `x` `(B, max T, F)` (token ids `(T_i,)`
+    into `tokens` `(B, max T)`, 0 being the padding id) and `lengths` `(B,)`."""
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    if sequences[0].ndim == 1:
+        tokens = np.zeros((len(sequences), int(lengths.max())), dtype=np.int64)
+        for i, s in enumerate(sequences):
+            tokens[i, : len(s)] = s
+        return tokens, lengths
     x = np.zeros((len(sequences), int(lengths.max()), sequences[0].shape[1]), dtype=np.float32)
     for i, s in enumerate(sequences):
         x[i, : len(s)] = s
@@ -189,12 +273,15 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 class Predictor:
     """An onnxruntime session over one ONNX model plus its preprocessing."""
 
-    def __init__(self, model_file: Path, pre: Preprocessing, threads: int | None = None) -> None:
+    def __init__(
+        self, model_file: Path, pre: Preprocessing | TextPreprocessing, threads: int | None = None
+    ) -> None:
         if not model_file.is_file():
             raise DataError(
                 f"{model_file}: not found (run `seqops export` to write the ONNX bundle)"
             )
         self.pre = pre
+        self.input_name = contract.TOKENS if isinstance(pre, TextPreprocessing) else contract.INPUT
         self.session = ort.InferenceSession(
             str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
         )
@@ -204,17 +291,20 @@ class Predictor:
         """The bundle in `model_dir` (`models/`): fp32 by default, the int8 model on request."""
         if not model_dir.is_dir():
             raise DataError(f"{model_dir}: model directory does not exist")
-        pre = Preprocessing.load(model_dir / contract.PREPROCESSING_FILE)
+        pre = load_preprocessing(model_dir / contract.PREPROCESSING_FILE)
         name = contract.INT8_FILE if int8 else contract.MODEL_FILE
         return cls(model_dir / name, pre, threads)
 
     def logits(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Contract inputs `x` (B, T, F) float32 and `lengths` (B,) int64 → logits (B, C)."""
-        (out,) = self.session.run([contract.OUTPUT], {contract.INPUT: x, contract.LENGTHS: lengths})
+        """Contract inputs `x` (B, T, F) float32 or `tokens` (B, T) int64, and `lengths` (B,)
+        int64 → logits (B, C)."""
+        (out,) = self.session.run(
+            [contract.OUTPUT], {self.input_name: x, contract.LENGTHS: lengths}
+        )
         return np.asarray(out)
 
     def predict_proba(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
-        """`(N, C)` probabilities of already-standardised sequences."""
+        """`(N, C)` probabilities of already-standardised sequences (or token ids)."""
         chunks = [
             softmax(self.logits(*pad(sequences[i : i + _CHUNK])))
             for i in range(0, len(sequences), _CHUNK)
@@ -222,8 +312,11 @@ class Predictor:
         return np.concatenate(chunks)
 
     def predict_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
-        """One row per sequence: id, predicted `label`, `p_<class>` for each class."""
-        ids, sequences = to_sequences(frame, self.pre, where)
+        """One row per sequence (or text): id, predicted `label`, `p_<class>` for each class."""
+        if isinstance(self.pre, TextPreprocessing):
+            ids, sequences = text_inputs(frame, self.pre, where)
+        else:
+            ids, sequences = to_sequences(frame, self.pre, where)
         probs = self.predict_proba(sequences)
         out = pd.DataFrame(probs.astype(np.float64), columns=self.pre.probability_columns)
         out.insert(0, "label", [self.pre.label_names[i] for i in probs.argmax(axis=1)])
@@ -254,35 +347,50 @@ def predict_file(
 ) -> pd.DataFrame:
     """What `seqops predict` does: read, predict, write; returns the predictions."""
     predictor = Predictor.load(model_dir)
-    predictions = predictor.predict_frame(read_input(input_file), where=str(input_file))
+    text_column = (
+        predictor.pre.text_column if isinstance(predictor.pre, TextPreprocessing) else None
+    )
+    frame = read_input(input_file, text_column)
+    predictions = predictor.predict_frame(frame, where=str(input_file))
     write_predictions(predictions, output_file)
     return predictions
 
 
-def model_signature(pre: Preprocessing) -> ModelSignature:
+def model_signature(pre: Preprocessing | TextPreprocessing) -> ModelSignature:
     """The pyfunc signature: long-format rows in, one row per sequence out.
 
     Id and time accept any type (string or integer ids, integer or float or timestamp steps);
     features must be doubles, so the scoring server rejects text with a 400 before predict.
+    A text model takes a string column and an optional id column of any type.
     """
-    inputs: list[ColSpec | TensorSpec] = [
-        ColSpec(AnyType(), pre.id_column),
-        ColSpec(AnyType(), pre.time_column),
-    ]
-    inputs += [ColSpec(DataType.double, name) for name in pre.feature_names]
     outputs: list[ColSpec | TensorSpec] = [
         ColSpec(AnyType(), pre.id_column),
         ColSpec(DataType.string, "label"),
     ]
     outputs += [ColSpec(DataType.double, name) for name in pre.probability_columns]
+    if isinstance(pre, TextPreprocessing):
+        text_in: list[ColSpec | TensorSpec] = [
+            ColSpec(DataType.string, pre.text_column),
+            ColSpec(AnyType(), pre.id_column, required=False),
+        ]
+        return ModelSignature(Schema(text_in), Schema(outputs))
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(AnyType(), pre.id_column),
+        ColSpec(AnyType(), pre.time_column),
+    ]
+    inputs += [ColSpec(DataType.double, name) for name in pre.feature_names]
     return ModelSignature(Schema(inputs), Schema(outputs))
 
 
 class OnnxSequenceClassifier(PythonModel):
-    """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX) and `preprocessing` (JSON)."""
+    """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX), `preprocessing` (JSON) and,
+    for text models, `tokenizer` (tokenizer.json)."""
 
     def load_context(self, context: Any) -> None:
-        pre = Preprocessing.load(Path(context.artifacts["preprocessing"]))
+        tokenizer = context.artifacts.get("tokenizer")
+        pre = load_preprocessing(
+            Path(context.artifacts["preprocessing"]), Path(tokenizer) if tokenizer else None
+        )
         self._predictor = Predictor(Path(context.artifacts["model"]), pre)
 
     # A pd.DataFrame hint tells MLflow to infer no schema from the hint: the signature logged

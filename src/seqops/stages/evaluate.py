@@ -5,7 +5,9 @@
 Writes `reports/metrics.json` (`{"test": {accuracy, f1_macro, ece}, "per_class": ...}`),
 per-example predictions `reports/predictions.csv` (what a paired regression test against a
 previous model needs), the confusion matrix as a DVC plot (`reports/plots/confusion.csv`)
-and as a PNG in the MLflow run recorded in `models/run.json`.
+and as a PNG in the MLflow run recorded in `models/run.json`, and the ROC and precision-recall
+curves (`reports/plots/roc.csv`, `reports/plots/pr.csv`): of the second class against the first
+for two classes (SST-2: positive), micro-averaged one-vs-rest for more.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 from torchmetrics.classification import (
+    BinaryPrecisionRecallCurve,
+    BinaryROC,
     MulticlassAccuracy,
     MulticlassCalibrationError,
     MulticlassConfusionMatrix,
@@ -90,6 +94,35 @@ def _confusion_csv(probs: torch.Tensor, target: torch.Tensor, names: list[str]) 
     return buf.getvalue()
 
 
+def _scores_and_hits(
+    probs: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary scores / targets: class 1 for two classes, every (example, class) pair otherwise."""
+    if probs.shape[1] == 2:
+        return probs[:, 1], target
+    one_hot = torch.nn.functional.one_hot(target, probs.shape[1])
+    return probs.flatten(), one_hot.flatten()
+
+
+def curves_csv(probs: torch.Tensor, target: torch.Tensor) -> tuple[str, str]:
+    """ROC (`fpr,tpr,threshold`) and precision-recall (`recall,precision,threshold`) as CSV."""
+    scores, hits = _scores_and_hits(probs, target)
+    fpr, tpr, roc_thresholds = BinaryROC()(scores, hits)
+    precision, recall, pr_thresholds = BinaryPrecisionRecallCurve()(scores, hits)
+    roc = ["fpr,tpr,threshold"] + [
+        f"{f:.6f},{t:.6f},{min(th, 1.0):.6f}"
+        for f, t, th in zip(fpr.tolist(), tpr.tolist(), roc_thresholds.tolist(), strict=True)
+    ]
+    # The curve's last point (recall 0, precision 1) has no threshold.
+    pr = ["recall,precision,threshold"] + [
+        f"{r:.6f},{p:.6f},{th:.6f}"
+        for r, p, th in zip(
+            recall.tolist(), precision.tolist(), pr_thresholds.tolist(), strict=False
+        )
+    ]
+    return "\n".join(roc) + "\n", "\n".join(pr) + "\n"
+
+
 def confusion_png(probs: torch.Tensor, target: torch.Tensor, names: list[str], path: Path) -> None:
     import matplotlib
 
@@ -140,7 +173,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
     metrics_file = layout.reports / "metrics.json"
     predictions = layout.reports / "predictions.csv"
     confusion = layout.plots / "confusion.csv"
-    outputs.remove(metrics_file, predictions, confusion)
+    roc, pr = layout.plots / "roc.csv", layout.plots / "pr.csv"
+    outputs.remove(metrics_file, predictions, confusion, roc, pr)
     metrics, probs, target = evaluate(layout.checkpoint, layout.processed)
     names = list(metrics["per_class"])
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):
@@ -150,6 +184,9 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
         mlflow.log_artifact(str(png), "plots")
         outputs.write_text(predictions, _predictions_csv(probs, target, names))
         outputs.write_text(confusion, _confusion_csv(probs, target, names))
+        roc_text, pr_text = curves_csv(probs, target)
+        outputs.write_text(roc, roc_text)
+        outputs.write_text(pr, pr_text)
         outputs.write_json(metrics_file, metrics)
         mlflow.log_artifact(str(metrics_file), "reports")
     test = metrics["test"]

@@ -5,7 +5,8 @@
 Writes `models/model.onnx` (one self-contained file; names and symbolic dims per
 `seqops.onnx_contract`, asserted on the written graph; `onnx.checker` full check),
 `models/preprocessing.json` (scaler, label and feature names, id/time columns, max length),
-`models/model.int8.onnx` for LSTM models, and `reports/export.json` (opset, dynamic axes,
+`models/model.int8.onnx` for LSTM models, `models/tokenizer.json` for text models (both
+undeclared in dvc.yaml: they do not always exist), and `reports/export.json` (opset, dynamic axes,
 parity, int8). The stage fails when ONNX Runtime disagrees with PyTorch beyond
 `export.parity_atol` or on any argmax, at every checked (batch, time) shape. The bundle is
 logged as an MLflow pyfunc model in the training run of `models/run.json`.
@@ -14,6 +15,7 @@ logged as an MLflow pyfunc model in the training run of `models/run.json`.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,22 +32,33 @@ from seqops import outputs
 from seqops.config import DataConfig, ExportConfig, load_config
 from seqops.data.datamodule import pad_batch
 from seqops.data.sequences import SequenceSet
+from seqops.data.text import TOKENIZER_FILE
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.model.system import LitSequenceModel
-from seqops.serving import Predictor, Preprocessing
+from seqops.serving import Predictor, Preprocessing, TextPreprocessing, load_preprocessing
+from seqops.stages.prepare import TEST_TEXTS_FILE
 
 
 class ExportError(SeqopsError):
     """The exported model broke the contract, failed parity, or was not quantized."""
 
 
+def input_name(net: nn.Module) -> str:
+    """`tokens` for a text model (an embedding over token ids), else `x`."""
+    return contract.TOKENS if getattr(net, "vocab_size", None) else contract.INPUT
+
+
 def export_onnx(net: nn.Module, path: Path, opset: int, n_features: int, n_outputs: int) -> None:
     """Write `net` to `path` in eval mode and check the written graph against the contract."""
     net.eval()
+    name = input_name(net)
     # Batch and time >= 2 so the tracer cannot fold either into a constant; lengths differ so
     # the reversal and masking paths are traced with real work.
-    x = torch.zeros(3, 5, n_features)  # (B, T, F)
+    if name == contract.TOKENS:
+        x = torch.ones(3, 5, dtype=torch.int64)  # (B, T) token ids
+    else:
+        x = torch.zeros(3, 5, n_features)  # (B, T, F)
     lengths = torch.tensor([5, 2, 4], dtype=torch.int64)  # (B,)
     with outputs.atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         # The TorchScript exporter, not torch.export (dynamo=True): torch.export specialises
@@ -56,15 +69,15 @@ def export_onnx(net: nn.Module, path: Path, opset: int, n_features: int, n_outpu
             net,
             (x, lengths),
             str(tmp),
-            input_names=[contract.INPUT, contract.LENGTHS],
+            input_names=[name, contract.LENGTHS],
             output_names=[contract.OUTPUT],
-            dynamic_axes=contract.DYNAMIC_AXES,
+            dynamic_axes=contract.dynamic_axes(name),
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
         )
         model = onnx.load(str(tmp))
-        contract.check_graph(model, n_features, n_outputs)
+        contract.check_graph(model, n_features, n_outputs, name)
         onnx.checker.check_model(model, full_check=True)
 
 
@@ -99,10 +112,11 @@ def check_parity(
 ) -> dict[str, Any]:
     """Max |ONNX - PyTorch| over logits and argmax agreement; `passed` against `atol`."""
     net.eval()
+    name = input_name(net)
     worst, agree, total, shapes = 0.0, 0, 0, []
     for x, lengths in batches:
         expected = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()  # (B, C)
-        (got,) = session.run([contract.OUTPUT], {contract.INPUT: x, contract.LENGTHS: lengths})
+        (got,) = session.run([contract.OUTPUT], {name: x, contract.LENGTHS: lengths})
         worst = max(worst, float(np.abs(got - expected).max()))
         agree += int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
         total += len(x)
@@ -152,15 +166,16 @@ def bundle_preprocessing(
             f"export.max_length = {max_length} is below the longest training sequence "
             f"({processed['max_train_length']} steps); raise it"
         )
+    name = processed.get("input", contract.INPUT)
     return {
         **processed,
         "id_column": data.id_column,
         "time_column": data.time_column,
         "max_length": max_length,
         "onnx": {
-            "inputs": [contract.INPUT, contract.LENGTHS],
+            "inputs": [name, contract.LENGTHS],
             "outputs": [contract.OUTPUT],
-            "dynamic_axes": contract.DYNAMIC_AXES,
+            "dynamic_axes": contract.dynamic_axes(name),
         },
     }
 
@@ -177,11 +192,14 @@ def export(
     n_features, n_outputs = len(pre_raw["feature_names"]), len(pre_raw["label_names"])
 
     bundle = bundle_preprocessing(pre_raw, data, cfg.max_length)
+    if "tokenizer" in bundle:  # text: the tokenizer travels inside the bundle
+        with outputs.atomic_path(models_dir / bundle["tokenizer"]) as tmp_tok:
+            shutil.copyfile(processed_dir / bundle["tokenizer"], tmp_tok)
     outputs.write_json(models_dir / contract.PREPROCESSING_FILE, bundle)
     fp32_path = models_dir / contract.MODEL_FILE
     export_onnx(net, fp32_path, cfg.opset, n_features, n_outputs)
 
-    pre = Preprocessing.from_dict(bundle)
+    pre = load_preprocessing(models_dir / contract.PREPROCESSING_FILE)
     fp32 = Predictor(fp32_path, pre)
     parity = check_parity(
         net,
@@ -206,6 +224,22 @@ def export(
         )
 
     fp32_accuracy = accuracy(fp32, test)
+    if isinstance(pre, TextPreprocessing):
+        # The whole serving path on raw text (tokenizer.json + ONNX) must match the
+        # token ids prepare wrote, or the served model is not the evaluated one.
+        texts = json.loads((processed_dir / TEST_TEXTS_FILE).read_text())
+        served = fp32.predict_frame(text_frame(texts, pre), where="test texts")
+        gap = float(
+            np.abs(
+                served[pre.probability_columns].to_numpy() - fp32.predict_proba(test.sequences)
+            ).max()
+        )
+        report["raw_text_max_abs_diff"] = gap
+        if gap > 1e-6:
+            raise ExportError(
+                f"raw test texts served through tokenizer.json give probabilities up to {gap:.3g} "
+                "away from the prepared token ids': tokenizer.json does not match"
+            )
     reason = (
         quantize_int8(cell, fp32_path, models_dir / contract.INT8_FILE)
         if cfg.quantize
@@ -226,15 +260,23 @@ def export(
     return report
 
 
-def log_bundle(models_dir: Path, report: dict[str, Any], test: SequenceSet) -> str:
+def log_bundle(
+    models_dir: Path, report: dict[str, Any], test: SequenceSet, texts: list[str] | None = None
+) -> str:
     """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run."""
     import mlflow
 
     from seqops.serving import OnnxSequenceClassifier, model_signature
 
     pre_file = models_dir / contract.PREPROCESSING_FILE
-    pre = Preprocessing.load(pre_file)
-    example = example_frame(test, pre, n=2)
+    pre = load_preprocessing(pre_file)
+    artifacts = {"model": str(models_dir / contract.MODEL_FILE), "preprocessing": str(pre_file)}
+    if isinstance(pre, TextPreprocessing):
+        assert texts is not None
+        example = text_frame(texts, pre, n=2)
+        artifacts["tokenizer"] = str(models_dir / TOKENIZER_FILE)
+    else:
+        example = example_frame(test, pre, n=2)
     parity = report["parity"]
     metrics = {
         "export/parity_max_abs_diff": parity["max_abs_diff"],
@@ -246,7 +288,7 @@ def log_bundle(models_dir: Path, report: dict[str, Any], test: SequenceSet) -> s
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=OnnxSequenceClassifier(),
-        artifacts={"model": str(models_dir / contract.MODEL_FILE), "preprocessing": str(pre_file)},
+        artifacts=artifacts,
         # Ship the seqops package with the model so it loads where seqops is not installed.
         code_paths=[str(Path(__file__).resolve().parents[1])],
         signature=model_signature(pre),
@@ -277,6 +319,14 @@ def example_frame(test: SequenceSet, pre: Preprocessing, n: int) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def text_frame(texts: list[str], pre: TextPreprocessing, n: int | None = None) -> pd.DataFrame:
+    """The first `n` raw test texts as a request frame (string ids `seq<i>`, text column)."""
+    chosen = texts if n is None else texts[:n]
+    return pd.DataFrame(
+        {pre.id_column: [f"seq{i}" for i in range(len(chosen))], pre.text_column: chosen}
+    )
+
+
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> dict[str, Any]:
     from seqops import tracking
 
@@ -287,12 +337,15 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
         layout.models / contract.MODEL_FILE,
         layout.models / contract.INT8_FILE,
         layout.models / contract.PREPROCESSING_FILE,
+        layout.models / TOKENIZER_FILE,
         report_file,
     )
     report = export(layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data)
     test = SequenceSet.load(layout.processed / "test.npz")
+    texts_file = layout.processed / TEST_TEXTS_FILE
+    texts = json.loads(texts_file.read_text()) if texts_file.is_file() else None
     with tracking.resume_run(layout.run_file):
-        report["mlflow_model_uri"] = log_bundle(layout.models, report, test)
+        report["mlflow_model_uri"] = log_bundle(layout.models, report, test, texts)
         outputs.write_json(report_file, report)
         import mlflow
 
