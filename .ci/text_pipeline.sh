@@ -43,7 +43,7 @@ git init -q && dvc init -q
 git -c user.name=ci -c user.email=ci@localhost add -A
 git -c user.name=ci -c user.email=ci@localhost commit -qm "SST-2 preset"
 
-echo "== dvc repro (SST-2 preset, reduced tuning budget)"
+echo "== dvc repro (SST-2 preset, $([[ "${FULL_BUDGET:-}" == 1 ]] && echo "its own" || echo "reduced") tuning budget)"
 dvc repro
 
 echo "== checks on the reports"

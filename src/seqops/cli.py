@@ -55,14 +55,18 @@ def _parser() -> argparse.ArgumentParser:
             )
     predict = sub.add_parser(
         "predict",
-        help="class probabilities for raw sequences from the ONNX bundle (no torch)",
+        help="class probabilities for raw sequences or texts from the ONNX bundle (no torch)",
         description=_first_doc_line("seqops.serving"),
     )
     predict.add_argument(
         "--model", type=Path, default=Path("models"), help="bundle directory (default: %(default)s)"
     )
     predict.add_argument(
-        "--input", type=Path, required=True, help="long-format CSV, TSV, Parquet or JSON lines"
+        "--input",
+        type=Path,
+        required=True,
+        help="long-format CSV, TSV, Parquet or JSON lines; text models: a text column, "
+        "or a .txt file with one text per line",
     )
     predict.add_argument(
         "--output",
