@@ -113,12 +113,11 @@ def curves_csv(probs: torch.Tensor, target: torch.Tensor) -> tuple[str, str]:
         f"{f:.6f},{t:.6f},{min(th, 1.0):.6f}"
         for f, t, th in zip(fpr.tolist(), tpr.tolist(), roc_thresholds.tolist(), strict=True)
     ]
-    # The curve's last point (recall 0, precision 1) has no threshold.
+    # The curve's last point (recall 0, precision 1) has no threshold: left empty.
+    thresholds = [f"{th:.6f}" for th in pr_thresholds.tolist()] + [""]
     pr = ["recall,precision,threshold"] + [
-        f"{r:.6f},{p:.6f},{th:.6f}"
-        for r, p, th in zip(
-            recall.tolist(), precision.tolist(), pr_thresholds.tolist(), strict=False
-        )
+        f"{r:.6f},{p:.6f},{th}"
+        for r, p, th in zip(recall.tolist(), precision.tolist(), thresholds, strict=True)
     ]
     return "\n".join(roc) + "\n", "\n".join(pr) + "\n"
 
