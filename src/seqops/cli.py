@@ -22,6 +22,8 @@ from pathlib import Path
 
 from seqops.errors import SeqopsError
 
+_PARAMS_HELP = "params file (default: %(default)s)"
+
 STAGES = ("prepare", "tune", "train", "evaluate", "export", "benchmark", "release")
 
 
@@ -39,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     for stage in STAGES:
         doc = _first_doc_line(f"seqops.stages.{stage}")
         cmd = sub.add_parser(stage, help=doc, description=doc)
-        cmd.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+        cmd.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
         if stage == "tune":
             cmd.add_argument(
                 "--workers",
@@ -78,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="trace an ONNX file to its registered version, commit, data, params, trial, run",
     )
     lineage.add_argument("onnx_file", type=Path, help="e.g. models/model.onnx")
-    lineage.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    lineage.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
     return parser
 
 

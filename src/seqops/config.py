@@ -451,7 +451,8 @@ def parse_config(raw: dict[str, Any] | None, source: str = "params") -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        kind = type(raw).__name__
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {kind}")
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
@@ -468,7 +469,9 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
-def load_config(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None
+) -> Config:
     """Read and validate `params.yaml`, with optional dotted-path overrides on top."""
     raw = read_yaml(path)
     if overrides:

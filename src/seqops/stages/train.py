@@ -130,7 +130,9 @@ def fit(
         gradient_clip_val=cfg.train.gradient_clip_val or None,
         callbacks=[
             checkpoint,
-            EarlyStopping(cfg.train.monitor, mode=cfg.train.monitor_mode, patience=cfg.train.patience),
+            EarlyStopping(
+                cfg.train.monitor, mode=cfg.train.monitor_mode, patience=cfg.train.patience
+            ),
             history,
             *(callbacks or []),
         ],
@@ -232,16 +234,19 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
     uri = tracking.use_tracking(cfg.tracking)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
         mlflow.set_tags(
-            {"seqops.stage": "train", **tracking.lineage_tags(layout.root, data_report["data_hash"])}
+            {
+                "seqops.stage": "train",
+                **tracking.lineage_tags(layout.root, data_report["data_hash"]),
+            }
         )
         mlflow.set_tags(_study_tags(layout.reports / "tune.json"))
         # What determines the trained model; tune/export/... sections are logged by their stages.
         tracking.log_flat_params(cfg.to_flat_dict(("seed", "data", "model", "train")))
-        result = fit(
-            cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()]
-        )
+        result = fit(cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()])
         report = train_report(cfg, result)
-        mlflow.log_metrics({"train/best_epoch": report["best_epoch"], "train/wall_s": result.wall_s})
+        mlflow.log_metrics(
+            {"train/best_epoch": report["best_epoch"], "train/wall_s": result.wall_s}
+        )
         png = Path(tmp) / "learning_curves.png"
         _curves_png(result.history, png)
         mlflow.log_artifact(str(png), "plots")
