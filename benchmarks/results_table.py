@@ -24,23 +24,32 @@ def rows() -> list[tuple[str, str]]:
     data = _load("data.json")
     if data:
         out.append(
-            ("data", f"{data['source']}: {data['n_train']} train / {data['n_val']} val / "
-                     f"{data['n_test']} test, {data['n_features']} channels, "
-                     f"{data['n_classes']} classes")
+            (
+                "data",
+                f"{data['source']}: {data['n_train']} train / {data['n_val']} val / "
+                f"{data['n_test']} test, {data['n_features']} channels, "
+                f"{data['n_classes']} classes",
+            )
         )
     tune = _load("tune.json")
     if tune:
         out.append(
-            ("tuning", f"{tune['n_trials']} trials ({tune['complete']} complete, "
-                       f"{tune['pruned']} pruned), best {tune['metric']} "
-                       f"{tune['best_value']:.4f}, {tune['wall_s']:.0f} s")
+            (
+                "tuning",
+                f"{tune['n_trials']} trials ({tune['complete']} complete, "
+                f"{tune['pruned']} pruned), best {tune['metric']} "
+                f"{tune['best_value']:.4f}, {tune['wall_s']:.0f} s",
+            )
         )
     train = _load("train.json")
     if train:
         out.append(
-            ("training", f"best {train['monitor']} {train['best_score']:.4f} at epoch "
-                         f"{train['best_epoch']} of {train['epochs_run']}, "
-                         f"{train['n_parameters']:,} parameters")
+            (
+                "training",
+                f"best {train['monitor']} {train['best_score']:.4f} at epoch "
+                f"{train['best_epoch']} of {train['epochs_run']}, "
+                f"{train['n_parameters']:,} parameters",
+            )
         )
     metrics = _load("metrics.json")
     if metrics:
@@ -52,8 +61,11 @@ def rows() -> list[tuple[str, str]]:
     if export:
         parity = export["parity"]
         out.append(
-            ("ONNX parity", f"max abs diff {parity['max_abs_diff']:.2e}, "
-                            f"argmax agreement {parity['argmax_agreement']:.2%}")
+            (
+                "ONNX parity",
+                f"max abs diff {parity['max_abs_diff']:.2e}, "
+                f"argmax agreement {parity['argmax_agreement']:.2%}",
+            )
         )
         int8 = export.get("int8") or {}
         if int8.get("available"):
