@@ -80,6 +80,8 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
 
     lineage = lineage_tags(layout)
     test = metrics.get("test", {})
+    is_text = "vocab_size" in data
+    inputs = f"{data['vocab_size']:,}-token vocabulary" if is_text else data.get("n_features")
     ci = confidence_intervals(pd.read_csv(reports / "predictions.csv"))
     name, version = release["model_name"], release["version"]
     status = "champion" if "champion" in release["aliases"] else "candidate (gate failed)"
@@ -91,7 +93,7 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "## Data",
         "",
         _table(
-            ("source", "data hash", "train", "val", "test", "features", "classes"),
+            ("source", "data hash", "train", "val", "test", "inputs", "classes"),
             [
                 (
                     data.get("source"),
@@ -99,7 +101,7 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
                     data.get("n_train"),
                     data.get("n_val"),
                     data.get("n_test"),
-                    data.get("n_features"),
+                    inputs,
                     data.get("n_classes"),
                 )
             ],
@@ -213,13 +215,21 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "",
         "## Intended use and limits",
         "",
-        f"Classifies variable-length multivariate sequences shaped like `{data.get('source')}` "
-        f"({data.get('n_features')} standardised channels) into one of {data.get('n_classes')} "
-        "classes. Inputs go through `preprocessing.json` (the training split's scaler); "
-        "sequences longer than the export's `max_length` are rejected, not truncated. The "
-        "test set is small, so the intervals above are wide; the model has not been checked "
-        "for distribution shift, other recording conditions or adversarial input. Use the "
-        "probabilities with care: see the calibration error above.",
+        (
+            f"Classifies texts like those of `{data.get('source')}` into one of "
+            f"{data.get('n_classes')} classes. Raw text goes through `tokenizer.json` (fitted on "
+            "the training split; unseen words become `[UNK]`, texts are truncated to the "
+            "tokenizer's `max_len`)."
+            if is_text
+            else f"Classifies variable-length multivariate sequences shaped like "
+            f"`{data.get('source')}` ({data.get('n_features')} standardised channels) into one "
+            f"of {data.get('n_classes')} classes. Inputs go through `preprocessing.json` (the "
+            "training split's scaler); sequences longer than the export's `max_length` are "
+            "rejected, not truncated."
+        )
+        + " The test set is finite, so read the intervals above; the model has not been "
+        "checked for distribution shift or adversarial input. Use the probabilities with "
+        "care: see the calibration error above.",
         "",
         "## Lineage",
         "",
