@@ -69,7 +69,9 @@ def rows() -> list[tuple[str, str]]:
         )
         int8 = export.get("int8") or {}
         if int8.get("available"):
-            out.append(("int8 accuracy drop", f"{int8.get('accuracy_drop', float('nan')):+.4f}"))
+            out.append(("int8 accuracy drop vs fp32", f"{int8['drop']:+.4f}"))
+        else:
+            out.append(("int8", f"not available: {int8.get('reason', 'not reported')}"))
     latency = _load("latency.json")
     if latency:
         runtimes = [r for r in ("torch", "onnx_fp32", "onnx_int8") if r in latency]
