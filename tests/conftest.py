@@ -53,6 +53,18 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
     return proc
 
 
+def assert_predict_succeeds_without_torch(args: list[str]) -> None:
+    """Run `seqops <args>` in a fresh interpreter: exit 0, torch and Lightning never loaded."""
+    script = (
+        "import sys\n"
+        "from seqops.cli import main\n"
+        f"rc = main({args!r})\n"
+        "print(rc, 'torch' in sys.modules, 'lightning' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.stdout.split() == ["0", "False", "False"], proc.stdout + proc.stderr
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A git + DVC project in a temp dir with this repo's dvc.yaml, code and tiny params."""

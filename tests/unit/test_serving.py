@@ -18,6 +18,7 @@ from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.serving import Predictor, predict_file, read_input
 from seqops.stages.export import bundle_preprocessing, export_onnx
+from tests.conftest import assert_predict_succeeds_without_torch
 
 FEATURES = ["a", "b", "c"]
 LABELS = ["down", "flat", "up", "wild"]
@@ -176,16 +177,7 @@ def test_predict_command_never_imports_torch(bundle: Path, tmp_path: Path) -> No
     frame.to_csv(tmp_path / "in.csv", index=False)
     args = ["predict", "--model", str(bundle), "--input", str(tmp_path / "in.csv")]
     args += ["--output", str(tmp_path / "out.jsonl")]
-    script = (
-        "import sys\n"
-        "from seqops.cli import main\n"
-        f"rc = main({args!r})\n"
-        "print(rc, 'torch' in sys.modules, 'lightning' in sys.modules)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert proc.stdout.split() == ["0", "False", "False"]
+    assert_predict_succeeds_without_torch(args)
     got = pd.read_json(tmp_path / "out.jsonl", lines=True)
     assert got["id"].tolist() == ["a", "b"]
     pd.testing.assert_frame_equal(got, Predictor.load(bundle).predict_frame(frame), atol=1e-6)

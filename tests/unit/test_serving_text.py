@@ -5,8 +5,6 @@ texts; `seqops predict` on raw text stays torch-free."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.serving import Predictor
 from seqops.stages.export import bundle_preprocessing, check_parity, export_onnx, parity_batches
+from tests.conftest import assert_predict_succeeds_without_torch
 
 TRAIN = ["a fine warm film", "a dull cold film", "fine acting but a dull plot", "warm and fine"]
 LABELS = ["neg", "pos"]
@@ -158,16 +157,7 @@ def test_predict_command_on_a_text_file_never_imports_torch(bundle: Path, tmp_pa
     (tmp_path / "in.txt").write_text("a fine film\nnaïve, dull — cold\n", encoding="utf-8")
     args = ["predict", "--model", str(bundle), "--input", str(tmp_path / "in.txt")]
     args += ["--output", str(tmp_path / "out.csv")]
-    script = (
-        "import sys\n"
-        "from seqops.cli import main\n"
-        f"rc = main({args!r})\n"
-        "print(rc, 'torch' in sys.modules, 'lightning' in sys.modules)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert proc.stdout.split() == ["0", "False", "False"]
+    assert_predict_succeeds_without_torch(args)
     got = pd.read_csv(tmp_path / "out.csv")
     frame = pd.DataFrame({"review": ["a fine film", "naïve, dull — cold"]})
     pd.testing.assert_frame_equal(got, Predictor.load(bundle).predict_frame(frame), atol=1e-6)

@@ -269,5 +269,4 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
         f"train: best {cfg.train.monitor}={result.best_score:.4f} at epoch {result.best_epoch} "
         f"of {result.epochs_run}; MLflow run {run.info.run_id}"
     )
-    torch.set_grad_enabled(True)
     return report
