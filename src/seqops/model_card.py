@@ -1,6 +1,6 @@
 """The model card `models/MODEL_CARD.md`, generated from the pipeline's reports and lineage.
 
-    render_model_card(Layout(), release_report) -> markdown
+    render_model_card(Layout(), release_report, merged_params) -> markdown
 
 Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals,
 ONNX parity, latency, int8, the release gate, intended use and limits, lineage.
@@ -76,9 +76,8 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
     latency, train = _json(reports / "latency.json"), _json(reports / "train.json")
     run = _json(layout.run_file)
     tuned = set(read_yaml(layout.best_params) or {}) if layout.best_params.is_file() else set()
-    from seqops.stages.release import lineage_tags
 
-    lineage = lineage_tags(layout)
+    lineage: dict[str, str] = release["lineage"]  # the tags the registry version carries
     test = metrics.get("test", {})
     is_text = "vocab_size" in data
     inputs = f"{data['vocab_size']:,}-token vocabulary" if is_text else data.get("n_features")

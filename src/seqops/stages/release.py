@@ -184,7 +184,8 @@ def release(cfg: ReleaseConfig, layout: Layout) -> dict[str, Any]:
     client = MlflowClient()
     champion = _alias_version(client, cfg.model_name, CHAMPION)
     version = register_model(export_report["mlflow_model_uri"], cfg.model_name)
-    for key, value in lineage_tags(layout).items():
+    lineage = lineage_tags(layout)
+    for key, value in lineage.items():
         client.set_model_version_tag(cfg.model_name, version.version, key, value)
     client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
     candidate_uri = f"models:/{cfg.model_name}/{version.version}"
@@ -213,6 +214,7 @@ def release(cfg: ReleaseConfig, layout: Layout) -> dict[str, Any]:
         "run_id": version.run_id,
         "aliases": aliases,
         "previous_champion": int(champion.version) if champion is not None else None,
+        "lineage": lineage,
         "champion": int(version.version)
         if passed
         else (int(champion.version) if champion is not None else None),
