@@ -24,7 +24,11 @@ from seqops.errors import ConfigError
 
 Cell = Literal["lstm", "gru", "rnn"]
 Pooling = Literal["last", "mean", "max", "attention"]
-Task = Literal["sequence_classification", "text_classification"]
+Task = Literal["sequence_classification", "text_classification", "forecasting"]
+
+#: Series bundled with the installed packages (nothing is downloaded): monthly means of
+#: statsmodels' weekly Mauna Loa CO2, and the monthly airline passengers in sktime's wheel.
+FORECAST_DATASETS = ("co2", "airline")
 
 #: Metrics to minimise; every other name in the vocabulary (design.md §7) is maximised.
 _LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece")
@@ -56,13 +60,48 @@ class TokenizerConfig(_Section):
     """Texts are truncated to this many tokens, in training and at prediction alike."""
 
 
+class ForecastConfig(_Section):
+    """Forecasting only: the series, the windows the model reads and writes, the splits.
+
+    The split is chronological: the test block is the last `horizon + test_windows - 1`
+    steps, validation the `data.val_fraction` share of the steps before it, train the rest.
+    Scaling is fitted on the training part only, and no training window reads or predicts a
+    step past it.
+    """
+
+    target_columns: list[str] | None = None
+    """Columns to forecast; null = every value column (all but the time column)."""
+    lookback: int = Field(36, ge=2)
+    """Past steps the model reads (after differencing) to make one forecast."""
+    horizon: int = Field(12, ge=1)
+    """Steps forecast at once (direct multi-step: one output per step)."""
+    differencing: Literal["none", "first", "seasonal"] = "none"
+    """Model differences instead of levels: `first` (y[t] - y[t-1]) or `seasonal`
+    (y[t] - y[t-season], the residual of the seasonal-naive forecast); forecasts are
+    integrated back to original units."""
+    season_length: int | None = Field(None, ge=2)
+    """Steps per season (MASE scale, seasonal naive, seasonal differencing); null = from the
+    frequency (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24)."""
+    freq: str | None = None
+    """pandas frequency of the time column (`MS`, `D`, ...); null = inferred. Integer time
+    columns count steps."""
+    test_windows: int = Field(1, ge=1)
+    """Forecast origins in the test block (rolling origin, one step apart); 1 = the last
+    `horizon` steps."""
+    gaps: Literal["error", "interpolate"] = "error"
+    """A missing step or value: stop naming it, or fill it by linear interpolation in time
+    (reported in `reports/data.json`)."""
+
+
 class DataConfig(_Section):
     """Where sequences come from and how they are split."""
 
     task: Task = "sequence_classification"
-    """Task family: float sequences, or raw text (`text_classification`)."""
+    """Task family: float sequences, raw text (`text_classification`), or series
+    (`forecasting`: see `data.forecast`)."""
     dataset: str | None = "JapaneseVowels"
-    """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept)."""
+    """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept); for
+    forecasting, a bundled series: `co2` or `airline`."""
     path: Path | None = None
     """A user file: long format (CSV, TSV or Parquet) for sequences; for text, CSV, TSV,
     Parquet or `<label> <text>` lines (any other suffix). Set `dataset: null` to use it."""
@@ -86,6 +125,8 @@ class DataConfig(_Section):
     """Stratified share of the training split held out for validation (early stopping)."""
     test_fraction: float = Field(0.25, gt=0.0, lt=0.5)
     """Stratified share held out for test, for user files only (bundled sets keep theirs)."""
+    forecast: ForecastConfig = ForecastConfig()
+    """Forecasting only: windows, differencing, chronological splits, gaps."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -95,6 +136,11 @@ class DataConfig(_Section):
             raise ValueError("data.task=text_classification reads data.path; set dataset: null")
         if self.task != "text_classification" and (self.val_path or self.test_path):
             raise ValueError("data.val_path / data.test_path are for text_classification only")
+        if self.task == "forecasting" and self.dataset not in (None, *FORECAST_DATASETS):
+            raise ValueError(
+                f"data.dataset = {self.dataset!r}: not a bundled series for forecasting "
+                f"(choose one of {list(FORECAST_DATASETS)}, or set dataset: null and data.path)"
+            )
         return self
 
 
@@ -320,14 +366,27 @@ class ReleaseConfig(_Section):
 
     model_name: str = Field("seqops", min_length=1)
     """Registered model name; versions get aliases `candidate`, `champion`, `previous-champion`."""
-    metric: Literal["test/accuracy", "test/f1_macro"] = "test/accuracy"
-    """Task metric the quality check reads from `reports/metrics.json`."""
+    metric: Literal[
+        "test/accuracy", "test/f1_macro", "test/mae", "test/rmse", "test/smape", "test/mase"
+    ] = "test/accuracy"
+    """Task metric the quality check reads from `reports/metrics.json` (forecasting: an error)."""
     min_metric: float = Field(0.95, ge=0.0, le=1.0)
-    """Quality floor for `metric` on the test set."""
+    """Quality floor for `metric` on the test set (classification metrics)."""
+    max_metric: float | None = Field(None, gt=0.0)
+    """Quality ceiling for a forecast error `metric` (test/rmse in the series' units, ...)."""
     max_p95_ms: float = Field(10.0, gt=0.0)
     """Latency budget: ONNX fp32 batch-1 p95, milliseconds."""
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     """Significance level of the paired regression test against the current champion."""
+
+    @model_validator(mode="after")
+    def _threshold_for_direction(self) -> ReleaseConfig:
+        if metric_direction(self.metric) == "minimize" and self.max_metric is None:
+            raise ValueError(
+                f"release.metric = {self.metric!r} is an error (lower is better): "
+                "set release.max_metric, its ceiling"
+            )
+        return self
 
 
 class TrackingConfig(_Section):
@@ -359,6 +418,23 @@ class Config(_Section):
             _check_dim(self, path, dim)
         return self
 
+    @model_validator(mode="after")
+    def _metrics_fit_task(self) -> Config:
+        forecasting = self.data.task == "forecasting"
+        allowed = _FORECAST_METRICS if forecasting else _CLASSIFICATION_METRICS
+        for where, metric in (
+            ("train.monitor", self.train.monitor),
+            ("tune.metric", self.tune.metric),
+            ("release.metric", self.release.metric),
+        ):
+            name = metric.rsplit("/", 1)[-1]
+            if name != "loss" and name not in allowed:
+                raise ValueError(
+                    f"{where} = {metric!r} does not fit data.task = {self.data.task!r} "
+                    f"(use one of {sorted(allowed)}, or loss)"
+                )
+        return self
+
     def to_flat_dict(self, sections: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Dotted-name view (`model.hidden_size`), the names MLflow shows as params."""
         tree = self.model_dump(mode="json")
@@ -366,6 +442,9 @@ class Config(_Section):
             tree = {k: v for k, v in tree.items() if k in sections}
         return flatten(tree)
 
+
+_CLASSIFICATION_METRICS = frozenset({"accuracy", "f1_macro", "ece"})
+_FORECAST_METRICS = frozenset({"mae", "rmse", "smape", "mase"})
 
 #: Sections whose leaves the tuner may search (the ones the train stage reads).
 _SEARCHABLE = ("model", "train")

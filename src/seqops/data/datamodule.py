@@ -2,7 +2,7 @@
 
 A batch is `(x, lengths, y)`: `x` float32 `(B, T, F)` zero-padded to the longest sequence in
 the batch (or int64 token ids `(B, T)` padded with id 0 for text), `lengths` int64 `(B,)`,
-`y` int64 `(B,)`.
+`y` int64 classes `(B,)` or float32 forecast targets `(B, horizon, n_targets)`.
 """
 
 from __future__ import annotations
@@ -34,20 +34,21 @@ def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, lengths
 
 
-class _SequenceDataset(Dataset[tuple[np.ndarray, int]]):
+class _SequenceDataset(Dataset[tuple[np.ndarray, np.ndarray]]):
     def __init__(self, data: SequenceSet) -> None:
         self.data = data
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        return self.data.sequences[i], int(self.data.labels[i])
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.data.sequences[i], self.data.labels[i]
 
 
-def collate(items: list[tuple[np.ndarray, int]]) -> Batch:
+def collate(items: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
+    """Classes stay int64 `(B,)`; forecast targets stack to float32 `(B, H, K)`."""
     x, lengths = pad_batch([s for s, _ in items])
-    return x, lengths, torch.tensor([y for _, y in items], dtype=torch.int64)
+    return x, lengths, torch.from_numpy(np.stack([np.asarray(y) for _, y in items]))
 
 
 def loader(data: SequenceSet, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:

@@ -1,7 +1,8 @@
 """Variable-length labelled sequences and their on-disk form in `data/processed/`.
 
 A split is stored as one `.npz` holding a ragged array without pickles: all steps
-concatenated (`values`, shape `(sum T_i, F)`), per-sequence `lengths`, and integer `labels`.
+concatenated (`values`, shape `(sum T_i, F)`), per-sequence `lengths`, and `labels`: integer
+classes, or for forecasting float32 targets `(N, horizon, n_targets)`.
 Token-id sequences (text) are int64 `(T_i,)` arrays and keep their dtype on disk.
 """
 
@@ -15,7 +16,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SequenceSet:
-    """A list of `(T_i, F)` float32 sequences (or `(T_i,)` int64 token ids), one label each."""
+    """A list of `(T_i, F)` float32 sequences (or `(T_i,)` int64 token ids), one label each
+    (a class, or a `(horizon, n_targets)` float32 forecast target)."""
 
     sequences: list[np.ndarray]
     labels: np.ndarray
@@ -42,7 +44,7 @@ class SequenceSet:
         values = np.concatenate(self.sequences)
         values = values.astype(np.int64 if np.issubdtype(values.dtype, np.integer) else np.float32)
         with open(path, "wb") as fh:
-            np.savez(fh, values=values, lengths=self.lengths, labels=self.labels.astype(np.int64))
+            np.savez(fh, values=values, lengths=self.lengths, labels=_label_dtype(self.labels))
 
     @classmethod
     def load(cls, path: str | Path) -> SequenceSet:
@@ -50,3 +52,8 @@ class SequenceSet:
             values, lengths, labels = npz["values"], npz["lengths"], npz["labels"]
         bounds = np.cumsum(lengths)[:-1]
         return cls(list(np.split(values, bounds)), labels)
+
+
+def _label_dtype(labels: np.ndarray) -> np.ndarray:
+    """Classes as int64, forecast targets as float32."""
+    return labels.astype(np.float32 if np.issubdtype(labels.dtype, np.floating) else np.int64)

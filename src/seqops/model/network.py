@@ -11,6 +11,9 @@ the graph that ONNX runs is the one that was trained.
 
     text = SequenceNet(0, 2, vocab_size=20000, embedding_dim=128)
     logits = text(tokens, lengths)    # tokens (B, T) int64, 0 = padding → (B, 2)
+
+    forecaster = SequenceNet(3, 1, horizon=12)
+    forecast = forecaster(x, lengths) # x (B, T, 3) → (B, 12, 1): 12 steps of 1 target
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class SequenceNet(nn.Module):
         pooling: str = "last",
         vocab_size: int | None = None,
         embedding_dim: int = 128,
+        horizon: int | None = None,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -90,7 +94,9 @@ class SequenceNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         out = hidden_size * directions
         self.attention = nn.Linear(out, 1) if pooling == "attention" else None
-        self.head = nn.Linear(out, n_outputs)
+        # Forecasting: one output per (future step, target) at once (direct multi-step).
+        self.horizon = horizon
+        self.head = nn.Linear(out, n_outputs * (horizon or 1))
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-step states `(B, T, H * directions)`; padded steps hold unspecified values."""
@@ -133,4 +139,7 @@ class SequenceNet(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         pooled = self.pool(self.encode(x, lengths), lengths)  # (B, D)
-        return self.head(self.dropout(pooled))
+        out = self.head(self.dropout(pooled))  # (B, C) or (B, H * K)
+        if self.horizon is None:
+            return out
+        return out.view(out.shape[0], self.horizon, -1)  # (B, H, K)

@@ -1,7 +1,8 @@
 """LitSequenceModel: loss, metrics, optimiser and schedule around a SequenceNet.
 
-Metric names follow design.md §7 (`train/loss`, `val/loss`, `val/accuracy`, `val/f1_macro`),
-so Lightning's logs, early stopping, the Optuna pruner and MLflow share one vocabulary.
+Metric names follow design.md §7 (`train/loss`, `val/loss`, `val/accuracy`, `val/f1_macro`;
+forecasting: `val/rmse`, `val/mae` in the series' units), so Lightning's logs, early stopping,
+the Optuna pruner and MLflow share one vocabulary.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
+from seqops.data.windows import integration_matrix
 from seqops.model.network import SequenceNet, step_mask
 
 
@@ -32,9 +35,23 @@ class LitSequenceModel(pl.LightningModule):
         monitor_mode: str = "min",
         noise_std: float = 0.0,
         label_smoothing: float = 0.0,
+        forecast: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.forecasting = forecast is not None
+        if forecast is not None:
+            # n_classes is the number of target series; the head writes `horizon` steps of each.
+            self.net = SequenceNet(n_features, n_classes, horizon=forecast["horizon"], **network)
+            integrate = integration_matrix(forecast["horizon"], forecast["lag"])
+            self.register_buffer("integrate", torch.tensor(integrate, dtype=torch.float32))
+            self.register_buffer(
+                "target_std", torch.tensor(forecast["target_std"], dtype=torch.float32)
+            )
+            self.val_errors = MetricCollection(
+                {"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()}
+            ).clone(prefix="val/")
+            return
         self.net = SequenceNet(n_features, n_classes, **network)
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         metrics = MetricCollection(
@@ -48,6 +65,18 @@ class LitSequenceModel(pl.LightningModule):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.net(x, lengths)
 
+    def level_error(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Forecasting: `(B, H, K)` errors of the integrated, standardised levels.
+
+        The model writes scaled (differenced) steps; a difference error at step j carries
+        into every later level it is integrated into, so the loss is taken on levels."""
+        return torch.einsum("hj,bjk->bhk", self.integrate, output - target)
+
+    def _step_loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.forecasting:
+            return self.level_error(output, y).pow(2).mean()
+        return self.loss(output, y)
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, lengths, y = batch
         noise_std: float = self.hparams["noise_std"]
@@ -55,19 +84,25 @@ class LitSequenceModel(pl.LightningModule):
             # Jitter only real steps; padding stays as collate left it.
             mask = step_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
             x = x + noise_std * torch.randn_like(x) * mask
-        loss = self.loss(self(x, lengths), y)
+        loss = self._step_loss(self(x, lengths), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
-        logits = self(x, lengths)
-        self.log("val/loss", self.loss(logits, y), on_epoch=True, batch_size=len(y))
-        self.val_metrics.update(logits, y)
+        output = self(x, lengths)
+        self.log("val/loss", self._step_loss(output, y), on_epoch=True, batch_size=len(y))
+        if self.forecasting:
+            # Errors in the series' own units: integrated levels times the target scale.
+            error = (self.level_error(output, y) * self.target_std).flatten()
+            self.val_errors.update(error, torch.zeros_like(error))
+        else:
+            self.val_metrics.update(output, y)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute())
-        self.val_metrics.reset()
+        metrics = self.val_errors if self.forecasting else self.val_metrics
+        self.log_dict(metrics.compute())
+        metrics.reset()
 
     def configure_optimizers(self) -> Any:
         hp: Any = self.hparams

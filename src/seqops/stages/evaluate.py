@@ -8,6 +8,12 @@ previous model needs), the confusion matrix as a DVC plot (`reports/plots/confus
 and as a PNG in the MLflow run recorded in `models/run.json`, and the ROC and precision-recall
 curves (`reports/plots/roc.csv`, `reports/plots/pr.csv`): of the second class against the first
 for two classes (SST-2: positive), micro-averaged one-vs-rest for more.
+
+Forecasting (`data.task: forecasting`) writes instead: MAE, RMSE, sMAPE and MASE of the model
+on the test block, the same for the seasonal-naive and Holt-Winters baselines (`baseline`),
+the model's RMSE relative to each (`skill`) and per step ahead, in `reports/metrics.json`;
+every test forecast point in `reports/predictions.csv` (what the release stage's paired test
+compares); and history, actuals and forecasts as `reports/plots/forecast.{csv,png}`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import csv
 import io
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,15 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.data.datamodule import loader
 from seqops.data.sequences import SequenceSet
+from seqops.data.series import Series, read_processed
+from seqops.data.windows import ForecastSpec
+from seqops.forecasting import (
+    METRICS,
+    forecast_errors,
+    holt_winters,
+    mase_scale,
+    seasonal_naive,
+)
 from seqops.layout import Layout
 from seqops.model.system import LitSequenceModel
 
@@ -162,13 +178,181 @@ def evaluate(
     return classification_metrics(probs, target, names), probs, target
 
 
+@dataclass(frozen=True)
+class ForecastEvaluation:
+    """Test forecasts of the model and the baselines, `(N, H, K)` in the series' units."""
+
+    series: Series
+    spec: ForecastSpec
+    origins: list[int]
+    actual: np.ndarray
+    forecasts: dict[str, np.ndarray]
+    """`model`, `seasonal_naive`, `holt_winters`."""
+    scale: np.ndarray
+    """MASE scale per target (seasonal-naive MAE on the training part)."""
+
+    def metrics(self) -> dict[str, Any]:
+        def errors(name: str) -> dict[str, float]:
+            return forecast_errors(self.actual, self.forecasts[name], self.scale)
+
+        test = errors("model")
+        baselines = {name: errors(name) for name in self.forecasts if name != "model"}
+        step_rmse = np.sqrt(((self.forecasts["model"] - self.actual) ** 2).mean(axis=(0, 2)))
+        return {
+            "test": {**test, "n": int(self.actual.size), "n_windows": len(self.origins)},
+            "baseline": baselines,
+            "skill": {f"rmse_vs_{name}": test["rmse"] / b["rmse"] for name, b in baselines.items()},
+            "per_step": {"rmse": [float(v) for v in step_rmse]},
+        }
+
+    def predictions_csv(self) -> str:
+        """One row per (origin, step, target): the actual value and every forecast."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        names = list(self.forecasts)
+        writer.writerow(["origin", "time", "step", "target", "actual", *names, "error"])
+        times = self.series.times
+        for i, o in enumerate(self.origins):
+            for h in range(self.spec.horizon):
+                for k, target in enumerate(self.spec.target_names):
+                    got = [self.forecasts[n][i, h, k] for n in names]
+                    actual = self.actual[i, h, k]
+                    writer.writerow(
+                        [str(times[o]), str(times[o + h]), h + 1, target, f"{actual:.6g}"]
+                        + [f"{v:.6g}" for v in got]
+                        + [f"{got[0] - actual:.6g}"]
+                    )
+        return buf.getvalue()
+
+    def plot_csv(self, history_steps: int) -> str:
+        """The last `history_steps` observed steps and the last origin's forecasts (DVC plot)."""
+        k, last = self.spec.target_index[0], len(self.origins) - 1
+        start = max(self.origins[-1] - history_steps, 0)
+        rows = ["time,series,value"]
+        for t in range(start, len(self.series)):
+            rows.append(f"{self.series.times[t]},actual,{self.series.values[t, k]:.6g}")
+        for name, forecast in self.forecasts.items():
+            for h in range(self.spec.horizon):
+                when = self.series.times[self.origins[-1] + h]
+                rows.append(f"{when},{name},{forecast[last, h, 0]:.6g}")
+        return "\n".join(rows) + "\n"
+
+    def plot_png(self, path: Path, history_steps: int) -> None:
+        """History, actuals and every forecast of the last test origin, per target."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        o, last, h = self.origins[-1], len(self.origins) - 1, self.spec.horizon
+        times = self.series.times
+        start = max(o - history_steps, 0)
+        targets = self.spec.target_names
+        fig, axes = plt.subplots(len(targets), 1, figsize=(10, 3.5 * len(targets)), squeeze=False)
+        for k, (ax, name) in enumerate(zip(axes[:, 0], targets, strict=True)):
+            column = self.spec.target_index[k]
+            ax.plot(
+                times[start:o], self.series.values[start:o, column], color="black", label="history"
+            )
+            ax.plot(
+                times[o : o + h], self.actual[last, :, k], color="black", ls="--", label="actual"
+            )
+            styles = {"model": "tab:red", "seasonal_naive": "tab:gray", "holt_winters": "tab:blue"}
+            for method, forecast in self.forecasts.items():
+                ax.plot(
+                    times[o : o + h], forecast[last, :, k], color=styles.get(method), label=method
+                )
+            ax.axvline(times[o], color="gray", lw=0.8)
+            ax.set_title(f"{name}: {h}-step forecast from {times[o]}")
+            ax.legend(loc="upper left")
+        fig.tight_layout()
+        with outputs.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+        plt.close(fig)
+
+
+@torch.no_grad()
+def model_forecast(
+    model: LitSequenceModel, spec: ForecastSpec, values: np.ndarray, origins: list[int]
+) -> np.ndarray:
+    """The model's forecasts `(N, H, K)` in units from the histories before each origin."""
+    model.eval()
+    inputs = np.stack([spec.model_input(values[:o]) for o in origins])  # (N, L, F)
+    lengths = torch.full((len(origins),), spec.lookback, dtype=torch.int64)
+    z = model(torch.from_numpy(inputs), lengths).numpy()
+    return spec.invert(z, np.stack([spec.tail(values[:o]) for o in origins]))
+
+
+def evaluate_forecast(checkpoint: Path, processed_dir: Path) -> ForecastEvaluation:
+    """Model, seasonal-naive and Holt-Winters forecasts at every test origin."""
+    pre = json.loads((processed_dir / "preprocessing.json").read_text())
+    spec = ForecastSpec.from_dict(pre["forecast"])
+    series = read_processed(processed_dir / pre["series_file"], pre["freq"])
+    test_start, h = pre["cuts"]["test_start"], spec.horizon
+    starts = list(range(test_start, len(series) - h + 1))
+    values, k = series.values, spec.target_index
+    targets = values[:, k]
+    model = LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu")
+    return ForecastEvaluation(
+        series=series,
+        spec=spec,
+        origins=starts,
+        actual=np.stack([targets[o : o + h] for o in starts]),
+        forecasts={
+            "model": model_forecast(model, spec, values, starts),
+            "seasonal_naive": seasonal_naive(targets, starts, h, spec.season_length),
+            "holt_winters": holt_winters(targets, starts, h, spec.season_length),
+        },
+        scale=mase_scale(targets[: pre["cuts"]["val_start"]], spec.season_length),
+    )
+
+
+#: Observed steps drawn before the forecast in the forecast plot.
+_PLOT_HISTORY = 60
+
+
+def main_forecast(layout: Layout) -> dict[str, Any]:
+    import mlflow
+
+    from seqops import tracking
+
+    metrics_file = layout.reports / "metrics.json"
+    predictions = layout.reports / "predictions.csv"
+    plot_csv, plot_png = layout.plots / "forecast.csv", layout.plots / "forecast.png"
+    outputs.remove(metrics_file, predictions, plot_csv, plot_png)
+    result = evaluate_forecast(layout.checkpoint, layout.processed)
+    metrics = result.metrics()
+    with tracking.resume_run(layout.run_file):
+        logged = {f"test/{k}": v for k, v in metrics["test"].items() if k in METRICS}
+        for name, errors in metrics["baseline"].items():
+            logged.update({f"baseline/{name}/{k}": v for k, v in errors.items()})
+        mlflow.log_metrics(logged)
+        outputs.write_text(predictions, result.predictions_csv())
+        outputs.write_text(plot_csv, result.plot_csv(_PLOT_HISTORY))
+        result.plot_png(plot_png, _PLOT_HISTORY)
+        mlflow.log_artifact(str(plot_png), "plots")
+        outputs.write_json(metrics_file, metrics)
+        mlflow.log_artifact(str(metrics_file), "reports")
+    test, naive = metrics["test"], metrics["baseline"]["seasonal_naive"]
+    print(
+        f"evaluate: test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}, sMAPE "
+        f"{test['smape']:.3g} %, MASE {test['mase']:.3g} over {test['n_windows']} window(s); "
+        f"seasonal naive RMSE {naive['rmse']:.4g} "
+        f"({metrics['skill']['rmse_vs_seasonal_naive']:.2f}x), Holt-Winters RMSE "
+        f"{metrics['baseline']['holt_winters']['rmse']:.4g}"
+    )
+    return metrics
+
+
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> dict[str, Any]:
     import mlflow
 
     from seqops import tracking
 
     layout = layout or Layout()
-    load_config(params)  # fail early on a bad params file, as every stage does
+    cfg = load_config(params)  # fail early on a bad params file, as every stage does
+    if cfg.data.task == "forecasting":
+        return main_forecast(layout)
     metrics_file = layout.reports / "metrics.json"
     predictions = layout.reports / "predictions.csv"
     confusion = layout.plots / "confusion.csv"

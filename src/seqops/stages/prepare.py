@@ -7,6 +7,12 @@ split. Validation is carved from train (stratified, seeded). The scaler is fitte
 training split only. Writes `data/processed/{train,val,test}.npz`, `preprocessing.json` and
 `reports/data.json`.
 
+`data.task: forecasting` reads one regular series (bundled `co2` / `airline`, or a file
+with a time column and value columns), cuts it chronologically (test = the last `horizon`
+steps, or `test_windows` rolling origins), fits the scaler on the training steps only and
+stores windows (inputs `(lookback, F)`, targets `(horizon, K)`) in the same `.npz` form, plus
+the whole series in original units (`series.csv`, what evaluation and baselines read).
+
 `data.task: text_classification` reads raw labelled text (`data.path`, optional
 `data.val_path` / `data.test_path`), fits the tokenizer on the training split only and stores
 token ids in the same `.npz` form, plus `tokenizer.json` and the raw test texts
@@ -27,8 +33,10 @@ from seqops import outputs
 from seqops.config import DataConfig, load_config
 from seqops.data.scaling import ChannelScaler
 from seqops.data.sequences import SequenceSet
+from seqops.data.series import Series, load_bundled_series, load_series_file, season_from_freq
 from seqops.data.sources import RawSequences, load_bundled, load_long_file
 from seqops.data.splits import stratified_split
+from seqops.data.windows import Cuts, ForecastSpec, cuts, fit_spec, lag_of, origins, windows
 from seqops.errors import DataError
 from seqops.layout import Layout
 
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "val", "test")
 TEST_TEXTS_FILE = "test.texts.json"
+SERIES_FILE = "series.csv"
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,29 @@ class Prepared:
     test_texts: list[str] | None = None
     """Text only: the raw test texts, in the order of the test split."""
     text_column: str = "text"
+    series: Series | None = None
+    """Forecasting only: the whole (regularised) series in original units."""
+    forecast: ForecastSpec | None = None
+    """Forecasting only: windows, differencing and the scaler fitted on training steps."""
+    cuts: Cuts | None = None
 
     def preprocessing(self) -> dict[str, Any]:
         """What turns raw input into model input; export copies it into the ONNX bundle."""
         max_train_length = int(max(s.lengths.max() for s in self.splits.values()))
+        if self.forecast is not None:
+            assert self.series is not None and self.cuts is not None
+            return {
+                "task": "forecasting",
+                "input": "x",
+                "feature_names": self.feature_names,
+                "label_names": [],
+                "forecast": self.forecast.to_dict(),
+                "freq": self.series.freq,
+                "time_kind": "timestamp" if self.series.freq else "integer",
+                "cuts": {"val_start": self.cuts.val_start, "test_start": self.cuts.test_start},
+                "series_file": SERIES_FILE,
+                "max_train_length": max_train_length,
+            }
         if self.tokenizer is not None:
             from seqops.data.text import TOKENIZER_FILE, TextEncoder
 
@@ -152,10 +180,60 @@ def prepare_text(cfg: DataConfig, seed: int) -> Prepared:
     )
 
 
+def prepare_forecast(cfg: DataConfig) -> Prepared:
+    """Load a regular series, cut it chronologically, fit the scaler on training steps only,
+    and cut windows (design in `seqops.data.windows`)."""
+    fc = cfg.forecast
+    if cfg.dataset is not None:
+        series = load_bundled_series(cfg.dataset, fc.gaps)
+        source = f"bundled:{cfg.dataset}"
+    else:
+        assert cfg.path is not None
+        series = load_series_file(
+            cfg.path,
+            time_column=cfg.time_column,
+            value_columns=cfg.feature_columns,
+            freq=fc.freq,
+            gaps=fc.gaps,
+        )
+        source = str(cfg.path)
+    targets = fc.target_columns or series.names
+    unknown = [t for t in targets if t not in series.names]
+    if unknown:
+        raise DataError(
+            f"data.forecast.target_columns: {unknown} not among the series' columns {series.names}"
+        )
+    season = fc.season_length or season_from_freq(series.freq)
+    if season is None:
+        raise DataError(
+            f"{source}: no usual season for frequency {series.freq or 'integer steps'}; "
+            "set data.forecast.season_length (1 for a series without seasonality)"
+        )
+    lag = lag_of(fc.differencing, season)
+    cut = cuts(len(series), fc.horizon, fc.test_windows, cfg.val_fraction, fc.lookback + lag)
+    spec = fit_spec(
+        series.values,
+        cut,
+        lookback=fc.lookback,
+        horizon=fc.horizon,
+        differencing=fc.differencing,
+        season_length=season,
+        feature_names=series.names,
+        target_names=list(targets),
+    )
+    splits = {
+        name: SequenceSet(*windows(series.values, spec, starts))
+        for name, starts in origins(cut, spec).items()
+    }
+    return Prepared(splits, [], series.names, None, source, series=series, forecast=spec, cuts=cut)
+
+
 def prepare(cfg: DataConfig, seed: int) -> Prepared:
     """Load, split and scale; raises DataError naming the file and problem."""
     if cfg.task == "text_classification":
         return prepare_text(cfg, seed)
+    if cfg.task == "forecasting":
+        return prepare_forecast(cfg)
     if cfg.dataset is not None:
         train_raw = load_bundled(cfg.dataset, "train")
         test_raw = load_bundled(cfg.dataset, "test")
@@ -208,7 +286,6 @@ def data_report(prepared: Prepared, data_hash: str) -> dict[str, Any]:
         unknown = sum(int((s == 1).sum()) for s in prepared.splits["test"].sequences)
         total = sum(len(s) for s in prepared.splits["test"].sequences)
         report["test_unknown_token_rate"] = unknown / total
-    report["n_classes"] = len(prepared.label_names)
     report["source"] = prepared.source
     report["data_hash"] = data_hash
     report["length"] = {
@@ -219,6 +296,27 @@ def data_report(prepared: Prepared, data_hash: str) -> dict[str, Any]:
         }
         for name, s in prepared.splits.items()
     }
+    if prepared.series is not None:
+        assert prepared.forecast is not None and prepared.cuts is not None
+        times, cut = prepared.series.times, prepared.cuts
+        report["series"] = {
+            "n_steps": len(prepared.series),
+            "freq": prepared.series.freq,
+            "start": str(times[0]),
+            "end": str(times[-1]),
+            "train_end": str(times[cut.val_start - 1]),
+            "val": [str(times[cut.val_start]), str(times[cut.test_start - 1])],
+            "test": [str(times[cut.test_start]), str(times[-1])],
+            "gaps_filled": len(prepared.series.filled),
+            "filled": prepared.series.filled,
+            "targets": prepared.forecast.target_names,
+            "lookback": prepared.forecast.lookback,
+            "horizon": prepared.forecast.horizon,
+            "differencing": prepared.forecast.differencing,
+            "season_length": prepared.forecast.season_length,
+        }
+        return report
+    report["n_classes"] = len(prepared.label_names)
     report["class_counts"] = {
         name: {
             prepared.label_names[c]: int(n)
@@ -243,6 +341,8 @@ def write(prepared: Prepared, layout: Layout) -> dict[str, Any]:
         for name, split in prepared.splits.items():
             split.save(tmp / f"{name}.npz")
         (tmp / "preprocessing.json").write_text(json.dumps(prepared.preprocessing(), indent=2))
+        if prepared.series is not None:
+            prepared.series.frame("time").to_csv(tmp / SERIES_FILE, index=False)
         if prepared.tokenizer is not None:
             from seqops.data.text import TOKENIZER_FILE
 
@@ -259,6 +359,14 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
     cfg = load_config(params)
     outputs.remove(layout.processed, layout.reports / "data.json")
     report = write(prepare(cfg.data, cfg.seed), layout)
+    if "series" in report:
+        info = report["series"]
+        print(
+            f"prepare: {info['n_steps']} steps of {info['targets']} from {report['source']} "
+            f"({info['gaps_filled']} gaps filled): {report['n_train']} train / "
+            f"{report['n_val']} val / {report['n_test']} test windows, test {info['test']}"
+        )
+        return report
     print(
         f"prepare: {report['n_train']} train / {report['n_val']} val / {report['n_test']} test "
         f"sequences, {report.get('vocab_size', report['n_features'])} "

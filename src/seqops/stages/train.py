@@ -59,11 +59,29 @@ class FitResult:
 _TEXT_ONLY = {"embedding_dim", "embeddings_path", "freeze_embeddings"}
 
 
+def forecast_hparams(preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """What the forecasting system needs from prepare's preprocessing: the horizon, and the
+    lag and target scale that turn its scaled (differenced) outputs into level errors."""
+    from seqops.data.windows import ForecastSpec
+
+    spec = ForecastSpec.from_dict(preprocessing["forecast"])
+    return {
+        "horizon": spec.horizon,
+        "lag": spec.lag,
+        "target_std": spec.std[spec.target_index].tolist(),
+    }
+
+
 def build_model(
-    cfg: Config, n_features: int, n_classes: int, vocab: dict[str, int] | None = None
+    cfg: Config,
+    n_features: int,
+    n_classes: int,
+    vocab: dict[str, int] | None = None,
+    forecast: dict[str, Any] | None = None,
 ) -> LitSequenceModel:
-    """The system for float features, or for token ids over `vocab` (text), with the
-    pretrained vectors of `model.embeddings_path` copied in when set."""
+    """The system for float features, for token ids over `vocab` (text), with the pretrained
+    vectors of `model.embeddings_path` copied in when set, or for forecasting `n_classes`
+    target series (`forecast`: see `forecast_hparams`)."""
     network = cfg.model.model_dump(exclude=_TEXT_ONLY)
     if vocab is not None:
         network.update(vocab_size=len(vocab), embedding_dim=cfg.model.embedding_dim)
@@ -79,6 +97,7 @@ def build_model(
         monitor_mode=cfg.train.monitor_mode,
         noise_std=cfg.train.noise_std,
         label_smoothing=cfg.train.label_smoothing,
+        forecast=forecast,
     )
     if vocab is not None and cfg.model.embeddings_path is not None:
         from seqops.data.text import load_word_vectors
@@ -104,14 +123,16 @@ def fit(
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = SequenceDataModule(processed_dir, cfg.train.batch_size, cfg.seed)
     preprocessing = json.loads((processed_dir / "preprocessing.json").read_text())
-    vocab = None
+    vocab, forecast = None, None
+    n_outputs = len(preprocessing["label_names"])
     if preprocessing["task"] == "text_classification":
         from tokenizers import Tokenizer
 
         vocab = Tokenizer.from_file(str(processed_dir / preprocessing["tokenizer"])).get_vocab()
-    model = build_model(
-        cfg, len(preprocessing["feature_names"]), len(preprocessing["label_names"]), vocab
-    )
+    elif preprocessing["task"] == "forecasting":
+        forecast = forecast_hparams(preprocessing)
+        n_outputs = len(preprocessing["forecast"]["target_names"])
+    model = build_model(cfg, len(preprocessing["feature_names"]), n_outputs, vocab, forecast)
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
@@ -196,8 +217,9 @@ def _curves_png(rows: list[dict[str, float]], path: Path) -> None:
     epochs = [row["epoch"] for row in rows]
     for name in ("train/loss", "val/loss"):
         loss_ax.plot(epochs, [row.get(name) for row in rows], label=name)
-    for name in ("val/accuracy", "val/f1_macro"):
-        score_ax.plot(epochs, [row.get(name) for row in rows], label=name)
+    for name in ("val/accuracy", "val/f1_macro", "val/rmse", "val/mae"):
+        if any(name in row for row in rows):
+            score_ax.plot(epochs, [row.get(name) for row in rows], label=name)
     for ax, title in ((loss_ax, "loss"), (score_ax, "validation score")):
         ax.set_xlabel("epoch")
         ax.set_title(title)
