@@ -27,6 +27,10 @@ LENGTHS = "lengths"
 """int64 `(batch,)`, real steps per sequence (>= 1)."""
 OUTPUT = "logits"
 """float32 `(batch, classes)`, unnormalised class scores."""
+FORECAST = "forecast"
+"""Forecasting models' output: float32 `(batch, horizon, targets)`, the next `horizon` steps
+of each target, standardised (and differenced) as `preprocessing.json`'s `forecast` says; the
+predictor turns them back into the series' units."""
 
 BATCH = "batch"
 TIME = "time"
@@ -46,9 +50,11 @@ TEXT_DYNAMIC_AXES: dict[str, dict[int, str]] = {
 }
 
 
-def dynamic_axes(input_name: str) -> dict[str, dict[int, str]]:
-    """The named symbolic dims of a graph whose first input is `x` or `tokens`."""
-    return TEXT_DYNAMIC_AXES if input_name == TOKENS else DYNAMIC_AXES
+def dynamic_axes(input_name: str, output_name: str = OUTPUT) -> dict[str, dict[int, str]]:
+    """The named symbolic dims of a graph whose first input is `x` or `tokens` and whose
+    output is `logits` or `forecast`."""
+    axes = TEXT_DYNAMIC_AXES if input_name == TOKENS else DYNAMIC_AXES
+    return {name if name != OUTPUT else output_name: dims for name, dims in axes.items()}
 
 
 MODEL_FILE = "model.onnx"
@@ -68,16 +74,16 @@ class ContractError(SeqopsError):
 
 
 def expected_shapes(
-    n_features: int, n_outputs: int, input_name: str = INPUT
+    n_features: int, n_outputs: int, input_name: str = INPUT, horizon: int | None = None
 ) -> dict[str, list[str | int]]:
-    """Each graph input and output's shape; strings are symbolic dims."""
+    """Each graph input and output's shape; strings are symbolic dims. With `horizon`
+    (forecasting) the output is `forecast` `[batch, horizon, n_outputs]`."""
+    output: dict[str, list[str | int]] = (
+        {FORECAST: [BATCH, horizon, n_outputs]} if horizon else {OUTPUT: [BATCH, n_outputs]}
+    )
     if input_name == TOKENS:
-        return {TOKENS: [BATCH, TIME], LENGTHS: [BATCH], OUTPUT: [BATCH, n_outputs]}
-    return {
-        INPUT: [BATCH, TIME, n_features],
-        LENGTHS: [BATCH],
-        OUTPUT: [BATCH, n_outputs],
-    }
+        return {TOKENS: [BATCH, TIME], LENGTHS: [BATCH], **output}
+    return {INPUT: [BATCH, TIME, n_features], LENGTHS: [BATCH], **output}
 
 
 def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
@@ -89,7 +95,11 @@ def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
 
 
 def check_graph(
-    model: onnx.ModelProto, n_features: int, n_outputs: int, input_name: str = INPUT
+    model: onnx.ModelProto,
+    n_features: int,
+    n_outputs: int,
+    input_name: str = INPUT,
+    horizon: int | None = None,
 ) -> None:
     """Raise ContractError unless names, dtypes and symbolic dims are as declared above.
 
@@ -98,20 +108,21 @@ def check_graph(
     """
     inputs = [v.name for v in model.graph.input]
     outputs = [v.name for v in model.graph.output]
-    if inputs != [input_name, LENGTHS] or outputs != [OUTPUT]:
+    output = FORECAST if horizon else OUTPUT
+    if inputs != [input_name, LENGTHS] or outputs != [output]:
         raise ContractError(
             f"graph has inputs {inputs} and outputs {outputs}; "
-            f"expected inputs {[input_name, LENGTHS]} and outputs {[OUTPUT]}"
+            f"expected inputs {[input_name, LENGTHS]} and outputs {[output]}"
         )
     dtypes = {
         v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]
     }
     want_dtypes = {input_name: _INT64 if input_name == TOKENS else _FLOAT, LENGTHS: _INT64}
-    want_dtypes[OUTPUT] = _FLOAT
+    want_dtypes[output] = _FLOAT
     if dtypes != want_dtypes:
         raise ContractError(f"graph element types {dtypes}; expected {want_dtypes}")
     shapes = graph_shapes(model)
-    want = expected_shapes(n_features, n_outputs, input_name)
+    want = expected_shapes(n_features, n_outputs, input_name, horizon)
     if shapes != want:
         raise ContractError(f"graph shapes {shapes}; expected {want} (a dim was frozen?)")
 

@@ -20,6 +20,13 @@ never seen in training become `[UNK]`, texts longer than the tokenizer's `max_le
 truncated to their first `max_len` tokens (as training data was), and an empty or
 whitespace-only text is rejected (DataError naming the row; HTTP 400 from the server).
 
+Forecasting models (`data.task: forecasting`) take a history instead: rows of the time
+column and every series the model was trained on (an id column is optional and separates
+several histories). Each history must be strictly increasing in time, on the model's
+frequency with no missing step or value, and at least `lookback` (+ the differencing lag)
+steps long; the model reads its last `lookback` steps. Output is one row per future step:
+id, time, step (1..horizon) and each target, in the series' own units.
+
 `OnnxSequenceClassifier` wraps the same predictor as an MLflow pyfunc model, so
 `mlflow models serve` answers with exactly what `seqops predict` writes and turns bad input
 into HTTP 400 with the same message. Nothing here imports torch.
@@ -45,7 +52,9 @@ from mlflow.types.schema import AnyType, ColSpec, DataType, Schema, TensorSpec
 
 from seqops import onnx_contract as contract
 from seqops import outputs
+from seqops.data.series import numeric_columns, parse_times, regularise
 from seqops.data.text import TextEncoder, text_cell
+from seqops.data.windows import ForecastSpec
 from seqops.errors import DataError
 
 #: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
@@ -113,17 +122,53 @@ class TextPreprocessing:
         )
 
 
-def load_preprocessing(
-    path: Path, tokenizer_file: Path | None = None
-) -> Preprocessing | TextPreprocessing:
-    """The bundle's preprocessing, float or text; a text bundle's tokenizer sits beside it
-    unless `tokenizer_file` says otherwise (MLflow keeps each artifact in its own folder)."""
+@dataclass(frozen=True)
+class ForecastPreprocessing:
+    """`preprocessing.json` of a forecasting model: history rows → windows, forecasts → units."""
+
+    spec: ForecastSpec
+    freq: str | None
+    """pandas frequency of timestamps; None when time counts integer steps."""
+    id_column: str
+    time_column: str
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.spec.feature_names
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ForecastPreprocessing:
+        return cls(
+            spec=ForecastSpec.from_dict(d["forecast"]),
+            freq=d["freq"],
+            id_column=str(d["id_column"]),
+            time_column=str(d["time_column"]),
+        )
+
+    def future_times(self, last: Any) -> list[Any]:
+        """The `horizon` steps after `last`: ISO timestamps, or integers."""
+        h = self.spec.horizon
+        if self.freq is None:
+            return [int(last) + i for i in range(1, h + 1)]
+        steps = pd.date_range(last, periods=h + 1, freq=self.freq)[1:]
+        return [t.isoformat() for t in steps]
+
+
+AnyPreprocessing = Preprocessing | TextPreprocessing | ForecastPreprocessing
+
+
+def load_preprocessing(path: Path, tokenizer_file: Path | None = None) -> AnyPreprocessing:
+    """The bundle's preprocessing, float, text or forecasting; a text bundle's tokenizer sits
+    beside it unless `tokenizer_file` says otherwise (MLflow keeps each artifact in its own
+    folder)."""
     if not path.is_file():
         raise DataError(f"{path}: not found (run `seqops export` to write the ONNX bundle)")
     try:
         d = json.loads(path.read_text())
         if d.get("task") == "text_classification":
             return TextPreprocessing.from_dict(d, tokenizer_file or path.parent / d["tokenizer"])
+        if d.get("task") == "forecasting":
+            return ForecastPreprocessing.from_dict(d)
         return Preprocessing.from_dict(d)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: not a seqops preprocessing file ({exc!r})") from None
@@ -236,6 +281,52 @@ def text_inputs(
     return ids, pre.encoder.encode(texts, where)
 
 
+def forecast_inputs(
+    frame: pd.DataFrame, pre: ForecastPreprocessing, where: str = "input"
+) -> tuple[list[Any], list[np.ndarray], list[Any]]:
+    """Series ids, their regular histories `(T, F)` in units, and each one's last time.
+
+    The id column is optional (absent: the rows are one series, id 0). Each history must be
+    strictly increasing and gap-free on the model's frequency, and at least `min_history`
+    steps long; the model reads its last `lookback` (transformed) steps."""
+    if frame.empty:
+        raise DataError(f"{where}: no rows (expected one row per time step of the history)")
+    required = [pre.time_column, *pre.feature_names]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where}: missing column(s) {missing}; the model needs {required} "
+            f"(and optionally {pre.id_column!r}), found {[str(c) for c in frame.columns]}"
+        )
+    if pre.id_column in frame.columns:
+        groups = frame.groupby(pre.id_column, sort=False).indices.items()
+    else:
+        groups = [(0, np.arange(len(frame)))]
+    spec = pre.spec
+    ids, histories, lasts = [], [], []
+    for seq_id, rows in groups:
+        part = frame.iloc[rows]
+        label = f"{where}: series {seq_id!r}"
+        times = parse_times(part[pre.time_column].reset_index(drop=True), label, pre.time_column)
+        if (pre.freq is None) != (not isinstance(times, pd.DatetimeIndex)):
+            kind = "timestamps" if pre.freq else "integer steps"
+            raise DataError(f"{label}: column {pre.time_column!r} must hold {kind}")
+        values = numeric_columns(part, pre.feature_names, label)
+        series = regularise(
+            times, values, pre.feature_names, pre.freq, "error", label, "fill them first"
+        )
+        if len(series) < spec.min_history:
+            lag = f" + {spec.lag} for {spec.differencing} differencing" if spec.lag else ""
+            raise DataError(
+                f"{label}: history of {len(series)} steps is too short; the model needs at "
+                f"least {spec.min_history} (lookback {spec.lookback}{lag})"
+            )
+        ids.append(seq_id.item() if isinstance(seq_id, np.generic) else seq_id)
+        histories.append(series.values)
+        lasts.append(series.times[-1])
+    return ids, histories, lasts
+
+
 def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Zero-pad `(T_i, F)` arrays into the contract's `x` `(B, max T, F)` (token ids `(T_i,)`
     into `tokens` `(B, max T)`, 0 being the padding id) and `lengths` `(B,)`."""
@@ -273,15 +364,16 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 class Predictor:
     """An onnxruntime session over one ONNX model plus its preprocessing."""
 
-    def __init__(
-        self, model_file: Path, pre: Preprocessing | TextPreprocessing, threads: int | None = None
-    ) -> None:
+    def __init__(self, model_file: Path, pre: AnyPreprocessing, threads: int | None = None) -> None:
         if not model_file.is_file():
             raise DataError(
                 f"{model_file}: not found (run `seqops export` to write the ONNX bundle)"
             )
         self.pre = pre
         self.input_name = contract.TOKENS if isinstance(pre, TextPreprocessing) else contract.INPUT
+        self.output_name = (
+            contract.FORECAST if isinstance(pre, ForecastPreprocessing) else contract.OUTPUT
+        )
         self.session = ort.InferenceSession(
             str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
         )
@@ -297,11 +389,38 @@ class Predictor:
 
     def logits(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Contract inputs `x` (B, T, F) float32 or `tokens` (B, T) int64, and `lengths` (B,)
-        int64 → logits (B, C)."""
+        int64 → logits (B, C), or a forecasting model's scaled forecast (B, H, K)."""
         (out,) = self.session.run(
-            [contract.OUTPUT], {self.input_name: x, contract.LENGTHS: lengths}
+            [self.output_name], {self.input_name: x, contract.LENGTHS: lengths}
         )
         return np.asarray(out)
+
+    def forecast(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """`(N, H, K)` forecasts in the series' units from raw histories `(T_i, F)`."""
+        assert isinstance(self.pre, ForecastPreprocessing)
+        spec = self.pre.spec
+        chunks = []
+        for i in range(0, len(histories), _CHUNK):
+            part = histories[i : i + _CHUNK]
+            x = np.stack([spec.model_input(h) for h in part])
+            z = self.logits(x, np.full(len(part), spec.lookback, dtype=np.int64))
+            chunks.append(spec.invert(z, np.stack([spec.tail(h) for h in part])))
+        return np.concatenate(chunks)
+
+    def forecast_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
+        """One row per (series, future step): id, time, step, a column per target (units)."""
+        pre = self.pre
+        assert isinstance(pre, ForecastPreprocessing)
+        ids, histories, lasts = forecast_inputs(frame, pre, where)
+        forecasts = self.forecast(histories)  # (N, H, K)
+        h = pre.spec.horizon
+        out = pd.DataFrame(
+            forecasts.reshape(-1, forecasts.shape[-1]), columns=pre.spec.target_names
+        )
+        out.insert(0, "step", np.tile(np.arange(1, h + 1), len(ids)))
+        out.insert(0, pre.time_column, [t for last in lasts for t in pre.future_times(last)])
+        out.insert(0, pre.id_column, np.repeat(np.array(ids, dtype=object), h))
+        return out
 
     def predict_proba(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
         """`(N, C)` probabilities of already-standardised sequences (or token ids)."""
@@ -312,7 +431,10 @@ class Predictor:
         return np.concatenate(chunks)
 
     def predict_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
-        """One row per sequence (or text): id, predicted `label`, `p_<class>` for each class."""
+        """One row per sequence (or text): id, predicted `label`, `p_<class>` for each class;
+        forecasting models: one row per future step (`forecast_frame`)."""
+        if isinstance(self.pre, ForecastPreprocessing):
+            return self.forecast_frame(frame, where)
         if isinstance(self.pre, TextPreprocessing):
             ids, sequences = text_inputs(frame, self.pre, where)
         else:
@@ -356,13 +478,28 @@ def predict_file(
     return predictions
 
 
-def model_signature(pre: Preprocessing | TextPreprocessing) -> ModelSignature:
+def model_signature(pre: AnyPreprocessing) -> ModelSignature:
     """The pyfunc signature: long-format rows in, one row per sequence out.
 
     Id and time accept any type (string or integer ids, integer or float or timestamp steps);
     features must be doubles, so the scoring server rejects text with a 400 before predict.
-    A text model takes a string column and an optional id column of any type.
+    A text model takes a string column and an optional id column of any type. A forecasting
+    model takes history rows (time, every feature as double, an optional id) and answers one
+    row per future step: id, time, step and one double per target.
     """
+    if isinstance(pre, ForecastPreprocessing):
+        history: list[ColSpec | TensorSpec] = [
+            ColSpec(AnyType(), pre.id_column, required=False),
+            ColSpec(AnyType(), pre.time_column),
+        ]
+        history += [ColSpec(DataType.double, name) for name in pre.feature_names]
+        future: list[ColSpec | TensorSpec] = [
+            ColSpec(AnyType(), pre.id_column),
+            ColSpec(AnyType(), pre.time_column),
+            ColSpec(DataType.long, "step"),
+        ]
+        future += [ColSpec(DataType.double, name) for name in pre.spec.target_names]
+        return ModelSignature(Schema(history), Schema(future))
     outputs: list[ColSpec | TensorSpec] = [
         ColSpec(AnyType(), pre.id_column),
         ColSpec(DataType.string, "label"),

@@ -118,6 +118,7 @@ def regularise(
     freq: str | None,
     gaps: str,
     where: str,
+    gap_hint: str = "fill them, or set data.forecast.gaps: interpolate",
 ) -> Series:
     """Check the steps are one `freq` apart; missing steps and NaN values are gaps."""
     check_increasing(times, where)
@@ -142,7 +143,7 @@ def regularise(
             shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
             raise DataError(
                 f"{where}: {len(missing)} gap(s) in the series (missing step or value at "
-                f"{shown}); fill them, or set data.forecast.gaps: interpolate"
+                f"{shown}); {gap_hint}"
             )
         if holes[0] or holes[-1]:
             raise DataError(
@@ -155,7 +156,8 @@ def regularise(
     return Series(full, frame.to_numpy(dtype=np.float64), names, freq, filled)
 
 
-def _numeric(frame: pd.DataFrame, columns: list[str], where: str) -> np.ndarray:
+def numeric_columns(frame: pd.DataFrame, columns: list[str], where: str) -> np.ndarray:
+    """`(rows, columns)` float64; a non-numeric or infinite cell is named, NaN stays (a gap)."""
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         values = pd.to_numeric(frame[col], errors="coerce")
@@ -224,7 +226,7 @@ def load_series_file(
     if not names:
         raise DataError(f"{where}: no value columns besides the time column {time_column!r}")
     times = parse_times(frame[time_column], where, time_column)
-    return regularise(times, _numeric(frame, names, where), names, freq, gaps, where)
+    return regularise(times, numeric_columns(frame, names, where), names, freq, gaps, where)
 
 
 def read_processed(path: Path, freq: str | None) -> Series:

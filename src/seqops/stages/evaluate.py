@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torchmetrics.classification import (
     BinaryPrecisionRecallCurve,
@@ -283,27 +284,65 @@ def model_forecast(
     return spec.invert(z, np.stack([spec.tail(values[:o]) for o in origins]))
 
 
+@dataclass(frozen=True)
+class ForecastTest:
+    """The prepared series, its spec and the test origins (first forecast step of each)."""
+
+    series: Series
+    spec: ForecastSpec
+    origins: list[int]
+    val_start: int
+
+    @classmethod
+    def load(cls, processed_dir: Path) -> ForecastTest:
+        pre = json.loads((processed_dir / "preprocessing.json").read_text())
+        spec = ForecastSpec.from_dict(pre["forecast"])
+        series = read_processed(processed_dir / pre["series_file"], pre["freq"])
+        starts = list(range(pre["cuts"]["test_start"], len(series) - spec.horizon + 1))
+        return cls(series, spec, starts, pre["cuts"]["val_start"])
+
+    def histories(self) -> list[np.ndarray]:
+        """The raw history `(o, F)` before each test origin."""
+        return [self.series.values[:o] for o in self.origins]
+
+    def actual(self) -> np.ndarray:
+        """`(N, H, K)` observed target values after each origin."""
+        targets, h = self.series.values[:, self.spec.target_index], self.spec.horizon
+        return np.stack([targets[o : o + h] for o in self.origins])
+
+    def history_frame(self, pre: Any, steps: int | None = None) -> pd.DataFrame:
+        """Each origin's history as request rows (id `seq<i>`, time, features): the last
+        `steps` steps (default: what the model needs)."""
+        steps = steps or self.spec.min_history
+        parts = []
+        for i, o in enumerate(self.origins):
+            start = max(o - steps, 0)
+            part = pd.DataFrame(self.series.values[start:o], columns=self.series.names)
+            times = self.series.times[start:o]
+            part.insert(0, pre.time_column, [str(t) for t in times] if pre.freq else times)
+            part.insert(0, pre.id_column, f"seq{i}")
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+
+
 def evaluate_forecast(checkpoint: Path, processed_dir: Path) -> ForecastEvaluation:
     """Model, seasonal-naive and Holt-Winters forecasts at every test origin."""
-    pre = json.loads((processed_dir / "preprocessing.json").read_text())
-    spec = ForecastSpec.from_dict(pre["forecast"])
-    series = read_processed(processed_dir / pre["series_file"], pre["freq"])
-    test_start, h = pre["cuts"]["test_start"], spec.horizon
-    starts = list(range(test_start, len(series) - h + 1))
-    values, k = series.values, spec.target_index
+    test = ForecastTest.load(processed_dir)
+    series, spec, starts = test.series, test.spec, test.origins
+    h, values, k = spec.horizon, series.values, spec.target_index
     targets = values[:, k]
     model = LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu")
     return ForecastEvaluation(
         series=series,
         spec=spec,
         origins=starts,
-        actual=np.stack([targets[o : o + h] for o in starts]),
+        actual=test.actual(),
         forecasts={
             "model": model_forecast(model, spec, values, starts),
             "seasonal_naive": seasonal_naive(targets, starts, h, spec.season_length),
             "holt_winters": holt_winters(targets, starts, h, spec.season_length),
         },
-        scale=mase_scale(targets[: pre["cuts"]["val_start"]], spec.season_length),
+        scale=mase_scale(targets[: test.val_start], spec.season_length),
     )
 
 

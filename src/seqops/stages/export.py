@@ -10,6 +10,11 @@ undeclared in dvc.yaml: they do not always exist), and `reports/export.json` (op
 parity, int8). The stage fails when ONNX Runtime disagrees with PyTorch beyond
 `export.parity_atol` or on any argmax, at every checked (batch, time) shape. The bundle is
 logged as an MLflow pyfunc model in the training run of `models/run.json`.
+
+Forecasting models output `forecast` `(batch, horizon, targets)` instead of `logits`; parity
+compares it elementwise (no argmax), the whole serving path from raw test histories must
+reproduce the evaluated forecasts in units (`served_max_abs_diff`), and int8 is judged by
+test RMSE.
 """
 
 from __future__ import annotations
@@ -36,7 +41,14 @@ from seqops.data.text import TOKENIZER_FILE
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.model.system import LitSequenceModel
-from seqops.serving import Predictor, Preprocessing, TextPreprocessing, load_preprocessing
+from seqops.serving import (
+    ForecastPreprocessing,
+    Predictor,
+    Preprocessing,
+    TextPreprocessing,
+    load_preprocessing,
+)
+from seqops.stages.evaluate import ForecastTest, model_forecast
 from seqops.stages.prepare import TEST_TEXTS_FILE
 
 
@@ -49,10 +61,15 @@ def input_name(net: nn.Module) -> str:
     return contract.TOKENS if getattr(net, "vocab_size", None) else contract.INPUT
 
 
+def output_name(net: nn.Module) -> str:
+    """`forecast` for a forecasting model (a multi-step head), else `logits`."""
+    return contract.FORECAST if getattr(net, "horizon", None) else contract.OUTPUT
+
+
 def export_onnx(net: nn.Module, path: Path, opset: int, n_features: int, n_outputs: int) -> None:
     """Write `net` to `path` in eval mode and check the written graph against the contract."""
     net.eval()
-    name = input_name(net)
+    name, output = input_name(net), output_name(net)
     # Batch and time >= 2 so the tracer cannot fold either into a constant; lengths differ so
     # the reversal and masking paths are traced with real work.
     if name == contract.TOKENS:
@@ -70,14 +87,14 @@ def export_onnx(net: nn.Module, path: Path, opset: int, n_features: int, n_outpu
             (x, lengths),
             str(tmp),
             input_names=[name, contract.LENGTHS],
-            output_names=[contract.OUTPUT],
-            dynamic_axes=contract.dynamic_axes(name),
+            output_names=[output],
+            dynamic_axes=contract.dynamic_axes(name, output),
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
         )
         model = onnx.load(str(tmp))
-        contract.check_graph(model, n_features, n_outputs, name)
+        contract.check_graph(model, n_features, n_outputs, name, getattr(net, "horizon", None))
         onnx.checker.check_model(model, full_check=True)
 
 
@@ -110,24 +127,26 @@ def check_parity(
     batches: list[tuple[np.ndarray, np.ndarray]],
     atol: float,
 ) -> dict[str, Any]:
-    """Max |ONNX - PyTorch| over logits and argmax agreement; `passed` against `atol`."""
+    """Max |ONNX - PyTorch| over the outputs and, for classifiers, argmax agreement (None for
+    forecasts); `passed` against `atol`."""
     net.eval()
-    name = input_name(net)
+    name, output = input_name(net), output_name(net)
     worst, agree, total, shapes = 0.0, 0, 0, []
     for x, lengths in batches:
-        expected = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()  # (B, C)
-        (got,) = session.run([contract.OUTPUT], {name: x, contract.LENGTHS: lengths})
+        expected = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()  # (B, C | H, K)
+        (got,) = session.run([output], {name: x, contract.LENGTHS: lengths})
         worst = max(worst, float(np.abs(got - expected).max()))
-        agree += int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
+        if output == contract.OUTPUT:
+            agree += int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
         total += len(x)
         shapes.append([int(x.shape[0]), int(x.shape[1])])
-    agreement = agree / total
+    agreement = agree / total if output == contract.OUTPUT else None
     return {
         "max_abs_diff": worst,
         "argmax_agreement": agreement,
         "atol": atol,
         "shapes_checked": shapes,
-        "passed": worst <= atol and agreement == 1.0,
+        "passed": worst <= atol and agreement in (1.0, None),
     }
 
 
@@ -167,6 +186,7 @@ def bundle_preprocessing(
             f"({processed['max_train_length']} steps); raise it"
         )
     name = processed.get("input", contract.INPUT)
+    output = contract.FORECAST if processed["task"] == "forecasting" else contract.OUTPUT
     return {
         **processed,
         "id_column": data.id_column,
@@ -174,8 +194,8 @@ def bundle_preprocessing(
         "max_length": max_length,
         "onnx": {
             "inputs": [name, contract.LENGTHS],
-            "outputs": [contract.OUTPUT],
-            "dynamic_axes": contract.dynamic_axes(name),
+            "outputs": [output],
+            "dynamic_axes": contract.dynamic_axes(name, output),
         },
     }
 
@@ -190,6 +210,8 @@ def export(
     pre_raw = json.loads((processed_dir / contract.PREPROCESSING_FILE).read_text())
     test = SequenceSet.load(processed_dir / "test.npz")
     n_features, n_outputs = len(pre_raw["feature_names"]), len(pre_raw["label_names"])
+    if pre_raw["task"] == "forecasting":
+        n_outputs = len(pre_raw["forecast"]["target_names"])
 
     bundle = bundle_preprocessing(pre_raw, data, cfg.max_length)
     if "tokenizer" in bundle:  # text: the tokenizer travels inside the bundle
@@ -217,13 +239,24 @@ def export(
         "parity": parity,
     }
     if not parity["passed"]:
+        agreement = parity["argmax_agreement"]
         raise ExportError(
-            f"ONNX Runtime disagrees with PyTorch: max |logit diff| {parity['max_abs_diff']:.3g} "
-            f"(limit {cfg.parity_atol:g}), argmax agreement {parity['argmax_agreement']:.2%} "
-            f"over shapes {parity['shapes_checked']}"
+            f"ONNX Runtime disagrees with PyTorch: max |output diff| "
+            f"{parity['max_abs_diff']:.3g} (limit {cfg.parity_atol:g})"
+            + (f", argmax agreement {agreement:.2%}" if agreement is not None else "")
+            + f" over shapes {parity['shapes_checked']}"
         )
 
-    fp32_accuracy = accuracy(fp32, test)
+    if isinstance(pre, ForecastPreprocessing):
+        forecast_test = ForecastTest.load(processed_dir)
+        report["served_max_abs_diff"] = check_served_forecast(
+            system, fp32, forecast_test, cfg.parity_atol
+        )
+        metric = "test/rmse"
+        fp32_quality = forecast_rmse(fp32, forecast_test)
+    else:
+        metric = "test/accuracy"
+        fp32_quality = accuracy(fp32, test)
     if isinstance(pre, TextPreprocessing):
         # The whole serving path on raw text (tokenizer.json + ONNX) must match the
         # token ids prepare wrote, or the served model is not the evaluated one.
@@ -246,22 +279,62 @@ def export(
         else "disabled by export.quantize"
     )
     if reason is None:
-        int8_accuracy = accuracy(Predictor(models_dir / contract.INT8_FILE, pre), test)
+        int8 = Predictor(models_dir / contract.INT8_FILE, pre)
+        if isinstance(pre, ForecastPreprocessing):
+            int8_quality = forecast_rmse(int8, forecast_test)
+            drop = int8_quality - fp32_quality  # an error: higher is worse
+        else:
+            int8_quality = accuracy(int8, test)
+            drop = fp32_quality - int8_quality
         report["int8"] = {
             "available": True,
             "op": contract.QUANTIZED_LSTM_OP,
-            "metric": "test/accuracy",
-            "fp32": fp32_accuracy,
-            "int8": int8_accuracy,
-            "drop": fp32_accuracy - int8_accuracy,
+            "metric": metric,
+            "fp32": fp32_quality,
+            "int8": int8_quality,
+            "drop": drop,
         }
     else:
-        report["int8"] = {"available": False, "reason": reason, "fp32": fp32_accuracy}
+        report["int8"] = {
+            "available": False,
+            "reason": reason,
+            "metric": metric,
+            "fp32": fp32_quality,
+        }
     return report
 
 
+def forecast_rmse(predictor: Predictor, test: ForecastTest) -> float:
+    """Test RMSE in the series' units of the ONNX model, from the raw test histories."""
+    return float(np.sqrt(((predictor.forecast(test.histories()) - test.actual()) ** 2).mean()))
+
+
+def check_served_forecast(
+    system: LitSequenceModel, predictor: Predictor, test: ForecastTest, atol: float
+) -> float:
+    """The whole serving path (raw history rows → preprocessing.json → ONNX → units) against
+    the evaluated PyTorch forecasts; raises when they differ beyond what `atol` on the scaled
+    outputs allows once integrated and scaled back (`atol` × target std × horizon)."""
+    spec = test.spec
+    expected = model_forecast(system, spec, test.series.values, test.origins)
+    served = predictor.forecast_frame(test.history_frame(predictor.pre), where="test histories")
+    got = served[spec.target_names].to_numpy().reshape(expected.shape)
+    gap = float(np.abs(got - expected).max())
+    limit = atol * float(spec.std[spec.target_index].max()) * spec.horizon
+    if gap > limit:
+        raise ExportError(
+            f"forecasts served from raw test histories differ from the evaluated model's by "
+            f"{gap:.3g} (limit {limit:.3g}): preprocessing.json does not match the model"
+        )
+    return gap
+
+
 def log_bundle(
-    models_dir: Path, report: dict[str, Any], test: SequenceSet, texts: list[str] | None = None
+    models_dir: Path,
+    report: dict[str, Any],
+    test: SequenceSet,
+    texts: list[str] | None = None,
+    forecast_test: ForecastTest | None = None,
 ) -> str:
     """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run."""
     import mlflow
@@ -275,15 +348,18 @@ def log_bundle(
         assert texts is not None
         example = text_frame(texts, pre, n=2)
         artifacts["tokenizer"] = str(models_dir / TOKENIZER_FILE)
+    elif isinstance(pre, ForecastPreprocessing):
+        assert forecast_test is not None
+        example = forecast_test.history_frame(pre).query(f"{pre.id_column} == 'seq0'")
     else:
         example = example_frame(test, pre, n=2)
     parity = report["parity"]
-    metrics = {
-        "export/parity_max_abs_diff": parity["max_abs_diff"],
-        "export/parity_argmax_agreement": parity["argmax_agreement"],
-    }
+    metrics = {"export/parity_max_abs_diff": parity["max_abs_diff"]}
+    if parity["argmax_agreement"] is not None:
+        metrics["export/parity_argmax_agreement"] = parity["argmax_agreement"]
     if report["int8"]["available"]:
-        metrics["export/int8_accuracy_drop"] = report["int8"]["drop"]
+        metric = report["int8"]["metric"].removeprefix("test/")
+        metrics[f"export/int8_{metric}_drop"] = report["int8"]["drop"]
     mlflow.log_metrics(metrics)
     info = mlflow.pyfunc.log_model(
         name="model",
@@ -344,20 +420,23 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
     test = SequenceSet.load(layout.processed / "test.npz")
     texts_file = layout.processed / TEST_TEXTS_FILE
     texts = json.loads(texts_file.read_text()) if texts_file.is_file() else None
+    forecast_test = ForecastTest.load(layout.processed) if cfg.data.task == "forecasting" else None
     with tracking.resume_run(layout.run_file):
-        report["mlflow_model_uri"] = log_bundle(layout.models, report, test, texts)
+        report["mlflow_model_uri"] = log_bundle(layout.models, report, test, texts, forecast_test)
         outputs.write_json(report_file, report)
         import mlflow
 
         mlflow.log_artifact(str(report_file), "reports")
     parity, int8 = report["parity"], report["int8"]
     int8_text = (
-        f"int8 accuracy {int8['int8']:.4f} (drop {int8['drop'] * 100:+.2f} points)"
+        f"int8 {int8['metric']} {int8['int8']:.4g} vs fp32 {int8['fp32']:.4g}"
         if int8["available"]
         else f"no int8: {int8['reason']}"
     )
+    agreement = parity["argmax_agreement"]
     print(
-        f"export: parity max |diff| {parity['max_abs_diff']:.2e} over {parity['shapes_checked']}, "
-        f"argmax agreement {parity['argmax_agreement']:.0%}; {int8_text}"
+        f"export: parity max |diff| {parity['max_abs_diff']:.2e} over {parity['shapes_checked']}"
+        + (f", argmax agreement {agreement:.0%}" if agreement is not None else "")
+        + f"; {int8_text}"
     )
     return report
