@@ -80,8 +80,9 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
     lineage: dict[str, str] = release["lineage"]  # the tags the registry version carries
     test = metrics.get("test", {})
     is_text = "vocab_size" in data
+    series = data.get("series")
     inputs = f"{data['vocab_size']:,}-token vocabulary" if is_text else data.get("n_features")
-    ci = confidence_intervals(pd.read_csv(reports / "predictions.csv"))
+    predictions = pd.read_csv(reports / "predictions.csv")
     name, version = release["model_name"], release["version"]
     status = "champion" if "champion" in release["aliases"] else "candidate (gate failed)"
     out = [
@@ -92,7 +93,7 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "## Data",
         "",
         _table(
-            ("source", "data hash", "train", "val", "test", "inputs", "classes"),
+            ("source", "data hash", "train", "val", "test", "inputs", "classes / targets"),
             [
                 (
                     data.get("source"),
@@ -101,12 +102,14 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
                     data.get("n_val"),
                     data.get("n_test"),
                     inputs,
-                    data.get("n_classes"),
+                    ", ".join(series["targets"]) if series else data.get("n_classes"),
                 )
             ],
         ),
         "",
-        "Sequence lengths (min / median / max): "
+        _series_text(series)
+        if series
+        else "Sequence lengths (min / median / max): "
         + ", ".join(
             f"{split} {v['min']} / {v['median']:g} / {v['max']}"
             for split, v in data.get("length", {}).items()
@@ -140,20 +143,25 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
     else:
         out.append("Tuning disabled: the base params were used.")
     out += ["", "## Test metrics (95 % confidence intervals)", ""]
-    out.append(
-        _table(
-            ("metric", "value", "95 % CI", "method"),
-            [
-                (f"test/{m}", _fmt(test.get(m)), f"[{ci[m][0]:.4f}, {ci[m][1]:.4f}]", how)
-                for m, how in (
-                    ("accuracy", "Wilson"),
-                    ("f1_macro", f"bootstrap ×{_BOOTSTRAP}"),
-                    ("ece", f"bootstrap ×{_BOOTSTRAP}"),
-                )
-            ],
+    if series:
+        out += _forecast_metrics(metrics, predictions)
+    else:
+        ci = confidence_intervals(predictions)
+        out.append(
+            _table(
+                ("metric", "value", "95 % CI", "method"),
+                [
+                    (f"test/{m}", _fmt(test.get(m)), f"[{ci[m][0]:.4f}, {ci[m][1]:.4f}]", how)
+                    for m, how in (
+                        ("accuracy", "Wilson"),
+                        ("f1_macro", f"bootstrap ×{_BOOTSTRAP}"),
+                        ("ece", f"bootstrap ×{_BOOTSTRAP}"),
+                    )
+                ],
+            )
         )
-    )
-    out += ["", f"On {test.get('n')} test sequences.", "", "## ONNX export and parity", ""]
+        out += ["", f"On {test.get('n')} test sequences."]
+    out += ["", "## ONNX export and parity", ""]
     parity = export.get("parity", {})
     out.append(
         _table(
@@ -162,7 +170,9 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
                 (
                     export.get("opset"),
                     _fmt(parity.get("max_abs_diff")),
-                    f"{parity.get('argmax_agreement', 0):.2%}",
+                    "—"
+                    if parity.get("argmax_agreement") is None
+                    else f"{parity['argmax_agreement']:.2%}",
                     ", ".join(f"{b}×{t}" for b, t in parity.get("shapes_checked", [])),
                     parity.get("passed"),
                 )
@@ -174,8 +184,8 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
     if int8.get("available"):
         out.append(
             f"Dynamic int8 quantization (`{int8.get('op', 'DynamicQuantizeLSTM')}` present): "
-            f"test accuracy {_fmt(int8.get('int8'))} vs fp32 {_fmt(int8.get('fp32'))} "
-            f"(drop {_fmt(int8.get('drop'))})."
+            f"{int8.get('metric', 'test/accuracy')} {_fmt(int8.get('int8'))} vs fp32 "
+            f"{_fmt(int8.get('fp32'))} (degradation {_fmt(int8.get('drop'))})."
         )
     else:
         out.append(f"Not available: {int8.get('reason', 'not reported')}.")
@@ -220,6 +230,8 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
             "the training split; unseen words become `[UNK]`, texts are truncated to the "
             "tokenizer's `max_len`)."
             if is_text
+            else _forecast_use(data)
+            if series
             else f"Classifies variable-length multivariate sequences shaped like "
             f"`{data.get('source')}` ({data.get('n_features')} standardised channels) into one "
             f"of {data.get('n_classes')} classes. Inputs go through `preprocessing.json` (the "
@@ -227,8 +239,12 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
             "rejected, not truncated."
         )
         + " The test set is finite, so read the intervals above; the model has not been "
-        "checked for distribution shift or adversarial input. Use the probabilities with "
-        "care: see the calibration error above.",
+        "checked for distribution shift or adversarial input. "
+        + (
+            "Past the test block the errors grow with the horizon (see the per-step RMSE)."
+            if series
+            else "Use the probabilities with care: see the calibration error above."
+        ),
         "",
         "## Lineage",
         "",
@@ -258,3 +274,50 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "",
     ]
     return "\n".join(out)
+
+
+def _series_text(series: dict[str, Any]) -> str:
+    return (
+        f"Series {series['start']} to {series['end']} ({series['n_steps']} steps, frequency "
+        f"{series['freq'] or 'integer steps'}, {series['gaps_filled']} gaps interpolated). "
+        f"Training steps end {series['train_end']}; validation {series['val'][0]} to "
+        f"{series['val'][1]}; test {series['test'][0]} to {series['test'][1]}. Windows: "
+        f"lookback {series['lookback']}, horizon {series['horizon']}, differencing "
+        f"{series['differencing']}, season {series['season_length']}."
+    )
+
+
+def _forecast_metrics(metrics: dict[str, Any], predictions: pd.DataFrame) -> list[str]:
+    """Model and baselines side by side, and a bootstrap interval for the model's RMSE."""
+    errors = (predictions["model"] - predictions["actual"]).to_numpy()
+    rng = np.random.default_rng(0)
+    rmses = [
+        float(np.sqrt((errors[rng.integers(0, len(errors), len(errors))] ** 2).mean()))
+        for _ in range(_BOOTSTRAP)
+    ]
+    rows = [("model", *(_fmt(metrics["test"][m]) for m in ("mae", "rmse", "smape", "mase")))]
+    rows += [
+        (name, *(_fmt(b[m]) for m in ("mae", "rmse", "smape", "mase")))
+        for name, b in metrics.get("baseline", {}).items()
+    ]
+    test = metrics["test"]
+    return [
+        _table(("forecast", "MAE", "RMSE", "sMAPE %", "MASE"), rows),
+        "",
+        f"Model RMSE 95 % CI [{np.percentile(rmses, 2.5):.4g}, {np.percentile(rmses, 97.5):.4g}] "
+        f"(bootstrap ×{_BOOTSTRAP} over the {test.get('n')} forecast points of "
+        f"{test.get('n_windows')} test window(s); neighbouring steps are correlated, so it is "
+        "optimistic). RMSE per step ahead: "
+        + ", ".join(f"{v:.3g}" for v in metrics.get("per_step", {}).get("rmse", [])),
+    ]
+
+
+def _forecast_use(data: dict[str, Any]) -> str:
+    series = data["series"]
+    return (
+        f"Forecasts the next {series['horizon']} steps of {', '.join(series['targets'])} "
+        f"from a history shaped like `{data.get('source')}` (at least {series['lookback']} "
+        f"steps plus the differencing lag, on the {series['freq'] or 'integer'} grid with no "
+        "gaps). Inputs go through `preprocessing.json` (differencing and the training part's "
+        "scaler) and forecasts come back in the series' units."
+    )

@@ -11,7 +11,12 @@ The model logged by the export stage is registered under `release.model_name` wi
 - latency: ONNX fp32 batch-1 p95 ≤ `release.max_p95_ms` (`reports/latency.json`);
 - no regression: McNemar's exact test on per-example correctness of the candidate and the
   current champion, both served from their registered ONNX bundles on the same test set,
-  at `release.alpha` (passes, saying why, when there is no champion yet).
+  at `release.alpha` (passes, saying why, when there is no champion yet); for forecasting,
+  a one-sided Diebold-Mariano test on both models' forecast errors from the same raw test
+  histories;
+- forecasting only: the model's test RMSE is below the seasonal-naive forecast's.
+
+For forecasting the quality check is a ceiling on an error (`release.max_metric`).
 
 All pass: `champion` moves to the new version and the old one keeps `previous-champion`.
 Any fails: the stage exits non-zero and the champion is untouched. Either way
@@ -30,7 +35,7 @@ import numpy as np
 
 from seqops import onnx_contract as contract
 from seqops import outputs
-from seqops.config import ReleaseConfig, load_config
+from seqops.config import ReleaseConfig, load_config, metric_direction
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 
@@ -79,6 +84,25 @@ def mcnemar_regression(
     )
 
 
+def diebold_mariano_regression(
+    candidate_errors: np.ndarray, champion_errors: np.ndarray, alpha: float
+) -> Check:
+    """Paired test on forecast errors: are the candidate's squared errors significantly larger?"""
+    from seqops.forecasting import diebold_mariano
+
+    test = diebold_mariano(candidate_errors, champion_errors)
+    rmse = [float(np.sqrt((e**2).mean())) for e in (candidate_errors, champion_errors)]
+    return Check(
+        "no_regression_vs_champion",
+        test.p_value,
+        alpha,
+        not test.p_value < alpha,
+        f"Diebold-Mariano (squared error, HLN) on {test.n} forecast points: RMSE candidate "
+        f"{rmse[0]:.4g} vs champion {rmse[1]:.4g}, statistic {test.statistic:.3g}, "
+        f"one-sided p={test.p_value:.4g}",
+    )
+
+
 def gate(
     cfg: ReleaseConfig,
     metrics: dict[str, Any],
@@ -89,19 +113,35 @@ def gate(
     value = float(metrics["test"][cfg.metric.removeprefix("test/")])
     parity = export_report["parity"]
     p95 = float(latency["onnx_fp32"]["p95_ms"])
-    return [
-        Check(cfg.metric, value, cfg.min_metric, value >= cfg.min_metric),
+    agreement = parity["argmax_agreement"]
+    if cfg.max_metric is not None and metric_direction(cfg.metric) == "minimize":
+        quality = Check(cfg.metric, value, cfg.max_metric, value <= cfg.max_metric)
+    else:
+        quality = Check(cfg.metric, value, cfg.min_metric, value >= cfg.min_metric)
+    checks = [
+        quality,
         Check(
             "onnx_parity",
             bool(parity["passed"]),
             True,
             bool(parity["passed"]),
-            f"max |Δlogit| {parity['max_abs_diff']:.2e}, argmax agreement "
-            f"{parity['argmax_agreement']:.2%}",
+            f"max |Δoutput| {parity['max_abs_diff']:.2e}"
+            + (f", argmax agreement {agreement:.2%}" if agreement is not None else ""),
         ),
         Check("onnx_fp32_p95_ms", p95, cfg.max_p95_ms, p95 <= cfg.max_p95_ms),
-        regression,
     ]
+    if "baseline" in metrics:  # forecasting: a model must beat the seasonal-naive forecast
+        ours, naive = metrics["test"]["rmse"], metrics["baseline"]["seasonal_naive"]["rmse"]
+        checks.append(
+            Check(
+                "beats_seasonal_naive",
+                ours / naive,
+                1.0,
+                ours < naive,
+                f"test RMSE {ours:.4g} vs seasonal naive {naive:.4g}",
+            )
+        )
+    return [*checks, regression]
 
 
 def _correct(model_uri: str, frame: Any, truth: list[str], id_column: str) -> np.ndarray:
@@ -121,11 +161,13 @@ def regression_check(
             "no_regression_vs_champion", None, cfg.alpha, True, "no champion yet: first release"
         )
     from seqops.data.sequences import SequenceSet
-    from seqops.serving import TextPreprocessing, load_preprocessing
+    from seqops.serving import ForecastPreprocessing, TextPreprocessing, load_preprocessing
     from seqops.stages.export import example_frame, text_frame
     from seqops.stages.prepare import TEST_TEXTS_FILE
 
     pre = load_preprocessing(layout.models / contract.PREPROCESSING_FILE)
+    if isinstance(pre, ForecastPreprocessing):
+        return forecast_regression_check(cfg, candidate_uri, champion_version, layout, pre)
     test = SequenceSet.load(layout.processed / "test.npz")
     if isinstance(pre, TextPreprocessing):  # both models read the raw test texts
         frame = text_frame(json.loads((layout.processed / TEST_TEXTS_FILE).read_text()), pre)
@@ -145,6 +187,39 @@ def regression_check(
         )
     candidate = _correct(candidate_uri, frame, truth, pre.id_column)
     check = mcnemar_regression(candidate, champion, cfg.alpha)
+    detail = f"vs champion v{champion_version.version}: {check.detail}"
+    return Check(check.name, check.value, check.threshold, check.passed, detail)
+
+
+def forecast_regression_check(
+    cfg: ReleaseConfig, candidate_uri: str, champion_version: Any, layout: Layout, pre: Any
+) -> Check:
+    """Both registered models forecast from the same raw test histories; their errors against
+    the actual values are compared point by point (Diebold-Mariano)."""
+    import mlflow
+
+    from seqops.stages.evaluate import ForecastTest
+
+    test = ForecastTest.load(layout.processed)
+    frame, actual = test.history_frame(pre), test.actual()
+    targets = test.spec.target_names
+
+    def errors(uri: str) -> np.ndarray:
+        forecasts = mlflow.pyfunc.load_model(uri).predict(frame)
+        return forecasts[targets].to_numpy().reshape(actual.shape) - actual
+
+    champion_uri = f"models:/{cfg.model_name}/{champion_version.version}"
+    try:
+        champion = errors(champion_uri)
+    except Exception as exc:  # a champion of other data, targets or horizon cannot be compared
+        return Check(
+            "no_regression_vs_champion",
+            None,
+            cfg.alpha,
+            False,
+            f"champion v{champion_version.version} cannot forecast this test set: {exc}",
+        )
+    check = diebold_mariano_regression(errors(candidate_uri), champion, cfg.alpha)
     detail = f"vs champion v{champion_version.version}: {check.detail}"
     return Check(check.name, check.value, check.threshold, check.passed, detail)
 
