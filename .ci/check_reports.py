@@ -21,7 +21,7 @@ def main() -> int:
     data = json.loads((reports / "data.json").read_text())
     if (data["n_train"], data["n_val"], data["n_test"]) != (216, 54, 370):
         failures.append(f"unexpected split sizes in data.json: {data}")
-    for name in ("train.json", "plots/learning_curves.csv", "plots/confusion.csv"):
+    for name in ("train.json", "plots/learning_curves.csv", "plots/evaluate/confusion.csv"):
         if not (reports / name).is_file():
             failures.append(f"reports/{name} missing")
     tune = json.loads((reports / "tune.json").read_text())

@@ -70,7 +70,7 @@ if export.get("raw_text_max_abs_diff", 1.0) > 1e-6:
 if not release["passed"]:
     problems.append(f"release gate failed: {release['checks']}")
 for name in ("roc.csv", "pr.csv"):
-    if not (reports / "plots" / name).is_file():
+    if not (reports / "plots" / "evaluate" / name).is_file():
         problems.append(f"reports/plots/{name} missing")
 print(f"test accuracy {metrics['accuracy']:.4f} (floor {floor}), macro-F1 {metrics['f1_macro']:.4f}")
 if problems:

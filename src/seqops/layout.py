@@ -30,6 +30,11 @@ class Layout:
         return self.reports / "plots"
 
     @property
+    def evaluation_plots(self) -> Path:
+        """The evaluate stage's plots (which ones depends on the task): one DVC output."""
+        return self.plots / "evaluate"
+
+    @property
     def best_params(self) -> Path:
         return self.models / "best_params.yaml"
 

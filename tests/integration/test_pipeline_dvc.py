@@ -30,7 +30,7 @@ def test_repro_caches_and_reruns_only_downstream_of_a_changed_param(project: Pat
         "models/run.json",
         "reports/train.json",
         "reports/plots/learning_curves.csv",
-        "reports/plots/confusion.csv",
+        "reports/plots/evaluate/confusion.csv",
     ):
         assert (project / out).is_file(), out
 

@@ -74,3 +74,49 @@ def test_metric_direction_and_monitor_mode() -> None:
 def test_flat_params_use_dotted_names() -> None:
     flat = Config().to_flat_dict()
     assert flat["model.hidden_size"] == 64 and flat["train.lr"] == 0.003 and flat["seed"] == 42
+
+
+def test_presets_are_valid() -> None:
+    for preset in sorted((REPO / "params").glob("*.yaml")):
+        load_config(preset)
+    co2 = load_config(REPO / "params" / "co2.yaml")
+    assert co2.data.task == "forecasting" and co2.release.metric == "test/rmse"
+
+
+FORECAST = {"data": {"task": "forecasting", "dataset": "co2"}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({}, "release.metric = 'test/accuracy' does not fit data.task = 'forecasting'"),
+        (
+            {"release": {"metric": "test/rmse", "max_metric": 0.5}, "tune": {"metric": "val/accuracy"}},
+            "tune.metric = 'val/accuracy' does not fit data.task = 'forecasting'",
+        ),
+        ({"release": {"metric": "test/rmse"}}, "set release.max_metric, its ceiling"),
+        (
+            {"data": {"dataset": "JapaneseVowels"}},
+            "data.dataset = 'JapaneseVowels': not a bundled series for forecasting",
+        ),
+        (
+            {"release": {"metric": "test/rmse", "max_metric": 0.5}, "data": {"forecast": {"horizon": 0}}},
+            "data.forecast.horizon = 0",
+        ),
+        (
+            {"release": {"metric": "test/rmse", "max_metric": 0.5}, "data": {"forecast": {"differencing": "log"}}},
+            "data.forecast.differencing = 'log'",
+        ),
+    ],
+)
+def test_forecasting_config_errors_name_the_key(extra: dict, message: str) -> None:
+    from tests.conftest import merge
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(merge(FORECAST, extra))
+    assert message in str(err.value)
+
+
+def test_a_classification_task_refuses_a_forecast_metric() -> None:
+    with pytest.raises(ConfigError, match="train.monitor = 'val/rmse' does not fit"):
+        parse_config({"train": {"monitor": "val/rmse"}})

@@ -101,7 +101,7 @@ def infer_freq(times: pd.DatetimeIndex, where: str) -> str:
         whole = pd.infer_freq(times)
         if whole:
             return whole
-    runs = [pd.infer_freq(times[i : i + 5]) for i in range(0, max(len(times) - 4, 0))]
+    runs = [pd.infer_freq(times[i : i + 3]) for i in range(min(len(times) - 2, 1000))]
     found = pd.Series([r for r in runs if r]).value_counts()
     if found.empty:
         raise DataError(

@@ -4,16 +4,18 @@
 
 Writes `reports/metrics.json` (`{"test": {accuracy, f1_macro, ece}, "per_class": ...}`),
 per-example predictions `reports/predictions.csv` (what a paired regression test against a
-previous model needs), the confusion matrix as a DVC plot (`reports/plots/confusion.csv`)
-and as a PNG in the MLflow run recorded in `models/run.json`, and the ROC and precision-recall
-curves (`reports/plots/roc.csv`, `reports/plots/pr.csv`): of the second class against the first
+previous model needs), the confusion matrix as a DVC plot
+(`reports/plots/evaluate/confusion.csv`) and as a PNG in the MLflow run recorded in
+`models/run.json`, and the ROC and precision-recall curves (`reports/plots/evaluate/roc.csv`,
+`reports/plots/evaluate/pr.csv`): of the second class against the first
 for two classes (SST-2: positive), micro-averaged one-vs-rest for more.
 
 Forecasting (`data.task: forecasting`) writes instead: MAE, RMSE, sMAPE and MASE of the model
 on the test block, the same for the seasonal-naive and Holt-Winters baselines (`baseline`),
 the model's RMSE relative to each (`skill`) and per step ahead, in `reports/metrics.json`;
 every test forecast point in `reports/predictions.csv` (what the release stage's paired test
-compares); and history, actuals and forecasts as `reports/plots/forecast.{csv,png}`.
+compares); and history, actuals and forecasts as `reports/plots/evaluate/forecast.{csv,png}`. The
+plots folder is one DVC output, so each task writes only the plots that mean something for it.
 """
 
 from __future__ import annotations
@@ -357,8 +359,9 @@ def main_forecast(layout: Layout) -> dict[str, Any]:
 
     metrics_file = layout.reports / "metrics.json"
     predictions = layout.reports / "predictions.csv"
-    plot_csv, plot_png = layout.plots / "forecast.csv", layout.plots / "forecast.png"
-    outputs.remove(metrics_file, predictions, plot_csv, plot_png)
+    plots = layout.evaluation_plots
+    plot_csv, plot_png = plots / "forecast.csv", plots / "forecast.png"
+    outputs.remove(metrics_file, predictions, plots)
     result = evaluate_forecast(layout.checkpoint, layout.processed)
     metrics = result.metrics()
     with tracking.resume_run(layout.run_file):
@@ -394,9 +397,9 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
         return main_forecast(layout)
     metrics_file = layout.reports / "metrics.json"
     predictions = layout.reports / "predictions.csv"
-    confusion = layout.plots / "confusion.csv"
-    roc, pr = layout.plots / "roc.csv", layout.plots / "pr.csv"
-    outputs.remove(metrics_file, predictions, confusion, roc, pr)
+    plots = layout.evaluation_plots
+    confusion, roc, pr = plots / "confusion.csv", plots / "roc.csv", plots / "pr.csv"
+    outputs.remove(metrics_file, predictions, plots)
     metrics, probs, target = evaluate(layout.checkpoint, layout.processed)
     names = list(metrics["per_class"])
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):
