@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -63,6 +72,69 @@ def assert_predict_succeeds_without_torch(args: list[str]) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.stdout.split() == ["0", "False", "False"], proc.stdout + proc.stderr
+
+
+SERVER_START_TIMEOUT_S = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_model(root: Path, model_uri: str) -> Iterator[str]:
+    """`mlflow models serve` for `model_uri` (tracking store `root/mlflow.db`) on a free
+    127.0.0.1 port; yields its base URL and kills the server's whole session afterwards."""
+    port = _free_port()
+    env = run_env()
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    log_file = root / "server.log"
+    log = log_file.open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited ({proc.returncode}):\n{log_file.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not up in {SERVER_START_TIMEOUT_S}s:\n{log_file.read_text()}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        # the server forks workers: end the whole session it leads
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def invoke(base: str, frame: pd.DataFrame) -> tuple[int, dict[str, Any]]:
+    """POST `frame` to the server's /invocations (dataframe_split); status and JSON body."""
+    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+    request = urllib.request.Request(
+        f"{base}/invocations", body.encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 @pytest.fixture

@@ -7,23 +7,15 @@ the server is always killed in teardown.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from seqops.data.sequences import SequenceSet
-from tests.conftest import BIN, run, run_env, write_params
+from tests.conftest import BIN, invoke, run, serve_model, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -101,64 +93,11 @@ def test_benchmark_times_each_runtime(pipeline: Path) -> None:
     assert metrics["export/parity_max_abs_diff"] <= 1e-5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(pipeline: Path) -> Iterator[str]:
     uri = json.loads((pipeline / "reports" / "export.json").read_text())["mlflow_model_uri"]
-    port = _free_port()
-    env = run_env()
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{pipeline / 'mlflow.db'}"
-    log = (pipeline / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=pipeline, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"server exited ({proc.returncode}):\n{(pipeline / 'server.log').read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                log_text = (pipeline / "server.log").read_text()
-                pytest.fail(f"server not up in {SERVER_START_TIMEOUT_S}s:\n{log_text}")
-            time.sleep(0.5)
+    with serve_model(pipeline, uri) as base:
         yield base
-    finally:
-        # the server forks workers: end the whole session it leads
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
-
-def invoke(base: str, frame: pd.DataFrame) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
-    request = urllib.request.Request(
-        f"{base}/invocations", body.encode(), {"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_server_answers_like_seqops_predict(pipeline: Path, server: str, tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ def test_every_stage_runs_for_text(pipeline: Path) -> None:
         ("roc.csv", "fpr,tpr,threshold"),
         ("pr.csv", "recall,precision,threshold"),
     ):
-        assert (pipeline / "reports" / "plots" / "evaluate" / plot).read_text().splitlines()[0] == header
+        assert (pipeline / "reports" / "plots" / "evaluate" / plot).read_text().splitlines()[
+            0
+        ] == header
     export = _json(pipeline, "export.json")
     assert export["dynamic_axes"] == {
         "tokens": {"0": "batch", "1": "time"},

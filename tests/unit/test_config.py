@@ -84,6 +84,7 @@ def test_presets_are_valid() -> None:
 
 
 FORECAST = {"data": {"task": "forecasting", "dataset": "co2"}}
+RMSE = {"metric": "test/rmse", "max_metric": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -91,7 +92,10 @@ FORECAST = {"data": {"task": "forecasting", "dataset": "co2"}}
     [
         ({}, "release.metric = 'test/accuracy' does not fit data.task = 'forecasting'"),
         (
-            {"release": {"metric": "test/rmse", "max_metric": 0.5}, "tune": {"metric": "val/accuracy"}},
+            {
+                "release": {"metric": "test/rmse", "max_metric": 0.5},
+                "tune": {"metric": "val/accuracy"},
+            },
             "tune.metric = 'val/accuracy' does not fit data.task = 'forecasting'",
         ),
         ({"release": {"metric": "test/rmse"}}, "set release.max_metric, its ceiling"),
@@ -100,11 +104,17 @@ FORECAST = {"data": {"task": "forecasting", "dataset": "co2"}}
             "data.dataset = 'JapaneseVowels': not a bundled series for forecasting",
         ),
         (
-            {"release": {"metric": "test/rmse", "max_metric": 0.5}, "data": {"forecast": {"horizon": 0}}},
+            {
+                "release": {"metric": "test/rmse", "max_metric": 0.5},
+                "data": {"forecast": {"horizon": 0}},
+            },
             "data.forecast.horizon = 0",
         ),
         (
-            {"release": {"metric": "test/rmse", "max_metric": 0.5}, "data": {"forecast": {"differencing": "log"}}},
+            {
+                "release": {"metric": "test/rmse", "max_metric": 0.5},
+                "data": {"forecast": {"differencing": "log"}},
+            },
             "data.forecast.differencing = 'log'",
         ),
     ],
@@ -118,5 +128,5 @@ def test_forecasting_config_errors_name_the_key(extra: dict, message: str) -> No
 
 
 def test_a_classification_task_refuses_a_forecast_metric() -> None:
-    with pytest.raises(ConfigError, match="train.monitor = 'val/rmse' does not fit"):
+    with pytest.raises(ConfigError, match=r"train\.monitor = 'val/rmse' does not fit"):
         parse_config({"train": {"monitor": "val/rmse"}})

@@ -18,7 +18,9 @@ def test_co2_is_monthly_means_with_its_five_empty_months_explicit() -> None:
     series = load_bundled_series("co2", "interpolate")
     assert len(series) == 526 and series.freq == "MS" and series.names == ["co2"]
     assert series.filled == ["1958-06-01", "1958-10-01", "1964-02-01", "1964-03-01", "1964-04-01"]
-    assert str(series.times[0].date()) == "1958-03-01" and str(series.times[-1].date()) == "2001-12-01"
+    assert (
+        str(series.times[0].date()) == "1958-03-01" and str(series.times[-1].date()) == "2001-12-01"
+    )
     assert np.isfinite(series.values).all()
     # a filled month lies between its neighbours (linear in time)
     i = list(series.times).index(pd.Timestamp("1958-06-01"))
@@ -31,8 +33,19 @@ def test_airline_is_144_months_without_gaps() -> None:
     assert len(series) == 144 and series.freq == "MS" and series.values[0, 0] == 112.0
 
 
-@pytest.mark.parametrize(("freq", "season"), [("MS", 12), ("ME", 12), ("QS", 4), ("W-SUN", 52),
-                                              ("D", 7), ("h", 24), (None, None), ("YS", None)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("freq", "season"),
+    [
+        ("MS", 12),
+        ("ME", 12),
+        ("QS", 4),
+        ("W-SUN", 52),
+        ("D", 7),
+        ("h", 24),
+        (None, None),
+        ("YS", None),
+    ],
+)
 def test_season_from_frequency(freq: str | None, season: int | None) -> None:
     assert season_from_freq(freq) == season
 
@@ -51,7 +64,11 @@ MONTHS = [str(d.date()) for d in pd.date_range("2000-01-01", periods=8, freq="MS
 
 def test_a_regular_file_loads_and_its_frequency_is_inferred(tmp_path: Path) -> None:
     series = load(write(tmp_path / "s.csv", MONTHS, list(range(8))))
-    assert series.freq == "MS" and series.names == ["y"] and series.values[:, 0].tolist() == list(range(8))
+    assert (
+        series.freq == "MS"
+        and series.names == ["y"]
+        and series.values[:, 0].tolist() == list(range(8))
+    )
 
 
 def test_integer_steps_count_from_the_first(tmp_path: Path) -> None:
@@ -61,7 +78,9 @@ def test_integer_steps_count_from_the_first(tmp_path: Path) -> None:
 
 def test_gaps_are_named_or_interpolated(tmp_path: Path) -> None:
     path = write(tmp_path / "s.csv", MONTHS[:3] + MONTHS[4:], [0, 1, 2, 4, 5, 6, 7])
-    with pytest.raises(DataError, match=r"1 gap\(s\) in the series \(missing step or value at 2000-04-01\)"):
+    with pytest.raises(
+        DataError, match=r"1 gap\(s\) in the series \(missing step or value at 2000-04-01\)"
+    ):
         load(path)
     filled = load(path, gaps="interpolate")
     assert filled.filled == ["2000-04-01"] and filled.values[3, 0] == pytest.approx(3.0, abs=0.05)
@@ -80,10 +99,10 @@ def test_a_gap_at_the_edge_cannot_be_interpolated(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("times", "message"),
     [
-        (MONTHS[:3] + [MONTHS[2]] + MONTHS[4:], "row 3 repeats 2000-03-01"),
-        (MONTHS[:3] + [MONTHS[1]] + MONTHS[4:], "row 3 goes back to 2000-02-01"),
-        (MONTHS[:7] + ["2000-08-15"], "timestamp 2000-08-15 00:00:00 is not on the 'MS' grid"),
-        (MONTHS[:7] + ["not a date"], "row 7 holds 'not a date', which is not a timestamp"),
+        ([*MONTHS[:3], MONTHS[2], *MONTHS[4:]], "row 3 repeats 2000-03-01"),
+        ([*MONTHS[:3], MONTHS[1], *MONTHS[4:]], "row 3 goes back to 2000-02-01"),
+        ([*MONTHS[:7], "2000-08-15"], "timestamp 2000-08-15 00:00:00 is not on the 'MS' grid"),
+        ([*MONTHS[:7], "not a date"], "row 7 holds 'not a date', which is not a timestamp"),
     ],
 )
 def test_bad_timestamps_are_named(tmp_path: Path, times: list[str], message: str) -> None:

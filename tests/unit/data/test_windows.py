@@ -87,7 +87,9 @@ def test_values_after_the_cutoff_never_reach_scaler_or_training_windows(
     # ... while a change before the cut-off does reach them (the test can fail)
     earlier = values.copy()
     earlier[cutoff - 1] += 50.0
-    moved = prepare(forecast_config(write_series(tmp_path / "c.csv", earlier), differencing).data, 0)
+    moved = prepare(
+        forecast_config(write_series(tmp_path / "c.csv", earlier), differencing).data, 0
+    )
     assert moved.forecast is not None
     assert not np.array_equal(moved.forecast.mean, base.forecast.mean)
 
@@ -143,5 +145,5 @@ def test_difference_lags() -> None:
 
 
 def test_a_series_too_short_for_the_windows_is_refused() -> None:
-    with pytest.raises(DataError, match="series of 40 steps is too short.*0 training windows"):
+    with pytest.raises(DataError, match=r"series of 40 steps is too short.*0 training windows"):
         cuts(40, 12, 1, 0.2, 36)
