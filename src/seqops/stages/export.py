@@ -186,7 +186,7 @@ def bundle_preprocessing(
             f"({processed['max_train_length']} steps); raise it"
         )
     name = processed.get("input", contract.INPUT)
-    output = contract.FORECAST if processed["task"] == "forecasting" else contract.OUTPUT
+    output = contract.FORECAST if processed.get("task") == "forecasting" else contract.OUTPUT
     return {
         **processed,
         "id_column": data.id_column,

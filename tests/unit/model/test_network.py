@@ -118,3 +118,19 @@ def test_token_input_uses_an_embedding_with_a_zero_padding_row() -> None:
     assert net.embedding.padding_idx == 0
     assert net.embedding.weight[0].abs().sum() == 0
     assert net.forward_cells[0].input_size == 6
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_forecast_head_writes_every_step_of_every_target_and_ignores_padding(
+    bidirectional: bool,
+) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(4, 2, hidden_size=8, bidirectional=bidirectional, horizon=6).eval()
+    seqs = [torch.randn(n, 4) for n in (9, 4)]
+    x, lengths = _padded(seqs, 27, fill=-11.0)
+    with torch.no_grad():
+        out = net(x, lengths)
+        assert out.shape == (2, 6, 2)
+        for i, s in enumerate(seqs):
+            alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
+            torch.testing.assert_close(out[i], alone[0], atol=1e-6, rtol=0)

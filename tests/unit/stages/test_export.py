@@ -128,8 +128,36 @@ def test_int8_unsupported_cells_say_why(tmp_path: Path, cell: str) -> None:
 
 
 def test_max_length_below_training_lengths_is_an_error() -> None:
-    processed = {"feature_names": ["a"], "label_names": ["x", "y"], "max_train_length": 30}
+    processed = {
+        "task": "sequence_classification",
+        "feature_names": ["a"],
+        "label_names": ["x", "y"],
+        "max_train_length": 30,
+    }
     with pytest.raises(ExportError, match=r"export.max_length = 20 is below the longest training"):
         bundle_preprocessing(processed, DataConfig(), max_length=20)
     bundle = bundle_preprocessing(processed, DataConfig(), max_length=64)
     assert (bundle["id_column"], bundle["time_column"], bundle["max_length"]) == ("id", "time", 64)
+
+
+@pytest.mark.parametrize(("cell", "pooling"), [("lstm", "last"), ("gru", "mean"), ("rnn", "max")])
+def test_forecast_head_exports_with_a_forecast_output_and_parity(
+    tmp_path: Path, test_set: SequenceSet, cell: str, pooling: str
+) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(F, 2, cell=cell, hidden_size=6, pooling=pooling, horizon=5).eval()
+    path = tmp_path / "m.onnx"
+    export_onnx(net, path, opset=17, n_features=F, n_outputs=2)
+    assert contract.graph_shapes(onnx.load(str(path))) == {
+        "x": ["batch", "time", F],
+        "lengths": ["batch"],
+        "forecast": ["batch", 5, 2],
+    }
+    result = check_parity(net, session(path), parity_batches(test_set, [1, 7], 36), atol=1e-5)
+    assert result["passed"] and result["max_abs_diff"] <= 1e-5
+    assert result["argmax_agreement"] is None  # no classes to agree on
+    # a forecasting graph checked as a classifier (or with another horizon) is refused
+    with pytest.raises(contract.ContractError, match=r"outputs \['forecast'\]; expected"):
+        contract.check_graph(onnx.load(str(path)), F, 2)
+    with pytest.raises(contract.ContractError, match="a dim was frozen"):
+        contract.check_graph(onnx.load(str(path)), F, 2, horizon=6)

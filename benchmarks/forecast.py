@@ -1,0 +1,92 @@
+"""CO2 monthly, last 12 months held out: the seqops forecaster beside statistical baselines.
+
+    .venv/bin/python benchmarks/forecast.py --run .      # after `dvc repro` with params/co2.yaml
+    .venv/bin/python benchmarks/forecast.py --run /tmp/seqops-forecast.XXXX   # .ci's scratch copy
+
+Prints a markdown table. Every row is scored on the same split and test months, from the
+run's prepared series (`data/processed/series.csv` and `preprocessing.json`): the seqops row
+and the seasonal-naive and Holt-Winters rows are the run's own `reports/metrics.json` (the
+evaluate stage fits those baselines); SARIMA(0,1,1)(0,1,1)12 on log values (the airline
+model) is fitted here with statsmodels on every step before each test origin. Each baseline
+sees only the history before its forecast origin, like the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def sarima_log(values: np.ndarray, origins: list[int], horizon: int, season: int) -> np.ndarray:
+    """SARIMA(0,1,1)(0,1,1)s on log values, back-transformed: `(N, H, K)`."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    out = np.empty((len(origins), horizon, values.shape[1]))
+    for i, o in enumerate(origins):
+        for k in range(values.shape[1]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fitted = SARIMAX(
+                    np.log(values[:o, k]), order=(0, 1, 1), seasonal_order=(0, 1, 1, season)
+                ).fit(disp=False)
+            out[i, :, k] = np.exp(fitted.forecast(horizon))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("."), help="a project after dvc repro")
+    args = parser.parse_args()
+
+    from seqops.forecasting import forecast_errors, mase_scale
+    from seqops.stages.evaluate import ForecastTest
+
+    processed, reports = args.run / "data" / "processed", args.run / "reports"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    train = json.loads((reports / "train.json").read_text())
+    tune_file = reports / "tune.json"
+    tune = json.loads(tune_file.read_text()) if tune_file.is_file() else {}
+    test = ForecastTest.load(processed)
+    spec, targets = test.spec, test.series.values[:, test.spec.target_index]
+    start = time.perf_counter()
+    sarima = sarima_log(targets, test.origins, spec.horizon, spec.season_length)
+    sarima_s = time.perf_counter() - start
+    scale = mase_scale(targets[: test.val_start], spec.season_length)
+    naive_rmse = metrics["baseline"]["seasonal_naive"]["rmse"]
+    rows: list[tuple[str, dict[str, Any], str]] = [
+        (
+            "seqops (params/co2.yaml)",
+            metrics["test"],
+            f"tuned over {tune.get('n_trials', 0)} trials; {train.get('wall_s', 0):.0f} s final fit",
+        ),
+        ("seasonal naive", metrics["baseline"]["seasonal_naive"], "y[t-12]"),
+        (
+            "Holt-Winters (statsmodels)",
+            metrics["baseline"]["holt_winters"],
+            "additive trend and season",
+        ),
+        (
+            "SARIMA(0,1,1)(0,1,1)12, log",
+            forecast_errors(test.actual(), sarima, scale),
+            f"statsmodels SARIMAX, {sarima_s:.1f} s",
+        ),
+    ]
+    first, last = (str(test.series.times[i])[:7] for i in (test.origins[0], -1))
+    print(f"CO2 monthly means, test {first} to {last} ({test.actual().size} forecast points)\n")
+    print("| method | RMSE (ppm) | MAE | sMAPE % | MASE | RMSE vs seasonal naive | notes |")
+    print("|---|---|---|---|---|---|---|")
+    for name, m, notes in rows:
+        print(
+            f"| {name} | {m['rmse']:.3f} | {m['mae']:.3f} | {m['smape']:.3f} | {m['mase']:.3f} "
+            f"| {m['rmse'] / naive_rmse:.2f}x | {notes} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
