@@ -63,7 +63,8 @@ def main() -> None:
         (
             "seqops (params/co2.yaml)",
             metrics["test"],
-            f"tuned over {tune.get('n_trials', 0)} trials; {train.get('wall_s', 0):.0f} s final fit",
+            f"tuned over {tune.get('n_trials', 0)} trials; "
+            f"{train.get('wall_s', 0):.0f} s final fit",
         ),
         ("seasonal naive", metrics["baseline"]["seasonal_naive"], "y[t-12]"),
         (

@@ -5,6 +5,7 @@
     seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
     seqops release [--rollback]        # registry + gate; or champion ← previous-champion
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
+                                       # (classes, or forecasts from a history)
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
 
 A user error (bad params, bad data) prints one line naming the problem and exits with 2.
@@ -57,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
             )
     predict = sub.add_parser(
         "predict",
-        help="class probabilities for raw sequences or texts from the ONNX bundle (no torch)",
+        help="class probabilities for raw sequences or texts, or forecasts from a history, "
+        "from the ONNX bundle (no torch)",
         description=_first_doc_line("seqops.serving"),
     )
     predict.add_argument(
@@ -68,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         required=True,
         help="long-format CSV, TSV, Parquet or JSON lines; text models: a text column, "
-        "or a .txt file with one text per line",
+        "or a .txt file with one text per line; forecasting models: a history (time and "
+        "value columns, optional id)",
     )
     predict.add_argument(
         "--output",

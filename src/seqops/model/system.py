@@ -94,7 +94,8 @@ class LitSequenceModel(pl.LightningModule):
         self.log("val/loss", self._step_loss(output, y), on_epoch=True, batch_size=len(y))
         if self.forecasting:
             # Errors in the series' own units: integrated levels times the target scale.
-            error = (self.level_error(output, y) * self.target_std).flatten()
+            target_std: torch.Tensor = self.target_std  # type: ignore[assignment]
+            error = (self.level_error(output, y) * target_std).flatten()
             self.val_errors.update(error, torch.zeros_like(error))
         else:
             self.val_metrics.update(output, y)
