@@ -25,7 +25,7 @@ column and every series the model was trained on (an id column is optional and s
 several histories). Each history must be strictly increasing in time, on the model's
 frequency with no missing step or value, and at least `lookback` (+ the differencing lag)
 steps long; the model reads its last `lookback` steps. Output is one row per future step:
-id, time, step (1..horizon) and each target, in the series' own units.
+id, time, `horizon` (1..horizon) and each target, in the series' own units.
 
 `OnnxSequenceClassifier` wraps the same predictor as an MLflow pyfunc model, so
 `mlflow models serve` answers with exactly what `seqops predict` writes and turns bad input
@@ -54,7 +54,7 @@ from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.data.series import numeric_columns, parse_times, regularise
 from seqops.data.text import TextEncoder, text_cell
-from seqops.data.windows import ForecastSpec
+from seqops.data.windows import HORIZON_COLUMN, ForecastSpec
 from seqops.errors import DataError
 
 #: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
@@ -408,7 +408,7 @@ class Predictor:
         return np.concatenate(chunks)
 
     def forecast_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
-        """One row per (series, future step): id, time, step, a column per target (units)."""
+        """One row per (series, future step): id, time, horizon (1..H), a column per target."""
         pre = self.pre
         assert isinstance(pre, ForecastPreprocessing)
         ids, histories, lasts = forecast_inputs(frame, pre, where)
@@ -417,7 +417,7 @@ class Predictor:
         out = pd.DataFrame(
             forecasts.reshape(-1, forecasts.shape[-1]), columns=pre.spec.target_names
         )
-        out.insert(0, "step", np.tile(np.arange(1, h + 1), len(ids)))
+        out.insert(0, HORIZON_COLUMN, np.tile(np.arange(1, h + 1), len(ids)))
         out.insert(0, pre.time_column, [t for last in lasts for t in pre.future_times(last)])
         out.insert(0, pre.id_column, np.repeat(np.array(ids, dtype=object), h))
         return out
@@ -485,7 +485,7 @@ def model_signature(pre: AnyPreprocessing) -> ModelSignature:
     features must be doubles, so the scoring server rejects text with a 400 before predict.
     A text model takes a string column and an optional id column of any type. A forecasting
     model takes history rows (time, every feature as double, an optional id) and answers one
-    row per future step: id, time, step and one double per target.
+    row per future step: id, time, horizon and one double per target.
     """
     if isinstance(pre, ForecastPreprocessing):
         history: list[ColSpec | TensorSpec] = [
@@ -496,7 +496,7 @@ def model_signature(pre: AnyPreprocessing) -> ModelSignature:
         future: list[ColSpec | TensorSpec] = [
             ColSpec(AnyType(), pre.id_column),
             ColSpec(AnyType(), pre.time_column),
-            ColSpec(DataType.long, "step"),
+            ColSpec(DataType.long, HORIZON_COLUMN),
         ]
         future += [ColSpec(DataType.double, name) for name in pre.spec.target_names]
         return ModelSignature(Schema(history), Schema(future))

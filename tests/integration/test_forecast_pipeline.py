@@ -117,8 +117,8 @@ def test_predict_from_a_raw_history_matches_the_evaluated_forecast(
          "--output", str(out)]
     )  # fmt: skip
     forecast = pd.read_csv(out)
-    assert list(forecast.columns) == ["id", "time", "step", "co2"]
-    assert forecast["step"].tolist() == list(range(1, 13))
+    assert list(forecast.columns) == ["id", "time", "horizon", "co2"]
+    assert forecast["horizon"].tolist() == list(range(1, 13))
     assert forecast["time"].iloc[0].startswith("2001-01-01")
     evaluated = pd.read_csv(pipeline / "reports" / "predictions.csv")
     np.testing.assert_allclose(forecast["co2"], evaluated["model"], atol=1e-3)
@@ -200,3 +200,65 @@ def test_a_second_release_compares_forecast_errors_with_diebold_mariano(pipeline
     check = _json(pipeline, "release.json")["checks"]["no_regression_vs_champion"]
     assert check["passed"] and check["value"] == 1.0  # same model: no difference at all
     assert "Diebold-Mariano (squared error, HLN) on 12 forecast points" in check["detail"]
+
+
+def test_a_multivariate_file_with_integer_steps_and_rolling_origins(tmp_path: Path) -> None:
+    """Two targets plus a covariate from the user's CSV, integer time, 3 test origins: every
+    stage from prepare to predict, the forecasts in units for both targets."""
+    rng = np.random.default_rng(0)
+    t = np.arange(200)
+    season = np.sin(2 * np.pi * t / 7)
+    frame = pd.DataFrame(
+        {
+            "step": t + 1000,
+            "load": 50 + 0.05 * t + 5 * season + rng.normal(0, 0.5, 200),
+            "price": 20 - 2 * season + rng.normal(0, 0.3, 200),
+            "temp": 10 + 3 * np.cos(2 * np.pi * t / 7),
+        }
+    )
+    frame.to_csv(tmp_path / "series.csv", index=False)
+    params = {
+        "data": {
+            "task": "forecasting",
+            "dataset": None,
+            "path": str(tmp_path / "series.csv"),
+            "time_column": "step",
+            "forecast": {
+                "target_columns": ["load", "price"],
+                "lookback": 14,
+                "horizon": 7,
+                "differencing": "first",
+                "test_windows": 3,
+            },
+        },
+        "model": {"hidden_size": 8, "num_layers": 1, "bidirectional": False, "pooling": "last"},
+        "train": {"max_epochs": 3, "monitor": "val/rmse"},
+        "tune": {"enabled": False, "metric": "val/rmse"},
+        "release": {"metric": "test/mase", "max_metric": 100.0},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = run([str(BIN / "seqops"), "prepare"], tmp_path, check=False)
+    assert proc.returncode == 2 and "no usual season for frequency integer steps" in proc.stderr
+    params["data"]["forecast"]["season_length"] = 7
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("prepare", "train", "evaluate", "export"):
+        run([str(BIN / "seqops"), stage], tmp_path)
+    metrics = _json(tmp_path, "metrics.json")
+    assert metrics["test"]["n_windows"] == 3 and metrics["test"]["n"] == 3 * 7 * 2
+    export = _json(tmp_path, "export.json")
+    assert export["parity"]["passed"] and export["served_max_abs_diff"] < 1e-3
+    predictions = pd.read_csv(tmp_path / "reports" / "predictions.csv")
+    assert sorted(predictions["target"].unique()) == ["load", "price"]
+    assert predictions["origin"].nunique() == 3 and predictions["horizon"].max() == 7
+
+    history = frame.iloc[-40:-7]  # the last test origin's history
+    history.to_csv(tmp_path / "history.csv", index=False)
+    run([str(BIN / "seqops"), "predict", "--model", "models", "--input", "history.csv",
+         "--output", "forecast.csv"], tmp_path)  # fmt: skip
+    forecast = pd.read_csv(tmp_path / "forecast.csv")
+    assert list(forecast.columns) == ["id", "step", "horizon", "load", "price"]
+    assert forecast["step"].tolist() == list(range(1193, 1200))  # integer steps continue
+    last = predictions[predictions["origin"] == predictions["origin"].max()]
+    for target in ("load", "price"):
+        evaluated = last[last["target"] == target]["model"].to_numpy()
+        np.testing.assert_allclose(forecast[target], evaluated, atol=1e-3)

@@ -27,6 +27,9 @@ from seqops.errors import DataError
 
 Differencing = Literal["none", "first", "seasonal"]
 
+#: Forecast output column numbering the steps ahead of each history (1..horizon).
+HORIZON_COLUMN = "horizon"
+
 
 def lag_of(differencing: str, season_length: int) -> int:
     """Steps of history one transformed value needs beyond itself."""

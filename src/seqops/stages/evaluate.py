@@ -213,7 +213,7 @@ class ForecastEvaluation:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         names = list(self.forecasts)
-        writer.writerow(["origin", "time", "step", "target", "actual", *names, "error"])
+        writer.writerow(["origin", "time", "horizon", "target", "actual", *names, "error"])
         times = self.series.times
         for i, o in enumerate(self.origins):
             for h in range(self.spec.horizon):

@@ -36,7 +36,16 @@ from seqops.data.sequences import SequenceSet
 from seqops.data.series import Series, load_bundled_series, load_series_file, season_from_freq
 from seqops.data.sources import RawSequences, load_bundled, load_long_file
 from seqops.data.splits import stratified_split
-from seqops.data.windows import Cuts, ForecastSpec, cuts, fit_spec, lag_of, origins, windows
+from seqops.data.windows import (
+    HORIZON_COLUMN,
+    Cuts,
+    ForecastSpec,
+    cuts,
+    fit_spec,
+    lag_of,
+    origins,
+    windows,
+)
 from seqops.errors import DataError
 from seqops.layout import Layout
 
@@ -202,6 +211,12 @@ def prepare_forecast(cfg: DataConfig) -> Prepared:
     if unknown:
         raise DataError(
             f"data.forecast.target_columns: {unknown} not among the series' columns {series.names}"
+        )
+    clash = [t for t in targets if t in (cfg.id_column, cfg.time_column, HORIZON_COLUMN)]
+    if clash:
+        raise DataError(
+            f"target column(s) {clash} would collide with the forecast output's id, time or "
+            f"{HORIZON_COLUMN!r} column; rename them"
         )
     season = fc.season_length or season_from_freq(series.freq)
     if season is None:
