@@ -335,7 +335,8 @@ class ExportConfig(_Section):
     """Batches of real test sequences checked for parity (batch 1 always matters)."""
     max_length: int = Field(512, ge=2)
     """Longest sequence `seqops predict` and the server accept; longer ones are rejected
-    (truncating would silently change the answer). Parity is also checked at this length."""
+    (truncating would silently change the answer). Parity is also checked at this length.
+    Forecasting models read the last `data.forecast.lookback` steps of any longer history."""
     quantize: bool = True
     """Also write `models/model.int8.onnx` (onnxruntime dynamic quantization; LSTM only)."""
 
