@@ -71,5 +71,5 @@ s.iloc[-60:-12].to_csv('history.csv', index=False)
 seqops predict --model models --input history.csv
 
 echo "== benchmarks/forecast.py"
-"$bin/python" benchmarks/forecast.py --run .
+"$bin/python" benchmarks/forecast.py --run . --base
 echo "== forecasting pipeline done in $(( $(date +%s) - start )) s"

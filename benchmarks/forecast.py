@@ -2,13 +2,16 @@
 
     .venv/bin/python benchmarks/forecast.py --run .      # after `dvc repro` with params/co2.yaml
     .venv/bin/python benchmarks/forecast.py --run /tmp/seqops-forecast.XXXX   # .ci's scratch copy
+    .venv/bin/python benchmarks/forecast.py --run . --base   # + the preset's params untuned
 
 Prints a markdown table. Every row is scored on the same split and test months, from the
 run's prepared series (`data/processed/series.csv` and `preprocessing.json`): the seqops row
 and the seasonal-naive and Holt-Winters rows are the run's own `reports/metrics.json` (the
 evaluate stage fits those baselines); SARIMA(0,1,1)(0,1,1)12 on log values (the airline
 model) is fitted here with statsmodels on every step before each test origin. Each baseline
-sees only the history before its forecast origin, like the model.
+sees only the history before its forecast origin, like the model. `--base` adds the run's
+`params.yaml` trained as written, without the tuner's `best_params.yaml`, on the same split
+(how much the validation-picked configuration gains or loses on the test months).
 """
 
 from __future__ import annotations
@@ -39,9 +42,30 @@ def sarima_log(values: np.ndarray, origins: list[int], horizon: int, season: int
     return out
 
 
+def base_params_errors(run: Path) -> tuple[dict[str, float], float]:
+    """Train the run's params.yaml as written (no tuner overrides) on the same prepared split;
+    its test errors and the fit's wall time."""
+    import tempfile
+
+    from seqops.config import load_config
+    from seqops.stages.evaluate import evaluate_forecast
+    from seqops.stages.train import fit
+
+    cfg = load_config(run / "params.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = fit(cfg, run / "data" / "processed", Path(tmp), progress_bar=False)
+        metrics = evaluate_forecast(result.best_checkpoint, run / "data" / "processed").metrics()
+    return metrics["test"], result.wall_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("."), help="a project after dvc repro")
+    parser.add_argument(
+        "--base",
+        action="store_true",
+        help="also train the run's params.yaml without the tuner's overrides (about 10 s)",
+    )
     args = parser.parse_args()
 
     from seqops.forecasting import forecast_errors, mase_scale
@@ -61,7 +85,7 @@ def main() -> None:
     naive_rmse = metrics["baseline"]["seasonal_naive"]["rmse"]
     rows: list[tuple[str, dict[str, Any], str]] = [
         (
-            "seqops (params/co2.yaml)",
+            "seqops, tuned (params/co2.yaml pipeline)",
             metrics["test"],
             f"tuned over {tune.get('n_trials', 0)} trials; "
             f"{train.get('wall_s', 0):.0f} s final fit",
@@ -78,6 +102,9 @@ def main() -> None:
             f"statsmodels SARIMAX, {sarima_s:.1f} s",
         ),
     ]
+    if args.base:
+        base, wall_s = base_params_errors(args.run)
+        rows.insert(1, ("seqops, base params (no tuning)", base, f"{wall_s:.0f} s fit"))
     first, last = (str(test.series.times[i])[:7] for i in (test.origins[0], -1))
     print(f"CO2 monthly means, test {first} to {last} ({test.actual().size} forecast points)\n")
     print("| method | RMSE (ppm) | MAE | sMAPE % | MASE | RMSE vs seasonal naive | notes |")
