@@ -69,3 +69,40 @@ def test_diebold_mariano_flags_only_a_worse_candidate() -> None:
 def test_diebold_mariano_needs_two_points() -> None:
     with pytest.raises(ValueError, match="at least 2 forecast points"):
         diebold_mariano(np.ones(1), np.zeros(1))
+
+
+def test_release_regression_check_uses_diebold_mariano_on_forecast_errors() -> None:
+    from seqops.stages.release import diebold_mariano_regression
+
+    rng = np.random.default_rng(3)
+    champion = rng.normal(0, 0.3, (1, 12, 1))
+    worse = diebold_mariano_regression(champion * 3, champion, alpha=0.05)
+    assert not worse.passed and worse.value is not None and worse.value < 0.05
+    assert "Diebold-Mariano (squared error, HLN) on 12 forecast points" in worse.detail
+    assert diebold_mariano_regression(champion / 3, champion, alpha=0.05).passed
+    single = diebold_mariano_regression(np.ones((1, 1, 1)), np.zeros((1, 1, 1)), alpha=0.05)
+    assert single.passed and single.value is None and "too few for a paired test" in single.detail
+
+
+def test_forecast_gate_uses_an_error_ceiling_and_seasonal_naive() -> None:
+    from seqops.config import ReleaseConfig
+    from seqops.stages.release import Check, gate
+
+    cfg = ReleaseConfig(metric="test/rmse", max_metric=0.5)
+    export = {"parity": {"passed": True, "max_abs_diff": 1e-7, "argmax_agreement": None}}
+    latency = {"onnx_fp32": {"p95_ms": 0.1}}
+    none = Check("no_regression_vs_champion", None, 0.05, True)
+
+    def checks(rmse: float, naive: float) -> dict[str, bool]:
+        metrics = {"test": {"rmse": rmse}, "baseline": {"seasonal_naive": {"rmse": naive}}}
+        return {c.name: c.passed for c in gate(cfg, metrics, export, latency, none)}
+
+    assert all(checks(0.3, 1.5).values())
+    assert checks(0.6, 1.5) == {
+        "test/rmse": False,
+        "onnx_parity": True,
+        "onnx_fp32_p95_ms": True,
+        "beats_seasonal_naive": True,
+        "no_regression_vs_champion": True,
+    }
+    assert not checks(0.4, 0.35)["beats_seasonal_naive"]

@@ -90,6 +90,15 @@ def diebold_mariano_regression(
     """Paired test on forecast errors: are the candidate's squared errors significantly larger?"""
     from seqops.forecasting import diebold_mariano
 
+    if candidate_errors.size < 2:
+        return Check(
+            "no_regression_vs_champion",
+            None,
+            alpha,
+            True,
+            f"{candidate_errors.size} forecast point: too few for a paired test (raise "
+            "data.forecast.horizon or test_windows)",
+        )
     test = diebold_mariano(candidate_errors, champion_errors)
     rmse = [float(np.sqrt((e**2).mean())) for e in (candidate_errors, champion_errors)]
     return Check(
