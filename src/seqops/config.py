@@ -79,9 +79,10 @@ class ForecastConfig(_Section):
     """Model differences instead of levels: `first` (y[t] - y[t-1]) or `seasonal`
     (y[t] - y[t-season], the residual of the seasonal-naive forecast); forecasts are
     integrated back to original units."""
-    season_length: int | None = Field(None, ge=2)
+    season_length: int | None = Field(None, ge=1)
     """Steps per season (MASE scale, seasonal naive, seasonal differencing); null = from the
-    frequency (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24)."""
+    frequency (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24); 1 = no seasonality
+    (the naive forecast repeats the last value)."""
     freq: str | None = None
     """pandas frequency of the time column (`MS`, `D`, ...); null = inferred. Integer time
     columns count steps."""
