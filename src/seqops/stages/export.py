@@ -350,7 +350,8 @@ def log_bundle(
         artifacts["tokenizer"] = str(models_dir / TOKENIZER_FILE)
     elif isinstance(pre, ForecastPreprocessing):
         assert forecast_test is not None
-        example = forecast_test.history_frame(pre).query(f"{pre.id_column} == 'seq0'")
+        frame = forecast_test.history_frame(pre)
+        example = frame[frame[pre.id_column] == "seq0"]
     else:
         example = example_frame(test, pre, n=2)
     parity = report["parity"]
