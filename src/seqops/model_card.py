@@ -241,7 +241,7 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         + " The test set is finite, so read the intervals above; the model has not been "
         "checked for distribution shift or adversarial input. "
         + (
-            "Past the test block the errors grow with the horizon (see the per-step RMSE)."
+            "Errors grow with the number of steps ahead (see the per-step RMSE above)."
             if series
             else "Use the probabilities with care: see the calibration error above."
         ),
