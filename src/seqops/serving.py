@@ -52,7 +52,8 @@ from mlflow.types.schema import AnyType, ColSpec, DataType, Schema, TensorSpec
 
 from seqops import onnx_contract as contract
 from seqops import outputs
-from seqops.data.series import numeric_columns, parse_times, regularise
+from seqops.data.series import parse_times, regularise
+from seqops.data.sources import numeric_columns
 from seqops.data.text import TextEncoder, text_cell
 from seqops.data.windows import HORIZON_COLUMN, ForecastSpec
 from seqops.errors import DataError
@@ -219,25 +220,12 @@ def to_sequences(
         if frame[col].isna().any():
             row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
             raise DataError(f"{where}: column {col!r} is empty at row {row}")
-    features = np.empty((len(frame), len(pre.feature_names)), dtype=np.float64)
-    for j, col in enumerate(pre.feature_names):
-        values = pd.to_numeric(frame[col], errors="coerce")
-        not_numeric = values.isna() & frame[col].notna()
-        # bool is numeric to pandas but is never a meaningful feature value
-        if not_numeric.any() or frame[col].dtype == bool:
-            row = int(np.flatnonzero(not_numeric.to_numpy())[0]) if not_numeric.any() else 0
-            raise DataError(
-                f"{where}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
-            )
-        column = values.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(column)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"{where}: column {col!r} has a NaN or infinite value at row {row} "
-                f"(sequence {frame[pre.id_column].iloc[row]!r})"
-            )
-        features[:, j] = column
+    features = numeric_columns(
+        frame,
+        pre.feature_names,
+        where,
+        row_context=lambda row: f"sequence {frame[pre.id_column].iloc[row]!r}",
+    )
     scaled = ((features - pre.mean) / pre.std).astype(np.float32)
 
     ids: list[Any] = []
@@ -311,7 +299,7 @@ def forecast_inputs(
         if (pre.freq is None) != (not isinstance(times, pd.DatetimeIndex)):
             kind = "timestamps" if pre.freq else "integer steps"
             raise DataError(f"{label}: column {pre.time_column!r} must hold {kind}")
-        values = numeric_columns(part, pre.feature_names, label)
+        values = numeric_columns(part, pre.feature_names, label, gaps=True)
         series = regularise(
             times, values, pre.feature_names, pre.freq, "error", label, "fill them first"
         )

@@ -156,25 +156,6 @@ def regularise(
     return Series(full, frame.to_numpy(dtype=np.float64), names, freq, filled)
 
 
-def numeric_columns(frame: pd.DataFrame, columns: list[str], where: str) -> np.ndarray:
-    """`(rows, columns)` float64; a non-numeric or infinite cell is named, NaN stays (a gap)."""
-    out = np.empty((len(frame), len(columns)), dtype=np.float64)
-    for j, col in enumerate(columns):
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() & frame[col].notna()
-        if bad.any() or frame[col].dtype == bool:
-            row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-            raise DataError(
-                f"{where}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
-            )
-        column = values.to_numpy(dtype=np.float64)
-        if np.isinf(column).any():
-            row = int(np.flatnonzero(np.isinf(column))[0])
-            raise DataError(f"{where}: column {col!r} has an infinite value at row {row}")
-        out[:, j] = column  # NaN stays: a gap, handled by `regularise`
-    return out
-
-
 def load_bundled_series(name: str, gaps: str) -> Series:
     """`co2`: statsmodels' weekly Mauna Loa CO2 as monthly means (months with no reading are
     gaps); `airline`: sktime's monthly airline passengers (1949-1960)."""
@@ -211,7 +192,7 @@ def load_series_file(
     gaps: str,
 ) -> Series:
     """A time column plus value columns (all other columns unless `value_columns` says)."""
-    from seqops.data.sources import read_table
+    from seqops.data.sources import numeric_columns, read_table
 
     frame = read_table(path)
     where = str(path)
@@ -226,7 +207,8 @@ def load_series_file(
     if not names:
         raise DataError(f"{where}: no value columns besides the time column {time_column!r}")
     times = parse_times(frame[time_column], where, time_column)
-    return regularise(times, numeric_columns(frame, names, where), names, freq, gaps, where)
+    values = numeric_columns(frame, names, where, gaps=True)
+    return regularise(times, values, names, freq, gaps, where)
 
 
 def read_processed(path: Path, freq: str | None) -> Series:

@@ -11,6 +11,7 @@ downloaded at run time. A user file is in long format, one row per time step:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,40 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
+def numeric_columns(
+    frame: pd.DataFrame,
+    columns: list[str],
+    where: str,
+    *,
+    gaps: bool = False,
+    row_context: Callable[[int], str] | None = None,
+) -> np.ndarray:
+    """`(rows, columns)` float64 of feature columns, with one error naming the first bad cell.
+
+    A non-numeric cell, or a boolean column (numeric to pandas, never a meaningful feature), is
+    named with its row; so is an infinite value, and NaN unless `gaps` (a series' missing value,
+    which `seqops.data.series.regularise` reports or fills). `row_context(row)` adds where the
+    row belongs (its sequence) to the message."""
+    out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        values = pd.to_numeric(frame[col], errors="coerce")
+        not_numeric = values.isna() & frame[col].notna()
+        if not_numeric.any() or frame[col].dtype == bool:
+            row = int(np.flatnonzero(not_numeric.to_numpy())[0]) if not_numeric.any() else 0
+            raise DataError(
+                f"{where}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
+            )
+        column = values.to_numpy(dtype=np.float64)
+        bad = np.isinf(column) if gaps else ~np.isfinite(column)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            what = "an infinite" if gaps else "a NaN or infinite"
+            context = f" ({row_context(row)})" if row_context else ""
+            raise DataError(f"{where}: column {col!r} has {what} value at row {row}{context}")
+        out[:, j] = column
+    return out
+
+
 def load_long_file(
     path: Path,
     *,
@@ -95,17 +130,7 @@ def load_long_file(
     ]
     if not features:
         raise DataError(f"{path}: no feature columns besides id, time and label")
-    for col in features:
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() & frame[col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{path}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
-            )
-        if values.isna().any() or not np.isfinite(values.to_numpy(dtype=float)).all():
-            row = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))[0])
-            raise DataError(f"{path}: column {col!r} has a NaN or infinite value at row {row}")
+    values = numeric_columns(frame, features, str(path))
     if frame[label_column].isna().any():
         row = int(np.flatnonzero(frame[label_column].isna().to_numpy())[0])
         raise DataError(f"{path}: column {label_column!r} is empty at row {row}")
@@ -122,6 +147,6 @@ def load_long_file(
                 f"{path}: sequence {seq_id!r} has several labels {list(seq_labels)}; "
                 f"{label_column!r} must be constant within a sequence"
             )
-        sequences.append(group[features].to_numpy(dtype=np.float64))
+        sequences.append(values[frame.index.get_indexer(group.index)])
         labels.append(str(seq_labels[0]))
     return RawSequences(sequences, labels, [str(f) for f in features])
