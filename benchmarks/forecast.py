@@ -68,8 +68,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from seqops.forecasting import forecast_errors, mase_scale
-    from seqops.stages.evaluate import ForecastTest
+    from seqops.forecasting import ForecastTest, forecast_errors
 
     processed, reports = args.run / "data" / "processed", args.run / "reports"
     metrics = json.loads((reports / "metrics.json").read_text())
@@ -77,11 +76,10 @@ def main() -> None:
     tune_file = reports / "tune.json"
     tune = json.loads(tune_file.read_text()) if tune_file.is_file() else {}
     test = ForecastTest.load(processed)
-    spec, targets = test.spec, test.series.values[:, test.spec.target_index]
+    spec = test.spec
     start = time.perf_counter()
-    sarima = sarima_log(targets, test.origins, spec.horizon, spec.season_length)
+    sarima = sarima_log(test.targets, test.origins, spec.horizon, spec.season_length)
     sarima_s = time.perf_counter() - start
-    scale = mase_scale(targets[: test.val_start], spec.season_length)
     naive_rmse = metrics["baseline"]["seasonal_naive"]["rmse"]
     rows: list[tuple[str, dict[str, Any], str]] = [
         (
@@ -98,7 +96,7 @@ def main() -> None:
         ),
         (
             "SARIMA(0,1,1)(0,1,1)12, log",
-            forecast_errors(test.actual(), sarima, scale),
+            forecast_errors(test.actual(), sarima, test.mase_scale()),
             f"statsmodels SARIMAX, {sarima_s:.1f} s",
         ),
     ]

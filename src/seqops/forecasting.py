@@ -1,8 +1,8 @@
-"""Forecast errors, statistical baselines and the paired forecast comparison (torch-free).
+"""The forecast test set, errors, statistical baselines and the paired comparison (torch-free).
 
-    errors = forecast_errors(actual, forecast, scale=mase_scale(train_values, season))
-    naive = seasonal_naive(values, origins, horizon, season)          # (N, H, K)
-    ets = holt_winters(values, origins, horizon, season)
+    test = ForecastTest.load(Path("data/processed"))                  # what prepare wrote
+    errors = forecast_errors(test.actual(), forecast, test.mase_scale())
+    baselines = test.baselines()        # seasonal naive and Holt-Winters, (N, H, K) each
     check = diebold_mariano(candidate_errors, champion_errors)         # one-sided p-value
 
 Arrays are `(N, H, K)`: N forecast origins, H steps ahead, K target series, in the series'
@@ -11,11 +11,17 @@ own units. A baseline at origin o sees only `values[:o]`, exactly like the model
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from seqops.data.series import Series
+from seqops.data.windows import ForecastSpec
 
 #: The error metrics of design.md §7, lower is better.
 METRICS = ("mae", "rmse", "smape", "mase")
@@ -77,6 +83,64 @@ def holt_winters(values: np.ndarray, origins: list[int], horizon: int, season: i
                 ).fit()
             out[i, :, k] = fitted.forecast(horizon)
     return out
+
+
+@dataclass(frozen=True)
+class ForecastTest:
+    """The prepared series, its spec and the test origins (first forecast step of each)."""
+
+    series: Series
+    spec: ForecastSpec
+    origins: list[int]
+    val_start: int
+    """First validation step: the training part is `[0, val_start)`."""
+
+    @classmethod
+    def load(cls, processed_dir: Path) -> ForecastTest:
+        pre = json.loads((processed_dir / "preprocessing.json").read_text())
+        spec = ForecastSpec.from_dict(pre["forecast"])
+        series = Series.load(processed_dir / pre["series_file"], pre["freq"])
+        starts = list(range(pre["cuts"]["test_start"], len(series) - spec.horizon + 1))
+        return cls(series, spec, starts, pre["cuts"]["val_start"])
+
+    @property
+    def targets(self) -> np.ndarray:
+        """`(T, K)` the whole series' target columns, in units."""
+        return self.series.values[:, self.spec.target_index]
+
+    def histories(self) -> list[np.ndarray]:
+        """The raw history `(o, F)` before each test origin."""
+        return [self.series.values[:o] for o in self.origins]
+
+    def actual(self) -> np.ndarray:
+        """`(N, H, K)` observed target values after each origin."""
+        h = self.spec.horizon
+        return np.stack([self.targets[o : o + h] for o in self.origins])
+
+    def mase_scale(self) -> np.ndarray:
+        """MASE's unit per target: the seasonal-naive MAE on the training part."""
+        return mase_scale(self.targets[: self.val_start], self.spec.season_length)
+
+    def baselines(self) -> dict[str, np.ndarray]:
+        """Seasonal-naive and Holt-Winters forecasts `(N, H, K)` at every test origin."""
+        h, season = self.spec.horizon, self.spec.season_length
+        return {
+            "seasonal_naive": seasonal_naive(self.targets, self.origins, h, season),
+            "holt_winters": holt_winters(self.targets, self.origins, h, season),
+        }
+
+    def history_frame(self, id_column: str, time_column: str) -> pd.DataFrame:
+        """Each origin's history as request rows (id `seq<i>`, time, features): the last
+        `min_history` steps, what the model needs."""
+        parts = []
+        for i, o in enumerate(self.origins):
+            start = max(o - self.spec.min_history, 0)
+            part = pd.DataFrame(self.series.values[start:o], columns=self.series.names)
+            times = self.series.times[start:o]
+            part.insert(0, time_column, [str(t) for t in times] if self.series.freq else times)
+            part.insert(0, id_column, f"seq{i}")
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
 
 
 @dataclass(frozen=True)

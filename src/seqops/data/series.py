@@ -31,6 +31,10 @@ _SEASONS = {
 }  # fmt: skip
 
 
+#: The time column of the processed series file.
+_TIME = "time"
+
+
 @dataclass(frozen=True)
 class Series:
     """One regular multivariate series: `values` `(N, F)` at `times` (one step apart)."""
@@ -46,10 +50,19 @@ class Series:
     def __len__(self) -> int:
         return len(self.values)
 
-    def frame(self, time_column: str) -> pd.DataFrame:
+    def save(self, path: Path) -> None:
+        """CSV: a `time` column, then one column per series (`load` reads it back)."""
         out = pd.DataFrame(self.values, columns=self.names)
-        out.insert(0, time_column, self.times)
-        return out
+        out.insert(0, _TIME, self.times)
+        out.to_csv(path, index=False)
+
+    @classmethod
+    def load(cls, path: Path, freq: str | None) -> Series:
+        """A series `save` wrote, times parsed back (timestamps when `freq` is set)."""
+        frame = pd.read_csv(path)
+        times = frame.pop(_TIME)
+        index = pd.DatetimeIndex(pd.to_datetime(times)) if freq else pd.Index(times.to_numpy())
+        return cls(index, frame.to_numpy(dtype=np.float64), list(frame.columns), freq)
 
 
 def season_from_freq(freq: str | None) -> int | None:
@@ -209,11 +222,3 @@ def load_series_file(
     times = parse_times(frame[time_column], where, time_column)
     values = numeric_columns(frame, names, where, gaps=True)
     return regularise(times, values, names, freq, gaps, where)
-
-
-def read_processed(path: Path, freq: str | None) -> Series:
-    """The series prepare wrote (`data/processed/series.csv`), times parsed back."""
-    frame = pd.read_csv(path)
-    times = frame.pop("time")
-    index = pd.DatetimeIndex(pd.to_datetime(times)) if freq else pd.Index(times.to_numpy())
-    return Series(index, frame.to_numpy(dtype=np.float64), list(frame.columns), freq)

@@ -25,11 +25,11 @@ import io
 import json
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torchmetrics.classification import (
     BinaryPrecisionRecallCurve,
@@ -46,15 +46,8 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.data.datamodule import loader
 from seqops.data.sequences import SequenceSet
-from seqops.data.series import Series, read_processed
 from seqops.data.windows import ForecastSpec
-from seqops.forecasting import (
-    METRICS,
-    forecast_errors,
-    holt_winters,
-    mase_scale,
-    seasonal_naive,
-)
+from seqops.forecasting import METRICS, ForecastTest, forecast_errors
 from seqops.layout import Layout
 from seqops.model.system import LitSequenceModel
 
@@ -185,24 +178,25 @@ def evaluate(
 class ForecastEvaluation:
     """Test forecasts of the model and the baselines, `(N, H, K)` in the series' units."""
 
-    series: Series
-    spec: ForecastSpec
-    origins: list[int]
-    actual: np.ndarray
+    test: ForecastTest
     forecasts: dict[str, np.ndarray]
     """`model`, `seasonal_naive`, `holt_winters`."""
-    scale: np.ndarray
-    """MASE scale per target (seasonal-naive MAE on the training part)."""
+
+    @cached_property
+    def actual(self) -> np.ndarray:
+        return self.test.actual()
 
     def metrics(self) -> dict[str, Any]:
+        scale = self.test.mase_scale()
+
         def errors(name: str) -> dict[str, float]:
-            return forecast_errors(self.actual, self.forecasts[name], self.scale)
+            return forecast_errors(self.actual, self.forecasts[name], scale)
 
         test = errors("model")
         baselines = {name: errors(name) for name in self.forecasts if name != "model"}
         step_rmse = np.sqrt(((self.forecasts["model"] - self.actual) ** 2).mean(axis=(0, 2)))
         return {
-            "test": {**test, "n": int(self.actual.size), "n_windows": len(self.origins)},
+            "test": {**test, "n": int(self.actual.size), "n_windows": len(self.test.origins)},
             "baseline": baselines,
             "skill": {f"rmse_vs_{name}": test["rmse"] / b["rmse"] for name, b in baselines.items()},
             "per_step": {"rmse": [float(v) for v in step_rmse]},
@@ -214,10 +208,10 @@ class ForecastEvaluation:
         writer = csv.writer(buf, lineterminator="\n")
         names = list(self.forecasts)
         writer.writerow(["origin", "time", "horizon", "target", "actual", *names, "error"])
-        times = self.series.times
-        for i, o in enumerate(self.origins):
-            for h in range(self.spec.horizon):
-                for k, target in enumerate(self.spec.target_names):
+        times = self.test.series.times
+        for i, o in enumerate(self.test.origins):
+            for h in range(self.test.spec.horizon):
+                for k, target in enumerate(self.test.spec.target_names):
                     got = [self.forecasts[n][i, h, k] for n in names]
                     actual = self.actual[i, h, k]
                     writer.writerow(
@@ -229,15 +223,13 @@ class ForecastEvaluation:
 
     def plot_csv(self, history_steps: int) -> str:
         """The last `history_steps` observed steps and the last origin's forecasts (DVC plot)."""
-        k, last = self.spec.target_index[0], len(self.origins) - 1
-        start = max(self.origins[-1] - history_steps, 0)
+        times, origin, last = self.test.series.times, self.test.origins[-1], -1
         rows = ["time,series,value"]
-        for t in range(start, len(self.series)):
-            rows.append(f"{self.series.times[t]},actual,{self.series.values[t, k]:.6g}")
+        for t in range(max(origin - history_steps, 0), len(times)):
+            rows.append(f"{times[t]},actual,{self.test.targets[t, 0]:.6g}")
         for name, forecast in self.forecasts.items():
-            for h in range(self.spec.horizon):
-                when = self.series.times[self.origins[-1] + h]
-                rows.append(f"{when},{name},{forecast[last, h, 0]:.6g}")
+            for h in range(self.test.spec.horizon):
+                rows.append(f"{times[origin + h]},{name},{forecast[last, h, 0]:.6g}")
         return "\n".join(rows) + "\n"
 
     def plot_png(self, path: Path, history_steps: int) -> None:
@@ -247,16 +239,14 @@ class ForecastEvaluation:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        o, last, h = self.origins[-1], len(self.origins) - 1, self.spec.horizon
-        times = self.series.times
+        o, last, h = self.test.origins[-1], len(self.test.origins) - 1, self.test.spec.horizon
+        times = self.test.series.times
         start = max(o - history_steps, 0)
-        targets = self.spec.target_names
+        targets = self.test.spec.target_names
         fig, axes = plt.subplots(len(targets), 1, figsize=(10, 3.5 * len(targets)), squeeze=False)
         for k, (ax, name) in enumerate(zip(axes[:, 0], targets, strict=True)):
-            column = self.spec.target_index[k]
-            ax.plot(
-                times[start:o], self.series.values[start:o, column], color="black", label="history"
-            )
+            history = self.test.targets[start:o, k]
+            ax.plot(times[start:o], history, color="black", label="history")
             ax.plot(
                 times[o : o + h], self.actual[last, :, k], color="black", ls="--", label="actual"
             )
@@ -286,66 +276,12 @@ def model_forecast(
     return spec.invert(z, np.stack([spec.tail(values[:o]) for o in origins]))
 
 
-@dataclass(frozen=True)
-class ForecastTest:
-    """The prepared series, its spec and the test origins (first forecast step of each)."""
-
-    series: Series
-    spec: ForecastSpec
-    origins: list[int]
-    val_start: int
-
-    @classmethod
-    def load(cls, processed_dir: Path) -> ForecastTest:
-        pre = json.loads((processed_dir / "preprocessing.json").read_text())
-        spec = ForecastSpec.from_dict(pre["forecast"])
-        series = read_processed(processed_dir / pre["series_file"], pre["freq"])
-        starts = list(range(pre["cuts"]["test_start"], len(series) - spec.horizon + 1))
-        return cls(series, spec, starts, pre["cuts"]["val_start"])
-
-    def histories(self) -> list[np.ndarray]:
-        """The raw history `(o, F)` before each test origin."""
-        return [self.series.values[:o] for o in self.origins]
-
-    def actual(self) -> np.ndarray:
-        """`(N, H, K)` observed target values after each origin."""
-        targets, h = self.series.values[:, self.spec.target_index], self.spec.horizon
-        return np.stack([targets[o : o + h] for o in self.origins])
-
-    def history_frame(self, pre: Any, steps: int | None = None) -> pd.DataFrame:
-        """Each origin's history as request rows (id `seq<i>`, time, features): the last
-        `steps` steps (default: what the model needs)."""
-        steps = steps or self.spec.min_history
-        parts = []
-        for i, o in enumerate(self.origins):
-            start = max(o - steps, 0)
-            part = pd.DataFrame(self.series.values[start:o], columns=self.series.names)
-            times = self.series.times[start:o]
-            part.insert(0, pre.time_column, [str(t) for t in times] if pre.freq else times)
-            part.insert(0, pre.id_column, f"seq{i}")
-            parts.append(part)
-        return pd.concat(parts, ignore_index=True)
-
-
 def evaluate_forecast(checkpoint: Path, processed_dir: Path) -> ForecastEvaluation:
     """Model, seasonal-naive and Holt-Winters forecasts at every test origin."""
     test = ForecastTest.load(processed_dir)
-    series, spec, starts = test.series, test.spec, test.origins
-    h, values, k = spec.horizon, series.values, spec.target_index
-    targets = values[:, k]
     model = LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu")
-    return ForecastEvaluation(
-        series=series,
-        spec=spec,
-        origins=starts,
-        actual=test.actual(),
-        forecasts={
-            "model": model_forecast(model, spec, values, starts),
-            "seasonal_naive": seasonal_naive(targets, starts, h, spec.season_length),
-            "holt_winters": holt_winters(targets, starts, h, spec.season_length),
-        },
-        scale=mase_scale(targets[: test.val_start], spec.season_length),
-    )
+    model_forecasts = model_forecast(model, test.spec, test.series.values, test.origins)
+    return ForecastEvaluation(test, {"model": model_forecasts, **test.baselines()})
 
 
 #: Observed steps drawn before the forecast in the forecast plot.

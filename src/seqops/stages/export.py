@@ -39,6 +39,7 @@ from seqops.data.datamodule import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.data.text import TOKENIZER_FILE
 from seqops.errors import SeqopsError
+from seqops.forecasting import ForecastTest
 from seqops.layout import Layout
 from seqops.model.system import LitSequenceModel
 from seqops.serving import (
@@ -48,7 +49,7 @@ from seqops.serving import (
     TextPreprocessing,
     load_preprocessing,
 )
-from seqops.stages.evaluate import ForecastTest, model_forecast
+from seqops.stages.evaluate import model_forecast
 from seqops.stages.prepare import TEST_TEXTS_FILE
 
 
@@ -202,16 +203,16 @@ def bundle_preprocessing(
 
 def export(
     checkpoint: Path, processed_dir: Path, models_dir: Path, cfg: ExportConfig, data: DataConfig
-) -> dict[str, Any]:
-    """Write the bundle into `models_dir` and return the export report (raises on failed parity)."""
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Write the bundle into `models_dir`; the export report (raises on failed parity) and two
+    raw test requests, the MLflow model's input example."""
     system = LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu")
     net = system.net.eval()
-    cell = system.hparams["network"]["cell"]
+    hparams = system.hparams
+    # The checkpoint knows its own sizes (n_classes: classes, or target series to forecast).
+    n_features, n_outputs = hparams["n_features"], hparams["n_classes"]
     pre_raw = json.loads((processed_dir / contract.PREPROCESSING_FILE).read_text())
     test = SequenceSet.load(processed_dir / "test.npz")
-    n_features, n_outputs = len(pre_raw["feature_names"]), len(pre_raw["label_names"])
-    if pre_raw["task"] == "forecasting":
-        n_outputs = len(pre_raw["forecast"]["target_names"])
 
     bundle = bundle_preprocessing(pre_raw, data, cfg.max_length)
     if "tokenizer" in bundle:  # text: the tokenizer travels inside the bundle
@@ -254,13 +255,18 @@ def export(
         )
         metric = "test/rmse"
         fp32_quality = forecast_rmse(fp32, forecast_test)
+        requests = forecast_test.history_frame(pre.id_column, pre.time_column)
+        example = requests[requests[pre.id_column].isin(["seq0"])]
     else:
         metric = "test/accuracy"
         fp32_quality = accuracy(fp32, test)
+        if isinstance(pre, Preprocessing):
+            example = example_frame(test, pre, n=2)
     if isinstance(pre, TextPreprocessing):
         # The whole serving path on raw text (tokenizer.json + ONNX) must match the
         # token ids prepare wrote, or the served model is not the evaluated one.
         texts = json.loads((processed_dir / TEST_TEXTS_FILE).read_text())
+        example = text_frame(texts, pre, n=2)
         served = fp32.predict_frame(text_frame(texts, pre), where="test texts")
         gap = float(
             np.abs(
@@ -274,7 +280,7 @@ def export(
                 "away from the prepared token ids': tokenizer.json does not match"
             )
     reason = (
-        quantize_int8(cell, fp32_path, models_dir / contract.INT8_FILE)
+        quantize_int8(hparams["network"]["cell"], fp32_path, models_dir / contract.INT8_FILE)
         if cfg.quantize
         else "disabled by export.quantize"
     )
@@ -301,7 +307,7 @@ def export(
             "metric": metric,
             "fp32": fp32_quality,
         }
-    return report
+    return report, example
 
 
 def forecast_rmse(predictor: Predictor, test: ForecastTest) -> float:
@@ -317,7 +323,10 @@ def check_served_forecast(
     outputs allows once integrated and scaled back (`atol` × target std × horizon)."""
     spec = test.spec
     expected = model_forecast(system, spec, test.series.values, test.origins)
-    served = predictor.forecast_frame(test.history_frame(predictor.pre), where="test histories")
+    pre = predictor.pre
+    assert isinstance(pre, ForecastPreprocessing)
+    requests = test.history_frame(pre.id_column, pre.time_column)
+    served = predictor.forecast_frame(requests, where="test histories")
     got = served[spec.target_names].to_numpy().reshape(expected.shape)
     gap = float(np.abs(got - expected).max())
     limit = atol * float(spec.std[spec.target_index].max()) * spec.horizon
@@ -329,14 +338,9 @@ def check_served_forecast(
     return gap
 
 
-def log_bundle(
-    models_dir: Path,
-    report: dict[str, Any],
-    test: SequenceSet,
-    texts: list[str] | None = None,
-    forecast_test: ForecastTest | None = None,
-) -> str:
-    """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run."""
+def log_bundle(models_dir: Path, report: dict[str, Any], example: pd.DataFrame) -> str:
+    """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run;
+    `example` (raw requests) is its input example."""
     import mlflow
 
     from seqops.serving import OnnxSequenceClassifier, model_signature
@@ -345,15 +349,7 @@ def log_bundle(
     pre = load_preprocessing(pre_file)
     artifacts = {"model": str(models_dir / contract.MODEL_FILE), "preprocessing": str(pre_file)}
     if isinstance(pre, TextPreprocessing):
-        assert texts is not None
-        example = text_frame(texts, pre, n=2)
         artifacts["tokenizer"] = str(models_dir / TOKENIZER_FILE)
-    elif isinstance(pre, ForecastPreprocessing):
-        assert forecast_test is not None
-        frame = forecast_test.history_frame(pre)
-        example = frame[frame[pre.id_column] == "seq0"]
-    else:
-        example = example_frame(test, pre, n=2)
     parity = report["parity"]
     metrics = {"export/parity_max_abs_diff": parity["max_abs_diff"]}
     if parity["argmax_agreement"] is not None:
@@ -417,13 +413,11 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> di
         layout.models / TOKENIZER_FILE,
         report_file,
     )
-    report = export(layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data)
-    test = SequenceSet.load(layout.processed / "test.npz")
-    texts_file = layout.processed / TEST_TEXTS_FILE
-    texts = json.loads(texts_file.read_text()) if texts_file.is_file() else None
-    forecast_test = ForecastTest.load(layout.processed) if cfg.data.task == "forecasting" else None
+    report, example = export(
+        layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
+    )
     with tracking.resume_run(layout.run_file):
-        report["mlflow_model_uri"] = log_bundle(layout.models, report, test, texts, forecast_test)
+        report["mlflow_model_uri"] = log_bundle(layout.models, report, example)
         outputs.write_json(report_file, report)
         import mlflow
 

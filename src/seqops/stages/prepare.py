@@ -87,7 +87,6 @@ class Prepared:
                 "label_names": [],
                 "forecast": self.forecast.to_dict(),
                 "freq": self.series.freq,
-                "time_kind": "timestamp" if self.series.freq else "integer",
                 "cuts": {"val_start": self.cuts.val_start, "test_start": self.cuts.test_start},
                 "series_file": SERIES_FILE,
                 "max_train_length": max_train_length,
@@ -357,7 +356,7 @@ def write(prepared: Prepared, layout: Layout) -> dict[str, Any]:
             split.save(tmp / f"{name}.npz")
         (tmp / "preprocessing.json").write_text(json.dumps(prepared.preprocessing(), indent=2))
         if prepared.series is not None:
-            prepared.series.frame("time").to_csv(tmp / SERIES_FILE, index=False)
+            prepared.series.save(tmp / SERIES_FILE)
         if prepared.tokenizer is not None:
             from seqops.data.text import TOKENIZER_FILE
 

@@ -207,10 +207,10 @@ def forecast_regression_check(
     the actual values are compared point by point (Diebold-Mariano)."""
     import mlflow
 
-    from seqops.stages.evaluate import ForecastTest
+    from seqops.forecasting import ForecastTest
 
     test = ForecastTest.load(layout.processed)
-    frame, actual = test.history_frame(pre), test.actual()
+    frame, actual = test.history_frame(pre.id_column, pre.time_column), test.actual()
     targets = test.spec.target_names
 
     def errors(uri: str) -> np.ndarray:
