@@ -8,23 +8,10 @@
 #   .ci/forecast_pipeline.sh
 #   MAX_RMSE=0.5 KEEP=1 .ci/forecast_pipeline.sh
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/scratch_project.sh" forecast
 max_rmse="${MAX_RMSE:-0.50}"
-bin="$repo/.venv/bin"
-export PATH="$bin:$PATH" DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
-unset MLFLOW_TRACKING_URI
-work="$(mktemp -d "${TMPDIR:-/tmp}/seqops-forecast.XXXXXX")"
-if [[ -z "${KEEP:-}" ]]; then trap 'rm -rf "$work"' EXIT; else echo "scratch copy kept: $work"; fi
-start=$(date +%s)
-
-cp -r "$repo/src" "$repo/dvc.yaml" "$repo/params" "$repo/benchmarks" "$work/"
-find "$work" -name __pycache__ -prune -exec rm -rf {} +
 cp "$work/params/co2.yaml" "$work/params.yaml"
-cd "$work"
-git init -q && dvc init -q
-git -c user.name=ci -c user.email=ci@localhost add -A
-git -c user.name=ci -c user.email=ci@localhost commit -qm "CO2 preset"
+commit_scratch "CO2 preset"
 
 echo "== dvc repro (CO2 preset)"
 dvc repro

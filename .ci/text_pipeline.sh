@@ -8,21 +8,10 @@
 #   SST2_DIR=/data/sst2 MIN_ACCURACY=0.8 KEEP=1 .ci/text_pipeline.sh
 #   FULL_BUDGET=1 .ci/text_pipeline.sh      # the preset's own budget (6 trials), ~10-15 minutes
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/scratch_project.sh" text
 sst2="$(cd "${SST2_DIR:-$repo/../shared/data/sst2}" && pwd)"
 min_accuracy="${MIN_ACCURACY:-0.80}"
-bin="$repo/.venv/bin"
-export PATH="$bin:$PATH" DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1
-# One intra-op thread per process: this small RNN gains nothing from two, and two threads on a
-# shared 2-core machine made tuning 10x slower (741 s instead of 58 s) in a measured run.
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
-unset MLFLOW_TRACKING_URI
-work="$(mktemp -d "${TMPDIR:-/tmp}/seqops-text.XXXXXX")"
-if [[ -z "${KEEP:-}" ]]; then trap 'rm -rf "$work"' EXIT; else echo "scratch copy kept: $work"; fi
-start=$(date +%s)
 
-cp -r "$repo/src" "$repo/dvc.yaml" "$repo/params" "$repo/benchmarks" "$work/"
-find "$work" -name __pycache__ -prune -exec rm -rf {} +
 # The preset with absolute data paths and the reduced CI budget (2 tuning trials of 3 epochs,
 # a shorter latency run). Everything else is params/sst2.yaml as the README documents it.
 "$bin/python" - "$work" "$sst2" <<'PY'
@@ -41,10 +30,7 @@ if os.environ.get("FULL_BUDGET") != "1":
     params["benchmark"].update(n_calls=200, warmup=20, throughput_calls=5)
 (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 PY
-cd "$work"
-git init -q && dvc init -q
-git -c user.name=ci -c user.email=ci@localhost add -A
-git -c user.name=ci -c user.email=ci@localhost commit -qm "SST-2 preset"
+commit_scratch "SST-2 preset"
 
 echo "== dvc repro (SST-2 preset, $([[ "${FULL_BUDGET:-}" == 1 ]] && echo "its own" || echo "reduced") tuning budget)"
 dvc repro
