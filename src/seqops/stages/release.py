@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,10 @@ class Check:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+#: A paired test of candidate vs champion per-example scores at a significance level.
+PairedCheck = Callable[[np.ndarray, np.ndarray, float], "Check"]
 
 
 def mcnemar_regression(
@@ -153,22 +158,10 @@ def gate(
     return [*checks, regression]
 
 
-def _correct(model_uri: str, frame: Any, truth: list[str], id_column: str) -> np.ndarray:
-    """Per-example correctness of a registered pyfunc model on the raw test rows."""
-    import mlflow
-
-    predictions = mlflow.pyfunc.load_model(model_uri).predict(frame)
-    by_id = dict(zip(predictions[id_column], predictions["label"], strict=True))
-    return np.array([by_id[f"seq{i}"] == label for i, label in enumerate(truth)])
-
-
-def regression_check(
-    cfg: ReleaseConfig, candidate_uri: str, champion_version: Any | None, layout: Layout
-) -> Check:
-    if champion_version is None:
-        return Check(
-            "no_regression_vs_champion", None, cfg.alpha, True, "no champion yet: first release"
-        )
+def _paired_scorer(layout: Layout) -> tuple[Callable[[Any], np.ndarray], PairedCheck]:
+    """How to score one loaded pyfunc model on this test set, per example, and the paired test
+    that compares two such scores: correctness and McNemar for classifiers, forecast errors
+    from the raw test histories and Diebold-Mariano for forecasters."""
     from seqops.data.sequences import SequenceSet
     from seqops.serving import ForecastPreprocessing, TextPreprocessing, load_preprocessing
     from seqops.stages.export import example_frame, text_frame
@@ -176,16 +169,47 @@ def regression_check(
 
     pre = load_preprocessing(layout.models / contract.PREPROCESSING_FILE)
     if isinstance(pre, ForecastPreprocessing):
-        return forecast_regression_check(cfg, candidate_uri, champion_version, layout, pre)
+        from seqops.forecasting import ForecastTest
+
+        forecast_test = ForecastTest.load(layout.processed)
+        histories = forecast_test.history_frame(pre.id_column, pre.time_column)
+        actual, targets = forecast_test.actual(), pre.spec.target_names
+
+        def errors(model: Any) -> np.ndarray:
+            forecasts = model.predict(histories)
+            return forecasts[targets].to_numpy().reshape(actual.shape) - actual
+
+        return errors, diebold_mariano_regression
     test = SequenceSet.load(layout.processed / "test.npz")
     if isinstance(pre, TextPreprocessing):  # both models read the raw test texts
         frame = text_frame(json.loads((layout.processed / TEST_TEXTS_FILE).read_text()), pre)
     else:
         frame = example_frame(test, pre, n=len(test))
     truth = [pre.label_names[y] for y in test.labels]
+
+    def correct(model: Any) -> np.ndarray:
+        predictions = model.predict(frame)
+        by_id = dict(zip(predictions[pre.id_column], predictions["label"], strict=True))
+        return np.array([by_id[f"seq{i}"] == label for i, label in enumerate(truth)])
+
+    return correct, mcnemar_regression
+
+
+def regression_check(
+    cfg: ReleaseConfig, candidate_uri: str, champion_version: Any | None, layout: Layout
+) -> Check:
+    """Candidate and champion, both served from their registered ONNX bundles, scored on the
+    same raw test inputs and compared with the task's paired test."""
+    if champion_version is None:
+        return Check(
+            "no_regression_vs_champion", None, cfg.alpha, True, "no champion yet: first release"
+        )
+    import mlflow
+
+    score, paired_test = _paired_scorer(layout)
     champion_uri = f"models:/{cfg.model_name}/{champion_version.version}"
     try:
-        champion = _correct(champion_uri, frame, truth, pre.id_column)
+        champion = score(mlflow.pyfunc.load_model(champion_uri))
     except Exception as exc:  # a champion trained on other data or features cannot be compared
         return Check(
             "no_regression_vs_champion",
@@ -194,41 +218,7 @@ def regression_check(
             False,
             f"champion v{champion_version.version} cannot score this test set: {exc}",
         )
-    candidate = _correct(candidate_uri, frame, truth, pre.id_column)
-    check = mcnemar_regression(candidate, champion, cfg.alpha)
-    detail = f"vs champion v{champion_version.version}: {check.detail}"
-    return Check(check.name, check.value, check.threshold, check.passed, detail)
-
-
-def forecast_regression_check(
-    cfg: ReleaseConfig, candidate_uri: str, champion_version: Any, layout: Layout, pre: Any
-) -> Check:
-    """Both registered models forecast from the same raw test histories; their errors against
-    the actual values are compared point by point (Diebold-Mariano)."""
-    import mlflow
-
-    from seqops.forecasting import ForecastTest
-
-    test = ForecastTest.load(layout.processed)
-    frame, actual = test.history_frame(pre.id_column, pre.time_column), test.actual()
-    targets = test.spec.target_names
-
-    def errors(uri: str) -> np.ndarray:
-        forecasts = mlflow.pyfunc.load_model(uri).predict(frame)
-        return forecasts[targets].to_numpy().reshape(actual.shape) - actual
-
-    champion_uri = f"models:/{cfg.model_name}/{champion_version.version}"
-    try:
-        champion = errors(champion_uri)
-    except Exception as exc:  # a champion of other data, targets or horizon cannot be compared
-        return Check(
-            "no_regression_vs_champion",
-            None,
-            cfg.alpha,
-            False,
-            f"champion v{champion_version.version} cannot forecast this test set: {exc}",
-        )
-    check = diebold_mariano_regression(errors(candidate_uri), champion, cfg.alpha)
+    check = paired_test(score(mlflow.pyfunc.load_model(candidate_uri)), champion, cfg.alpha)
     detail = f"vs champion v{champion_version.version}: {check.detail}"
     return Check(check.name, check.value, check.threshold, check.passed, detail)
 
