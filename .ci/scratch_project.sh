@@ -17,6 +17,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/seqops-$1.XXXXXX")"
 if [[ -z "${KEEP:-}" ]]; then trap 'rm -rf "$work"' EXIT; else echo "scratch copy kept: $work"; fi
 start=$(date +%s)
 cp -r "$repo/src" "$repo/dvc.yaml" "$repo/params" "$repo/benchmarks" "$work/"
+mkdir "$work/data" && cp -r "$repo/data/raw" "$work/data/"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 commit_scratch() {

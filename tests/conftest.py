@@ -139,9 +139,11 @@ def invoke(base: str, frame: pd.DataFrame) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A git + DVC project in a temp dir with this repo's dvc.yaml, code and tiny params."""
+    """A git + DVC project in a temp dir with this repo's dvc.yaml, code, data/raw/ and tiny
+    params."""
     shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copytree(REPO / "data" / "raw", tmp_path / "data" / "raw")
     write_params(tmp_path / "params.yaml")
     run(["git", "init", "-q"], tmp_path)
     run([str(BIN / "dvc"), "init", "-q"], tmp_path)

@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "lineage":
             import json
 
-            from seqops.stages.release import lineage_main
+            from seqops.registry import lineage_main
 
             print(json.dumps(lineage_main(args.onnx_file, args.params), indent=2))
             return 0

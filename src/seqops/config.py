@@ -24,13 +24,12 @@ from seqops.errors import ConfigError
 
 Cell = Literal["lstm", "gru", "rnn"]
 Pooling = Literal["last", "mean", "max", "attention"]
-Task = Literal["sequence_classification", "text_classification", "forecasting"]
+#: The task families; each is one module of `seqops.tasks` (see docs/architecture.md).
+TaskName = Literal[
+    "sequence_classification", "text_classification", "forecasting", "sequence_regression"
+]
 
-#: Series bundled with the installed packages (nothing is downloaded): monthly means of
-#: statsmodels' weekly Mauna Loa CO2, and the monthly airline passengers in sktime's wheel.
-FORECAST_DATASETS = ("co2", "airline")
-
-#: Metrics to minimise; every other name in the vocabulary (design.md §7) is maximised.
+#: Metrics to minimise; every other name in the vocabulary (docs/architecture.md) is maximised.
 _LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece")
 
 
@@ -97,12 +96,13 @@ class ForecastConfig(_Section):
 class DataConfig(_Section):
     """Where sequences come from and how they are split."""
 
-    task: Task = "sequence_classification"
-    """Task family: float sequences, raw text (`text_classification`), or series
-    (`forecasting`: see `data.forecast`)."""
+    task: TaskName = "sequence_classification"
+    """Task family: float sequences to a class, raw text (`text_classification`), series
+    (`forecasting`: see `data.forecast`), or float sequences to one number
+    (`sequence_regression`)."""
     dataset: str | None = "JapaneseVowels"
-    """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept); for
-    forecasting, a bundled series: `co2` or `airline`."""
+    """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept; `Tecator`
+    or `Covid3Month` for regression); for forecasting, a bundled series: `co2` or `airline`."""
     path: Path | None = None
     """A user file: long format (CSV, TSV or Parquet) for sequences; for text, CSV, TSV,
     Parquet or `<label> <text>` lines (any other suffix). Set `dataset: null` to use it."""
@@ -119,7 +119,8 @@ class DataConfig(_Section):
     time_column: str = "time"
     """Column ordering the rows of one sequence (long format)."""
     label_column: str = "label"
-    """Column with the class of the sequence; must be constant within a sequence."""
+    """Column with the class (or, for regression, the number) of the sequence; must be
+    constant within a sequence."""
     feature_columns: list[str] | None = None
     """Feature columns; `null` takes every column except id, time and label."""
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
@@ -131,22 +132,16 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
+        from seqops.tasks import get_task
+
         if (self.dataset is None) == (self.path is None):
             raise ValueError("set exactly one of data.dataset (bundled) and data.path (your file)")
-        if self.task == "text_classification" and self.path is None:
-            raise ValueError("data.task=text_classification reads data.path; set dataset: null")
-        if self.task != "text_classification" and (self.val_path or self.test_path):
-            raise ValueError("data.val_path / data.test_path are for text_classification only")
-        if self.task == "forecasting" and self.dataset not in (None, *FORECAST_DATASETS):
-            raise ValueError(
-                f"data.dataset = {self.dataset!r}: not a bundled series for forecasting "
-                f"(choose one of {list(FORECAST_DATASETS)}, or set dataset: null and data.path)"
-            )
+        get_task(self.task).check_data(self)
         return self
 
 
 class ModelConfig(_Section):
-    """SequenceNet architecture (design.md §5)."""
+    """SequenceNet architecture (docs/architecture.md)."""
 
     cell: Cell = "lstm"
     """Recurrent cell."""
@@ -326,7 +321,7 @@ class TuneConfig(_Section):
 
 
 class ExportConfig(_Section):
-    """ONNX export, its parity check against PyTorch, and int8 quantization (design.md §9)."""
+    """ONNX export, its parity check against PyTorch, and int8 quantization (docs/architecture.md)."""
 
     opset: int = Field(17, ge=14, le=21)
     """ONNX opset of `models/model.onnx`."""
@@ -364,16 +359,15 @@ class BenchmarkConfig(_Section):
 
 
 class ReleaseConfig(_Section):
-    """The release gate and the MLflow Model Registry entry (design.md §6)."""
+    """The release gate and the MLflow Model Registry entry (docs/architecture.md)."""
 
     model_name: str = Field("seqops", min_length=1)
     """Registered model name; versions get aliases `candidate`, `champion`, `previous-champion`."""
-    metric: Literal[
-        "test/accuracy", "test/f1_macro", "test/mae", "test/rmse", "test/smape", "test/mase"
-    ] = "test/accuracy"
-    """Task metric the quality check reads from `reports/metrics.json` (forecasting: an error)."""
+    metric: str = "test/accuracy"
+    """Task metric the quality check reads from `reports/metrics.json` (an error such as
+    `test/rmse` for forecasting and regression); must be one the task reports."""
     min_metric: float = Field(0.95, ge=0.0, le=1.0)
-    """Quality floor for `metric` on the test set (classification metrics)."""
+    """Quality floor for `metric` on the test set (metrics where higher is better)."""
     max_metric: float | None = Field(None, gt=0.0)
     """Quality ceiling for a forecast error `metric` (test/rmse in the series' units, ...)."""
     max_p95_ms: float = Field(10.0, gt=0.0)
@@ -383,6 +377,8 @@ class ReleaseConfig(_Section):
 
     @model_validator(mode="after")
     def _threshold_for_direction(self) -> ReleaseConfig:
+        if not self.metric.startswith("test/"):
+            raise ValueError(f"release.metric = {self.metric!r}: must be a test/ metric")
         if metric_direction(self.metric) == "minimize" and self.max_metric is None:
             raise ValueError(
                 f"release.metric = {self.metric!r} is an error (lower is better): "
@@ -422,18 +418,19 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> Config:
-        forecasting = self.data.task == "forecasting"
-        allowed = _FORECAST_METRICS if forecasting else _CLASSIFICATION_METRICS
-        for where, metric in (
-            ("train.monitor", self.train.monitor),
-            ("tune.metric", self.tune.metric),
-            ("release.metric", self.release.metric),
+        from seqops.tasks import get_task
+
+        allowed = get_task(self.data.task).metrics
+        for where, metric, loss_ok in (
+            ("train.monitor", self.train.monitor, True),
+            ("tune.metric", self.tune.metric, True),
+            ("release.metric", self.release.metric, False),
         ):
             name = metric.rsplit("/", 1)[-1]
-            if name != "loss" and name not in allowed:
+            if not (name in allowed or (loss_ok and name == "loss")):
                 raise ValueError(
                     f"{where} = {metric!r} does not fit data.task = {self.data.task!r} "
-                    f"(use one of {sorted(allowed)}, or loss)"
+                    f"(use one of {sorted(allowed)}{', or loss' if loss_ok else ''})"
                 )
         return self
 
@@ -444,9 +441,6 @@ class Config(_Section):
             tree = {k: v for k, v in tree.items() if k in sections}
         return flatten(tree)
 
-
-_CLASSIFICATION_METRICS = frozenset({"accuracy", "f1_macro", "ece"})
-_FORECAST_METRICS = frozenset({"mae", "rmse", "smape", "mase"})
 
 #: Sections whose leaves the tuner may search (the ones the train stage reads).
 _SEARCHABLE = ("model", "train")
@@ -558,3 +552,12 @@ def load_config(
     if overrides:
         raw = apply_overrides(raw or {}, overrides)
     return parse_config(raw, str(path))
+
+
+def load_merged_config(params: str | Path, best_params: Path) -> Config:
+    """params.yaml with the tuner's dotted-path overrides (`models/best_params.yaml`, if
+    present) merged over it: the config the model was trained with."""
+    overrides = read_yaml(best_params) if best_params.is_file() else None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"{best_params}: expected a mapping of dotted param paths")
+    return load_config(params, overrides=overrides or None)

@@ -15,3 +15,7 @@ class ConfigError(SeqopsError):
 
 class DataError(SeqopsError):
     """Input data is missing, empty or malformed."""
+
+
+class ExportError(SeqopsError):
+    """The exported model broke the contract, failed parity, or was not quantized."""

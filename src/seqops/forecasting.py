@@ -1,6 +1,6 @@
 """The forecast test set, errors, statistical baselines and the paired comparison (torch-free).
 
-    test = ForecastTest.load(Path("data/processed"))                  # what prepare wrote
+    test = forecast_test(processed, meta)     # seqops.tasks.forecasting: what prepare wrote
     errors = forecast_errors(test.actual(), forecast, test.mase_scale())
     baselines = test.baselines()        # seasonal naive and Holt-Winters, (N, H, K) each
     check = diebold_mariano(candidate_errors, champion_errors)         # one-sided p-value
@@ -11,11 +11,9 @@ own units. A baseline at origin o sees only `values[:o]`, exactly like the model
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,14 +92,6 @@ class ForecastTest:
     origins: list[int]
     val_start: int
     """First validation step: the training part is `[0, val_start)`."""
-
-    @classmethod
-    def load(cls, processed_dir: Path) -> ForecastTest:
-        pre = json.loads((processed_dir / "preprocessing.json").read_text())
-        spec = ForecastSpec.from_dict(pre["forecast"])
-        series = Series.load(processed_dir / pre["series_file"], pre["freq"])
-        starts = list(range(pre["cuts"]["test_start"], len(series) - spec.horizon + 1))
-        return cls(series, spec, starts, pre["cuts"]["val_start"])
 
     @property
     def targets(self) -> np.ndarray:

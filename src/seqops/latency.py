@@ -25,7 +25,10 @@ import numpy as np
 
 from seqops import onnx_contract as contract
 from seqops.data.sequences import SequenceSet
+from seqops.layout import Layout, split_file
 from seqops.serving import Predictor, pad
+
+CHECKPOINT_FILE = Layout().checkpoint.name
 
 RUNTIMES = ("torch", "onnx_fp32", "onnx_int8")
 
@@ -35,13 +38,11 @@ Call = Callable[[np.ndarray, np.ndarray], object]
 def _torch_call(models: Path, threads: int) -> Call:
     import torch
 
-    from seqops.model.system import LitSequenceModel
+    from seqops.model.training import load_system
 
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
-    net = LitSequenceModel.load_from_checkpoint(
-        models / "model.ckpt", map_location="cpu"
-    ).net.eval()
+    net = load_system(models / CHECKPOINT_FILE).net.eval()
 
     def call(x: np.ndarray, lengths: np.ndarray) -> object:
         with torch.inference_mode():
@@ -52,7 +53,7 @@ def _torch_call(models: Path, threads: int) -> Call:
 
 def _onnx_call(models: Path, threads: int, int8: bool) -> Call:
     predictor = Predictor.load(models, int8=int8, threads=threads)
-    return predictor.logits
+    return predictor.run
 
 
 def runtime_call(runtime: str, models: Path, threads: int) -> Call:
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--throughput-batch", type=int, required=True)
     parser.add_argument("--throughput-calls", type=int, required=True)
     args = parser.parse_args(argv)
-    test = SequenceSet.load(args.processed / "test.npz")
+    test = SequenceSet.load(args.processed / split_file("test"))
     call = runtime_call(args.runtime, args.models, args.threads)
     result: dict[str, Any] = measure(
         call,
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         model=str(
             args.models
             / (
-                "model.ckpt"
+                CHECKPOINT_FILE
                 if args.runtime == "torch"
                 else (contract.INT8_FILE if args.runtime == "onnx_int8" else contract.MODEL_FILE)
             )

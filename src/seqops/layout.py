@@ -1,12 +1,22 @@
 """Where each stage reads and writes, relative to the project root (dvc.yaml lists the same).
 
-Stages take a `Layout` so tests can run the whole pipeline inside a temporary directory.
+Every file name the stages share is declared here once. Stages take a `Layout` so tests can
+run the whole pipeline inside a temporary directory. Bundle file names (`model.onnx`, ...)
+are part of the exported-model contract and live in `seqops.onnx_contract`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+#: prepare's metadata inside `data/processed/` (the task's `DataMeta`).
+PROCESSED_META = "preprocessing.json"
+
+
+def split_file(split: str) -> str:
+    """A split's sequences inside `data/processed/` (`train`, `val`, `test`)."""
+    return f"{split}.npz"
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,10 @@ class Layout:
     @property
     def processed(self) -> Path:
         return self.root / "data" / "processed"
+
+    @property
+    def processed_meta(self) -> Path:
+        return self.processed / PROCESSED_META
 
     @property
     def models(self) -> Path:
@@ -45,3 +59,57 @@ class Layout:
     @property
     def run_file(self) -> Path:
         return self.models / "run.json"
+
+    @property
+    def model_card(self) -> Path:
+        return self.models / "MODEL_CARD.md"
+
+    # reports/*.json: one per stage (`seqops.contracts` types each)
+    @property
+    def data_report(self) -> Path:
+        return self.reports / "data.json"
+
+    @property
+    def tune_report(self) -> Path:
+        return self.reports / "tune.json"
+
+    @property
+    def train_report(self) -> Path:
+        return self.reports / "train.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.reports / "metrics.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.reports / "predictions.csv"
+
+    @property
+    def export_report(self) -> Path:
+        return self.reports / "export.json"
+
+    @property
+    def latency_report(self) -> Path:
+        return self.reports / "latency.json"
+
+    @property
+    def release_report(self) -> Path:
+        return self.reports / "release.json"
+
+    # plots
+    @property
+    def learning_curves(self) -> Path:
+        return self.plots / "learning_curves.csv"
+
+    @property
+    def tune_history_plot(self) -> Path:
+        return self.plots / "tune_history.png"
+
+    @property
+    def tune_importance_plot(self) -> Path:
+        return self.plots / "tune_importance.png"
+
+    @property
+    def latency_plot(self) -> Path:
+        return self.plots / "latency.png"

@@ -3,88 +3,47 @@
     render_model_card(Layout(), release_report, merged_params) -> markdown
 
 Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals,
-ONNX parity, latency, int8, the release gate, intended use and limits, lineage.
+ONNX parity, latency, int8, the release gate, intended use and limits, lineage. The
+task-specific parts (inputs, targets, the data paragraph, the metrics section, intended use)
+come from the task (`Task.card_*`).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from seqops.config import read_yaml
+from seqops.contracts import (
+    DataReport,
+    ExportReport,
+    LatencyReport,
+    MetricsReport,
+    ReleaseReport,
+    RunInfo,
+    TrainReport,
+    TuneReport,
+)
 from seqops.layout import Layout
-
-_BOOTSTRAP = 1000
-
-
-def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+from seqops.markdown import fmt, table
+from seqops.tasks import get_task
 
 
-def confidence_intervals(
-    predictions: pd.DataFrame, seed: int = 0
-) -> dict[str, tuple[float, float]]:
-    """95 % intervals: Wilson for accuracy, percentile bootstrap for macro-F1 and ECE."""
-    import torch
-    from sklearn.metrics import f1_score
-    from statsmodels.stats.proportion import proportion_confint
-    from torchmetrics.functional.classification import multiclass_calibration_error
-
-    correct = predictions["correct"].to_numpy()
-    low, high = proportion_confint(int(correct.sum()), len(correct), alpha=0.05, method="wilson")
-    prob_cols = [c for c in predictions.columns if c.startswith("p_")]
-    probs = torch.tensor(predictions[prob_cols].to_numpy(), dtype=torch.float32)
-    names = [c[2:] for c in prob_cols]
-    target = torch.tensor([names.index(str(a)) for a in predictions["actual"]])
-    actual, predicted = predictions["actual"].astype(str), predictions["predicted"].astype(str)
-    rng = np.random.default_rng(seed)
-    f1s, eces = [], []
-    for _ in range(_BOOTSTRAP):
-        idx = rng.integers(0, len(predictions), len(predictions))
-        f1s.append(f1_score(actual.iloc[idx], predicted.iloc[idx], average="macro", labels=names))
-        eces.append(
-            float(multiclass_calibration_error(probs[idx], target[idx], len(names), n_bins=15))
-        )
-    return {
-        "accuracy": (float(low), float(high)),
-        "f1_macro": (float(np.percentile(f1s, 2.5)), float(np.percentile(f1s, 97.5))),
-        "ece": (float(np.percentile(eces, 2.5)), float(np.percentile(eces, 97.5))),
-    }
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "—" if value is None else str(value)
-
-
-def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str, Any]) -> str:
+def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, Any]) -> str:
     """Markdown for the released version; `params` are the merged, flattened train params."""
-    reports = layout.reports
-    data, metrics = _json(reports / "data.json"), _json(reports / "metrics.json")
-    tune, export = _json(reports / "tune.json"), _json(reports / "export.json")
-    latency, train = _json(reports / "latency.json"), _json(reports / "train.json")
-    run = _json(layout.run_file)
+    data, metrics = DataReport.read(layout.data_report), MetricsReport.read(layout.metrics)
+    export = ExportReport.read(layout.export_report)
+    latency = LatencyReport.read(layout.latency_report)
+    train, run = TrainReport.read(layout.train_report), RunInfo.read(layout.run_file)
+    tune = TuneReport.read(layout.tune_report) if layout.tune_report.is_file() else None
     tuned = set(read_yaml(layout.best_params) or {}) if layout.best_params.is_file() else set()
+    task = get_task(data.task)
 
-    lineage: dict[str, str] = release["lineage"]  # the tags the registry version carries
-    test = metrics.get("test", {})
-    is_text = "vocab_size" in data
-    series = data.get("series")
-    inputs = f"{data['vocab_size']:,}-token vocabulary" if is_text else data.get("n_features")
-    predictions = pd.read_csv(reports / "predictions.csv")
-    name, version = release["model_name"], release["version"]
-    status = "champion" if "champion" in release["aliases"] else "candidate (gate failed)"
+    lineage = release.lineage  # the tags the registry version carries
+    predictions = pd.read_csv(layout.predictions)
+    name, version = release.model_name, release.version
+    status = "champion" if "champion" in release.aliases else "candidate (gate failed)"
     out = [
         f"# Model card: {name} v{version}",
         "",
@@ -92,131 +51,88 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "",
         "## Data",
         "",
-        _table(
+        table(
             ("source", "data hash", "train", "val", "test", "inputs", "classes / targets"),
             [
                 (
-                    data.get("source"),
-                    f"`{data.get('data_hash', '')[:16]}`",
-                    data.get("n_train"),
-                    data.get("n_val"),
-                    data.get("n_test"),
-                    inputs,
-                    ", ".join(series["targets"]) if series else data.get("n_classes"),
+                    data.source,
+                    f"`{data.data_hash[:16]}`",
+                    data.n_train,
+                    data.n_val,
+                    data.n_test,
+                    task.card_inputs(data),
+                    task.card_targets(data),
                 )
             ],
         ),
         "",
-        _series_text(series)
-        if series
-        else "Sequence lengths (min / median / max): "
-        + ", ".join(
-            f"{split} {v['min']} / {v['median']:g} / {v['max']}"
-            for split, v in data.get("length", {}).items()
-        ),
+        task.card_data(data),
         "",
         "## Params (params.yaml with the tuner's best params merged; tuned ones marked *)",
         "",
-    ]
-    out += [
-        _table(
+        table(
             ("param", "value"),
-            [(f"`{k}`" + (" *" if k in tuned else ""), _fmt(v)) for k, v in sorted(params.items())],
-        )
-    ]
-    out += [
+            [(f"`{k}`" + (" *" if k in tuned else ""), fmt(v)) for k, v in sorted(params.items())],
+        ),
         "",
-        f"Trained {train.get('epochs_run')} epochs; best `{train.get('monitor')}` "
-        f"{_fmt(train.get('best_score'))} at epoch {train.get('best_epoch')}; "
-        f"{train.get('n_parameters', 0):,} parameters.",
+        f"Trained {train.epochs_run} epochs; best `{train.monitor}` {fmt(train.best_score)} at "
+        f"epoch {train.best_epoch}; {train.n_parameters:,} parameters.",
         "",
         "## Tuning",
         "",
     ]
-    if tune.get("study"):
+    if tune is not None and tune.study:
         out.append(
-            f"Optuna study `{tune['study']}`: {tune['n_trials']} trials ({tune['complete']} "
-            f"complete, {tune['pruned']} pruned, {tune['failed']} failed), best "
-            f"`{tune['metric']}` {_fmt(tune['best_value'])} ({tune['direction']}), "
-            f"{_fmt(tune['wall_s'])} s."
+            f"Optuna study `{tune.study}`: {tune.n_trials} trials ({tune.complete} complete, "
+            f"{tune.pruned} pruned, {tune.failed} failed), best `{tune.metric}` "
+            f"{fmt(tune.best_value)} ({tune.direction}), {fmt(tune.wall_s)} s."
         )
     else:
         out.append("Tuning disabled: the base params were used.")
     out += ["", "## Test metrics (95 % confidence intervals)", ""]
-    if series:
-        out += _forecast_metrics(metrics, predictions)
-    else:
-        ci = confidence_intervals(predictions)
-        out.append(
-            _table(
-                ("metric", "value", "95 % CI", "method"),
-                [
-                    (f"test/{m}", _fmt(test.get(m)), f"[{ci[m][0]:.4f}, {ci[m][1]:.4f}]", how)
-                    for m, how in (
-                        ("accuracy", "Wilson"),
-                        ("f1_macro", f"bootstrap ×{_BOOTSTRAP}"),
-                        ("ece", f"bootstrap ×{_BOOTSTRAP}"),
-                    )
-                ],
-            )
-        )
-        out += ["", f"On {test.get('n')} test sequences."]
+    out += task.card_metrics(metrics, predictions)
     out += ["", "## ONNX export and parity", ""]
-    parity = export.get("parity", {})
+    parity = export.parity
+    agreement = parity.argmax_agreement
     out.append(
-        _table(
+        table(
             ("opset", "max abs diff", "argmax agreement", "(batch × time) checked", "passed"),
             [
                 (
-                    export.get("opset"),
-                    _fmt(parity.get("max_abs_diff")),
-                    "—"
-                    if parity.get("argmax_agreement") is None
-                    else f"{parity['argmax_agreement']:.2%}",
-                    ", ".join(f"{b}×{t}" for b, t in parity.get("shapes_checked", [])),
-                    parity.get("passed"),
+                    export.opset,
+                    fmt(parity.max_abs_diff),
+                    "—" if agreement is None else f"{agreement:.2%}",
+                    ", ".join(f"{b}×{t}" for b, t in parity.shapes_checked),
+                    parity.passed,
                 )
             ],
         )
     )
     out += ["", "## int8", ""]
-    int8 = export.get("int8", {})
-    if int8.get("available"):
+    int8 = export.int8
+    if int8.available:
         out.append(
-            f"Dynamic int8 quantization (`{int8.get('op', 'DynamicQuantizeLSTM')}` present): "
-            f"{int8.get('metric', 'test/accuracy')} {_fmt(int8.get('int8'))} vs fp32 "
-            f"{_fmt(int8.get('fp32'))} (degradation {_fmt(int8.get('drop'))})."
+            f"Dynamic int8 quantization (`{int8.op}` present): {int8.metric} {fmt(int8.int8)} "
+            f"vs fp32 {fmt(int8.fp32)} (degradation {fmt(int8.drop)})."
         )
     else:
-        out.append(f"Not available: {int8.get('reason', 'not reported')}.")
+        out.append(f"Not available: {int8.reason or 'not reported'}.")
     out += ["", "## Latency (batch 1, ms; throughput in sequences/s)", ""]
+    timed = {"torch": latency.torch, "onnx_fp32": latency.onnx_fp32, "onnx_int8": latency.onnx_int8}
     rows = [
-        (
-            r,
-            _fmt(v.get("p50_ms")),
-            _fmt(v.get("p95_ms")),
-            _fmt(v.get("p99_ms")),
-            _fmt(v.get("throughput")),
-        )
-        for r, v in latency.items()
-        if isinstance(v, dict) and "p50_ms" in v
+        (r, fmt(v.p50_ms), fmt(v.p95_ms), fmt(v.p99_ms), fmt(v.throughput))
+        for r, v in timed.items()
+        if v is not None
     ]
-    out.append(_table(("runtime", "p50", "p95", "p99", "throughput"), rows))
-    if "speedup_p50" in latency:
-        out += ["", f"ONNX fp32 is {latency['speedup_p50']:.2f}× faster than PyTorch eager (p50)."]
+    out.append(table(("runtime", "p50", "p95", "p99", "throughput"), rows))
+    out += ["", f"ONNX fp32 is {latency.speedup_p50:.2f}× faster than PyTorch eager (p50)."]
     out += ["", "## Release gate", ""]
     out.append(
-        _table(
+        table(
             ("check", "value", "threshold", "passed", "detail"),
             [
-                (
-                    n,
-                    _fmt(c["value"]),
-                    _fmt(c["threshold"]),
-                    "yes" if c["passed"] else "**no**",
-                    c["detail"],
-                )
-                for n, c in release["checks"].items()
+                (n, fmt(c.value), fmt(c.threshold), "yes" if c.passed else "**no**", c.detail)
+                for n, c in release.checks.items()
             ],
         )
     )
@@ -224,31 +140,11 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "",
         "## Intended use and limits",
         "",
-        (
-            f"Classifies texts like those of `{data.get('source')}` into one of "
-            f"{data.get('n_classes')} classes. Raw text goes through `tokenizer.json` (fitted on "
-            "the training split; unseen words become `[UNK]`, texts are truncated to the "
-            "tokenizer's `max_len`)."
-            if is_text
-            else _forecast_use(data)
-            if series
-            else f"Classifies variable-length multivariate sequences shaped like "
-            f"`{data.get('source')}` ({data.get('n_features')} standardised channels) into one "
-            f"of {data.get('n_classes')} classes. Inputs go through `preprocessing.json` (the "
-            "training split's scaler); sequences longer than the export's `max_length` are "
-            "rejected, not truncated."
-        )
-        + " The test set is finite, so read the intervals above; the model has not been "
-        "checked for distribution shift or adversarial input. "
-        + (
-            "Errors grow with the number of steps ahead (see the per-step RMSE above)."
-            if series
-            else "Use the probabilities with care: see the calibration error above."
-        ),
+        task.card_use(data),
         "",
         "## Lineage",
         "",
-        _table(
+        table(
             ("what", "value"),
             [
                 (
@@ -258,7 +154,7 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
                 ),
                 ("data hash", f"`{lineage.get('data.hash', '')}`"),
                 ("ONNX sha256", f"`{lineage['onnx.sha256']}`"),
-                ("MLflow run", f"`{run.get('run_id')}`"),
+                ("MLflow run", f"`{run.run_id}`"),
                 ("registered model", f"`{name}` v{version}"),
                 ("Optuna study", f"`{lineage.get('optuna.study', '—')}`"),
                 ("Optuna best trial", lineage.get("optuna.best_trial", "—")),
@@ -274,50 +170,3 @@ def render_model_card(layout: Layout, release: dict[str, Any], params: dict[str,
         "",
     ]
     return "\n".join(out)
-
-
-def _series_text(series: dict[str, Any]) -> str:
-    return (
-        f"Series {series['start']} to {series['end']} ({series['n_steps']} steps, frequency "
-        f"{series['freq'] or 'integer steps'}, {series['gaps_filled']} gaps interpolated). "
-        f"Training steps end {series['train_end']}; validation {series['val'][0]} to "
-        f"{series['val'][1]}; test {series['test'][0]} to {series['test'][1]}. Windows: "
-        f"lookback {series['lookback']}, horizon {series['horizon']}, differencing "
-        f"{series['differencing']}, season {series['season_length']}."
-    )
-
-
-def _forecast_metrics(metrics: dict[str, Any], predictions: pd.DataFrame) -> list[str]:
-    """Model and baselines side by side, and a bootstrap interval for the model's RMSE."""
-    errors = (predictions["model"] - predictions["actual"]).to_numpy()
-    rng = np.random.default_rng(0)
-    rmses = [
-        float(np.sqrt((errors[rng.integers(0, len(errors), len(errors))] ** 2).mean()))
-        for _ in range(_BOOTSTRAP)
-    ]
-    rows = [("model", *(_fmt(metrics["test"][m]) for m in ("mae", "rmse", "smape", "mase")))]
-    rows += [
-        (name, *(_fmt(b[m]) for m in ("mae", "rmse", "smape", "mase")))
-        for name, b in metrics.get("baseline", {}).items()
-    ]
-    test = metrics["test"]
-    return [
-        _table(("forecast", "MAE", "RMSE", "sMAPE %", "MASE"), rows),
-        "",
-        f"Model RMSE 95 % CI [{np.percentile(rmses, 2.5):.4g}, {np.percentile(rmses, 97.5):.4g}] "
-        f"(bootstrap ×{_BOOTSTRAP} over the {test.get('n')} forecast points of "
-        f"{test.get('n_windows')} test window(s); neighbouring steps are correlated, so it is "
-        "optimistic). RMSE per step ahead: "
-        + ", ".join(f"{v:.3g}" for v in metrics.get("per_step", {}).get("rmse", [])),
-    ]
-
-
-def _forecast_use(data: dict[str, Any]) -> str:
-    series = data["series"]
-    return (
-        f"Forecasts the next {series['horizon']} steps of {', '.join(series['targets'])} "
-        f"from a history shaped like `{data.get('source')}` (at least {series['lookback']} "
-        f"steps plus the differencing lag, on the {series['freq'] or 'integer'} grid with no "
-        "gaps). Inputs go through `preprocessing.json` (differencing and the training part's "
-        "scaler) and forecasts come back in the series' units."
-    )

@@ -1,11 +1,13 @@
-"""The exported-model contract (design.md §9), declared once: names, dims and bundle files.
+"""The exported-model contract, declared once: names, dims and bundle files.
+
+See docs/architecture.md, "Exported model".
 
 Export writes a graph that satisfies it, the parity check and the benchmark feed it, and the
 torch-free predictor in `seqops.serving` reads it. Opset and tolerance are params
 (`export.opset`, `export.parity_atol` in params.yaml).
 
-    from seqops.onnx_contract import check_graph
-    check_graph(onnx.load("models/model.onnx"), n_features=12, n_outputs=9)
+    from seqops.onnx_contract import check_graph, expected_shapes
+    check_graph(onnx.load("models/model.onnx"), expected_shapes("x", 12, "logits", ["batch", 9]))
 
 Imports neither torch nor onnx at module level, so the predictor stays light.
 """
@@ -26,7 +28,8 @@ TOKENS = "tokens"
 LENGTHS = "lengths"
 """int64 `(batch,)`, real steps per sequence (>= 1)."""
 OUTPUT = "logits"
-"""float32 `(batch, classes)`, unnormalised class scores."""
+"""Classifiers' output: float32 `(batch, classes)`, unnormalised class scores. Other tasks
+name their own output (`Task.output`)."""
 FORECAST = "forecast"
 """Forecasting models' output: float32 `(batch, horizon, targets)`, the next `horizon` steps
 of each target, standardised (and differenced) as `preprocessing.json`'s `forecast` says; the
@@ -35,26 +38,11 @@ predictor turns them back into the series' units."""
 BATCH = "batch"
 TIME = "time"
 
-#: Named symbolic dims per graph input and output (torch.onnx's `dynamic_axes` form).
-DYNAMIC_AXES: dict[str, dict[int, str]] = {
-    INPUT: {0: BATCH, 1: TIME},
-    LENGTHS: {0: BATCH},
-    OUTPUT: {0: BATCH},
-}
-
-#: The same for text models, whose first input is `tokens`.
-TEXT_DYNAMIC_AXES: dict[str, dict[int, str]] = {
-    TOKENS: {0: BATCH, 1: TIME},
-    LENGTHS: {0: BATCH},
-    OUTPUT: {0: BATCH},
-}
-
 
 def dynamic_axes(input_name: str, output_name: str = OUTPUT) -> dict[str, dict[int, str]]:
-    """The named symbolic dims of a graph whose first input is `x` or `tokens` and whose
-    output is `logits` or `forecast`."""
-    axes = TEXT_DYNAMIC_AXES if input_name == TOKENS else DYNAMIC_AXES
-    return {name if name != OUTPUT else output_name: dims for name, dims in axes.items()}
+    """The named symbolic dims (torch.onnx's `dynamic_axes` form) of a graph whose first input
+    is `x` or `tokens`: batch and time on the input, batch on `lengths` and on the output."""
+    return {input_name: {0: BATCH, 1: TIME}, LENGTHS: {0: BATCH}, output_name: {0: BATCH}}
 
 
 MODEL_FILE = "model.onnx"
@@ -74,16 +62,14 @@ class ContractError(SeqopsError):
 
 
 def expected_shapes(
-    n_features: int, n_outputs: int, input_name: str = INPUT, horizon: int | None = None
+    input_name: str, n_features: int, output_name: str, output_shape: list[str | int]
 ) -> dict[str, list[str | int]]:
-    """Each graph input and output's shape; strings are symbolic dims. With `horizon`
-    (forecasting) the output is `forecast` `[batch, horizon, n_outputs]`."""
-    output: dict[str, list[str | int]] = (
-        {FORECAST: [BATCH, horizon, n_outputs]} if horizon else {OUTPUT: [BATCH, n_outputs]}
+    """Each graph input and output's shape; strings are symbolic dims. The task gives its
+    output's name and shape (`[batch, classes]`, `[batch, horizon, targets]`, ...)."""
+    first: list[str | int] = (
+        [BATCH, TIME] if input_name == TOKENS else [BATCH, TIME, n_features]
     )
-    if input_name == TOKENS:
-        return {TOKENS: [BATCH, TIME], LENGTHS: [BATCH], **output}
-    return {INPUT: [BATCH, TIME, n_features], LENGTHS: [BATCH], **output}
+    return {input_name: first, LENGTHS: [BATCH], output_name: output_shape}
 
 
 def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
@@ -94,37 +80,31 @@ def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
     }
 
 
-def check_graph(
-    model: onnx.ModelProto,
-    n_features: int,
-    n_outputs: int,
-    input_name: str = INPUT,
-    horizon: int | None = None,
-) -> None:
-    """Raise ContractError unless names, dtypes and symbolic dims are as declared above.
+def check_graph(model: onnx.ModelProto, expected: dict[str, list[str | int]]) -> None:
+    """Raise ContractError unless names, dtypes and symbolic dims are `expected` (inputs first,
+    then the one output, as `expected_shapes` orders them).
 
     Exporters can freeze a dim silently (tracing with batch 1, torch.export specialising a
     recurrent loop), so this reads the written graph rather than trusting the export call.
     """
+    *want_inputs, output = list(expected)
     inputs = [v.name for v in model.graph.input]
     outputs = [v.name for v in model.graph.output]
-    output = FORECAST if horizon else OUTPUT
-    if inputs != [input_name, LENGTHS] or outputs != [output]:
+    if inputs != want_inputs or outputs != [output]:
         raise ContractError(
             f"graph has inputs {inputs} and outputs {outputs}; "
-            f"expected inputs {[input_name, LENGTHS]} and outputs {[output]}"
+            f"expected inputs {want_inputs} and outputs {[output]}"
         )
     dtypes = {
         v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]
     }
-    want_dtypes = {input_name: _INT64 if input_name == TOKENS else _FLOAT, LENGTHS: _INT64}
-    want_dtypes[output] = _FLOAT
+    first = want_inputs[0]
+    want_dtypes = {first: _INT64 if first == TOKENS else _FLOAT, LENGTHS: _INT64, output: _FLOAT}
     if dtypes != want_dtypes:
         raise ContractError(f"graph element types {dtypes}; expected {want_dtypes}")
     shapes = graph_shapes(model)
-    want = expected_shapes(n_features, n_outputs, input_name, horizon)
-    if shapes != want:
-        raise ContractError(f"graph shapes {shapes}; expected {want} (a dim was frozen?)")
+    if shapes != expected:
+        raise ContractError(f"graph shapes {shapes}; expected {expected} (a dim was frozen?)")
 
 
 def has_quantized_lstm(model: onnx.ModelProto) -> bool:

@@ -82,3 +82,14 @@ def remove(*paths: str | Path) -> None:
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
+
+
+def hash_dir(path: Path) -> str:
+    """sha256 over the files of a directory (names and bytes), order-independent."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(f.name.encode())
+        digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()

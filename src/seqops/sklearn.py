@@ -28,11 +28,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from seqops.config import ModelConfig, TokenizerConfig, TrainConfig
 from seqops.data.datamodule import pad_batch
 from seqops.data.scaling import ChannelScaler
 from seqops.data.text import TextEncoder, text_cell, train_tokenizer
 from seqops.errors import DataError
-from seqops.model.network import SequenceNet
+from seqops.model.network import SequenceNet, architecture
+
+#: Defaults are the pipeline's (`params.yaml`'s fields), declared once in `seqops.config`.
+_MODEL, _TRAIN, _TOKENIZER = ModelConfig(), TrainConfig(), TokenizerConfig()
 
 
 def _is_text(X: Any) -> bool:
@@ -49,29 +53,31 @@ def _is_text(X: Any) -> bool:
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
     """A recurrent classifier over raw text or variable-length float sequences.
 
-    Parameters mirror `params.yaml`: `model.*` (cell, hidden_size, num_layers, bidirectional,
-    dropout, pooling, embedding_dim), `data.tokenizer.*` (vocab_size, min_frequency, max_len,
-    lowercase) and `train.*` (max_epochs, batch_size, lr, weight_decay).
+    Parameters mirror `params.yaml`, with its defaults: `model.*` (cell, hidden_size,
+    num_layers, bidirectional, dropout, pooling, embedding_dim), `data.tokenizer.*`
+    (vocab_size, min_frequency, max_len, lowercase) and `train.*` (max_epochs, batch_size, lr,
+    weight_decay). `fit` validates them with the same config models, so a bad value is the
+    same error as in `params.yaml`.
     """
 
     def __init__(
         self,
         *,
-        cell: str = "lstm",
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        pooling: str = "max",
-        embedding_dim: int = 64,
-        vocab_size: int = 20000,
-        min_frequency: int = 1,
-        max_len: int = 128,
-        lowercase: bool = True,
-        max_epochs: int = 10,
-        batch_size: int = 32,
-        lr: float = 3e-3,
-        weight_decay: float = 1e-4,
+        cell: str = _MODEL.cell,
+        hidden_size: int = _MODEL.hidden_size,
+        num_layers: int = _MODEL.num_layers,
+        bidirectional: bool = _MODEL.bidirectional,
+        dropout: float = _MODEL.dropout,
+        pooling: str = _MODEL.pooling,
+        embedding_dim: int = _MODEL.embedding_dim,
+        vocab_size: int = _TOKENIZER.vocab_size,
+        min_frequency: int = _TOKENIZER.min_frequency,
+        max_len: int = _TOKENIZER.max_len,
+        lowercase: bool = _TOKENIZER.lowercase,
+        max_epochs: int = _TRAIN.max_epochs,
+        batch_size: int = _TRAIN.batch_size,
+        lr: float = _TRAIN.lr,
+        weight_decay: float = _TRAIN.weight_decay,
         random_state: int = 0,
     ) -> None:
         self.cell = cell
@@ -104,18 +110,44 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(str(exc)) from None
         return self._float_sequences(X, fitting)
 
+    def _configs(self) -> tuple[ModelConfig, TrainConfig, TokenizerConfig]:
+        """The estimator's params as the pipeline's config sections (validated the same way)."""
+        model = ModelConfig(
+            cell=self.cell,  # type: ignore[arg-type]
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            pooling=self.pooling,  # type: ignore[arg-type]
+            embedding_dim=self.embedding_dim,
+        )
+        train = TrainConfig(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+        )
+        tokenizer = TokenizerConfig(
+            vocab_size=self.vocab_size,
+            min_frequency=self.min_frequency,
+            max_len=self.max_len,
+            lowercase=self.lowercase,
+        )
+        return model, train, tokenizer
+
     def _token_ids(self, X: list[Any], fitting: bool) -> list[np.ndarray]:
         texts = [text_cell(v, "X", "text", i) for i, v in enumerate(X)]
         if fitting:
+            tok = self._configs()[2]
             self.encoder_ = TextEncoder(
                 train_tokenizer(
                     texts,
-                    kind="word",
-                    normalization="nfkc",
-                    lowercase=self.lowercase,
-                    vocab_size=self.vocab_size,
-                    min_frequency=self.min_frequency,
-                    max_len=self.max_len,
+                    kind=tok.kind,
+                    normalization=tok.normalization,
+                    lowercase=tok.lowercase,
+                    vocab_size=tok.vocab_size,
+                    min_frequency=tok.min_frequency,
+                    max_len=tok.max_len,
                 )
             )
         return self.encoder_.encode(texts, where="X")
@@ -159,6 +191,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             )
             y = y.ravel()
         check_classification_targets(y)
+        model, train, _ = self._configs()
         sequences = self._sequences(X, fitting=True)
         if len(sequences) != len(y):
             raise ValueError(f"X has {len(sequences)} samples but y has {len(y)}")
@@ -168,30 +201,26 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                 f"Classifier can't train when only one class is present: {self.classes_.tolist()}"
             )
         torch.manual_seed(self.random_state)
+        text = {"vocab_size": self.encoder_.vocab_size} if self.text_ else {}
         self.net_ = SequenceNet(
             0 if self.text_ else sequences[0].shape[1],
             len(self.classes_),
-            cell=self.cell,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-            pooling=self.pooling,
-            vocab_size=self.encoder_.vocab_size if self.text_ else None,
-            embedding_dim=self.embedding_dim,
+            **architecture(model),  # type: ignore[arg-type]
+            embedding_dim=model.embedding_dim,
+            **text,  # type: ignore[arg-type]
         )
-        self._train(sequences, torch.as_tensor(target, dtype=torch.int64))
+        self._train(sequences, torch.as_tensor(target, dtype=torch.int64), train)
         return self
 
-    def _train(self, sequences: list[np.ndarray], target: torch.Tensor) -> None:
+    def _train(self, sequences: list[np.ndarray], target: torch.Tensor, cfg: TrainConfig) -> None:
         net = self.net_.train()
-        optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         loss_fn = nn.CrossEntropyLoss()
         generator = torch.Generator().manual_seed(self.random_state)
-        for _ in range(self.max_epochs):
+        for _ in range(cfg.max_epochs):
             order = torch.randperm(len(sequences), generator=generator).tolist()
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
                 x, lengths = pad_batch([sequences[i] for i in batch])
                 optimizer.zero_grad()
                 loss = loss_fn(net(x, lengths), target[batch])

@@ -20,6 +20,7 @@ import lightning.pytorch as pl
 import mlflow
 
 from seqops.config import TrackingConfig, read_yaml
+from seqops.contracts import RunInfo
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:
@@ -73,9 +74,9 @@ def lineage_tags(root: Path, data_hash: str | None) -> dict[str, str]:
 @contextmanager
 def resume_run(run_file: Path) -> Iterator[mlflow.ActiveRun]:
     """Reopen the training run recorded in `models/run.json` to add results to it."""
-    info = json.loads(run_file.read_text())
-    mlflow.set_tracking_uri(info["tracking_uri"])
-    with mlflow.start_run(run_id=info["run_id"]) as run:
+    info = RunInfo.read(run_file)
+    mlflow.set_tracking_uri(info.tracking_uri)
+    with mlflow.start_run(run_id=info.run_id) as run:
         yield run
 
 

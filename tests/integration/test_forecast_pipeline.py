@@ -43,6 +43,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("forecast")
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
     preset = yaml.safe_load((REPO / "params" / "co2.yaml").read_text())
     params = merge(preset, TINY_FORECAST)
     # Tune val/rmse over two params; the cell stays an LSTM so int8 is exercised.

@@ -44,14 +44,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
-    synthetic_reviews(300, seed=0).to_csv(root / "reviews.csv", index=False)
+    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
+    synthetic_reviews(300, seed=0).to_csv(root / "data" / "raw" / "reviews.csv", index=False)
     write_params(
         root / "params.yaml",
         {
             "data": {
                 "task": "text_classification",
                 "dataset": None,
-                "path": "reviews.csv",
+                "path": "data/raw/reviews.csv",
                 "text_column": "review",
                 "label_column": "sentiment",
                 "tokenizer": {"max_len": 16, "vocab_size": 100},

@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from seqops.sklearn import SequenceClassifier
 
 #: Small and quick: scikit-learn's checks fit the estimator a few hundred times.
-FAST = {"hidden_size": 16, "max_epochs": 20, "batch_size": 64, "lr": 0.01}
+FAST = {"hidden_size": 16, "num_layers": 1, "max_epochs": 20, "batch_size": 64, "lr": 0.01}
 
 
 def expected_failures(estimator: SequenceClassifier) -> dict[str, str]:

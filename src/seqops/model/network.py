@@ -23,6 +23,19 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from seqops.config import ModelConfig
+
+#: Architecture defaults come from the config's fields (the one place they are declared).
+_DEFAULT = ModelConfig()
+
+#: The ModelConfig keys every SequenceNet reads; a task adds its own (a vocabulary, a horizon).
+ARCHITECTURE = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling")
+
+
+def architecture(model: ModelConfig) -> dict[str, object]:
+    """SequenceNet keyword arguments from the `model` section."""
+    return {key: getattr(model, key) for key in ARCHITECTURE}
+
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -47,14 +60,14 @@ class SequenceNet(nn.Module):
         n_features: int,
         n_outputs: int,
         *,
-        cell: str = "lstm",
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        pooling: str = "last",
+        cell: str = _DEFAULT.cell,
+        hidden_size: int = _DEFAULT.hidden_size,
+        num_layers: int = _DEFAULT.num_layers,
+        bidirectional: bool = _DEFAULT.bidirectional,
+        dropout: float = _DEFAULT.dropout,
+        pooling: str = _DEFAULT.pooling,
         vocab_size: int | None = None,
-        embedding_dim: int = 128,
+        embedding_dim: int = _DEFAULT.embedding_dim,
         horizon: int | None = None,
     ) -> None:
         super().__init__()

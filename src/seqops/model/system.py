@@ -1,8 +1,10 @@
-"""LitSequenceModel: loss, metrics, optimiser and schedule around a SequenceNet.
+"""LitSequenceModel: a SequenceNet plus its objective (loss, metrics), optimiser and schedule.
 
-Metric names follow design.md §7 (`train/loss`, `val/loss`, `val/accuracy`, `val/f1_macro`;
-forecasting: `val/rmse`, `val/mae` in the series' units), so Lightning's logs, early stopping,
-the Optuna pruner and MLflow share one vocabulary.
+The task decides the head's width (`n_outputs`), extra network arguments (a vocabulary, a
+forecast horizon) and the objective (`seqops.model.objectives`); the system itself is the
+same for every task. Metric names follow the vocabulary of `docs/architecture.md`
+(`train/loss`, `val/loss`, `val/accuracy`, `val/rmse`, ...), so Lightning's logs, early
+stopping, the Optuna pruner and MLflow share them.
 """
 
 from __future__ import annotations
@@ -11,13 +13,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
-from seqops.data.windows import integration_matrix
 from seqops.model.network import SequenceNet, step_mask
+from seqops.model.objectives import build_objective
 
 
 class LitSequenceModel(pl.LightningModule):
@@ -25,8 +23,9 @@ class LitSequenceModel(pl.LightningModule):
         self,
         *,
         n_features: int,
-        n_classes: int,
+        n_outputs: int,
         network: dict[str, Any],
+        objective: dict[str, Any],
         lr: float,
         weight_decay: float,
         scheduler: str,
@@ -34,48 +33,14 @@ class LitSequenceModel(pl.LightningModule):
         monitor: str = "val/loss",
         monitor_mode: str = "min",
         noise_std: float = 0.0,
-        label_smoothing: float = 0.0,
-        forecast: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.forecasting = forecast is not None
-        if forecast is not None:
-            # n_classes is the number of target series; the head writes `horizon` steps of each.
-            self.net = SequenceNet(n_features, n_classes, horizon=forecast["horizon"], **network)
-            integrate = integration_matrix(forecast["horizon"], forecast["lag"])
-            self.register_buffer("integrate", torch.tensor(integrate, dtype=torch.float32))
-            self.register_buffer(
-                "target_std", torch.tensor(forecast["target_std"], dtype=torch.float32)
-            )
-            self.val_errors = MetricCollection(
-                {"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()}
-            ).clone(prefix="val/")
-            return
-        self.net = SequenceNet(n_features, n_classes, **network)
-        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        metrics = MetricCollection(
-            {
-                "accuracy": MulticlassAccuracy(n_classes, average="micro"),
-                "f1_macro": MulticlassF1Score(n_classes, average="macro"),
-            }
-        )
-        self.val_metrics = metrics.clone(prefix="val/")
+        self.net = SequenceNet(n_features, n_outputs, **network)
+        self.objective = build_objective(objective)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.net(x, lengths)
-
-    def level_error(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Forecasting: `(B, H, K)` errors of the integrated, standardised levels.
-
-        The model writes scaled (differenced) steps; a difference error at step j carries
-        into every later level it is integrated into, so the loss is taken on levels."""
-        return torch.einsum("hj,bjk->bhk", self.integrate, output - target)
-
-    def _step_loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.forecasting:
-            return self.level_error(output, y).pow(2).mean()
-        return self.loss(output, y)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, lengths, y = batch
@@ -84,26 +49,19 @@ class LitSequenceModel(pl.LightningModule):
             # Jitter only real steps; padding stays as collate left it.
             mask = step_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
             x = x + noise_std * torch.randn_like(x) * mask
-        loss = self._step_loss(self(x, lengths), y)
+        loss = self.objective.loss(self(x, lengths), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
         output = self(x, lengths)
-        self.log("val/loss", self._step_loss(output, y), on_epoch=True, batch_size=len(y))
-        if self.forecasting:
-            # Errors in the series' own units: integrated levels times the target scale.
-            target_std: torch.Tensor = self.target_std  # type: ignore[assignment]
-            error = (self.level_error(output, y) * target_std).flatten()
-            self.val_errors.update(error, torch.zeros_like(error))
-        else:
-            self.val_metrics.update(output, y)
+        self.log("val/loss", self.objective.loss(output, y), on_epoch=True, batch_size=len(y))
+        self.objective.update(output, y)
 
     def on_validation_epoch_end(self) -> None:
-        metrics = self.val_errors if self.forecasting else self.val_metrics
-        self.log_dict(metrics.compute())
-        metrics.reset()
+        self.log_dict(self.objective.metrics.compute())
+        self.objective.metrics.reset()
 
     def configure_optimizers(self) -> Any:
         hp: Any = self.hparams

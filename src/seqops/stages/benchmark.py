@@ -22,6 +22,7 @@ from typing import Any
 from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.config import BenchmarkConfig, load_config
+from seqops.contracts import LatencyReport, RuntimeLatency
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 
@@ -62,15 +63,15 @@ def time_runtime(
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def benchmark(models: Path, processed: Path, cfg: BenchmarkConfig) -> dict[str, Any]:
+def benchmark(models: Path, processed: Path, cfg: BenchmarkConfig) -> LatencyReport:
     """Time every runtime whose model exists and return the latency report."""
-    for needed in (models / "model.ckpt", models / contract.MODEL_FILE):
+    for needed in (models / Layout().checkpoint.name, models / contract.MODEL_FILE):
         if not needed.is_file():
             raise BenchmarkError(f"{needed}: not found (run `seqops train` and `seqops export`)")
-    runtimes = ["torch", "onnx_fp32"]
+    names = ["torch", "onnx_fp32"]
     if (models / contract.INT8_FILE).is_file():
-        runtimes.append("onnx_int8")
-    report: dict[str, Any] = {rt: time_runtime(rt, models, processed, cfg) for rt in runtimes}
+        names.append("onnx_int8")
+    report: dict[str, Any] = {rt: time_runtime(rt, models, processed, cfg) for rt in names}
     report["speedup_p50"] = report["torch"]["p50_ms"] / report["onnx_fp32"]["p50_ms"]
     if "onnx_int8" in report:
         report["int8_speedup_p50_vs_fp32"] = (
@@ -83,27 +84,27 @@ def benchmark(models: Path, processed: Path, cfg: BenchmarkConfig) -> dict[str, 
         "throughput_batch": cfg.throughput_batch,
         "cpu_count": os.cpu_count(),
     }
-    return report
+    return LatencyReport.model_validate(report)
 
 
-def latency_png(report: dict[str, Any], path: Path) -> None:
+def latency_png(report: LatencyReport, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runtimes = [rt for rt in ("torch", "onnx_fp32", "onnx_int8") if rt in report]
+    timed = runtimes(report)
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(9, 3.5))
     width = 0.25
     for k, pct in enumerate(("p50_ms", "p95_ms", "p99_ms")):
-        xs = [i + (k - 1) * width for i in range(len(runtimes))]
-        lat.bar(xs, [report[rt][pct] for rt in runtimes], width, label=pct.split("_")[0])
-    lat.set_xticks(range(len(runtimes)), runtimes)
+        xs = [i + (k - 1) * width for i in range(len(timed))]
+        lat.bar(xs, [getattr(v, pct) for v in timed.values()], width, label=pct.split("_")[0])
+    lat.set_xticks(range(len(timed)), list(timed))
     lat.set_ylabel("ms per call (batch 1)")
     lat.set_title("latency")
     lat.legend()
-    thr.bar(runtimes, [report[rt]["throughput"] for rt in runtimes], color="tab:gray")
-    thr.set_ylabel(f"sequences/s (batch {report['settings']['throughput_batch']})")
+    thr.bar(list(timed), [v.throughput for v in timed.values()], color="tab:gray")
+    thr.set_ylabel(f"sequences/s (batch {report.settings['throughput_batch']})")
     thr.set_title("throughput")
     fig.tight_layout()
     with outputs.atomic_path(path) as tmp:
@@ -111,34 +112,34 @@ def latency_png(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> dict[str, Any]:
+def runtimes(report: LatencyReport) -> dict[str, RuntimeLatency]:
+    """The timed runtimes, in the order torch, ONNX fp32, ONNX int8."""
+    timed = {"torch": report.torch, "onnx_fp32": report.onnx_fp32, "onnx_int8": report.onnx_int8}
+    return {name: v for name, v in timed.items() if v is not None}
+
+
+def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> LatencyReport:
     import mlflow
 
     from seqops import tracking
 
     layout = layout or Layout()
     cfg = load_config(params)
-    report_file = layout.reports / "latency.json"
-    plot_file = layout.plots / "latency.png"
-    outputs.remove(report_file, plot_file)
+    outputs.remove(layout.latency_report, layout.latency_plot)
     report = benchmark(layout.models, layout.processed, cfg.benchmark)
-    outputs.write_json(report_file, report)
-    latency_png(report, plot_file)
+    report.write(layout.latency_report)
+    latency_png(report, layout.latency_plot)
+    timed = runtimes(report)
     with tracking.resume_run(layout.run_file):
         metrics = {
-            f"latency/{rt}/{key}": report[rt][key]
-            for rt in ("torch", "onnx_fp32", "onnx_int8")
-            if rt in report
+            f"latency/{rt}/{key}": getattr(v, key)
+            for rt, v in timed.items()
             for key in ("p50_ms", "p95_ms", "p99_ms", "throughput")
         }
-        metrics["latency/speedup_p50"] = report["speedup_p50"]
+        metrics["latency/speedup_p50"] = report.speedup_p50
         mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(report_file), "reports")
-        mlflow.log_artifact(str(plot_file), "plots")
-    summary = ", ".join(
-        f"{rt} p50 {report[rt]['p50_ms']:.3f} ms"
-        for rt in ("torch", "onnx_fp32", "onnx_int8")
-        if rt in report
-    )
-    print(f"benchmark: {summary}; ONNX fp32 {report['speedup_p50']:.2f}x faster than torch")
+        mlflow.log_artifact(str(layout.latency_report), "reports")
+        mlflow.log_artifact(str(layout.latency_plot), "plots")
+    summary = ", ".join(f"{rt} p50 {v.p50_ms:.3f} ms" for rt, v in timed.items())
+    print(f"benchmark: {summary}; ONNX fp32 {report.speedup_p50:.2f}x faster than torch")
     return report

@@ -2,7 +2,7 @@
 
     seqops tune [--params params.yaml] [--workers N]
 
-Every trial trains with the train stage's `fit` (epochs capped by `tune.max_epochs`) and is
+Every trial trains with `seqops.model.training.fit` (what the train stage runs) (epochs capped by `tune.max_epochs`) and is
 pruned on the per-epoch `tune.metric`. The study lives in `tune.storage` (default: a journal
 file under `optuna/`, outside DVC's outputs), so a killed run resumes: finished trials are kept
 and only the rest of `tune.n_trials` runs. `--workers N` runs N processes on the study; with a
@@ -29,9 +29,9 @@ from tqdm import tqdm
 
 from seqops import outputs
 from seqops.config import Config, load_config
+from seqops.contracts import TuneReport
 from seqops.errors import ConfigError, SeqopsError
 from seqops.layout import Layout
-from seqops.stages.prepare import hash_dir
 from seqops.tuning import study as studies
 from seqops.tuning.trial import Objective
 
@@ -134,7 +134,7 @@ def best_params(cfg: Config, study: optuna.Study) -> dict[str, Any]:
 
 def tune_report(
     cfg: Config, tuned: optuna.Study | None, wall_s: float, **extra: Any
-) -> dict[str, Any]:
+) -> TuneReport:
     """The `reports/tune.json` contract (design.md §8) plus study name, storage and parent run."""
     study = tuned
     counts = (
@@ -142,19 +142,19 @@ def tune_report(
     )
     best = study.best_trial if study and counts["complete"] else None
     epochs = sum(int(t.user_attrs.get("epochs", 0)) for t in study.trials) if study else 0
-    return {
-        "n_trials": counts["n_trials"],
-        "complete": counts["complete"],
-        "pruned": counts["pruned"],
-        "failed": counts["failed"],
-        "best_value": best.value if best else None,
-        "metric": cfg.tune.metric,
-        "direction": cfg.tune.goal,
-        "wall_s": round(wall_s, 2),
-        "best_trial": best.number if best else None,
-        "epochs": epochs,
+    return TuneReport(
+        n_trials=counts["n_trials"],
+        complete=counts["complete"],
+        pruned=counts["pruned"],
+        failed=counts["failed"],
+        best_value=best.value if best else None,
+        metric=cfg.tune.metric,
+        direction=cfg.tune.goal,
+        wall_s=round(wall_s, 2),
+        best_trial=best.number if best else None,
+        epochs=epochs,
         **extra,
-    }
+    )
 
 
 def _save_plot(ax_or_none: Any, path: Path, message: str = "") -> None:
@@ -209,7 +209,7 @@ def _parent_run(study: optuna.Study) -> str | None:
 
 def main(
     params: str | Path = "params.yaml", layout: Layout | None = None, workers: int = 1
-) -> dict[str, Any]:
+) -> TuneReport:
     import mlflow
 
     from seqops import tracking
@@ -219,20 +219,20 @@ def main(
     _quiet()
     layout = layout or Layout()
     cfg = load_config(params)
-    report_file = layout.reports / "tune.json"
-    history_png = layout.plots / "tune_history.png"
-    importance_png = layout.plots / "tune_importance.png"
+    report_file = layout.tune_report
+    history_png = layout.tune_history_plot
+    importance_png = layout.tune_importance_plot
     outputs.remove(layout.best_params, report_file, history_png, importance_png)
     if not cfg.tune.enabled:
         flat = cfg.to_flat_dict()
         outputs.write_yaml(layout.best_params, {p: flat[p] for p in cfg.tune.space})
         write_plots(None, history_png, importance_png, cfg.seed)
         report = tune_report(cfg, None, 0.0, enabled=False, study=None, parent_run_id=None)
-        outputs.write_json(report_file, report)
+        report.write(report_file)
         print("tune: disabled, wrote the base params")
         return report
 
-    name = studies.study_name(cfg, hash_dir(layout.processed))
+    name = studies.study_name(cfg, outputs.hash_dir(layout.processed))
     spec = studies.storage_spec(cfg.tune, layout.root, name)
     study = studies.open_study(cfg, spec, name)
     orphans = studies.fail_orphans(study)
@@ -270,22 +270,22 @@ def main(
             "parent_run_id": parent.info.run_id,
         }
         report = tune_report(cfg, study, wall_s, **extra)
-        if not report["complete"]:
+        if not report.complete or report.best_value is None:
             raise SeqopsError(
-                f"tune: no trial of study {name} completed ({report['pruned']} pruned, "
-                f"{report['failed']} failed); see the trial errors above"
+                f"tune: no trial of study {name} completed ({report.pruned} pruned, "
+                f"{report.failed} failed); see the trial errors above"
             )
         best = best_params(cfg, study)
-        mlflow.log_metrics({"tune/best_value": report["best_value"], "tune/wall_s": wall_s})
+        mlflow.log_metrics({"tune/best_value": report.best_value, "tune/wall_s": wall_s})
         mlflow.set_tags({f"best.{k}": str(v) for k, v in best.items()})
         outputs.write_yaml(layout.best_params, best)
-        outputs.write_json(report_file, report)
+        report.write(report_file)
         write_plots(study, history_png, importance_png, cfg.seed)
         for artifact in (report_file, history_png, importance_png, layout.best_params):
             mlflow.log_artifact(str(artifact), "tune")
     print(
-        f"tune: {report['complete']} complete, {report['pruned']} pruned, {report['failed']} "
-        f"failed; best {cfg.tune.metric}={report['best_value']:.4f} (trial {report['best_trial']}) "
+        f"tune: {report.complete} complete, {report.pruned} pruned, {report.failed} "
+        f"failed; best {cfg.tune.metric}={report.best_value:.4f} (trial {report.best_trial}) "
         f"in {wall_s:.1f}s; MLflow parent run {parent.info.run_id}"
     )
     return report

@@ -1,4 +1,4 @@
-"""One Optuna trial: sample the space, train with the train stage's `fit`, prune, track.
+"""One Optuna trial: sample the space, train with `seqops.model.training.fit`, prune, track.
 
 Each trial is a nested MLflow run under the study's parent run, with the sampled params
 (dotted names), the per-epoch validation metrics and its final state as the tag
@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from seqops.config import Choice, Config, FloatRange, IntRange, apply_overrides, parse_config
-from seqops.stages.train import fit
+from seqops.model.training import fit
 from seqops.tuning.study import WORKER_ATTR, trial_base, worker_id
 
 #: MLflow run status for each final trial state (a pruned trial ended as intended).

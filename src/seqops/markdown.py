@@ -1,0 +1,19 @@
+"""Markdown tables for the model card (the card's sections come from `seqops.model_card` and
+each task's `card_*` methods)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: Any) -> str:
+    """A value for a table cell: floats to 4 significant digits, None as a dash."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)

@@ -1,0 +1,135 @@
+"""Train one model: `fit(cfg, processed_dir, checkpoint_dir)`, what the train stage, the tuner
+and the tests all call.
+
+    result = fit(load_config("params.yaml"), Path("data/processed"), Path("/tmp/ckpt"))
+    result.model, result.best_score, result.history
+
+The task recorded in `data/processed/preprocessing.json` decides the head, the extra network
+arguments and the objective (`seqops.tasks`); nothing here depends on which task it is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+from seqops.config import Config
+from seqops.contracts import DataMeta
+from seqops.data.datamodule import SequenceDataModule
+from seqops.layout import PROCESSED_META
+from seqops.model.network import architecture
+from seqops.model.system import LitSequenceModel
+from seqops.tasks import get_task, read_meta
+
+class EpochHistory(pl.Callback):
+    """Keeps every epoch's logged metrics, for the learning curves."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        row = {"epoch": float(trainer.current_epoch)}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
+        self.rows.append(row)
+
+
+@dataclass
+class FitResult:
+    model: LitSequenceModel
+    best_checkpoint: Path
+    best_score: float
+    best_epoch: int
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequenceModel:
+    """The system for the task of `meta`, sized from it, initialised as the task says
+    (pretrained word vectors for a text model with `model.embeddings_path`)."""
+    task = get_task(meta.task)
+    network = architecture(cfg.model)
+    network.update(task.network_args(meta, processed_dir, cfg.model))
+    model = LitSequenceModel(
+        n_features=len(meta.feature_names),
+        n_outputs=meta.n_outputs,
+        network=network,
+        objective=task.objective(meta, cfg.train),
+        lr=cfg.train.lr,
+        weight_decay=cfg.train.weight_decay,
+        scheduler=cfg.train.scheduler,
+        max_epochs=cfg.train.max_epochs,
+        monitor=cfg.train.monitor,
+        monitor_mode=cfg.train.monitor_mode,
+        noise_std=cfg.train.noise_std,
+    )
+    task.init_model(model.net, meta, processed_dir, cfg.model)
+    return model
+
+
+def fit(
+    cfg: Config,
+    processed_dir: Path,
+    checkpoint_dir: Path,
+    *,
+    callbacks: list[pl.Callback] | None = None,
+    progress_bar: bool = True,
+) -> FitResult:
+    """Train one model; the best epoch by `train.monitor` is saved under `checkpoint_dir`."""
+    start = time.perf_counter()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = SequenceDataModule(processed_dir, cfg.train.batch_size, cfg.seed)
+    model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename="best",
+        monitor=cfg.train.monitor,
+        mode=cfg.train.monitor_mode,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    history = EpochHistory()
+    trainer = pl.Trainer(
+        max_epochs=cfg.train.max_epochs,
+        accelerator=cfg.train.accelerator,
+        devices=cfg.train.devices,
+        strategy=cfg.train.strategy,
+        deterministic=cfg.train.deterministic,
+        gradient_clip_val=cfg.train.gradient_clip_val or None,
+        callbacks=[
+            checkpoint,
+            EarlyStopping(
+                cfg.train.monitor, mode=cfg.train.monitor_mode, patience=cfg.train.patience
+            ),
+            history,
+            *(callbacks or []),
+        ],
+        logger=False,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=data)
+    if not checkpoint.best_model_path:
+        raise RuntimeError(f"no checkpoint written: was {cfg.train.monitor!r} ever logged?")
+    best = load_system(Path(checkpoint.best_model_path))
+    scores = [row.get(cfg.train.monitor, float("nan")) for row in history.rows]
+    best_score = float(checkpoint.best_model_score)  # type: ignore[arg-type]
+    return FitResult(
+        model=best,
+        best_checkpoint=Path(checkpoint.best_model_path),
+        best_score=best_score,
+        best_epoch=scores.index(best_score) if best_score in scores else -1,
+        epochs_run=trainer.current_epoch,
+        history=history.rows,
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def load_system(checkpoint: Path) -> LitSequenceModel:
+    """A trained system from its checkpoint, on the CPU, in eval mode."""
+    return LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu").eval()

@@ -1,0 +1,264 @@
+"""A trained system → a checked ONNX bundle: graph contract, parity, served path, int8.
+
+    report, example = export_bundle(checkpoint, processed, models_dir, cfg.export, cfg.data)
+
+The bundle is `model.onnx` (names and symbolic dims per `seqops.onnx_contract`, asserted on
+the written graph; `onnx.checker` full check), `preprocessing.json` (the typed
+`seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`) and, for LSTM
+models, `model.int8.onnx`. Raises ExportError when ONNX Runtime disagrees with PyTorch beyond
+`export.parity_atol` (or on any classifier decision), at every checked (batch, time) shape,
+or when the task's served-path check fails. Nothing here depends on which task it is: the
+task supplies the output's name and shape, the decision agreement, the quality metric and
+the served-path checks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import torch
+from torch import nn
+
+from seqops import onnx_contract as contract
+from seqops import outputs
+from seqops.config import DataConfig, ExportConfig
+from seqops.contracts import Bundle, DataMeta, ExportReport, Int8Report, OnnxIO, Parity
+from seqops.data.datamodule import pad_batch
+from seqops.data.sequences import SequenceSet
+from seqops.errors import ExportError
+from seqops.layout import split_file
+from seqops.model.training import load_system
+from seqops.serving import Predictor
+from seqops.tasks import get_task, read_meta
+from seqops.tasks.base import Task
+
+
+def example_inputs(input_name: str, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A traced batch: batch and time >= 2 so the tracer cannot fold either into a constant;
+    lengths differ so the reversal and masking paths are traced with real work."""
+    if input_name == contract.TOKENS:
+        x = torch.ones(3, 5, dtype=torch.int64)  # (B, T) token ids
+    else:
+        x = torch.zeros(3, 5, n_features)  # (B, T, F)
+    return x, torch.tensor([5, 2, 4], dtype=torch.int64)  # (B,)
+
+
+def export_onnx(
+    net: nn.Module,
+    path: Path,
+    opset: int,
+    input_name: str,
+    output_name: str,
+    expected: dict[str, list[str | int]],
+) -> None:
+    """Write `net` to `path` in eval mode and check the written graph has `expected` shapes."""
+    net.eval()
+    n_features = expected[input_name][2] if input_name == contract.INPUT else 0
+    x, lengths = example_inputs(input_name, int(n_features))
+    with outputs.atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter, not torch.export (dynamo=True): torch.export specialises
+        # nn.LSTM's time dim to the example's and fails on a dynamic `time`. The warnings are
+        # its deprecation notice and an h0-batch note that the batch-1 parity check covers.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (x, lengths),
+            str(tmp),
+            input_names=[input_name, contract.LENGTHS],
+            output_names=[output_name],
+            dynamic_axes=contract.dynamic_axes(input_name, output_name),
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+        model = onnx.load(str(tmp))
+        contract.check_graph(model, expected)
+        onnx.checker.check_model(model, full_check=True)
+
+
+def parity_batches(
+    test: SequenceSet, batch_sizes: list[int], long_length: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Real test batches at each batch size, plus two sequences `long_length` steps long.
+
+    The long ones are test sequences laid end to end (still real feature values) so parity is
+    also checked past any length seen in training.
+    """
+    batches = []
+    for size in batch_sizes:
+        chosen = [test.sequences[i % len(test)] for i in range(size)]
+        x, lengths = pad_batch(chosen)
+        batches.append((x.numpy(), lengths.numpy()))
+    stream = np.concatenate(test.sequences)  # (sum T, F)
+    reps = -(-2 * long_length // len(stream))
+    stream = np.concatenate([stream] * max(reps, 1))
+    long = [stream[:long_length], stream[long_length : 2 * long_length - 3]]
+    x, lengths = pad_batch(long)
+    batches.append((x.numpy(), lengths.numpy()))
+    return batches
+
+
+@torch.no_grad()
+def check_parity(
+    net: nn.Module,
+    predictor: Predictor,
+    batches: list[tuple[np.ndarray, np.ndarray]],
+    atol: float,
+    task: Task,
+) -> Parity:
+    """Max |ONNX - PyTorch| over the outputs and, for classifiers, decision agreement (None
+    for numbers); `passed` against `atol`."""
+    net.eval()
+    worst, total, shapes = 0.0, 0, []
+    agreed: int | None = 0
+    for x, lengths in batches:
+        expected = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+        got = predictor.run(x, lengths)
+        worst = max(worst, float(np.abs(got - expected).max()))
+        agree = task.agreement(got, expected)
+        agreed = None if agree is None or agreed is None else agreed + agree
+        total += len(x)
+        shapes.append([int(x.shape[0]), int(x.shape[1])])
+    agreement = None if agreed is None else agreed / total
+    return Parity(
+        max_abs_diff=worst,
+        argmax_agreement=agreement,
+        atol=atol,
+        shapes_checked=shapes,
+        passed=worst <= atol and agreement in (1.0, None),
+    )
+
+
+def quantize_int8(cell: str, fp32_path: Path, int8_path: Path) -> str | None:
+    """Dynamic int8 quantization of an LSTM model; returns why not when unsupported."""
+    if cell != "lstm":
+        return (
+            f"onnxruntime dynamic quantization has no quantized {cell.upper()} kernel "
+            f"(it covers LSTM via {contract.QUANTIZED_LSTM_OP}); the model stays fp32"
+        )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with outputs.atomic_path(int8_path) as tmp:
+        quantize_dynamic(fp32_path, tmp, weight_type=QuantType.QInt8)
+        # Quantization silently leaves an LSTM in float when its weights are not constant
+        # initializers; an "int8" model without the op would be a lie.
+        if not contract.has_quantized_lstm(onnx.load(str(tmp))):
+            raise ExportError(
+                f"{int8_path}: quantization produced no {contract.QUANTIZED_LSTM_OP} node "
+                "(were the LSTM weights exported as constant initializers?)"
+            )
+    return None
+
+
+def make_bundle(meta: DataMeta, task: Task, data: DataConfig, max_length: int) -> Bundle:
+    """prepare's metadata plus what the predictor needs to read raw request rows."""
+    if max_length < meta.max_train_length:
+        raise ExportError(
+            f"export.max_length = {max_length} is below the longest training sequence "
+            f"({meta.max_train_length} steps); raise it"
+        )
+    axes = contract.dynamic_axes(meta.input, task.output)
+    return Bundle(
+        data=meta,
+        id_column=data.id_column,
+        time_column=data.time_column,
+        max_length=max_length,
+        onnx=OnnxIO(
+            inputs=[meta.input, contract.LENGTHS],
+            outputs=[task.output],
+            dynamic_axes={name: {str(i): d for i, d in dims.items()} for name, dims in axes.items()},
+        ),
+    )
+
+
+def export_bundle(
+    checkpoint: Path, processed: Path, models: Path, cfg: ExportConfig, data: DataConfig
+) -> tuple[ExportReport, pd.DataFrame]:
+    """Write the bundle into `models`; the export report (raises on failed parity or served
+    checks) and two raw test requests, the MLflow model's input example."""
+    system = load_system(checkpoint)
+    net = system.net.eval()
+    meta = read_meta(processed / contract.PREPROCESSING_FILE)
+    task = get_task(meta.task)
+    test = SequenceSet.load(processed / split_file("test"))
+
+    bundle = make_bundle(meta, task, data, cfg.max_length)
+    files = {}
+    for name in task.bundle_files(meta):
+        with outputs.atomic_path(models / name) as tmp:
+            shutil.copyfile(processed / name, tmp)
+        files[name] = models / name
+    bundle.write(models / contract.PREPROCESSING_FILE)
+    fp32_path = models / contract.MODEL_FILE
+    expected = contract.expected_shapes(
+        meta.input, len(meta.feature_names), task.output, task.output_shape(meta)
+    )
+    export_onnx(net, fp32_path, cfg.opset, meta.input, task.output, expected)
+
+    fp32 = Predictor(fp32_path, bundle, files)
+    parity = check_parity(
+        net, fp32, parity_batches(test, cfg.parity_batch_sizes, cfg.max_length), cfg.parity_atol,
+        task,
+    )  # fmt: skip
+    if not parity.passed:
+        agreement = parity.argmax_agreement
+        raise ExportError(
+            f"ONNX Runtime disagrees with PyTorch: max |output diff| "
+            f"{parity.max_abs_diff:.3g} (limit {cfg.parity_atol:g})"
+            + (f", argmax agreement {agreement:.2%}" if agreement is not None else "")
+            + f" over shapes {parity.shapes_checked}"
+        )
+    served = task.served_checks(system, fp32, processed, cfg.parity_atol)
+    fp32_quality = task.quality(fp32, processed)
+    reason = (
+        quantize_int8(system.hparams["network"]["cell"], fp32_path, models / contract.INT8_FILE)
+        if cfg.quantize
+        else "disabled by export.quantize"
+    )
+    if reason is None:
+        int8_quality = task.quality(Predictor(models / contract.INT8_FILE, bundle, files), processed)
+        drop = int8_quality.value - fp32_quality.value
+        int8 = Int8Report(
+            available=True,
+            op=contract.QUANTIZED_LSTM_OP,
+            metric=fp32_quality.metric,
+            fp32=fp32_quality.value,
+            int8=int8_quality.value,
+            drop=drop if fp32_quality.lower_is_better else -drop,
+        )
+    else:
+        int8 = Int8Report(
+            available=False, reason=reason, metric=fp32_quality.metric, fp32=fp32_quality.value
+        )
+    report = ExportReport(
+        opset=cfg.opset,
+        # Read back from the written graph: what it declares, not what was asked for.
+        dynamic_axes={
+            name: {str(i): d for i, d in enumerate(dims) if isinstance(d, str)}
+            for name, dims in contract.graph_shapes(onnx.load(str(fp32_path))).items()
+        },
+        parity=parity,
+        served=served,
+        int8=int8,
+    )
+    return report, task.request_example(processed, bundle, n=2)
+
+
+def artifacts(models: Path, meta: Any) -> dict[str, str]:
+    """The bundle's files as MLflow artifacts (`seqops.serving.OnnxSequenceModel` reads them)."""
+    from seqops.serving import artifact_key
+
+    found = {
+        "model": str(models / contract.MODEL_FILE),
+        "preprocessing": str(models / contract.PREPROCESSING_FILE),
+    }
+    for name in get_task(meta.task).bundle_files(meta):
+        found[artifact_key(name)] = str(models / name)
+    return found

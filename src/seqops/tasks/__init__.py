@@ -1,0 +1,63 @@
+"""Task families behind one interface (`seqops.tasks.base.Task`), looked up once by name.
+
+    task = get_task(cfg.data.task)            # "sequence_classification", "forecasting", ...
+    meta = read_meta(layout.processed_meta)   # the task's own DataMeta subclass
+
+Adding a task is one module here plus its name in `TASKS` and in `config.TaskName`; no stage
+changes (see docs/architecture.md, "Adding a task").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqops.contracts import Bundle, DataMeta, read_json
+from seqops.errors import DataError
+from seqops.tasks.base import Task
+from seqops.tasks.classification import SequenceClassification
+from seqops.tasks.forecasting import Forecasting
+from seqops.tasks.regression import SequenceRegression
+from seqops.tasks.text import TextClassification
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        SequenceClassification(),
+        TextClassification(),
+        Forecasting(),
+        SequenceRegression(),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise DataError(f"unknown task {name!r}; one of {sorted(TASKS)}") from None
+
+
+def _task_of(raw: Any, source: Path) -> Task:
+    name = raw.get("task") if isinstance(raw, dict) else None
+    if not isinstance(name, str):
+        raise DataError(f"{source}: no 'task' field (written by an older seqops? re-run prepare)")
+    return get_task(name)
+
+
+def read_meta(path: Path) -> DataMeta:
+    """prepare's metadata, validated as its task's own type."""
+    raw = read_json(path)
+    return _task_of(raw, path).meta_type.parse(raw, path)
+
+
+def read_bundle(path: Path) -> Bundle:
+    """The bundle's `preprocessing.json`, with `data` validated as its task's own type."""
+    raw = read_json(path)
+    data = raw.get("data") if isinstance(raw, dict) else None
+    meta = _task_of(data, path).meta_type.parse(data, path)
+    bundle = Bundle.parse({**raw, "data": meta.model_dump(mode="json")}, path)
+    return bundle.model_copy(update={"data": meta})
+
+
+__all__ = ["TASKS", "Task", "get_task", "read_bundle", "read_meta"]
