@@ -33,8 +33,8 @@ if rmse > ceiling:
     problems.append(f"test RMSE {rmse:.4f} > {ceiling}")
 if rmse * 3 > naive:
     problems.append(f"test RMSE {rmse:.4f} is not 3x better than seasonal naive {naive:.4f}")
-if not export["parity"]["passed"] or export["served_max_abs_diff"] > 1e-3:
-    problems.append(f"ONNX parity / served forecast: {export['parity']}, {export['served_max_abs_diff']}")
+if not export["parity"]["passed"] or export["served"]["served_max_abs_diff"] > 1e-3:
+    problems.append(f"ONNX parity / served forecast: {export['parity']}, {export['served']}")
 if not release["passed"]:
     problems.append(f"release gate failed: {release['checks']}")
 for name in ("forecast.csv", "forecast.png"):

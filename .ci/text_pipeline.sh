@@ -54,8 +54,8 @@ if metrics["accuracy"] < floor:
     problems.append(f"test accuracy {metrics['accuracy']:.4f} < {floor}")
 if not export["parity"]["passed"]:
     problems.append(f"ONNX parity failed: {export['parity']}")
-if export.get("raw_text_max_abs_diff", 1.0) > 1e-6:
-    problems.append(f"raw-text serving differs: {export.get('raw_text_max_abs_diff')}")
+if export.get("served", {}).get("raw_text_max_abs_diff", 1.0) > 1e-6:
+    problems.append(f"raw-text serving differs: {export.get('served')}")
 if not release["passed"]:
     problems.append(f"release gate failed: {release['checks']}")
 for name in ("roc.csv", "pr.csv"):

@@ -48,14 +48,13 @@ def base_params_errors(run: Path) -> tuple[dict[str, float], float]:
     import tempfile
 
     from seqops.config import load_config
-    from seqops.stages.evaluate import evaluate_forecast
-    from seqops.stages.train import fit
+    from seqops.model.training import evaluate_checkpoint, fit
 
     cfg = load_config(run / "params.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         result = fit(cfg, run / "data" / "processed", Path(tmp), progress_bar=False)
-        metrics = evaluate_forecast(result.best_checkpoint, run / "data" / "processed").metrics()
-    return metrics["test"], result.wall_s
+        metrics = evaluate_checkpoint(result.best_checkpoint, run / "data" / "processed").metrics
+    return dict(metrics.test), result.wall_s
 
 
 def main() -> None:
@@ -68,14 +67,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from seqops.forecasting import ForecastTest, forecast_errors
+    from seqops.forecasting import forecast_errors
+    from seqops.tasks import read_meta
+    from seqops.tasks.forecasting import ForecastMeta, forecast_test
 
     processed, reports = args.run / "data" / "processed", args.run / "reports"
     metrics = json.loads((reports / "metrics.json").read_text())
     train = json.loads((reports / "train.json").read_text())
     tune_file = reports / "tune.json"
     tune = json.loads(tune_file.read_text()) if tune_file.is_file() else {}
-    test = ForecastTest.load(processed)
+    meta = read_meta(processed / "preprocessing.json")
+    assert isinstance(meta, ForecastMeta)
+    test = forecast_test(processed, meta)
     spec = test.spec
     start = time.perf_counter()
     sarima = sarima_log(test.targets, test.origins, spec.horizon, spec.season_length)

@@ -1,16 +1,15 @@
 """The CO2 preset's base params (no tuning) meet issue 7's acceptance on the last 12 months:
 RMSE <= 0.50 ppm and at least 3x better than seasonal naive (1.52 ppm)."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from seqops.config import load_config
 from seqops.layout import Layout
-from seqops.stages.evaluate import evaluate_forecast
-from seqops.stages.prepare import prepare, write
-from seqops.stages.train import fit
+from seqops.model.training import evaluate_checkpoint, fit
+from seqops.stages.prepare import write
+from seqops.tasks import get_task
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -19,9 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 def test_co2_base_params_beat_seasonal_naive_three_times(tmp_path: Path) -> None:
     cfg = load_config(REPO / "params" / "co2.yaml")
     layout = Layout(tmp_path)
-    write(prepare(cfg.data, cfg.seed), layout)
+    write(get_task(cfg.data.task).prepare(cfg.data, cfg.seed), layout)
     result = fit(cfg, layout.processed, tmp_path / "ckpt", progress_bar=False)
-    metrics = evaluate_forecast(result.best_checkpoint, layout.processed).metrics()
-    rmse, naive = metrics["test"]["rmse"], metrics["baseline"]["seasonal_naive"]["rmse"]
-    assert metrics["test"]["n"] == 12 and naive == pytest.approx(1.5203, abs=1e-4)
-    assert rmse <= 0.50 and 3 * rmse <= naive, json.dumps(metrics)
+    metrics = evaluate_checkpoint(result.best_checkpoint, layout.processed).metrics
+    assert metrics.baseline is not None
+    rmse, naive = metrics.test["rmse"], metrics.baseline["seasonal_naive"]["rmse"]
+    assert metrics.test["n"] == 12 and naive == pytest.approx(1.5203, abs=1e-4)
+    assert rmse <= 0.50 and 3 * rmse <= naive, metrics.model_dump_json()

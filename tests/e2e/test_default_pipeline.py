@@ -7,9 +7,9 @@ import pytest
 
 from seqops.config import load_config
 from seqops.layout import Layout
-from seqops.stages.evaluate import evaluate
-from seqops.stages.prepare import prepare, write
-from seqops.stages.train import fit
+from seqops.model.training import evaluate_checkpoint, fit
+from seqops.stages.prepare import write
+from seqops.tasks import get_task
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -18,9 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 def test_default_params_reach_097_test_accuracy(tmp_path: Path) -> None:
     cfg = load_config(REPO / "params.yaml")
     layout = Layout(tmp_path)
-    write(prepare(cfg.data, cfg.seed), layout)
+    write(get_task(cfg.data.task).prepare(cfg.data, cfg.seed), layout)
     result = fit(cfg, layout.processed, tmp_path / "ckpt", progress_bar=False)
-    metrics, probs, _ = evaluate(result.best_checkpoint, layout.processed)
-    assert metrics["test"]["n"] == 370
-    assert metrics["test"]["accuracy"] >= 0.97, json.dumps(metrics["test"])
-    assert probs.shape == (370, 9)
+    evaluation = evaluate_checkpoint(result.best_checkpoint, layout.processed)
+    test = evaluation.metrics.test
+    assert test["n"] == 370
+    assert test["accuracy"] >= 0.97, json.dumps(test)
+    assert len(evaluation.predictions_csv().splitlines()) == 1 + 370

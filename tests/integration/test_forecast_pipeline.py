@@ -95,7 +95,7 @@ def test_every_stage_runs_for_forecasting(pipeline: Path) -> None:
     parity = export["parity"]
     assert parity["passed"] and parity["max_abs_diff"] <= 1e-5
     assert parity["argmax_agreement"] is None and [2, 512] in parity["shapes_checked"]
-    assert export["served_max_abs_diff"] < 1e-3
+    assert export["served"]["served_max_abs_diff"] < 1e-3
     int8 = export["int8"]  # the preset is an LSTM
     assert int8["available"] and int8["metric"] == "test/rmse"
     assert int8["drop"] == pytest.approx(int8["int8"] - int8["fp32"])
@@ -247,7 +247,7 @@ def test_a_multivariate_file_with_integer_steps_and_rolling_origins(tmp_path: Pa
     metrics = _json(tmp_path, "metrics.json")
     assert metrics["test"]["n_windows"] == 3 and metrics["test"]["n"] == 3 * 7 * 2
     export = _json(tmp_path, "export.json")
-    assert export["parity"]["passed"] and export["served_max_abs_diff"] < 1e-3
+    assert export["parity"]["passed"] and export["served"]["served_max_abs_diff"] < 1e-3
     predictions = pd.read_csv(tmp_path / "reports" / "predictions.csv")
     assert sorted(predictions["target"].unique()) == ["load", "price"]
     assert predictions["origin"].nunique() == 3 and predictions["horizon"].max() == 7

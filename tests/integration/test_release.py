@@ -13,7 +13,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from seqops.stages.release import mcnemar_regression
+from seqops.tasks.classification import mcnemar_regression
 from tests.conftest import BIN, run
 
 DVC, SEQOPS = str(BIN / "dvc"), str(BIN / "seqops")

@@ -39,7 +39,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def raw_test_frame(root: Path, n: int) -> pd.DataFrame:
     """The first `n` test sequences back in raw long format (what a user would send)."""
-    pre = json.loads((root / "models" / "preprocessing.json").read_text())
+    pre = json.loads((root / "models" / "preprocessing.json").read_text())["data"]
     mean, std = np.asarray(pre["scaler"]["mean"]), np.asarray(pre["scaler"]["std"])
     test = SequenceSet.load(root / "data" / "processed" / "test.npz")
     rows = [

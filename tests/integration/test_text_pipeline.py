@@ -94,7 +94,7 @@ def test_every_stage_runs_for_text(pipeline: Path) -> None:
         "logits": {"0": "batch"},
     }
     assert export["parity"]["passed"] and [2, 64] in export["parity"]["shapes_checked"]
-    assert export["raw_text_max_abs_diff"] <= 1e-6
+    assert export["served"]["raw_text_max_abs_diff"] <= 1e-6
     # The tuner searches model.cell (the default space); int8 exists for an LSTM only.
     assert export["int8"]["available"] == (best["model.cell"] == "lstm")
     latency = _json(pipeline, "latency.json")
@@ -103,7 +103,8 @@ def test_every_stage_runs_for_text(pipeline: Path) -> None:
     release = _json(pipeline, "release.json")
     assert release["passed"] and release["version"] == 1
     bundle = json.loads((pipeline / "models" / "preprocessing.json").read_text())
-    assert bundle["input"] == "tokens" and bundle["tokenizer"] == "tokenizer.json"
+    assert bundle["data"]["input"] == "tokens" and bundle["data"]["tokenizer"] == "tokenizer.json"
+    assert bundle["onnx"]["inputs"] == ["tokens", "lengths"]
     assert (pipeline / "models" / "tokenizer.json").is_file()
 
 

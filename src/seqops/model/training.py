@@ -24,6 +24,7 @@ from seqops.layout import PROCESSED_META
 from seqops.model.network import architecture
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
+from seqops.tasks.base import Evaluation
 
 class EpochHistory(pl.Callback):
     """Keeps every epoch's logged metrics, for the learning curves."""
@@ -133,3 +134,9 @@ def fit(
 def load_system(checkpoint: Path) -> LitSequenceModel:
     """A trained system from its checkpoint, on the CPU, in eval mode."""
     return LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+
+
+def evaluate_checkpoint(checkpoint: Path, processed_dir: Path) -> Evaluation:
+    """The task's test evaluation of a checkpoint (what the evaluate stage writes)."""
+    meta = read_meta(processed_dir / PROCESSED_META)
+    return get_task(meta.task).evaluate(load_system(checkpoint), processed_dir, meta)

@@ -19,8 +19,7 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.contracts import MetricsReport
 from seqops.layout import Layout
-from seqops.model.training import load_system
-from seqops.tasks import get_task, read_meta
+from seqops.model.training import evaluate_checkpoint
 
 
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> MetricsReport:
@@ -31,10 +30,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
     layout = layout or Layout()
     load_config(params)  # fail early on a bad params file, as every stage does
     outputs.remove(layout.metrics, layout.predictions, layout.evaluation_plots)
-    meta = read_meta(layout.processed_meta)
-    evaluation = get_task(meta.task).evaluate(
-        load_system(layout.checkpoint), layout.processed, meta
-    )
+    evaluation = evaluate_checkpoint(layout.checkpoint, layout.processed)
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):
         mlflow.log_metrics(evaluation.logged_metrics())
         outputs.write_text(layout.predictions, evaluation.predictions_csv())

@@ -56,8 +56,7 @@ def read_bundle(path: Path) -> Bundle:
     raw = read_json(path)
     data = raw.get("data") if isinstance(raw, dict) else None
     meta = _task_of(data, path).meta_type.parse(data, path)
-    bundle = Bundle.parse({**raw, "data": meta.model_dump(mode="json")}, path)
-    return bundle.model_copy(update={"data": meta})
+    return Bundle.parse({**raw, "data": meta}, path)
 
 
 __all__ = ["TASKS", "Task", "get_task", "read_bundle", "read_meta"]
