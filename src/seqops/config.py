@@ -321,7 +321,8 @@ class TuneConfig(_Section):
 
 
 class ExportConfig(_Section):
-    """ONNX export, its parity check against PyTorch, and int8 quantization (docs/architecture.md)."""
+    """ONNX export, its parity check against PyTorch, and int8 quantization
+    (docs/architecture.md, "Exported model")."""
 
     opset: int = Field(17, ge=14, le=21)
     """ONNX opset of `models/model.onnx`."""

@@ -21,7 +21,7 @@ import pandas as pd
 from seqops.data.series import Series
 from seqops.data.windows import ForecastSpec
 
-#: The error metrics of design.md §7, lower is better.
+#: The forecast error metrics (docs/architecture.md, "Metric vocabulary"), lower is better.
 METRICS = ("mae", "rmse", "smape", "mase")
 
 

@@ -66,9 +66,7 @@ def expected_shapes(
 ) -> dict[str, list[str | int]]:
     """Each graph input and output's shape; strings are symbolic dims. The task gives its
     output's name and shape (`[batch, classes]`, `[batch, horizon, targets]`, ...)."""
-    first: list[str | int] = (
-        [BATCH, TIME] if input_name == TOKENS else [BATCH, TIME, n_features]
-    )
+    first: list[str | int] = [BATCH, TIME] if input_name == TOKENS else [BATCH, TIME, n_features]
     return {input_name: first, LENGTHS: [BATCH], output_name: output_shape}
 
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
 import torch
 from torch import nn
@@ -173,7 +172,9 @@ def make_bundle(meta: DataMeta, task: Task, data: DataConfig, max_length: int) -
         onnx=OnnxIO(
             inputs=[meta.input, contract.LENGTHS],
             outputs=[task.output],
-            dynamic_axes={name: {str(i): d for i, d in dims.items()} for name, dims in axes.items()},
+            dynamic_axes={
+                name: {str(i): d for i, d in dims.items()} for name, dims in axes.items()
+            },
         ),
     )
 
@@ -223,7 +224,9 @@ def export_bundle(
         else "disabled by export.quantize"
     )
     if reason is None:
-        int8_quality = task.quality(Predictor(models / contract.INT8_FILE, bundle, files), processed)
+        int8_quality = task.quality(
+            Predictor(models / contract.INT8_FILE, bundle, files), processed
+        )
         drop = int8_quality.value - fp32_quality.value
         int8 = Int8Report(
             available=True,

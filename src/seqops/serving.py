@@ -116,7 +116,8 @@ def long_format_sequences(
         if len(rows) > bundle.max_length:
             raise DataError(
                 f"{where}: sequence {seq_id!r} has {len(rows)} steps; the model accepts at most "
-                f"{bundle.max_length} (export.max_length); split it or re-export with a larger limit"
+                f"{bundle.max_length} (export.max_length); split it or re-export with a larger "
+                "limit"
             )
         order = rows[np.argsort(times.to_numpy(), kind="stable")]
         ids.append(seq_id.item() if isinstance(seq_id, np.generic) else seq_id)

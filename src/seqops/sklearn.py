@@ -113,12 +113,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _configs(self) -> tuple[ModelConfig, TrainConfig, TokenizerConfig]:
         """The estimator's params as the pipeline's config sections (validated the same way)."""
         model = ModelConfig(
-            cell=self.cell,  # type: ignore[arg-type]
+            cell=self.cell,
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
-            pooling=self.pooling,  # type: ignore[arg-type]
+            pooling=self.pooling,
             embedding_dim=self.embedding_dim,
         )
         train = TrainConfig(

@@ -36,6 +36,7 @@ def architecture(model: ModelConfig) -> dict[str, object]:
     """SequenceNet keyword arguments from the `model` section."""
     return {key: getattr(model, key) for key in ARCHITECTURE}
 
+
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 

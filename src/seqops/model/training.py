@@ -26,6 +26,7 @@ from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
 from seqops.tasks.base import Evaluation
 
+
 class EpochHistory(pl.Callback):
     """Keeps every epoch's logged metrics, for the learning curves."""
 

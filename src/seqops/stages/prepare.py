@@ -42,7 +42,9 @@ def write(prepared: Prepared, layout: Layout) -> DataReport:
         data_hash=data_hash,
         length={
             name: LengthStats(
-                min=int(s.lengths.min()), median=float(np.median(s.lengths)), max=int(s.lengths.max())
+                min=int(s.lengths.min()),
+                median=float(np.median(s.lengths)),
+                max=int(s.lengths.max()),
             )
             for name, s in splits.items()
         },

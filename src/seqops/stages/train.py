@@ -3,9 +3,9 @@
     seqops train [--params params.yaml]
 
 `seqops.model.training.fit` is the typed function the train stage, the tuner and the tests
-all call; `main()` merges `models/best_params.yaml` (written by the tune stage, if present) over params.yaml,
-opens one MLflow run, and writes `models/model.ckpt`, `models/run.json`, `reports/train.json`
-and the learning curves `reports/plots/learning_curves.csv`.
+all call; `main()` merges `models/best_params.yaml` (written by the tune stage, if present)
+over params.yaml, opens one MLflow run, and writes `models/model.ckpt`, `models/run.json`,
+`reports/train.json` and the learning curves `reports/plots/learning_curves.csv`.
 """
 
 from __future__ import annotations
@@ -102,9 +102,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
         tracking.log_flat_params(cfg.to_flat_dict(("seed", "data", "model", "train")))
         result = fit(cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()])
         report = train_report(cfg, result)
-        mlflow.log_metrics(
-            {"train/best_epoch": report.best_epoch, "train/wall_s": result.wall_s}
-        )
+        mlflow.log_metrics({"train/best_epoch": report.best_epoch, "train/wall_s": result.wall_s})
         png = Path(tmp) / "learning_curves.png"
         _curves_png(result.history, png)
         mlflow.log_artifact(str(png), "plots")

@@ -2,11 +2,12 @@
 
     seqops tune [--params params.yaml] [--workers N]
 
-Every trial trains with `seqops.model.training.fit` (what the train stage runs) (epochs capped by `tune.max_epochs`) and is
-pruned on the per-epoch `tune.metric`. The study lives in `tune.storage` (default: a journal
-file under `optuna/`, outside DVC's outputs), so a killed run resumes: finished trials are kept
-and only the rest of `tune.n_trials` runs. `--workers N` runs N processes on the study; with a
-PostgreSQL URL as `tune.storage`, `seqops tune` on several machines shares one study.
+Every trial trains with `seqops.model.training.fit`, what the train stage runs (epochs capped
+by `tune.max_epochs`), and is pruned on the per-epoch `tune.metric`. The study lives in
+`tune.storage` (default: a journal file under `optuna/`, outside DVC's outputs), so a killed
+run resumes: finished trials are kept and only the rest of `tune.n_trials` runs. `--workers N`
+runs N processes on the study; with a PostgreSQL URL as `tune.storage`, `seqops tune` on
+several machines shares one study.
 
 Writes `models/best_params.yaml` (flat dotted paths, merged over params.yaml by train),
 `reports/tune.json` and the optimisation-history / importance plots; MLflow gets one parent
@@ -132,10 +133,9 @@ def best_params(cfg: Config, study: optuna.Study) -> dict[str, Any]:
     return best
 
 
-def tune_report(
-    cfg: Config, tuned: optuna.Study | None, wall_s: float, **extra: Any
-) -> TuneReport:
-    """The `reports/tune.json` contract (design.md §8) plus study name, storage and parent run."""
+def tune_report(cfg: Config, tuned: optuna.Study | None, wall_s: float, **extra: Any) -> TuneReport:
+    """`reports/tune.json` (docs/architecture.md, "Contracts on disk"): counts, best value,
+    wall time, plus study name, storage and parent run."""
     study = tuned
     counts = (
         studies.count(study) if study else {"n_trials": 0, "complete": 0, "pruned": 0, "failed": 0}

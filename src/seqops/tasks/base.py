@@ -175,8 +175,9 @@ class Task(ABC):
     def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
         """`{"kind": ..., **args}` for `seqops.model.objectives.build_objective`."""
 
-    def init_model(self, net: nn.Module, meta: Any, processed: Path, model: ModelConfig) -> None:
-        """Change a freshly built network before training (pretrained vectors)."""
+    def init_model(self, net: nn.Module, meta: Any, processed: Path, model: ModelConfig) -> None:  # noqa: B027
+        """Change a freshly built network before training (pretrained vectors); most tasks
+        keep the random initialisation."""
 
     # -- evaluate -------------------------------------------------------------------------
 

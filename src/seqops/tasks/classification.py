@@ -107,7 +107,8 @@ def class_report(splits: dict[str, SequenceSet], names: list[str]) -> dict[str, 
         "n_classes": len(names),
         "class_counts": {
             split: {
-                names[c]: int(n) for c, n in zip(*np.unique(s.labels, return_counts=True), strict=True)
+                names[c]: int(n)
+                for c, n in zip(*np.unique(s.labels, return_counts=True), strict=True)
             }
             for split, s in splits.items()
         },

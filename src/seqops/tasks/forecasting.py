@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -313,7 +314,9 @@ class ForecastCodec(Codec):
         ids, histories, lasts = self.inputs(frame, where)
         forecasts = self.forecast(histories, run)  # (N, H, K)
         h = self.spec.horizon
-        out = pd.DataFrame(forecasts.reshape(-1, forecasts.shape[-1]), columns=self.spec.target_names)
+        out = pd.DataFrame(
+            forecasts.reshape(-1, forecasts.shape[-1]), columns=self.spec.target_names
+        )
         out.insert(0, HORIZON_COLUMN, np.tile(np.arange(1, h + 1), len(ids)))
         out.insert(0, b.time_column, [t for last in lasts for t in self.future_times(last)])
         out.insert(0, b.id_column, np.repeat(np.array(ids, dtype=object), h))
@@ -484,7 +487,7 @@ class Forecasting(Task):
             differencing=spec.differencing,
             season_length=spec.season_length,
         )
-        files = {SERIES_FILE: series.save}
+        files: dict[str, Callable[[Path], None]] = {SERIES_FILE: series.save}
         return Prepared(splits, meta, source, {"series": info}, files)
 
     def summary(self, report: DataReport) -> str:
