@@ -103,12 +103,10 @@ class Layout:
         return self.plots / "learning_curves.csv"
 
     @property
-    def tune_history_plot(self) -> Path:
-        return self.plots / "tune_history.png"
-
-    @property
-    def tune_importance_plot(self) -> Path:
-        return self.plots / "tune_importance.png"
+    def tune_plots(self) -> Path:
+        """The tune stage's Optuna plots (history, importances, intermediate values, parallel
+        coordinates): one DVC output."""
+        return self.plots / "tune"
 
     @property
     def latency_plot(self) -> Path:

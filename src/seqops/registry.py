@@ -52,6 +52,16 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: Metrics are computed in float32: 19 of 20 right is stored as 0.949999988. A score within this
+#: relative distance of its threshold counts as on it.
+FLOAT32_TOLERANCE = 1e-6
+
+
+def at_most(value: float, limit: float) -> bool:
+    """`value <= limit`, with a score equal to the limit up to float32 rounding passing."""
+    return value <= limit + FLOAT32_TOLERANCE * max(1.0, abs(limit))
+
+
 def gate(
     cfg: ReleaseConfig,
     metrics: MetricsReport,
@@ -64,9 +74,9 @@ def gate(
     p95 = latency.onnx_fp32.p95_ms
     agreement = parity.argmax_agreement
     if cfg.max_metric is not None and metric_direction(cfg.metric) == "minimize":
-        quality = Check(cfg.metric, value, cfg.max_metric, value <= cfg.max_metric)
+        quality = Check(cfg.metric, value, cfg.max_metric, at_most(value, cfg.max_metric))
     else:
-        quality = Check(cfg.metric, value, cfg.min_metric, value >= cfg.min_metric)
+        quality = Check(cfg.metric, value, cfg.min_metric, at_most(cfg.min_metric, value))
     checks = [
         quality,
         Check(

@@ -70,8 +70,11 @@ def test_tune_writes_best_params_report_plots_and_one_nested_run_per_trial(proje
 
     best = yaml.safe_load((project / "models" / "best_params.yaml").read_text())
     assert best == study.best_params  # flat dotted paths of the space only
-    for name in ("tune_history.png", "tune_importance.png"):
-        assert (project / "reports" / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+    names = ("history", "intermediate_values", "parallel_coordinates", "importance")
+    for name in names:
+        assert (project / "reports" / "plots" / "tune" / f"{name}.png").read_bytes()[:4] == (
+            b"\x89PNG"
+        )
 
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     parent = client.get_run(report["parent_run_id"])
@@ -79,8 +82,7 @@ def test_tune_writes_best_params_report_plots_and_one_nested_run_per_trial(proje
     assert parent.data.tags["optuna.study"] == study.study_name
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "tune")} >= {
         "tune/tune.json",
-        "tune/tune_history.png",
-        "tune/tune_importance.png",
+        *(f"tune/{name}.png" for name in names),
         "tune/best_params.yaml",
     }
     children = client.search_runs(

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seqops.data.sequences import SequenceSet
+from seqops.layout import split_file
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -71,7 +72,7 @@ class SequenceDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.splits = {
-            name: SequenceSet.load(self.processed_dir / f"{name}.npz")
+            name: SequenceSet.load(self.processed_dir / split_file(name))
             for name in ("train", "val", "test")
         }
 

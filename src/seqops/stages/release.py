@@ -56,9 +56,10 @@ def main(
         print(f"  [{mark}] {name}: {check.value} (threshold {check.threshold}) {check.detail}")
     if not report.passed:
         failed = [n for n, c in report.checks.items() if not c.passed]
+        champion = f"v{report.champion}" if report.champion is not None else "none yet"
         raise GateFailed(
             f"gate failed ({', '.join(failed)}): {cfg.release.model_name} v{report.version} "
-            f"stays '{CANDIDATE}'; champion unchanged (v{report.champion})"
+            f"stays '{CANDIDATE}'; champion unchanged ({champion})"
         )
     print(f"release: {cfg.release.model_name} v{report.version} is now '{CHAMPION}'")
     return report

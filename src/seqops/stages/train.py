@@ -43,7 +43,8 @@ def _curves_csv(rows: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
-def _curves_png(rows: list[dict[str, float]], path: Path) -> None:
+def _curves_png(rows: list[dict[str, float]], path: Path, best_epoch: int, monitor: str) -> None:
+    """Losses and the task's validation metrics per epoch, the kept (best) epoch marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,13 +54,17 @@ def _curves_png(rows: list[dict[str, float]], path: Path) -> None:
     epochs = [row["epoch"] for row in rows]
     for name in ("train/loss", "val/loss"):
         loss_ax.plot(epochs, [row.get(name) for row in rows], label=name)
-    for name in ("val/accuracy", "val/f1_macro", "val/rmse", "val/mae"):
-        if any(name in row for row in rows):
-            score_ax.plot(epochs, [row.get(name) for row in rows], label=name)
-    for ax, title in ((loss_ax, "loss"), (score_ax, "validation score")):
+    scores = sorted({k for row in rows for k in row if k.startswith("val/") and k != "val/loss"})
+    for name in scores:
+        score_ax.plot(epochs, [row.get(name) for row in rows], label=name)
+    for ax, ylabel in ((loss_ax, "loss"), (score_ax, "validation metric")):
         ax.set_xlabel("epoch")
-        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        if best_epoch >= 0:
+            ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best {monitor}")
         ax.legend()
+    loss_ax.set_title("loss")
+    score_ax.set_title("validation metrics")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -104,7 +109,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
         report = train_report(cfg, result)
         mlflow.log_metrics({"train/best_epoch": report.best_epoch, "train/wall_s": result.wall_s})
         png = Path(tmp) / "learning_curves.png"
-        _curves_png(result.history, png)
+        _curves_png(result.history, png, result.best_epoch, cfg.train.monitor)
         mlflow.log_artifact(str(png), "plots")
         mlflow.log_artifact(str(layout.data_report), "reports")
         layout.models.mkdir(parents=True, exist_ok=True)

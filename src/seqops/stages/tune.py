@@ -176,20 +176,38 @@ def _save_plot(ax_or_none: Any, path: Path, message: str = "") -> None:
     plt.close(fig)
 
 
-def write_plots(study: optuna.Study | None, history: Path, importance: Path, seed: int) -> None:
+#: The tune stage's plots: file name → Optuna's matplotlib plot of a study.
+PLOTS = {
+    "history.png": "plot_optimization_history",
+    "intermediate_values.png": "plot_intermediate_values",
+    "parallel_coordinates.png": "plot_parallel_coordinate",
+}
+
+
+def write_plots(study: optuna.Study | None, directory: Path, seed: int) -> list[Path]:
+    """Optimisation history, per-epoch intermediate values (what the pruner saw), parallel
+    coordinates of the searched params, and fANOVA importances; a placeholder image saying why
+    when a plot cannot be drawn."""
     from optuna.importance import FanovaImportanceEvaluator
     from optuna.visualization import matplotlib as vis
 
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / name for name in (*PLOTS, "importance.png")]
     if study is None:
-        _save_plot(None, history, "tuning disabled: base params used")
-        _save_plot(None, importance, "tuning disabled: base params used")
-        return
-    _save_plot(vis.plot_optimization_history(study), history)
+        for path in written:
+            _save_plot(None, path, "tuning disabled: base params used")
+        return written
+    for name, plot in PLOTS.items():
+        try:
+            _save_plot(getattr(vis, plot)(study), directory / name)
+        except (ValueError, RuntimeError) as exc:  # no trial reported what this plot needs
+            _save_plot(None, directory / name, f"no {name[:-4]}: {exc}"[:80])
     try:
         evaluator = FanovaImportanceEvaluator(seed=seed)
-        _save_plot(vis.plot_param_importances(study, evaluator=evaluator), importance)
+        _save_plot(vis.plot_param_importances(study, evaluator=evaluator), written[-1])
     except (ValueError, RuntimeError) as exc:  # fewer than two completed trials
-        _save_plot(None, importance, f"no importances: {exc}"[:80])
+        _save_plot(None, written[-1], f"no importances: {exc}"[:80])
+    return written
 
 
 def _parent_run(study: optuna.Study) -> str | None:
@@ -220,13 +238,11 @@ def main(
     layout = layout or Layout()
     cfg = load_config(params)
     report_file = layout.tune_report
-    history_png = layout.tune_history_plot
-    importance_png = layout.tune_importance_plot
-    outputs.remove(layout.best_params, report_file, history_png, importance_png)
+    outputs.remove(layout.best_params, report_file, layout.tune_plots)
     if not cfg.tune.enabled:
         flat = cfg.to_flat_dict()
         outputs.write_yaml(layout.best_params, {p: flat[p] for p in cfg.tune.space})
-        write_plots(None, history_png, importance_png, cfg.seed)
+        write_plots(None, layout.tune_plots, cfg.seed)
         report = tune_report(cfg, None, 0.0, enabled=False, study=None, parent_run_id=None)
         report.write(report_file)
         print("tune: disabled, wrote the base params")
@@ -280,8 +296,8 @@ def main(
         mlflow.set_tags({f"best.{k}": str(v) for k, v in best.items()})
         outputs.write_yaml(layout.best_params, best)
         report.write(report_file)
-        write_plots(study, history_png, importance_png, cfg.seed)
-        for artifact in (report_file, history_png, importance_png, layout.best_params):
+        plots = write_plots(study, layout.tune_plots, cfg.seed)
+        for artifact in (report_file, *plots, layout.best_params):
             mlflow.log_artifact(str(artifact), "tune")
     print(
         f"tune: {report.complete} complete, {report.pruned} pruned, {report.failed} "

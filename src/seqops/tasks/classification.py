@@ -153,6 +153,7 @@ def classification_metrics(
             "accuracy": float(MulticlassAccuracy(n, average="micro")(probs, target)),
             "f1_macro": float(MulticlassF1Score(n, average="macro")(probs, target)),
             "ece": float(MulticlassCalibrationError(n, n_bins=15, norm="l1")(probs, target)),
+            "roc_auc": roc_auc(probs, target),
             "n": len(target),
         },
         per_class={
@@ -162,18 +163,29 @@ def classification_metrics(
     )
 
 
-def curves_csv(probs: torch.Tensor, target: torch.Tensor) -> tuple[str, str]:
-    """ROC (`fpr,tpr,threshold`) and precision-recall (`recall,precision,threshold`) as CSV:
-    of the second class against the first for two classes, micro-averaged one-vs-rest for
-    more."""
+def binary_scores(probs: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores and hits of the ROC / PR curves: the second class against the first for two
+    classes, micro-averaged one-vs-rest (every example × class pair) for more."""
     import torch
-    from torchmetrics.classification import BinaryPrecisionRecallCurve, BinaryROC
 
     if probs.shape[1] == 2:
-        scores, hits = probs[:, 1], target
-    else:
-        scores = probs.flatten()
-        hits = torch.nn.functional.one_hot(target, probs.shape[1]).flatten()
+        return probs[:, 1], target
+    return probs.flatten(), torch.nn.functional.one_hot(target, probs.shape[1]).flatten()
+
+
+def roc_auc(probs: torch.Tensor, target: torch.Tensor) -> float:
+    """Area under the ROC curve of `binary_scores` (micro-averaged for more than 2 classes)."""
+    from torchmetrics.classification import BinaryAUROC
+
+    return float(BinaryAUROC()(*binary_scores(probs, target)))
+
+
+def curves_csv(probs: torch.Tensor, target: torch.Tensor) -> tuple[str, str]:
+    """ROC (`fpr,tpr,threshold`) and precision-recall (`recall,precision,threshold`) as CSV,
+    of `binary_scores`."""
+    from torchmetrics.classification import BinaryPrecisionRecallCurve, BinaryROC
+
+    scores, hits = binary_scores(probs, target)
     fpr, tpr, roc_thresholds = BinaryROC()(scores, hits)
     precision, recall, pr_thresholds = BinaryPrecisionRecallCurve()(scores, hits)
     roc = ["fpr,tpr,threshold"] + [
@@ -187,6 +199,28 @@ def curves_csv(probs: torch.Tensor, target: torch.Tensor) -> tuple[str, str]:
         for r, p, th in zip(recall.tolist(), precision.tolist(), thresholds, strict=True)
     ]
     return "\n".join(roc) + "\n", "\n".join(pr) + "\n"
+
+
+def roc_png(probs: torch.Tensor, target: torch.Tensor, path: Path) -> None:
+    """The ROC curve with its AUC, saying how the classes were combined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from torchmetrics.classification import BinaryROC
+
+    fpr, tpr, _ = BinaryROC()(*binary_scores(probs, target))
+    how = "positive class" if probs.shape[1] == 2 else "micro-averaged one-vs-rest"
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(fpr.numpy(), tpr.numpy(), label=f"AUC {roc_auc(probs, target):.4f}")
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=0.8, label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"test ROC ({how})")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def confusion_png(probs: torch.Tensor, target: torch.Tensor, names: list[str], path: Path) -> None:
@@ -210,8 +244,8 @@ def confusion_png(probs: torch.Tensor, target: torch.Tensor, names: list[str], p
         )
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
     ax.set_title("test confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -248,13 +282,14 @@ class ClassificationEvaluation(Evaluation):
     def write_plots(self, plots: Path, scratch: Path) -> list[Path]:
         from seqops import outputs
 
-        png = scratch / "confusion_matrix.png"
+        png, roc = scratch / "confusion_matrix.png", scratch / "roc.png"
         confusion_png(self.probs, self.target, self.names, png)
+        roc_png(self.probs, self.target, roc)
         outputs.write_text(plots / "confusion.csv", self.confusion_csv())
         roc, pr = curves_csv(self.probs, self.target)
         outputs.write_text(plots / "roc.csv", roc)
         outputs.write_text(plots / "pr.csv", pr)
-        return [png]
+        return [png, roc]
 
     def logged_metrics(self) -> dict[str, float]:
         return {f"test/{k}": float(v) for k, v in self.metrics.test.items() if k != "n"}
