@@ -1,8 +1,11 @@
 """MLflow runs and lineage: one run per trained model, shared metric and param names.
 
 The tracking URI is `MLFLOW_TRACKING_URI` when set, else `tracking.uri` from params.yaml
-(default: the embedded `sqlite:///mlflow.db` at the project root). Nothing happens at import
-time; stages call `use_tracking()` in their `main()`.
+(default: the embedded `sqlite:///mlflow.db` at the project root). A relative SQLite path
+resolves against the project's own root, also when DVC runs a stage in a temporary copy of the
+repository (`dvc exp run --temp` / `--queue` work under `<root>/.dvc/tmp/exps/`), so those
+experiments land in the same store as the others. Nothing happens at import time; stages call
+`use_tracking()` in their `main()`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,16 +26,42 @@ import mlflow
 from seqops.config import TrackingConfig, read_yaml
 from seqops.contracts import RunInfo
 
+#: Where DVC copies the repository for `dvc exp run --temp` / `--queue`.
+_DVC_TEMP = (".dvc", "tmp", "exps")
+
+
+def project_root(where: Path | None = None) -> Path:
+    """The project's root: `where` (default: the working directory), or the repository a DVC
+    temporary experiment workspace below it was copied from."""
+    here = (where or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(1, len(parts) - len(_DVC_TEMP) + 1):
+        if parts[i : i + len(_DVC_TEMP)] == _DVC_TEMP:
+            return Path(*parts[:i])
+    return here
+
 
 def resolve_uri(cfg: TrackingConfig) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    """The tracking URI, a relative SQLite path made absolute under `project_root()`."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return f"{prefix}{project_root() / uri.removeprefix(prefix)}"
+    return uri
+
+
+def experiment_name() -> str | None:
+    """The DVC experiment being run (`dvc exp run` sets DVC_EXP_NAME), the MLflow run name."""
+    return os.environ.get("DVC_EXP_NAME") or None
 
 
 def use_tracking(cfg: TrackingConfig) -> str:
-    """Point MLflow at the configured store and experiment; returns the URI used."""
+    """Point MLflow at the configured store and experiment, and mark KILLED the runs a killed
+    stage left RUNNING; returns the URI used."""
     uri = resolve_uri(cfg)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(cfg.experiment)
+    fail_orphaned_runs(cfg.experiment)
     return uri
 
 
@@ -62,13 +92,62 @@ def lineage_tags(root: Path, data_hash: str | None) -> dict[str, str]:
     commit = _git(root, "rev-parse", "HEAD")
     if commit:
         tags["git.commit"] = commit
+        tags["mlflow.source.git.commit"] = commit  # the MLflow UI's "Version" column
         status = _git(root, "status", "--porcelain", "--untracked-files=no")
         tags["git.dirty"] = str(bool(status)).lower()
     if data_hash:
         tags["data.hash"] = data_hash
     for stage, digest in dvc_stage_hashes(root / "dvc.lock").items():
         tags[f"dvc.stage.{stage}"] = digest
+    if experiment_name():
+        tags["dvc.experiment"] = str(experiment_name())
     return tags
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process runs a run: lets a later stage fail the runs a killed one left RUNNING."""
+    return {"seqops.host": socket.gethostname(), "seqops.pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphaned_runs(experiment: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of `experiment` whose process on this host is gone (a
+    stage killed mid-run); returns their ids. Runs of other hosts or live processes stay."""
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    host = socket.gethostname()
+    killed = []
+    for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get("seqops.pid", "")
+        if tags.get("seqops.host") == host and pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            killed.append(run.info.run_id)
+    return killed
+
+
+def log_dataset(source: str, digest: str, context: str, tags: dict[str, str]) -> None:
+    """Record the dataset the active run trained on (MLflow's dataset inputs): where it came
+    from and prepare's hash of what the stages read."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    name = Path(source).name if "/" in source else source
+    dataset = MetaDataset(  # type: ignore[abstract]  # profile is optional at run time
+        CodeDatasetSource(tags={"source": source}), name=name, digest=digest[:16]
+    )
+    mlflow.log_input(dataset, context=context, tags=tags)
 
 
 @contextmanager

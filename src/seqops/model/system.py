@@ -56,11 +56,12 @@ class LitSequenceModel(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
         output = self(x, lengths)
-        self.log("val/loss", self.objective.loss(output, y), on_epoch=True, batch_size=len(y))
+        loss = self.objective.loss(output, y)
+        self.log("val/loss", loss, on_epoch=True, batch_size=len(y), prog_bar=True)
         self.objective.update(output, y)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.objective.metrics.compute())
+        self.log_dict(self.objective.metrics.compute(), prog_bar=True)
         self.objective.metrics.reset()
 
     def configure_optimizers(self) -> Any:

@@ -21,15 +21,18 @@ import pandas as pd
 from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.config import load_config
-from seqops.contracts import ExportReport
+from seqops.contracts import ExportReport, MetricsReport, TrainReport
 from seqops.layout import Layout
 from seqops.onnx_export import artifacts, export_bundle
 from seqops.tasks import get_task, read_bundle
 
 
-def log_bundle(models_dir: Path, report: ExportReport, example: pd.DataFrame) -> str:
+def log_bundle(
+    models_dir: Path, report: ExportReport, example: pd.DataFrame, model_metrics: dict[str, float]
+) -> str:
     """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run;
-    `example` (raw requests) is its input example."""
+    `example` (raw requests) is its input example, `model_metrics` (the kept epoch's
+    validation scores and the test metrics) are what the MLflow UI shows on the model."""
     import mlflow
 
     from seqops.serving import OnnxSequenceModel, bundle_files
@@ -59,6 +62,7 @@ def log_bundle(models_dir: Path, report: ExportReport, example: pd.DataFrame) ->
             f"pydantic=={__import__('pydantic').VERSION}",
         ],
     )
+    mlflow.log_metrics(model_metrics, model_id=info.model_id)
     return str(info.model_uri)
 
 
@@ -81,10 +85,14 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     report, example = export_bundle(
         layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
     )
+    trained, tested = TrainReport.read(layout.train_report), MetricsReport.read(layout.metrics)
+    model_metrics = {k: v for k, v in trained.best.items() if k.startswith("val/")}
+    model_metrics.update(
+        {f"test/{k}": float(v) for k, v in tested.test.items() if k not in ("n", "n_windows")}
+    )
     with tracking.resume_run(layout.run_file):
-        report = report.model_copy(
-            update={"mlflow_model_uri": log_bundle(layout.models, report, example)}
-        )
+        uri = log_bundle(layout.models, report, example, model_metrics)
+        report = report.model_copy(update={"mlflow_model_uri": uri})
         report.write(layout.export_report)
         mlflow.log_artifact(str(layout.export_report), "reports")
     parity, int8 = report.parity, report.int8

@@ -21,6 +21,7 @@ from seqops.config import Config, load_merged_config
 from seqops.contracts import DataReport, RunInfo, TrainReport, TuneReport
 from seqops.layout import Layout
 from seqops.model.training import FitResult, fit
+from seqops.tasks import get_task
 
 
 def _study_tags(tune_report: Path) -> dict[str, str]:
@@ -95,16 +96,26 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
     outputs.remove(layout.checkpoint, layout.run_file, report_file, curves)
     data_report = DataReport.read(layout.data_report)
     uri = tracking.use_tracking(cfg.tracking)
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
+    name = tracking.experiment_name()
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=name) as run:
         mlflow.set_tags(
             {
                 "seqops.stage": "train",
+                **tracking.owner_tags(),
                 **tracking.lineage_tags(layout.root, data_report.data_hash),
             }
         )
         mlflow.set_tags(_study_tags(layout.tune_report))
-        # What determines the trained model; tune/export/... sections are logged by their stages.
-        tracking.log_flat_params(cfg.to_flat_dict(("seed", "data", "model", "train")))
+        # What determines the trained model, the keys that apply to its task; tune/export/...
+        # sections are logged by their stages.
+        flat = cfg.to_flat_dict(("seed", "data", "model", "train"))
+        tracking.log_flat_params(get_task(cfg.data.task).applicable(flat))
+        tracking.log_dataset(
+            data_report.source,
+            data_report.data_hash,
+            "training",
+            {"n_train": str(data_report.n_train), "n_val": str(data_report.n_val)},
+        )
         result = fit(cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()])
         report = train_report(cfg, result)
         mlflow.log_metrics({"train/best_epoch": report.best_epoch, "train/wall_s": result.wall_s})

@@ -43,6 +43,18 @@ if TYPE_CHECKING:
     from seqops.model.system import LitSequenceModel
     from seqops.serving import Predictor
 
+#: Params only text models read, and only forecasting models read (`Task.ignored`).
+TEXT_ONLY = (
+    "data.tokenizer.",
+    "data.text_column",
+    "data.val_path",
+    "data.test_path",
+    "model.embedding_dim",
+    "model.embeddings_path",
+    "model.freeze_embeddings",
+)
+FORECAST_ONLY = ("data.forecast.",)
+
 #: Runs the ONNX model: contract inputs (`x` or `tokens`, `lengths`) → its output array.
 RunModel = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -147,6 +159,12 @@ class Task(ABC):
     may use, e.g. `accuracy` for `val/accuracy` / `test/accuracy`."""
     output: ClassVar[str] = contract.OUTPUT
     """The ONNX output's name."""
+    ignored: ClassVar[tuple[str, ...]] = TEXT_ONLY + FORECAST_ONLY
+    """Dotted param names (or prefixes) this task never reads: left out of its MLflow params."""
+
+    def applicable(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The flattened params that apply to this task."""
+        return {k: v for k, v in params.items() if not k.startswith(self.ignored)}
 
     # -- config ---------------------------------------------------------------------------
 

@@ -282,14 +282,14 @@ class ClassificationEvaluation(Evaluation):
     def write_plots(self, plots: Path, scratch: Path) -> list[Path]:
         from seqops import outputs
 
-        png, roc = scratch / "confusion_matrix.png", scratch / "roc.png"
-        confusion_png(self.probs, self.target, self.names, png)
+        confusion, roc = scratch / "confusion_matrix.png", scratch / "roc.png"
+        confusion_png(self.probs, self.target, self.names, confusion)
         roc_png(self.probs, self.target, roc)
         outputs.write_text(plots / "confusion.csv", self.confusion_csv())
-        roc, pr = curves_csv(self.probs, self.target)
-        outputs.write_text(plots / "roc.csv", roc)
-        outputs.write_text(plots / "pr.csv", pr)
-        return [png, roc]
+        roc_csv, pr_csv = curves_csv(self.probs, self.target)
+        outputs.write_text(plots / "roc.csv", roc_csv)
+        outputs.write_text(plots / "pr.csv", pr_csv)
+        return [confusion, roc]
 
     def logged_metrics(self) -> dict[str, float]:
         return {f"test/{k}": float(v) for k, v in self.metrics.test.items() if k != "n"}

@@ -28,7 +28,17 @@ import pandas as pd
 from seqops import onnx_contract as contract
 from seqops.contracts import Bundle, Contract, DataMeta, DataReport, MetricsReport, SeriesInfo
 from seqops.errors import DataError, ExportError
-from seqops.tasks.base import Check, Codec, Evaluation, Prepared, Quality, RunModel, Scorer, Task
+from seqops.tasks.base import (
+    TEXT_ONLY,
+    Check,
+    Codec,
+    Evaluation,
+    Prepared,
+    Quality,
+    RunModel,
+    Scorer,
+    Task,
+)
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -396,6 +406,7 @@ class Forecasting(Task):
     meta_type = ForecastMeta
     metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse", "smape", "mase"})
     output = contract.FORECAST
+    ignored = (*TEXT_ONLY, "data.label_column", "data.test_fraction", "train.label_smoothing")
 
     def check_data(self, data: DataConfig) -> None:
         super().check_data(data)

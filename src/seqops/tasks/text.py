@@ -24,7 +24,7 @@ import pandas as pd
 from seqops.contracts import Bundle, DataMeta, DataReport
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
-from seqops.tasks.base import Codec, Prepared
+from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared
 from seqops.tasks.classification import (
     SPLITS,
     ClassifierCodec,
@@ -112,6 +112,13 @@ def text_frame(texts: list[str], id_column: str, text_column: str, n: int | None
 class TextClassification(ClassifierTask):
     name = "text_classification"
     meta_type = TextMeta
+    ignored = (
+        *FORECAST_ONLY,
+        "data.dataset",
+        "data.time_column",
+        "data.feature_columns",
+        "train.noise_std",
+    )
 
     def check_data(self, data: DataConfig) -> None:
         if data.path is None:
