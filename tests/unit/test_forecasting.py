@@ -72,7 +72,7 @@ def test_diebold_mariano_needs_two_points() -> None:
 
 
 def test_release_regression_check_uses_diebold_mariano_on_forecast_errors() -> None:
-    from seqops.stages.release import diebold_mariano_regression
+    from seqops.tasks.forecasting import diebold_mariano_regression
 
     rng = np.random.default_rng(3)
     champion = rng.normal(0, 0.3, (1, 12, 1))
@@ -86,15 +86,39 @@ def test_release_regression_check_uses_diebold_mariano_on_forecast_errors() -> N
 
 def test_forecast_gate_uses_an_error_ceiling_and_seasonal_naive() -> None:
     from seqops.config import ReleaseConfig
-    from seqops.stages.release import Check, gate
+    from seqops.contracts import (
+        ExportReport,
+        Int8Report,
+        LatencyReport,
+        MetricsReport,
+        Parity,
+        RuntimeLatency,
+    )
+    from seqops.registry import gate
+    from seqops.tasks.base import Check
 
     cfg = ReleaseConfig(metric="test/rmse", max_metric=0.5)
-    export = {"parity": {"passed": True, "max_abs_diff": 1e-7, "argmax_agreement": None}}
-    latency = {"onnx_fp32": {"p95_ms": 0.1}}
+    export = ExportReport(
+        opset=17,
+        dynamic_axes={},
+        parity=Parity(
+            max_abs_diff=1e-7, argmax_agreement=None, atol=1e-5, shapes_checked=[], passed=True
+        ),
+        int8=Int8Report(available=False, metric="test/rmse", fp32=0.3),
+    )
+    timing = RuntimeLatency(
+        p50_ms=0.05, p95_ms=0.1, p99_ms=0.2, mean_ms=0.06, throughput=1e4, n_calls=100,
+        threads=1, throughput_batch=1, model="m",
+    )  # fmt: skip
+    latency = LatencyReport(torch=timing, onnx_fp32=timing, speedup_p50=1.0, settings={})
     none = Check("no_regression_vs_champion", None, 0.05, True)
 
     def checks(rmse: float, naive: float) -> dict[str, bool]:
-        metrics = {"test": {"rmse": rmse}, "baseline": {"seasonal_naive": {"rmse": naive}}}
+        metrics = MetricsReport(
+            task="forecasting",
+            test={"rmse": rmse},
+            baseline={"seasonal_naive": {"rmse": naive}},
+        )
         return {c.name: c.passed for c in gate(cfg, metrics, export, latency, none)}
 
     assert all(checks(0.3, 1.5).values())

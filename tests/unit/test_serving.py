@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from seqops import onnx_contract as contract
 from seqops.config import DataConfig
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.serving import Predictor, predict_file, read_input
-from seqops.stages.export import bundle_preprocessing, export_onnx
 from tests.conftest import assert_predict_succeeds_without_torch
+from tests.unit.bundles import classification_meta, write_bundle
 
 FEATURES = ["a", "b", "c"]
 LABELS = ["down", "flat", "up", "wild"]
@@ -30,24 +28,15 @@ MAX_LENGTH = 20
 @pytest.fixture(scope="module")
 def net() -> SequenceNet:
     torch.manual_seed(0)
-    return SequenceNet(3, 4, cell="lstm", hidden_size=6, bidirectional=True, pooling="mean").eval()
+    return SequenceNet(
+        3, 4, cell="lstm", hidden_size=6, num_layers=1, bidirectional=True, pooling="mean"
+    ).eval()
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, net: SequenceNet) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    processed = {
-        "task": "sequence_classification",
-        "input": "x",
-        "feature_names": FEATURES,
-        "label_names": LABELS,
-        "scaler": {"mean": MEAN.tolist(), "std": STD.tolist()},
-        "max_train_length": 12,
-    }
-    pre = bundle_preprocessing(processed, DataConfig(), MAX_LENGTH)
-    (models / contract.PREPROCESSING_FILE).write_text(json.dumps(pre))
-    export_onnx(net, models / contract.MODEL_FILE, 17, n_features=3, n_outputs=4)
-    return models
+    meta = classification_meta(FEATURES, LABELS, MEAN, STD, max_train_length=12)
+    return write_bundle(tmp_path_factory.mktemp("models"), net, meta, DataConfig(), MAX_LENGTH)
 
 
 def long_frame(lengths: dict[str, int], seed: int = 0) -> pd.DataFrame:

@@ -4,12 +4,10 @@ texts; `seqops predict` on raw text stays torch-free."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
 import pytest
 import torch
@@ -17,12 +15,15 @@ import torch
 from seqops import onnx_contract as contract
 from seqops.config import DataConfig
 from seqops.data.sequences import SequenceSet
-from seqops.data.text import TOKENIZER_FILE, TextEncoder, train_tokenizer
+from seqops.data.text import TextEncoder, train_tokenizer
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet
+from seqops.onnx_export import check_parity, parity_batches
 from seqops.serving import Predictor
-from seqops.stages.export import bundle_preprocessing, check_parity, export_onnx, parity_batches
+from seqops.tasks import get_task
+from seqops.tasks.text import TOKENIZER_FILE, TextCodec, TextMeta
 from tests.conftest import assert_predict_succeeds_without_torch
+from tests.unit.bundles import expected_shapes, text_meta, write_bundle
 
 TRAIN = ["a fine warm film", "a dull cold film", "fine acting but a dull plot", "warm and fine"]
 LABELS = ["neg", "pos"]
@@ -43,31 +44,23 @@ def encoder() -> TextEncoder:
 def net(encoder: TextEncoder) -> SequenceNet:
     torch.manual_seed(0)
     return SequenceNet(
-        0, 2, cell="lstm", hidden_size=6, bidirectional=True, pooling="max",
+        0, 2, cell="lstm", hidden_size=6, num_layers=1, bidirectional=True, pooling="max",
         vocab_size=encoder.vocab_size, embedding_dim=5,
     ).eval()  # fmt: skip
 
 
 @pytest.fixture(scope="module")
+def meta(encoder: TextEncoder) -> TextMeta:
+    return text_meta(LABELS, encoder.vocab_size, MAX_LEN, text_column="review", max_train_length=6)
+
+
+@pytest.fixture(scope="module")
 def bundle(
-    tmp_path_factory: pytest.TempPathFactory, net: SequenceNet, encoder: TextEncoder
+    tmp_path_factory: pytest.TempPathFactory, net: SequenceNet, encoder: TextEncoder, meta: TextMeta
 ) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    processed = {
-        "task": "text_classification",
-        "input": "tokens",
-        "feature_names": [],
-        "label_names": LABELS,
-        "tokenizer": TOKENIZER_FILE,
-        "vocab_size": encoder.vocab_size,
-        "max_len": MAX_LEN,
-        "text_column": "review",
-        "max_train_length": 6,
-    }
-    pre = bundle_preprocessing(processed, DataConfig(), 64)
-    (models / contract.PREPROCESSING_FILE).write_text(json.dumps(pre))
+    models = write_bundle(tmp_path_factory.mktemp("models"), net, meta, DataConfig(), 64)
+    assert get_task(meta.task).bundle_files(meta) == [TOKENIZER_FILE]
     encoder.tokenizer.save(str(models / TOKENIZER_FILE))
-    export_onnx(net, models / contract.MODEL_FILE, 17, n_features=0, n_outputs=2)
     return models
 
 
@@ -80,23 +73,31 @@ def torch_probs(net: SequenceNet, encoder: TextEncoder, texts: list[str]) -> np.
     return np.stack(out)
 
 
-def test_graph_takes_int64_tokens_with_symbolic_batch_and_time(bundle: Path) -> None:
+def test_graph_takes_int64_tokens_with_symbolic_batch_and_time(
+    bundle: Path, meta: TextMeta
+) -> None:
     model = onnx.load(str(bundle / contract.MODEL_FILE))
-    contract.check_graph(model, 0, 2, contract.TOKENS)
+    assert expected_shapes(meta) == contract.expected_shapes(
+        contract.TOKENS, 0, contract.OUTPUT, [contract.BATCH, 2]
+    )
+    contract.check_graph(model, expected_shapes(meta))
     assert contract.graph_shapes(model)[contract.TOKENS] == [contract.BATCH, contract.TIME]
+    as_floats = contract.expected_shapes(contract.INPUT, 0, contract.OUTPUT, [contract.BATCH, 2])
     with pytest.raises(contract.ContractError, match=r"expected inputs \['x', 'lengths'\]"):
-        contract.check_graph(model, 0, 2)
+        contract.check_graph(model, as_floats)
 
 
 def test_onnx_matches_pytorch_on_padded_token_batches(
-    bundle: Path, net: SequenceNet, encoder: TextEncoder
+    bundle: Path, net: SequenceNet, encoder: TextEncoder, meta: TextMeta
 ) -> None:
     test = SequenceSet(encoder.encode(TRAIN), np.array([1, 0, 0, 1]))
-    session = ort.InferenceSession(str(bundle / contract.MODEL_FILE))
-    result = check_parity(net, session, parity_batches(test, [1, 3, 8], 40), atol=1e-5)
-    assert result["passed"], result
-    assert [8, 40] not in result["shapes_checked"]  # the long batch is (2, 40)
-    assert [2, 40] in result["shapes_checked"]
+    batches = parity_batches(test, [1, 3, 8], 40)
+    task = get_task(meta.task)
+    result = check_parity(net, Predictor.load(bundle), batches, atol=1e-5, task=task)
+    assert result.passed, result
+    assert result.argmax_agreement == 1.0
+    assert [8, 40] not in result.shapes_checked  # the long batch is (2, 40)
+    assert [2, 40] in result.shapes_checked
 
 
 def test_raw_text_predictions_match_pytorch(
@@ -117,7 +118,8 @@ def test_unicode_is_normalised_and_unknown_words_become_unk(bundle: Path) -> Non
     got = predictor.predict_frame(frame)
     assert got["id"].tolist() == [0, 1, 2]  # row numbers without an id column
     np.testing.assert_array_equal(got.iloc[0, 2:], got.iloc[1, 2:])
-    unknown = predictor.pre.encoder.encode(["fine film 🎬 überraschend"])[0]  # type: ignore[union-attr]
+    assert isinstance(predictor.codec, TextCodec)
+    unknown = predictor.codec.encoder.encode(["fine film 🎬 überraschend"])[0]
     assert unknown.tolist()[2:] == [1, 1]
 
 

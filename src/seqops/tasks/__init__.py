@@ -42,7 +42,9 @@ def _task_of(raw: Any, source: Path) -> Task:
     name = raw.get("task") if isinstance(raw, dict) else None
     if not isinstance(name, str):
         raise DataError(f"{source}: no 'task' field (written by an older seqops? re-run prepare)")
-    return get_task(name)
+    if name not in TASKS:
+        raise DataError(f"{source}: unknown task {name!r}; one of {sorted(TASKS)}")
+    return TASKS[name]
 
 
 def read_meta(path: Path) -> DataMeta:

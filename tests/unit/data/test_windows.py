@@ -20,7 +20,9 @@ from seqops.data.windows import (
     windows,
 )
 from seqops.errors import DataError
-from seqops.stages.prepare import prepare
+from seqops.tasks import get_task
+from seqops.tasks.base import Prepared
+from seqops.tasks.forecasting import ForecastMeta
 
 DIFFERENCING = ("none", "first", "seasonal")
 
@@ -63,22 +65,29 @@ def forecast_config(path: Path, differencing: str, **forecast: object) -> object
     )
 
 
+def prepare(path: Path, differencing: str) -> tuple[Prepared, ForecastMeta]:
+    """The forecasting task's prepare on the series in `path`, and its metadata."""
+    data = forecast_config(path, differencing).data  # type: ignore[attr-defined]
+    prepared = get_task(data.task).prepare(data, 0)
+    assert isinstance(prepared.meta, ForecastMeta)
+    return prepared, prepared.meta
+
+
 @pytest.mark.parametrize("differencing", DIFFERENCING)
 def test_values_after_the_cutoff_never_reach_scaler_or_training_windows(
     tmp_path: Path, differencing: str
 ) -> None:
     values = seasonal_series()
-    base = prepare(forecast_config(write_series(tmp_path / "a.csv", values), differencing).data, 0)
-    assert base.cuts is not None and base.forecast is not None
-    cutoff = base.cuts.val_start
-    for step in (cutoff, cutoff + 7, base.cuts.test_start, len(values) - 1):
+    base, base_meta = prepare(write_series(tmp_path / "a.csv", values), differencing)
+    base_spec = base_meta.spec
+    cutoff = base_meta.cuts.val_start
+    for step in (cutoff, cutoff + 7, base_meta.cuts.test_start, len(values) - 1):
         changed = values.copy()
         changed[step:] += 1000.0 * np.arange(1, len(values) - step + 1)[:, None]
         path = write_series(tmp_path / f"b{step}.csv", changed)
-        other = prepare(forecast_config(path, differencing).data, 0)
-        assert other.forecast is not None
-        np.testing.assert_array_equal(other.forecast.mean, base.forecast.mean)
-        np.testing.assert_array_equal(other.forecast.std, base.forecast.std)
+        other, other_meta = prepare(path, differencing)
+        np.testing.assert_array_equal(other_meta.spec.mean, base_spec.mean)
+        np.testing.assert_array_equal(other_meta.spec.std, base_spec.std)
         train, train_base = other.splits["train"], base.splits["train"]
         assert len(train) == len(train_base) > 0
         for got, want in zip(train.sequences, train_base.sequences, strict=True):
@@ -87,11 +96,8 @@ def test_values_after_the_cutoff_never_reach_scaler_or_training_windows(
     # ... while a change before the cut-off does reach them (the test can fail)
     earlier = values.copy()
     earlier[cutoff - 1] += 50.0
-    moved = prepare(
-        forecast_config(write_series(tmp_path / "c.csv", earlier), differencing).data, 0
-    )
-    assert moved.forecast is not None
-    assert not np.array_equal(moved.forecast.mean, base.forecast.mean)
+    _, moved = prepare(write_series(tmp_path / "c.csv", earlier), differencing)
+    assert not np.array_equal(moved.spec.mean, base_spec.mean)
 
 
 @pytest.mark.parametrize("differencing", DIFFERENCING)

@@ -39,7 +39,11 @@ def test_padding_never_changes_a_sequences_output(
 
 def test_backward_direction_starts_at_the_last_real_step() -> None:
     torch.manual_seed(0)
-    net = SequenceNet(4, 2, cell="gru", hidden_size=6, bidirectional=True, pooling="last").eval()
+    # One layer (SequenceNet's default was 1, now 2): the states compared are the first
+    # layer's backward cell's.
+    net = SequenceNet(
+        4, 2, cell="gru", hidden_size=6, num_layers=1, bidirectional=True, pooling="last"
+    ).eval()
     seq = torch.randn(5, 4)
     x, lengths = _padded([seq], 12, fill=0.0)
     with torch.no_grad():

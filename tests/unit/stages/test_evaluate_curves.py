@@ -1,4 +1,5 @@
-"""ROC and precision-recall curves written by evaluate agree with scikit-learn's."""
+"""ROC and precision-recall curves written by evaluate (the classifier task's plots) agree with
+scikit-learn's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from seqops.stages.evaluate import curves_csv
+from seqops.tasks.classification import curves_csv
 
 
 def _curves(probs: torch.Tensor, target: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,17 +14,23 @@ import torch
 from seqops import onnx_contract as contract
 from seqops.config import DataConfig
 from seqops.data.sequences import SequenceSet
+from seqops.data.windows import ForecastSpec
+from seqops.errors import ExportError
 from seqops.model.network import SequenceNet
-from seqops.stages.export import (
-    ExportError,
-    bundle_preprocessing,
-    check_parity,
-    export_onnx,
-    parity_batches,
-    quantize_int8,
+from seqops.onnx_export import check_parity, make_bundle, parity_batches, quantize_int8
+from seqops.tasks import get_task
+from tests.unit.bundles import (
+    classification_meta,
+    expected_shapes,
+    export,
+    forecast_meta,
+    predictor,
 )
 
 F, C = 3, 4  # features, classes of the tiny nets
+#: The tiny nets' metadata: what export reads the graph contract and output from.
+META = classification_meta(["a", "b", "c"], ["w", "x", "y", "z"])
+CLASSIFIER = get_task(META.task)
 
 
 def tiny_net(cell: str, bidirectional: bool, pooling: str, seed: int = 0) -> SequenceNet:
@@ -59,20 +65,20 @@ def test_parity_for_every_cell_direction_and_pooling(
 ) -> None:
     net = tiny_net(cell, bidirectional, pooling)
     path = tmp_path / "m.onnx"
-    export_onnx(net, path, opset=17, n_features=F, n_outputs=C)
+    export(net, path, META)
     # batch 1, a real batch, and sequences 3x longer than any in `test_set`
     batches = parity_batches(test_set, [1, 7], long_length=36)
-    result = check_parity(net, session(path), batches, atol=1e-5)
+    result = check_parity(net, predictor(path, META), batches, atol=1e-5, task=CLASSIFIER)
     lengths = test_set.lengths
-    assert result["shapes_checked"] == [[1, lengths[0]], [7, lengths[:7].max()], [2, 36]]
-    assert result["max_abs_diff"] <= 1e-5
-    assert result["argmax_agreement"] == 1.0
-    assert result["passed"] is True
+    assert result.shapes_checked == [[1, lengths[0]], [7, lengths[:7].max()], [2, 36]]
+    assert result.max_abs_diff <= 1e-5
+    assert result.argmax_agreement == 1.0
+    assert result.passed is True
 
 
 def test_written_graph_has_named_symbolic_dims(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
-    export_onnx(tiny_net("lstm", True, "mean"), path, opset=17, n_features=F, n_outputs=C)
+    export(tiny_net("lstm", True, "mean"), path, META)
     model = onnx.load(str(path))
     assert contract.graph_shapes(model) == {
         "x": ["batch", "time", F],
@@ -85,26 +91,27 @@ def test_written_graph_has_named_symbolic_dims(tmp_path: Path) -> None:
 
 def test_a_frozen_dim_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
-    export_onnx(tiny_net("gru", False, "last"), path, opset=17, n_features=F, n_outputs=C)
+    export(tiny_net("gru", False, "last"), path, META)
     model = onnx.load(str(path))
     model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 5  # time frozen to 5
     with pytest.raises(contract.ContractError, match=r"a dim was frozen"):
-        contract.check_graph(model, F, C)
+        contract.check_graph(model, expected_shapes(META))
 
 
 def test_parity_failure_is_reported(tmp_path: Path, test_set: SequenceSet) -> None:
     path = tmp_path / "m.onnx"
-    export_onnx(tiny_net("lstm", False, "mean", seed=0), path, opset=17, n_features=F, n_outputs=C)
+    export(tiny_net("lstm", False, "mean", seed=0), path, META)
     other = tiny_net("lstm", False, "mean", seed=1)  # different weights than the export
-    result = check_parity(other, session(path), parity_batches(test_set, [4], 20), atol=1e-5)
-    assert result["passed"] is False
-    assert result["max_abs_diff"] > 1e-3
+    batches = parity_batches(test_set, [4], 20)
+    result = check_parity(other, predictor(path, META), batches, atol=1e-5, task=CLASSIFIER)
+    assert result.passed is False
+    assert result.max_abs_diff > 1e-3
 
 
 def test_lstm_int8_has_the_quantized_op(tmp_path: Path, test_set: SequenceSet) -> None:
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
     net = tiny_net("lstm", True, "mean")
-    export_onnx(net, fp32, opset=17, n_features=F, n_outputs=C)
+    export(net, fp32, META)
     assert quantize_int8("lstm", fp32, int8) is None
     model = onnx.load(str(int8))
     assert contract.has_quantized_lstm(model)
@@ -118,7 +125,7 @@ def test_lstm_int8_has_the_quantized_op(tmp_path: Path, test_set: SequenceSet) -
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
 def test_int8_unsupported_cells_say_why(tmp_path: Path, cell: str) -> None:
     fp32 = tmp_path / "m.onnx"
-    export_onnx(tiny_net(cell, False, "last"), fp32, opset=17, n_features=F, n_outputs=C)
+    export(tiny_net(cell, False, "last"), fp32, META)
     reason = quantize_int8(cell, fp32, tmp_path / "m.int8.onnx")
     assert reason == (
         f"onnxruntime dynamic quantization has no quantized {cell.upper()} kernel "
@@ -128,16 +135,14 @@ def test_int8_unsupported_cells_say_why(tmp_path: Path, cell: str) -> None:
 
 
 def test_max_length_below_training_lengths_is_an_error() -> None:
-    processed = {
-        "task": "sequence_classification",
-        "feature_names": ["a"],
-        "label_names": ["x", "y"],
-        "max_train_length": 30,
-    }
+    meta = classification_meta(["a"], ["x", "y"], max_train_length=30)
+    task = get_task(meta.task)
     with pytest.raises(ExportError, match=r"export.max_length = 20 is below the longest training"):
-        bundle_preprocessing(processed, DataConfig(), max_length=20)
-    bundle = bundle_preprocessing(processed, DataConfig(), max_length=64)
-    assert (bundle["id_column"], bundle["time_column"], bundle["max_length"]) == ("id", "time", 64)
+        make_bundle(meta, task, DataConfig(), max_length=20)
+    bundle = make_bundle(meta, task, DataConfig(), max_length=64)
+    assert (bundle.id_column, bundle.time_column, bundle.max_length) == ("id", "time", 64)
+    assert bundle.data == meta and bundle.onnx.inputs == ["x", "lengths"]
+    assert bundle.onnx.outputs == ["logits"]
 
 
 @pytest.mark.parametrize(("cell", "pooling"), [("lstm", "last"), ("gru", "mean"), ("rnn", "max")])
@@ -145,19 +150,32 @@ def test_forecast_head_exports_with_a_forecast_output_and_parity(
     tmp_path: Path, test_set: SequenceSet, cell: str, pooling: str
 ) -> None:
     torch.manual_seed(0)
-    net = SequenceNet(F, 2, cell=cell, hidden_size=6, pooling=pooling, horizon=5).eval()
+    # One direction, one layer: SequenceNet's defaults before they followed ModelConfig.
+    net = SequenceNet(
+        F, 2, cell=cell, hidden_size=6, num_layers=1, bidirectional=False, pooling=pooling,
+        horizon=5,
+    ).eval()  # fmt: skip
+    spec = ForecastSpec(
+        lookback=8, horizon=5, differencing="none", season_length=1,
+        feature_names=["a", "b", "c"], target_names=["a", "b"], mean=np.zeros(F), std=np.ones(F),
+    )  # fmt: skip
+    meta = forecast_meta(spec, freq=None)
     path = tmp_path / "m.onnx"
-    export_onnx(net, path, opset=17, n_features=F, n_outputs=2)
+    export(net, path, meta)
     assert contract.graph_shapes(onnx.load(str(path))) == {
         "x": ["batch", "time", F],
         "lengths": ["batch"],
         "forecast": ["batch", 5, 2],
     }
-    result = check_parity(net, session(path), parity_batches(test_set, [1, 7], 36), atol=1e-5)
-    assert result["passed"] and result["max_abs_diff"] <= 1e-5
-    assert result["argmax_agreement"] is None  # no classes to agree on
+    forecasting = get_task(meta.task)
+    batches = parity_batches(test_set, [1, 7], 36)
+    result = check_parity(net, predictor(path, meta), batches, atol=1e-5, task=forecasting)
+    assert result.passed and result.max_abs_diff <= 1e-5
+    assert result.argmax_agreement is None  # no classes to agree on
     # a forecasting graph checked as a classifier (or with another horizon) is refused
+    as_classifier = contract.expected_shapes("x", F, contract.OUTPUT, [contract.BATCH, 2])
     with pytest.raises(contract.ContractError, match=r"outputs \['forecast'\]; expected"):
-        contract.check_graph(onnx.load(str(path)), F, 2)
+        contract.check_graph(onnx.load(str(path)), as_classifier)
+    other_horizon = contract.expected_shapes("x", F, contract.FORECAST, [contract.BATCH, 6, 2])
     with pytest.raises(contract.ContractError, match="a dim was frozen"):
-        contract.check_graph(onnx.load(str(path)), F, 2, horizon=6)
+        contract.check_graph(onnx.load(str(path)), other_horizon)
