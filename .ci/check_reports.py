@@ -1,4 +1,4 @@
-"""Assertions CI makes on the pipeline's own reports (design.md §8) after `make repro`."""
+"""Assertions CI makes on the pipeline's own reports (docs/architecture.md) after `make repro`."""
 
 from __future__ import annotations
 

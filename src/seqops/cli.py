@@ -3,12 +3,14 @@
     seqops prepare | tune | train | evaluate  [--params params.yaml]
     seqops tune --workers N            # N processes on one Optuna study
     seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
-    seqops release [--rollback]        # registry + gate; or champion ← previous-champion
+    seqops release [--rollback]        # registry + gate verdict; or champion ← previous-champion
+    seqops promote                     # champion ← the released candidate if its gate passed
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
                                        # (classes, or forecasts from a history)
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
 
-A user error (bad params, bad data) prints one line naming the problem and exits with 2.
+A user error (bad params, bad data) prints one line naming the problem and exits with 2; a
+failed release gate at `seqops promote` exits with 3.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="predictions file (csv/tsv/parquet/jsonl; default: CSV to stdout)",
     )
+    promote = sub.add_parser(
+        "promote",
+        help="move 'champion' to the candidate `seqops release` judged, if its gate passed "
+        "(exit 3 when it failed)",
+    )
+    promote.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
     lineage = sub.add_parser(
         "lineage",
         help="trace an ONNX file to its registered version, commit, data, params, trial, run",
@@ -102,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(lineage_main(args.onnx_file, args.params), indent=2))
             return 0
+        if args.command == "promote":
+            from seqops.stages.release import promote_main
+
+            promote_main(args.params)
+            return 0
         module = importlib.import_module(f"seqops.stages.{args.command}")
         # Only tune and release take options beyond --params.
         extra: dict[str, object] = {}
@@ -112,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.main(args.params, **extra)
     except SeqopsError as exc:
         print(f"seqops {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     return 0
 
 

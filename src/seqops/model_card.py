@@ -43,7 +43,12 @@ def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, 
     lineage = release.lineage  # the tags the registry version carries
     predictions = pd.read_csv(layout.predictions)
     name, version = release.model_name, release.version
-    status = "champion" if "champion" in release.aliases else "candidate (gate failed)"
+    if "champion" in release.aliases:
+        status = "champion"
+    elif release.passed:
+        status = "candidate, passed the release gate (`seqops promote` makes it champion)"
+    else:
+        status = "candidate, failed the release gate"
     out = [
         f"# Model card: {name} v{version}",
         "",

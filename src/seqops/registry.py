@@ -15,12 +15,17 @@ The gate's checks (see docs/architecture.md, "Release"):
   (`Task.scorer`) at `release.alpha`; passes, saying why, when there is no champion yet;
 - the task's own checks (`Task.extra_checks`, e.g. beating a classical baseline).
 
-All pass: `champion` moves to the new version and the old one keeps `previous-champion`.
+The release stage records the verdict and never moves `champion`, so every `dvc exp run` is
+kept and cheap. `promote` (`seqops promote`, run by the release workflow) moves `champion` to a
+candidate whose gate passed, keeps the old one as `previous-champion`, and exits 3 when the
+gate failed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,7 +50,10 @@ CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous-champion"
 
 
 class GateFailed(SeqopsError):
-    """At least one release check failed; the champion was left as it was."""
+    """At least one release check failed; the champion was left as it was. The CLI exits with
+    its own status (3), apart from bad input (2)."""
+
+    exit_code = 3
 
 
 def sha256(path: Path) -> str:
@@ -150,9 +158,34 @@ def lineage_tags(layout: Layout) -> dict[str, str]:
     return tags
 
 
+def find_version(client: Any, name: str, digest: str) -> Any | None:
+    """The registered version of `name` whose ONNX file has sha256 `digest` (the first one)."""
+    matches = [
+        v
+        for v in client.search_model_versions(f"name = '{name}'")
+        if v.tags.get("onnx.sha256") == digest
+    ]
+    return min(matches, key=lambda v: int(v.version)) if matches else None
+
+
+def register(client: Any, cfg: ReleaseConfig, lineage: dict[str, str], model_uri: str) -> Any:
+    """The candidate's registry version: registered once per distinct ONNX file (a rerun on
+    the same model reuses its version), tagged with its lineage, aliased `candidate`."""
+    from mlflow import register_model
+
+    version = find_version(client, cfg.model_name, lineage["onnx.sha256"])
+    if version is None:
+        version = register_model(model_uri, cfg.model_name)
+        for key, value in lineage.items():
+            client.set_model_version_tag(cfg.model_name, version.version, key, value)
+    client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
+    return version
+
+
 def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
-    """Register, gate, promote on success; returns the report (also on failure)."""
-    from mlflow import MlflowClient, register_model
+    """Register the candidate and run the gate against the current champion; the verdict is
+    the report. Nothing moves `champion`: that is `promote`'s job."""
+    from mlflow import MlflowClient
 
     metrics = MetricsReport.read(layout.metrics)
     export_report = ExportReport.read(layout.export_report)
@@ -160,31 +193,28 @@ def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
     if export_report.mlflow_model_uri is None:
         raise SeqopsError(f"{layout.export_report}: no MLflow model (re-run `seqops export`)")
     client = MlflowClient()
+    recover_promotion(client, cfg.model_name)
     champion = _alias_version(client, cfg.model_name, CHAMPION)
-    version = register_model(export_report.mlflow_model_uri, cfg.model_name)
     lineage = lineage_tags(layout)
-    for key, value in lineage.items():
-        client.set_model_version_tag(cfg.model_name, version.version, key, value)
-    client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
-    candidate_uri = f"models:/{cfg.model_name}/{version.version}"
-    checks = gate(
-        cfg,
-        metrics,
-        export_report,
-        latency,
-        regression_check(cfg, candidate_uri, champion, layout),
-    )
+    version = register(client, cfg, lineage, export_report.mlflow_model_uri)
+    is_champion = champion is not None and str(champion.version) == str(version.version)
+    if is_champion:
+        regression = Check(
+            "no_regression_vs_champion",
+            None,
+            cfg.alpha,
+            True,
+            f"the candidate is the champion v{version.version} (the same ONNX file)",
+        )
+    else:
+        candidate_uri = f"models:/{cfg.model_name}/{version.version}"
+        regression = regression_check(cfg, candidate_uri, champion, layout)
+    checks = gate(cfg, metrics, export_report, latency, regression)
     passed = all(c.passed for c in checks)
-    aliases = [CANDIDATE]
-    if passed:
-        if champion is not None:
-            client.set_registered_model_alias(cfg.model_name, PREVIOUS, champion.version)
-        client.set_registered_model_alias(cfg.model_name, CHAMPION, version.version)
-        aliases.append(CHAMPION)
     client.set_model_version_tag(
         cfg.model_name, version.version, "gate.passed", str(passed).lower()
     )
-    previous = int(champion.version) if champion is not None else None
+    aliases = [CANDIDATE] + ([CHAMPION] if is_champion else [])
     return ReleaseReport(
         passed=passed,
         checks={
@@ -195,23 +225,117 @@ def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
         version=int(version.version),
         run_id=version.run_id,
         aliases=aliases,
-        previous_champion=previous,
+        previous_champion=None,
         lineage=lineage,
-        champion=int(version.version) if passed else previous,
+        champion=int(champion.version) if champion is not None else None,
     )
 
 
+# -- promotion ----------------------------------------------------------------------------------
+
+#: Registered-model tag holding a promotion in progress, `<old version or empty>><new version>`:
+#: written before the aliases move and removed after, so an interrupted promotion is completed
+#: by the next registry command instead of leaving the aliases half moved.
+PROMOTION_TAG = "seqops.promotion"
+#: Fault injection for the kill tests: the step after which `promote` SIGKILLs itself.
+KILL_AT_ENV = "SEQOPS_KILL_AT"
+PROMOTION_STEPS = ("records", "intent", "champion", "previous")
+
+
+def _step_done(step: str) -> None:
+    if os.environ.get(KILL_AT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def recover_promotion(client: Any, name: str) -> str | None:
+    """Complete a promotion a killed process left half done; returns what was completed."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        pending = client.get_registered_model(name).tags.get(PROMOTION_TAG)
+    except MlflowException:  # no such model yet
+        return None
+    if not pending:
+        return None
+    old, _, new = pending.partition(">")
+    client.set_registered_model_alias(name, CHAMPION, new)
+    if old:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+    client.delete_registered_model_tag(name, PROMOTION_TAG)
+    return f"completed an interrupted promotion of v{new} (champion before: v{old or 'none'})"
+
+
+def promote(cfg: ReleaseConfig, layout: Layout) -> dict[str, Any]:
+    """Move `champion` to the candidate the release stage judged, if its gate passed.
+
+    The order makes a kill at any point safe: the candidate's records (model card, release
+    report, tags) are complete before anything moves; an intent tag is written; `champion`
+    moves (the alias serving reads, one call); `previous-champion` follows; the tag goes. A
+    later `promote`, `release` or rollback completes an interrupted one from the tag."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    report = ReleaseReport.read(layout.release_report)
+    onnx_file = layout.models / contract.MODEL_FILE
+    if not onnx_file.is_file() or report.lineage.get("onnx.sha256") != sha256(onnx_file):
+        raise SeqopsError(
+            f"{onnx_file} is not the model {layout.release_report} judged; run `dvc repro` first"
+        )
+    if not report.passed:
+        failed = [n for n, c in report.checks.items() if not c.passed]
+        raise GateFailed(
+            f"gate failed ({', '.join(failed)}): {report.model_name} v{report.version} is not "
+            "promoted; champion unchanged"
+        )
+    name, new = report.model_name, str(report.version)
+    client = MlflowClient()
+    recovered = recover_promotion(client, name)
+    champion = _alias_version(client, name, CHAMPION)
+    old = str(champion.version) if champion is not None else None
+    if old == new:
+        return {"model_name": name, "champion": int(new), "changed": False, "recovered": recovered}
+    if report.run_id:
+        with mlflow.start_run(run_id=report.run_id):
+            mlflow.log_artifact(str(layout.release_report), "reports")
+            mlflow.log_artifact(str(layout.model_card))
+            mlflow.set_tag("seqops.promoted", "true")
+    client.set_model_version_tag(name, new, "promoted", "true")
+    _step_done("records")
+    client.set_registered_model_tag(name, PROMOTION_TAG, f"{old or ''}>{new}")
+    _step_done("intent")
+    client.set_registered_model_alias(name, CHAMPION, new)
+    _step_done("champion")
+    if old is not None:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+    _step_done("previous")
+    client.delete_registered_model_tag(name, PROMOTION_TAG)
+    return {
+        "model_name": name,
+        "champion": int(new),
+        "previous_champion": int(old) if old is not None else None,
+        "changed": True,
+        "recovered": recovered,
+    }
+
+
 def rollback(cfg: ReleaseConfig) -> dict[str, Any]:
-    """Point `champion` back at `previous-champion`; the demoted version is tagged."""
+    """Point `champion` back at `previous-champion`, a genuinely different model (another
+    ONNX file); the demoted version is tagged."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
+    recover_promotion(client, cfg.model_name)
     previous = _alias_version(client, cfg.model_name, PREVIOUS)
     current = _alias_version(client, cfg.model_name, CHAMPION)
     if previous is None:
         raise SeqopsError(
             f"{cfg.model_name}: no '{PREVIOUS}' alias to roll back to "
             f"(champion is {f'v{current.version}' if current else 'unset'})"
+        )
+    if current is not None and previous.tags.get("onnx.sha256") == current.tags.get("onnx.sha256"):
+        raise SeqopsError(
+            f"{cfg.model_name}: '{PREVIOUS}' v{previous.version} is the same ONNX file as the "
+            f"champion v{current.version}; nothing different to roll back to"
         )
     client.set_registered_model_alias(cfg.model_name, CHAMPION, previous.version)
     client.delete_registered_model_alias(cfg.model_name, PREVIOUS)

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import mlflow
 
 from seqops.config import TrackingConfig, read_yaml
@@ -161,17 +160,3 @@ def resume_run(run_file: Path) -> Iterator[mlflow.ActiveRun]:
 
 def log_flat_params(params: dict[str, Any]) -> None:
     mlflow.log_params({k: ("null" if v is None else v) for k, v in params.items()})
-
-
-class EpochMetricsLogger(pl.Callback):
-    """Logs each epoch's `train/*` and `val/*` metrics to the active MLflow run, step = epoch."""
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if mlflow.active_run() is None or trainer.sanity_checking:
-            return
-        metrics = {
-            name: float(value)
-            for name, value in trainer.callback_metrics.items()
-            if name.startswith(("train/", "val/"))
-        }
-        mlflow.log_metrics(metrics, step=trainer.current_epoch)

@@ -196,11 +196,20 @@ def test_server_forecasts_like_seqops_predict(pipeline: Path, server: str, tmp_p
     assert invoke(server, history_frame(pipeline))[0] == 200  # still serving
 
 
-def test_a_second_release_compares_forecast_errors_with_diebold_mariano(pipeline: Path) -> None:
-    run([str(BIN / "seqops"), "release"], pipeline)
-    check = _json(pipeline, "release.json")["checks"]["no_regression_vs_champion"]
-    assert check["passed"] and check["value"] == 1.0  # same model: no difference at all
-    assert "Diebold-Mariano (squared error, HLN) on 12 forecast points" in check["detail"]
+def test_a_second_model_is_compared_with_the_champion_by_diebold_mariano(pipeline: Path) -> None:
+    run([str(BIN / "seqops"), "promote"], pipeline)  # v1 becomes champion
+    again = run([str(BIN / "seqops"), "release"], pipeline)  # the same ONNX: no new version
+    assert _json(pipeline, "release.json")["version"] == 1, again.stdout
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["train"]["max_epochs"] += 1  # another model
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params))
+    run([str(BIN / "dvc"), "repro"], pipeline)
+    release = _json(pipeline, "release.json")
+    check = release["checks"]["no_regression_vs_champion"]
+    assert release["version"] == 2 and 0.0 <= check["value"] <= 1.0
+    assert "vs champion v1: Diebold-Mariano (squared error, HLN) on 12 forecast points" in (
+        check["detail"]
+    )
 
 
 def test_a_multivariate_file_with_integer_steps_and_rolling_origins(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as pl
+import mlflow
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from seqops.config import Config
@@ -37,6 +38,20 @@ class EpochHistory(pl.Callback):
         row = {"epoch": float(trainer.current_epoch)}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
         self.rows.append(row)
+
+
+class EpochMetricsLogger(pl.Callback):
+    """Logs each epoch's `train/*` and `val/*` metrics to the active MLflow run, step = epoch."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if mlflow.active_run() is None or trainer.sanity_checking:
+            return
+        metrics = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith(("train/", "val/"))
+        }
+        mlflow.log_metrics(metrics, step=trainer.current_epoch)
 
 
 @dataclass

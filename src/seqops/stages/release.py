@@ -1,13 +1,15 @@
-"""release: register the exported model, run the gate, move the `champion` alias if it passes.
+"""release: register the exported model and record the gate's verdict; promotion is separate.
 
     seqops release [--params params.yaml]     # the last stage of dvc.yaml
+    seqops promote                            # champion <- this candidate, if its gate passed
     seqops release --rollback                 # champion <- previous-champion
 
-The model logged by the export stage is registered under `release.model_name` with alias
-`candidate`; the gate (`seqops.registry`: quality, parity, latency, no regression against
-the champion by the task's paired test, the task's own checks) decides whether `champion`
-moves. Any check fails: the stage exits non-zero and the champion is untouched. Either way
-`reports/release.json` and `models/MODEL_CARD.md` are written and logged to MLflow.
+The model logged by the export stage is registered under `release.model_name` (once per
+distinct ONNX file) with alias `candidate`, and the gate (`seqops.registry`: quality, parity,
+latency, no regression against the champion by the task's paired test, the task's own checks)
+is run. The verdict goes to `reports/release.json` and `models/MODEL_CARD.md`; a failed gate
+does not fail the stage, so `dvc exp run` keeps every experiment, and nothing here moves
+`champion`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from seqops import outputs
 from seqops.config import load_config, load_merged_config
 from seqops.contracts import ReleaseReport
 from seqops.layout import Layout
-from seqops.registry import CANDIDATE, CHAMPION, GateFailed, release, rollback
+from seqops.registry import CANDIDATE, CHAMPION, PREVIOUS, promote, release, rollback
 
 
 def main(
@@ -54,12 +56,33 @@ def main(
     for name, check in report.checks.items():
         mark = "pass" if check.passed else "FAIL"
         print(f"  [{mark}] {name}: {check.value} (threshold {check.threshold}) {check.detail}")
-    if not report.passed:
+    model = f"{cfg.release.model_name} v{report.version}"
+    if report.passed:
+        print(f"release: {model} passed the gate; `seqops promote` makes it '{CHAMPION}'")
+    else:
         failed = [n for n, c in report.checks.items() if not c.passed]
-        champion = f"v{report.champion}" if report.champion is not None else "none yet"
-        raise GateFailed(
-            f"gate failed ({', '.join(failed)}): {cfg.release.model_name} v{report.version} "
-            f"stays '{CANDIDATE}'; champion unchanged ({champion})"
-        )
-    print(f"release: {cfg.release.model_name} v{report.version} is now '{CHAMPION}'")
+        print(f"release: {model} failed the gate ({', '.join(failed)}); it stays '{CANDIDATE}'")
     return report
+
+
+def promote_main(
+    params: str | Path = "params.yaml", layout: Layout | None = None
+) -> dict[str, Any]:
+    """What `seqops promote` runs (not a DVC stage: promotion is a deliberate act)."""
+    from seqops import tracking
+
+    layout = layout or Layout()
+    cfg = load_config(params)
+    tracking.use_tracking(cfg.tracking)
+    result = promote(cfg.release, layout)
+    if result["recovered"]:
+        print(f"promote: {result['recovered']}")
+    if result["changed"]:
+        previous = result["previous_champion"]
+        print(
+            f"promote: {result['model_name']} v{result['champion']} is now '{CHAMPION}'"
+            + (f" (v{previous} is '{PREVIOUS}')" if previous is not None else "")
+        )
+    else:
+        print(f"promote: {result['model_name']} v{result['champion']} already is '{CHAMPION}'")
+    return result

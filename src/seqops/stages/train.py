@@ -20,7 +20,7 @@ from seqops import outputs
 from seqops.config import Config, load_merged_config
 from seqops.contracts import DataReport, RunInfo, TrainReport, TuneReport
 from seqops.layout import Layout
-from seqops.model.training import FitResult, fit
+from seqops.model.training import EpochMetricsLogger, FitResult, fit
 from seqops.tasks import get_task
 
 
@@ -116,7 +116,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
             "training",
             {"n_train": str(data_report.n_train), "n_val": str(data_report.n_val)},
         )
-        result = fit(cfg, layout.processed, Path(tmp), callbacks=[tracking.EpochMetricsLogger()])
+        result = fit(cfg, layout.processed, Path(tmp), callbacks=[EpochMetricsLogger()])
         report = train_report(cfg, result)
         mlflow.log_metrics({"train/best_epoch": report.best_epoch, "train/wall_s": result.wall_s})
         png = Path(tmp) / "learning_curves.png"

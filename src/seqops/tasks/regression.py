@@ -33,7 +33,18 @@ import pandas as pd
 from seqops.contracts import Bundle, Contract, DataMeta, DataReport, MetricsReport
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
-from seqops.tasks.base import Check, Codec, Evaluation, Prepared, Quality, RunModel, Scorer, Task
+from seqops.tasks.base import (
+    FORECAST_ONLY,
+    TEXT_ONLY,
+    Check,
+    Codec,
+    Evaluation,
+    Prepared,
+    Quality,
+    RunModel,
+    Scorer,
+    Task,
+)
 from seqops.tasks.classification import (
     BOOTSTRAP,
     SPLITS,
@@ -399,6 +410,7 @@ class SequenceRegression(Task):
     meta_type = RegressionMeta
     metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     output = PREDICTION
+    ignored = (*TEXT_ONLY, *FORECAST_ONLY, "train.label_smoothing")
 
     def check_data(self, data: DataConfig) -> None:
         super().check_data(data)
