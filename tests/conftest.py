@@ -148,6 +148,7 @@ def project(tmp_path: Path) -> Path:
     params."""
     shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copy(REPO / ".gitignore", tmp_path / ".gitignore")
     shutil.copytree(REPO / "data" / "raw", tmp_path / "data" / "raw")
     write_params(tmp_path / "params.yaml")
     run(["git", "init", "-q"], tmp_path)

@@ -27,7 +27,15 @@ class Contract(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def write(self, path: Path) -> Path:
+    def numbers(self) -> dict[str, Any]:
+        """The report's headline numbers: what its stage writes to `reports/metrics/` for
+        `dvc metrics` / `dvc exp show` (numbers only: strings and details stay here)."""
+        raise NotImplementedError
+
+    def write(self, path: Path, numbers: Path | None = None) -> Path:
+        """Write the report to `path` and, with `numbers`, its headline numbers there."""
+        if numbers is not None:
+            outputs.write_json(numbers, self.numbers())
         return outputs.write_json(path, self.model_dump(mode="json", exclude_none=True))
 
     @classmethod
@@ -142,6 +150,18 @@ class DataReport(Contract):
     target: dict[str, dict[str, float]] | None = None
     """Tasks predicting one number per sequence: the target's mean / std / min / max per split."""
 
+    def numbers(self) -> dict[str, Any]:
+        found = {
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "n_features": self.n_features,
+            "n_classes": self.n_classes,
+            "vocab_size": self.vocab_size,
+            "test_unknown_token_rate": self.test_unknown_token_rate,
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
 
 class TuneReport(Contract):
     """`reports/tune.json` (tune)."""
@@ -161,6 +181,16 @@ class TuneReport(Contract):
     storage: str | None = None
     parent_run_id: str | None = None
 
+    def numbers(self) -> dict[str, Any]:
+        found = {
+            "complete": self.complete,
+            "pruned": self.pruned,
+            "failed": self.failed,
+            "best_value": self.best_value,
+            "wall_s": self.wall_s,
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
 
 class TrainReport(Contract):
     """`reports/train.json` (train)."""
@@ -173,6 +203,15 @@ class TrainReport(Contract):
     n_parameters: int
     wall_s: float
 
+    def numbers(self) -> dict[str, Any]:
+        return {
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "n_parameters": self.n_parameters,
+            "wall_s": self.wall_s,
+        }
+
 
 class MetricsReport(Contract):
     """`reports/metrics.json` (evaluate): test metrics, and what the task adds to them."""
@@ -184,6 +223,16 @@ class MetricsReport(Contract):
     """Classical methods scored on the same test examples (forecasting, regression)."""
     skill: dict[str, float] | None = None
     per_step: dict[str, list[float]] | None = None
+
+    def numbers(self) -> dict[str, Any]:
+        """Test metrics, and the baselines' and skill where the task has them (per-class and
+        per-step detail stays in `reports/metrics.json`)."""
+        found: dict[str, Any] = {"test": dict(self.test)}
+        if self.baseline:
+            found["baseline"] = self.baseline
+        if self.skill:
+            found["skill"] = self.skill
+        return found
 
 
 class Parity(Contract):
@@ -216,6 +265,15 @@ class ExportReport(Contract):
     int8: Int8Report
     mlflow_model_uri: str | None = None
 
+    def numbers(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"parity_max_abs_diff": self.parity.max_abs_diff}
+        if self.parity.argmax_agreement is not None:
+            found["parity_argmax_agreement"] = self.parity.argmax_agreement
+        found.update(self.served)
+        if self.int8.drop is not None:
+            found["int8_drop"] = self.int8.drop
+        return found
+
 
 class RuntimeLatency(Contract):
     p50_ms: float
@@ -239,6 +297,17 @@ class LatencyReport(Contract):
     int8_speedup_p50_vs_fp32: float | None = None
     settings: dict[str, int | None]
 
+    def numbers(self) -> dict[str, Any]:
+        found = {
+            "torch_p50_ms": self.torch.p50_ms,
+            "onnx_fp32_p50_ms": self.onnx_fp32.p50_ms,
+            "onnx_fp32_p95_ms": self.onnx_fp32.p95_ms,
+            "speedup_p50": self.speedup_p50,
+        }
+        if self.onnx_int8 is not None:
+            found["onnx_int8_p50_ms"] = self.onnx_int8.p50_ms
+        return found
+
 
 class CheckResult(Contract):
     value: float | bool | None = None
@@ -259,6 +328,13 @@ class ReleaseReport(Contract):
     previous_champion: int | None = None
     lineage: dict[str, str]
     champion: int | None = None
+
+    def numbers(self) -> dict[str, Any]:
+        """The verdict: `dvc exp show` says which experiments would pass the gate."""
+        return {
+            "passed": int(self.passed),
+            "checks_failed": sum(not c.passed for c in self.checks.values()),
+        }
 
 
 class RunInfo(Contract):

@@ -97,6 +97,10 @@ class Layout:
     def release_report(self) -> Path:
         return self.reports / "release.json"
 
+    def stage_metrics(self, stage: str) -> Path:
+        """`reports/metrics/<stage>.json`: a stage's headline numbers (DVC metrics)."""
+        return self.reports / "metrics" / f"{stage}.json"
+
     # plots
     @property
     def learning_curves(self) -> Path:

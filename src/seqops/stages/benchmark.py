@@ -125,9 +125,10 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> La
 
     layout = layout or Layout()
     cfg = load_config(params)
-    outputs.remove(layout.latency_report, layout.latency_plot)
+    numbers = layout.stage_metrics("benchmark")
+    outputs.remove(layout.latency_report, layout.latency_plot, numbers)
     report = benchmark(layout.models, layout.processed, cfg.benchmark)
-    report.write(layout.latency_report)
+    report.write(layout.latency_report, numbers)
     latency_png(report, layout.latency_plot)
     timed = runtimes(report)
     with tracking.resume_run(layout.run_file):

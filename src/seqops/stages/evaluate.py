@@ -29,7 +29,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
 
     layout = layout or Layout()
     load_config(params)  # fail early on a bad params file, as every stage does
-    outputs.remove(layout.metrics, layout.predictions, layout.evaluation_plots)
+    numbers = layout.stage_metrics("evaluate")
+    outputs.remove(layout.metrics, layout.predictions, layout.evaluation_plots, numbers)
     evaluation = evaluate_checkpoint(layout.checkpoint, layout.processed)
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):
         mlflow.log_metrics(evaluation.logged_metrics())
@@ -37,7 +38,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
         layout.evaluation_plots.mkdir(parents=True, exist_ok=True)
         for image in evaluation.write_plots(layout.evaluation_plots, Path(tmp)):
             mlflow.log_artifact(str(image), "plots")
-        evaluation.metrics.write(layout.metrics)
+        evaluation.metrics.write(layout.metrics, numbers)
         mlflow.log_artifact(str(layout.metrics), "reports")
     print(evaluation.summary())
     return evaluation.metrics

@@ -81,6 +81,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         layout.models / contract.PREPROCESSING_FILE,
         *(layout.models / name for name in get_task(meta.task).bundle_files(meta)),
         layout.export_report,
+        layout.stage_metrics("export"),
     )
     report, example = export_bundle(
         layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
@@ -93,7 +94,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     with tracking.resume_run(layout.run_file):
         uri = log_bundle(layout.models, report, example, model_metrics)
         report = report.model_copy(update={"mlflow_model_uri": uri})
-        report.write(layout.export_report)
+        report.write(layout.export_report, layout.stage_metrics("export"))
         mlflow.log_artifact(str(layout.export_report), "reports")
     parity, int8 = report.parity, report.int8
     int8_text = (

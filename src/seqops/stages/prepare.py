@@ -50,7 +50,7 @@ def write(prepared: Prepared, layout: Layout) -> DataReport:
         },
         **prepared.report,
     )
-    report.write(layout.data_report)
+    report.write(layout.data_report, layout.stage_metrics("prepare"))
     return report
 
 
@@ -58,7 +58,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Da
     layout = layout or Layout()
     cfg = load_config(params)
     task = get_task(cfg.data.task)
-    outputs.remove(layout.processed, layout.data_report)
+    outputs.remove(layout.processed, layout.data_report, layout.stage_metrics("prepare"))
     report = write(task.prepare(cfg.data, cfg.seed), layout)
     print(task.summary(report))
     return report

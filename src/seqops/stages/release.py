@@ -43,9 +43,10 @@ def main(
         )
         return result
     report_file, card_file = layout.release_report, layout.model_card
-    outputs.remove(report_file, card_file)
+    numbers = layout.stage_metrics("release")
+    outputs.remove(report_file, card_file, numbers)
     report = release(cfg.release, layout)
-    report.write(report_file)
+    report.write(report_file, numbers)
     merged = load_merged_config(params, layout.best_params)
     flat = merged.to_flat_dict(("seed", "data", "model", "train"))
     outputs.write_text(card_file, render_model_card(layout, report, flat))

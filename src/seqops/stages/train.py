@@ -93,7 +93,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
     cfg = load_merged_config(params, layout.best_params)
     curves = layout.learning_curves
     report_file = layout.train_report
-    outputs.remove(layout.checkpoint, layout.run_file, report_file, curves)
+    numbers = layout.stage_metrics("train")
+    outputs.remove(layout.checkpoint, layout.run_file, report_file, curves, numbers)
     data_report = DataReport.read(layout.data_report)
     uri = tracking.use_tracking(cfg.tracking)
     name = tracking.experiment_name()
@@ -127,7 +128,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
         with outputs.atomic_path(layout.checkpoint) as tmp_ckpt:
             shutil.copyfile(result.best_checkpoint, tmp_ckpt)
         outputs.write_text(curves, _curves_csv(result.history))
-        report.write(report_file)
+        report.write(report_file, numbers)
         mlflow.log_artifact(str(report_file), "reports")
         RunInfo(
             run_id=run.info.run_id, experiment_id=run.info.experiment_id, tracking_uri=uri

@@ -238,13 +238,14 @@ def main(
     layout = layout or Layout()
     cfg = load_config(params)
     report_file = layout.tune_report
-    outputs.remove(layout.best_params, report_file, layout.tune_plots)
+    numbers = layout.stage_metrics("tune")
+    outputs.remove(layout.best_params, report_file, layout.tune_plots, numbers)
     if not cfg.tune.enabled:
         flat = cfg.to_flat_dict()
         outputs.write_yaml(layout.best_params, {p: flat[p] for p in cfg.tune.space})
         write_plots(None, layout.tune_plots, cfg.seed)
         report = tune_report(cfg, None, 0.0, enabled=False, study=None, parent_run_id=None)
-        report.write(report_file)
+        report.write(report_file, numbers)
         print("tune: disabled, wrote the base params")
         return report
 
@@ -295,7 +296,7 @@ def main(
         mlflow.log_metrics({"tune/best_value": report.best_value, "tune/wall_s": wall_s})
         mlflow.set_tags({f"best.{k}": str(v) for k, v in best.items()})
         outputs.write_yaml(layout.best_params, best)
-        report.write(report_file)
+        report.write(report_file, numbers)
         plots = write_plots(study, layout.tune_plots, cfg.seed)
         for artifact in (report_file, *plots, layout.best_params):
             mlflow.log_artifact(str(artifact), "tune")
