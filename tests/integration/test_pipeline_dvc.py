@@ -66,13 +66,34 @@ def _assert_mlflow_runs(project: Path) -> None:
             r.data.metrics
         )
     history = client.get_metric_history(second.info.run_id, "val/loss")
-    assert [m.step for m in history] == list(range(len(history))) and len(history) >= 2
+    # One point per epoch, step = epoch (export logs the kept epoch's again, on the model).
+    steps = sorted({m.step for m in history})
+    assert steps == list(range(len(steps))) and len(steps) >= 2
     tags = second.data.tags
     assert len(tags["git.commit"]) == 40 and tags["git.dirty"] == "true"  # params.yaml was edited
     data_hash = json.loads((project / "reports" / "data.json").read_text())["data_hash"]
     assert tags["data.hash"] == data_hash
     assert "dvc.stage.prepare" in tags
+    assert tags["mlflow.source.git.commit"] == tags["git.commit"]  # the UI's Version column
     artifacts = {a.path for a in client.list_artifacts(second.info.run_id, "plots")}
-    assert {"plots/learning_curves.png", "plots/confusion_matrix.png"} <= artifacts
+    assert {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/roc.png"} <= artifacts
+    # The dataset is an input of the run, and the logged model carries the kept epoch's
+    # validation scores and the test metrics (not the first epoch's).
+    (dataset,) = client.get_run(second.info.run_id).inputs.dataset_inputs
+    assert (
+        dataset.dataset.digest == data_hash[:16] and dataset.dataset.name == "sktime:JapaneseVowels"
+    )
+    (model,) = client.search_logged_models(
+        [experiment.experiment_id], f"source_run_id = '{second.info.run_id}'"
+    )
+    logged = {m.key: m.value for m in model.metrics}
+    trained = json.loads((project / "reports" / "train.json").read_text())
+    tested = json.loads((project / "reports" / "metrics.json").read_text())
+    assert logged["val/loss"] == pytest.approx(trained["best"]["val/loss"])
+    assert logged["test/accuracy"] == pytest.approx(tested["test"]["accuracy"])
+    # Params that do not apply to the task stay out of the run.
+    assert not [
+        p for p in second.data.params if p.startswith(("data.forecast.", "data.tokenizer."))
+    ]
     run_file = json.loads((project / "models" / "run.json").read_text())
     assert run_file["run_id"] == second.info.run_id

@@ -28,11 +28,15 @@ from seqops.tasks import get_task, read_bundle
 
 
 def log_bundle(
-    models_dir: Path, report: ExportReport, example: pd.DataFrame, model_metrics: dict[str, float]
+    models_dir: Path,
+    report: ExportReport,
+    example: pd.DataFrame,
+    model_metrics: list[tuple[int, dict[str, float]]],
 ) -> str:
     """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run;
-    `example` (raw requests) is its input example, `model_metrics` (the kept epoch's
-    validation scores and the test metrics) are what the MLflow UI shows on the model."""
+    `example` (raw requests) is its input example, `model_metrics` ((step, metrics): the kept
+    epoch's validation scores at its epoch, the test metrics at 0, the steps the run already
+    has them at) are what the MLflow UI shows on the model."""
     import mlflow
 
     from seqops.serving import OnnxSequenceModel, bundle_files
@@ -62,7 +66,8 @@ def log_bundle(
             f"pydantic=={__import__('pydantic').VERSION}",
         ],
     )
-    mlflow.log_metrics(model_metrics, model_id=info.model_id)
+    for step, metrics in model_metrics:
+        mlflow.log_metrics(metrics, step=step, model_id=info.model_id)
     return str(info.model_uri)
 
 
@@ -87,10 +92,13 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
     )
     trained, tested = TrainReport.read(layout.train_report), MetricsReport.read(layout.metrics)
-    model_metrics = {k: v for k, v in trained.best.items() if k.startswith("val/")}
-    model_metrics.update(
-        {f"test/{k}": float(v) for k, v in tested.test.items() if k not in ("n", "n_windows")}
-    )
+    model_metrics = [
+        (
+            max(trained.best_epoch, 0),
+            {k: v for k, v in trained.best.items() if k.startswith("val/")},
+        ),
+        (0, {f"test/{k}": float(v) for k, v in tested.test.items() if k not in ("n", "n_windows")}),
+    ]
     with tracking.resume_run(layout.run_file):
         uri = log_bundle(layout.models, report, example, model_metrics)
         report = report.model_copy(update={"mlflow_model_uri": uri})
