@@ -207,8 +207,9 @@ def test_a_second_model_is_compared_with_the_champion_by_diebold_mariano(pipelin
     release = _json(pipeline, "release.json")
     check = release["checks"]["no_regression_vs_champion"]
     assert release["version"] == 2 and 0.0 <= check["value"] <= 1.0
-    assert "vs champion v1: Diebold-Mariano (squared error, HLN) on 12 forecast points" in (
-        check["detail"]
+    assert (
+        "vs champion v1: Diebold-Mariano (squared error, HLN) on 12 forecast points"
+        in (check["detail"])
     )
 
 

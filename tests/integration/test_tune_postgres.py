@@ -1,19 +1,11 @@
-"""Two tune workers share one study in a real PostgreSQL server (started here, on 127.0.0.1).
-
-The server comes from the PostgreSQL binaries on PATH or under /usr/lib/postgresql (CI installs
-them with apt); the test is skipped, saying why, only where they are missing.
+"""Two tune workers share one study in a real PostgreSQL server (started on 127.0.0.1 by the
+`postgres_url` fixture in tests/integration/conftest.py; skipped, saying why, where the
+PostgreSQL binaries are missing).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -24,61 +16,6 @@ from tests.conftest import BIN, run
 from tests.integration.test_tune import _params
 
 SEQOPS = str(BIN / "seqops")
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    return str(candidates[-1]) if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free port; yields its SQLAlchemy URL."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root; use the packaged service user
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to own the cluster")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    # Not pytest's tmp_path: its parents are private to root, the server user must enter it.
-    root = Path(tempfile.mkdtemp(prefix="seqops-pg-"))
-    data = root / "data"
-    if prefix:
-        os.chown(root, user.pw_uid, user.pw_gid)
-    port = _free_port()
-    subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c max_connections=50"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -69,3 +69,18 @@ def test_release_runs_the_gate_and_ships_the_bundle() -> None:
     assert "make repro" in steps
     for asset in ("model.onnx", "model.int8.onnx", "preprocessing.json", "MODEL_CARD.md"):
         assert f"models/{asset}" in steps
+
+
+def test_release_promotes_against_the_registry_from_secrets_before_publishing() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        assert job["env"][name] == f"${{{{ secrets.{name} }}}}", name
+    runs = [str(step.get("run", "")) for step in job["steps"]]
+
+    def first(needle: str) -> int:
+        return next(i for i, cmd in enumerate(runs) if needle in cmd)
+
+    # Without the URI secret: an explicit local store, said before the pipeline runs.
+    assert first('MLFLOW_TRACKING_URI=sqlite:///mlflow.db" >> "$GITHUB_ENV"') < first("make repro")
+    assert first("make repro") < first("seqops promote") < first("gh release create")

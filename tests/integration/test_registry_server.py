@@ -1,0 +1,125 @@
+"""Releases against a persistent MLflow tracking server, as the release workflow runs them.
+
+A real `mlflow server` (PostgreSQL backend store, proxied local artifact root, 127.0.0.1) stands
+in for the registry the workflow reads through `MLFLOW_TRACKING_URI`. Two `dvc repro` runs in a
+fresh project against it: the second one's "no regression vs champion" check is McNemar's test
+against the first (promoted) release, not "no champion yet", and nothing lands in the project's
+own `mlflow.db`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tests.conftest import BIN, _free_port, run, run_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+DVC, SEQOPS = str(BIN / "dvc"), str(BIN / "seqops")
+SERVER_START_TIMEOUT_S = 120
+
+
+@pytest.fixture
+def tracking_server(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """`mlflow server` on a free 127.0.0.1 port with the PostgreSQL backend store and a proxied
+    local artifact root; yields its URL and that root, and kills the server's session after."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    artifacts = root / "artifacts"
+    port = _free_port()
+    env = run_env()
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # GenAI job workers: not needed here
+    log_file = root / "server.log"
+    log = log_file.open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", postgres_url,
+         "--artifacts-destination", str(artifacts), "--serve-artifacts",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow server exited ({proc.returncode}):\n{log_file.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"mlflow server not up in {SERVER_START_TIMEOUT_S}s:\n{log_file.read_text()}"
+                )
+            time.sleep(0.5)
+        yield url, artifacts
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server forks uvicorn workers
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _set(project: Path, **sections: dict) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for name, values in sections.items():
+        params[name].update(values)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _release(project: Path) -> dict:
+    return json.loads((project / "reports" / "release.json").read_text())
+
+
+def test_second_release_is_compared_with_the_champion_on_the_tracking_server(
+    project: Path, tracking_server: tuple[str, Path]
+) -> None:
+    url, artifacts = tracking_server
+    env = {"MLFLOW_TRACKING_URI": url}
+    _set(project, tune={"enabled": False})
+
+    run([DVC, "repro"], project, env=env)
+    first = _release(project)
+    assert first["version"] == 1 and first["passed"], first
+    assert "no champion yet" in first["checks"]["no_regression_vs_champion"]["detail"]
+    promoted = run([SEQOPS, "promote"], project, env=env)
+    assert "v1 is now 'champion'" in promoted.stdout
+
+    # Another model (a different ONNX file), released into the same server's registry.
+    _set(project, model={"hidden_size": 9})
+    run([DVC, "repro"], project, env=env)
+    second = _release(project)
+    assert second["version"] == 2 and second["champion"] == 1, second
+    check = second["checks"]["no_regression_vs_champion"]
+    assert isinstance(check["value"], float) and 0.0 <= check["value"] <= 1.0, check
+    assert check["detail"].startswith("vs champion v1: McNemar exact"), check
+
+    client = MlflowClient(tracking_uri=url)
+    versions = client.search_model_versions("name = 'seqops'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    aliases = {a: int(v) for a, v in client.get_registered_model("seqops").aliases.items()}
+    assert aliases == {"champion": 1, "candidate": 2}
+    # Everything went to the server: its registry, runs and artifact root, not the project.
+    run_info = json.loads((project / "models" / "run.json").read_text())
+    assert client.get_run(run_info["run_id"]).data.params["model.hidden_size"] == "9"
+    assert any(artifacts.rglob("model.onnx"))
+    for local in ("mlflow.db", "mlruns", "mlartifacts"):
+        assert not (project / local).exists(), local
