@@ -264,5 +264,6 @@ def test_a_users_file_beats_ridge_and_the_next_model_meets_diebold_mariano(
     check = release["checks"]["no_regression_vs_champion"]
     assert release["version"] == 2 and 0.0 <= check["value"] <= 1.0
     assert (
-        "vs champion v1: Diebold-Mariano (squared error) on 40 test sequences" in (check["detail"])
+        "vs champion v1: Diebold-Mariano (squared error, HLN) on 40 test sequences"
+        in (check["detail"])
     )

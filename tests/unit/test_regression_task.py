@@ -20,14 +20,15 @@ from seqops.errors import DataError
 from seqops.tasks import get_task
 from seqops.tasks.base import Prepared
 from seqops.tasks.classification import Scaler
+from seqops.tasks.forecasting import ErrorScorer
 from seqops.tasks.regression import (
     PREDICTION,
     RegressionCodec,
     RegressionEvaluation,
     RegressionMeta,
-    RegressionScorer,
     SequenceRegression,
     TargetScaler,
+    regression_scorer,
     ridge_baseline,
     target_split,
 )
@@ -301,7 +302,7 @@ def test_the_paired_test_flags_a_clearly_worse_candidate() -> None:
     rng = np.random.default_rng(0)
     n = 43
     requests = pd.DataFrame({"id": [f"seq{i}" for i in range(n) for _ in range(3)]})
-    scorer = RegressionScorer(requests, [PREDICTION], np.arange(n, dtype=np.float64))
+    scorer = regression_scorer(requests, np.arange(n, dtype=np.float64))
     champion_errors = rng.normal(0, 1.0, n)
     champion = scorer.score(Served(champion_errors))
     np.testing.assert_allclose(champion, champion_errors)
@@ -323,7 +324,7 @@ def test_the_scorer_reads_the_raw_test_requests(tecator: Prepared, tmp_path: Pat
         part.save(processed / f"{name}.npz")
     b = bundle().model_copy(update={"data": tecator.meta})
     scorer = SequenceRegression().scorer(processed, b)
-    assert isinstance(scorer, RegressionScorer)
+    assert isinstance(scorer, ErrorScorer) and scorer.columns == [PREDICTION]
     assert scorer.requests["id"].nunique() == 43 and len(scorer.requests) == 43 * 100
     np.testing.assert_allclose(scorer.actual, units(tecator, "test"))
     assert scorer.actual[:3] == pytest.approx([46.3, 47.7, 25.5], abs=1e-4)

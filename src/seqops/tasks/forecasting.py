@@ -357,9 +357,14 @@ class ForecastCodec(Codec):
 
 
 def diebold_mariano_regression(
-    candidate_errors: np.ndarray, champion_errors: np.ndarray, alpha: float
+    candidate_errors: np.ndarray,
+    champion_errors: np.ndarray,
+    alpha: float,
+    points: str = "forecast points",
+    too_few: str = " (raise data.forecast.horizon or test_windows)",
 ) -> Check:
-    """Paired test on forecast errors: are the candidate's squared errors significantly larger?"""
+    """Paired test on numeric errors (forecast points, or one per test sequence for
+    regression): are the candidate's squared errors significantly larger?"""
     from seqops.forecasting import diebold_mariano
 
     if candidate_errors.size < 2:
@@ -368,8 +373,7 @@ def diebold_mariano_regression(
             None,
             alpha,
             True,
-            f"{candidate_errors.size} forecast point: too few for a paired test (raise "
-            "data.forecast.horizon or test_windows)",
+            f"{candidate_errors.size} of {points}: too few for a paired test{too_few}",
         )
     test = diebold_mariano(candidate_errors, champion_errors)
     rmse = [float(np.sqrt((e**2).mean())) for e in (candidate_errors, champion_errors)]
@@ -378,24 +382,43 @@ def diebold_mariano_regression(
         test.p_value,
         alpha,
         not test.p_value < alpha,
-        f"Diebold-Mariano (squared error, HLN) on {test.n} forecast points: RMSE candidate "
+        f"Diebold-Mariano (squared error, HLN) on {test.n} {points}: RMSE candidate "
         f"{rmse[0]:.4g} vs champion {rmse[1]:.4g}, statistic {test.statistic:.3g}, "
         f"one-sided p={test.p_value:.4g}",
     )
 
 
 class ErrorScorer(Scorer):
-    """Per-point errors of a served model against numeric targets; Diebold-Mariano."""
+    """Per-point errors of a served model against numeric targets (answer rows in the
+    requests' order); Diebold-Mariano. `points` names what the errors are of."""
 
-    def __init__(self, requests: pd.DataFrame, columns: list[str], actual: np.ndarray) -> None:
+    def __init__(
+        self,
+        requests: pd.DataFrame,
+        columns: list[str],
+        actual: np.ndarray,
+        points: str = "forecast points",
+        too_few: str = " (raise data.forecast.horizon or test_windows)",
+    ) -> None:
         self.requests, self.columns, self.actual = requests, columns, actual
+        self.points, self.too_few = points, too_few
 
     def score(self, model: Any) -> np.ndarray:
         answers = model.predict(self.requests)
         return answers[self.columns].to_numpy().reshape(self.actual.shape) - self.actual
 
     def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
-        return diebold_mariano_regression(candidate, champion, alpha)
+        return diebold_mariano_regression(candidate, champion, alpha, self.points, self.too_few)
+
+
+def bootstrap_rmse(errors: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95 % interval of the RMSE of `errors` (any shape, resampled as
+    one flat sample)."""
+    flat = errors.ravel()
+    rng = np.random.default_rng(seed)
+    n = len(flat)
+    rmses = [float(np.sqrt((flat[rng.integers(0, n, n)] ** 2).mean())) for _ in range(BOOTSTRAP)]
+    return float(np.percentile(rmses, 2.5)), float(np.percentile(rmses, 97.5))
 
 
 # -- the task ---------------------------------------------------------------------------------
@@ -614,12 +637,7 @@ class Forecasting(Task):
         """Model and baselines side by side, and a bootstrap interval for the model's RMSE."""
         from seqops.markdown import fmt, table
 
-        errors = (predictions["model"] - predictions["actual"]).to_numpy()
-        rng = np.random.default_rng(0)
-        rmses = [
-            float(np.sqrt((errors[rng.integers(0, len(errors), len(errors))] ** 2).mean()))
-            for _ in range(BOOTSTRAP)
-        ]
+        low, high = bootstrap_rmse((predictions["model"] - predictions["actual"]).to_numpy())
         names = ("mae", "rmse", "smape", "mase")
         rows = [("model", *(fmt(metrics.test[m]) for m in names))]
         rows += [
@@ -629,8 +647,7 @@ class Forecasting(Task):
         return [
             table(("forecast", "MAE", "RMSE", "sMAPE %", "MASE"), rows),
             "",
-            f"Model RMSE 95 % CI [{np.percentile(rmses, 2.5):.4g}, "
-            f"{np.percentile(rmses, 97.5):.4g}] (bootstrap ×{BOOTSTRAP} over the "
+            f"Model RMSE 95 % CI [{low:.4g}, {high:.4g}] (bootstrap ×{BOOTSTRAP} over the "
             f"{test.get('n')} forecast points of {test.get('n_windows')} test window(s); "
             "neighbouring steps are correlated, so it is optimistic). RMSE per step ahead: "
             + ", ".join(f"{v:.3g}" for v in (metrics.per_step or {}).get("rmse", [])),

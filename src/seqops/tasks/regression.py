@@ -53,7 +53,7 @@ from seqops.tasks.classification import (
     length_stats,
     load_sequences,
 )
-from seqops.tasks.forecasting import ErrorScorer
+from seqops.tasks.forecasting import ErrorScorer, bootstrap_rmse
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -348,53 +348,13 @@ class RegressionCodec(Codec):
 # -- release ----------------------------------------------------------------------------------
 
 
-def diebold_mariano_check(
-    candidate_errors: np.ndarray, champion_errors: np.ndarray, alpha: float
-) -> Check:
-    """Are the candidate's squared errors on the test sequences significantly larger?"""
-    from seqops.forecasting import diebold_mariano
-
-    n = candidate_errors.size
-    if n < 2:
-        return Check(
-            "no_regression_vs_champion",
-            None,
-            alpha,
-            True,
-            f"{n} test sequence: too few for a paired test",
-        )
-    test = diebold_mariano(candidate_errors, champion_errors)
-    rmse = [float(np.sqrt((e**2).mean())) for e in (candidate_errors, champion_errors)]
-    return Check(
-        "no_regression_vs_champion",
-        test.p_value,
-        alpha,
-        not test.p_value < alpha,
-        f"Diebold-Mariano (squared error) on {n} test sequences: RMSE candidate "
-        f"{rmse[0]:.4g} vs champion {rmse[1]:.4g}, statistic {test.statistic:.3g}, "
-        f"one-sided p={test.p_value:.4g}",
-    )
-
-
-class RegressionScorer(ErrorScorer):
-    """Per-sequence errors of a served regressor on the raw test requests; Diebold-Mariano.
-
-    The answer rows come back in the requests' order (`seq0`, `seq1`, ...), the actual
-    values' order."""
-
-    def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
-        return diebold_mariano_check(candidate, champion, alpha)
+def regression_scorer(requests: pd.DataFrame, actual: np.ndarray) -> ErrorScorer:
+    """Per-sequence errors of a served regressor on the raw test requests (answer rows come
+    back in the requests' order, the actual values' order); Diebold-Mariano."""
+    return ErrorScorer(requests, [PREDICTION], actual, points="test sequences", too_few="")
 
 
 # -- model card -------------------------------------------------------------------------------
-
-
-def bootstrap_rmse(errors: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95 % interval of the RMSE of per-sequence `errors`."""
-    rng = np.random.default_rng(seed)
-    n = len(errors)
-    rmses = [float(np.sqrt((errors[rng.integers(0, n, n)] ** 2).mean())) for _ in range(BOOTSTRAP)]
-    return float(np.percentile(rmses, 2.5)), float(np.percentile(rmses, 97.5))
 
 
 def target_name(report: DataReport) -> str | None:
@@ -543,7 +503,7 @@ class SequenceRegression(Task):
         target = bundle.data.target  # type: ignore[attr-defined]
         actual = test.labels.astype(np.float64) * target.std + target.mean
         requests = example_frame(test, bundle, len(test))
-        return RegressionScorer(requests, [PREDICTION], actual)
+        return regression_scorer(requests, actual)
 
     def extra_checks(self, metrics: MetricsReport) -> list[Check]:
         """A model must beat ridge regression on the same split."""
