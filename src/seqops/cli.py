@@ -6,7 +6,7 @@
     seqops release [--rollback]        # registry + gate verdict; or champion ← previous-champion
     seqops promote                     # champion ← the released candidate if its gate passed
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
-                                       # (classes, or forecasts from a history)
+                                       # (classes, forecasts, or numbers per sequence)
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
 
 A user error (bad params, bad data) prints one line naming the problem and exits with 2; a
@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
             )
     predict = sub.add_parser(
         "predict",
-        help="class probabilities for raw sequences or texts, or forecasts from a history, "
-        "from the ONNX bundle (no torch)",
+        help="class probabilities for raw sequences or texts, forecasts from a history, or "
+        "one number per sequence (regression), from the ONNX bundle (no torch)",
         description=_first_doc_line("seqops.serving"),
     )
     predict.add_argument(

@@ -25,40 +25,43 @@ def _commit(project: Path, message: str) -> None:
     run([*GIT, "commit", "-qm", message], project)
 
 
-def _exp_metrics(shown: list[dict], name: str) -> dict:
-    """The metrics files of experiment `name` in `dvc exp show --json`."""
+def _exp(shown: list[dict], name: str) -> dict:
+    """Experiment `name`'s revision in `dvc exp show --json`."""
     for baseline in shown:
         for experiment in baseline.get("experiments") or []:
             if experiment["name"] == name:
-                revision = experiment["revs"][0]
-                return {
-                    path: found["data"]
-                    for path, found in (revision["data"]["metrics"] or {}).items()
-                    if "data" in found
-                }
+                return dict(experiment["revs"][0])
     raise AssertionError(f"experiment {name!r} not in dvc exp show: {json.dumps(shown)[:2000]}")
+
+
+def _exp_metrics(shown: list[dict], name: str) -> dict:
+    """The metrics files of experiment `name` in `dvc exp show --json`."""
+    metrics = _exp(shown, name)["data"]["metrics"] or {}
+    return {path: found["data"] for path, found in metrics.items() if "data" in found}
 
 
 def test_experiments_carry_their_metrics_and_never_move_champion(project: Path) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["tune"]["enabled"] = False  # seconds per experiment: the search is tested elsewhere
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run([DVC, "repro"], project)
-    _commit(project, "baseline results")  # dvc.lock, reports/, models/.gitignore
-    tracked = run(["git", "ls-files", "reports"], project).stdout.split()
-    assert "reports/metrics/evaluate.json" in tracked and "reports/metrics.json" in tracked
-    numbers = json.loads((project / "reports/metrics/evaluate.json").read_text())
-    assert all(isinstance(v, int | float) for v in numbers["test"].values())
+    _commit(project, "tuning off")
 
-    # train.weight_decay is outside the tuning space, so it reaches the trained model.
-    for name, decay in (("decay-a", 0.0), ("decay-b", 0.5)):
-        run([DVC, "exp", "run", "-n", name, "-S", f"train.weight_decay={decay}"], project)
+    # train.weight_decay is outside the tuning space, so it reaches the trained model. The
+    # second experiment runs in a temporary copy (.dvc/tmp/exps/...), as --queue does.
+    run([DVC, "exp", "run", "-n", "decay-a", "-S", "train.weight_decay=0.0"], project)
+    run([DVC, "exp", "run", "--temp", "-n", "decay-b", "-S", "train.weight_decay=0.5"], project)
     shown = json.loads(run([DVC, "exp", "show", "--json"], project).stdout)
     for name in ("decay-a", "decay-b"):
         metrics = _exp_metrics(shown, name)
         test = metrics["reports/metrics/evaluate.json"]["test"]
         assert 0.0 <= test["accuracy"] <= 1.0 and test["n"] == 370
         assert metrics["reports/metrics/release.json"]["passed"] in (0, 1)
+    # The experiment commits hold the reports: the numbers-only metrics and the whole ones.
+    commit = _exp(shown, "decay-a")["rev"]
+    tracked = run(["git", "ls-tree", "-r", "--name-only", commit, "reports"], project).stdout
+    assert "reports/metrics/evaluate.json" in tracked and "reports/metrics.json" in tracked
+    numbers = json.loads((project / "reports/metrics/evaluate.json").read_text())
+    assert all(isinstance(v, int | float) for v in numbers["test"].values())
 
     diff = json.loads(run([DVC, "metrics", "diff", "decay-a", "decay-b", "--json"], project).stdout)
     changed = diff["reports/metrics/train.json"]
@@ -69,15 +72,9 @@ def test_experiments_carry_their_metrics_and_never_move_champion(project: Path) 
     runs = client.search_runs(
         [client.get_experiment_by_name("seqops").experiment_id], "tags.`seqops.stage` = 'train'"
     )
-    names = {r.info.run_name for r in runs}
-    assert {"decay-a", "decay-b"} <= names  # MLflow run named after the DVC experiment
-
-    # A temporary workspace (.dvc/tmp/exps/...) still records into the project's mlflow.db.
-    run([DVC, "exp", "run", "--temp", "-n", "decay-temp", "-S", "train.weight_decay=0.1"], project)
-    runs = client.search_runs(
-        [client.get_experiment_by_name("seqops").experiment_id], "tags.`seqops.stage` = 'train'"
-    )
-    temp = [r for r in runs if r.info.run_name == "decay-temp"]
-    assert len(temp) == 1 and temp[0].info.status == "FINISHED"
-    assert temp[0].data.tags["mlflow.source.git.commit"]
+    by_name = {r.info.run_name: r for r in runs}
+    assert {"decay-a", "decay-b"} <= set(by_name)  # MLflow runs named after the experiments
+    # The temporary workspace recorded into the project's mlflow.db, not one of its own.
+    temp = by_name["decay-b"]
+    assert temp.info.status == "FINISHED" and temp.data.tags["mlflow.source.git.commit"]
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))

@@ -71,6 +71,23 @@ def log_bundle(
     return str(info.model_uri)
 
 
+def logged_model_metrics(layout: Layout) -> list[tuple[int, dict[str, float]]]:
+    """(step, metrics) for the logged model: the kept epoch's validation scores at its epoch
+    and, once evaluate has run, the test metrics at step 0 (where the run has them)."""
+    trained = TrainReport.read(layout.train_report)
+    found = [
+        (
+            max(trained.best_epoch, 0),
+            {k: v for k, v in trained.best.items() if k.startswith("val/")},
+        )
+    ]
+    if layout.metrics.is_file():
+        tested = MetricsReport.read(layout.metrics)
+        skip = ("n", "n_windows")
+        found.append((0, {f"test/{k}": float(v) for k, v in tested.test.items() if k not in skip}))
+    return found
+
+
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> ExportReport:
     import mlflow
 
@@ -91,14 +108,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     report, example = export_bundle(
         layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
     )
-    trained, tested = TrainReport.read(layout.train_report), MetricsReport.read(layout.metrics)
-    model_metrics = [
-        (
-            max(trained.best_epoch, 0),
-            {k: v for k, v in trained.best.items() if k.startswith("val/")},
-        ),
-        (0, {f"test/{k}": float(v) for k, v in tested.test.items() if k not in ("n", "n_windows")}),
-    ]
+    model_metrics = logged_model_metrics(layout)
     with tracking.resume_run(layout.run_file):
         uri = log_bundle(layout.models, report, example, model_metrics)
         report = report.model_copy(update={"mlflow_model_uri": uri})
