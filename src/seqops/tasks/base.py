@@ -83,6 +83,17 @@ class Check:
     detail: str = ""
 
 
+def beats_baseline(name: str, ours: float, baseline: float, label: str) -> Check:
+    """The model's test RMSE must be below a classical baseline's on the same test set."""
+    return Check(
+        name,
+        ours / baseline,
+        1.0,
+        ours < baseline,
+        f"test RMSE {ours:.4g} vs {label} {baseline:.4g}",
+    )
+
+
 @dataclass(frozen=True)
 class Quality:
     """A model's test quality on one metric, for comparing int8 with fp32."""

@@ -38,6 +38,7 @@ from seqops.tasks.base import (
     RunModel,
     Scorer,
     Task,
+    beats_baseline,
 )
 
 if TYPE_CHECKING:
@@ -603,17 +604,9 @@ class Forecasting(Task):
 
     def extra_checks(self, metrics: MetricsReport) -> list[Check]:
         """A model must beat the seasonal-naive forecast."""
-        ours = float(metrics.test["rmse"])
         naive = (metrics.baseline or {})["seasonal_naive"]["rmse"]
-        return [
-            Check(
-                "beats_seasonal_naive",
-                ours / naive,
-                1.0,
-                ours < naive,
-                f"test RMSE {ours:.4g} vs seasonal naive {naive:.4g}",
-            )
-        ]
+        ours = float(metrics.test["rmse"])
+        return [beats_baseline("beats_seasonal_naive", ours, naive, "seasonal naive")]
 
     def card_inputs(self, report: DataReport) -> str:
         return str(report.n_features)

@@ -44,6 +44,7 @@ from seqops.tasks.base import (
     RunModel,
     Scorer,
     Task,
+    beats_baseline,
 )
 from seqops.tasks.classification import (
     BOOTSTRAP,
@@ -507,17 +508,9 @@ class SequenceRegression(Task):
 
     def extra_checks(self, metrics: MetricsReport) -> list[Check]:
         """A model must beat ridge regression on the same split."""
-        ours = float(metrics.test["rmse"])
         ridge = (metrics.baseline or {})["ridge"]["rmse"]
-        return [
-            Check(
-                "beats_baseline",
-                ours / ridge,
-                1.0,
-                ours < ridge,
-                f"test RMSE {ours:.4g} vs ridge regression {ridge:.4g}",
-            )
-        ]
+        ours = float(metrics.test["rmse"])
+        return [beats_baseline("beats_baseline", ours, ridge, "ridge regression")]
 
     def card_inputs(self, report: DataReport) -> str:
         return str(report.n_features)
