@@ -31,7 +31,7 @@ from torch import nn
 from seqops.config import ModelConfig, TokenizerConfig, TrainConfig
 from seqops.data.datamodule import pad_batch
 from seqops.data.scaling import ChannelScaler
-from seqops.data.text import TextEncoder, text_cell, train_tokenizer
+from seqops.data.text import TextEncoder, text_cell, tokenizer_from_config
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet, architecture
 
@@ -138,18 +138,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _token_ids(self, X: list[Any], fitting: bool) -> list[np.ndarray]:
         texts = [text_cell(v, "X", "text", i) for i, v in enumerate(X)]
         if fitting:
-            tok = self._configs()[2]
-            self.encoder_ = TextEncoder(
-                train_tokenizer(
-                    texts,
-                    kind=tok.kind,
-                    normalization=tok.normalization,
-                    lowercase=tok.lowercase,
-                    vocab_size=tok.vocab_size,
-                    min_frequency=tok.min_frequency,
-                    max_len=tok.max_len,
-                )
-            )
+            self.encoder_ = TextEncoder(tokenizer_from_config(texts, self._configs()[2]))
         return self.encoder_.encode(texts, where="X")
 
     def _float_sequences(self, X: Any, fitting: bool) -> list[np.ndarray]:

@@ -18,13 +18,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel, WordPiece
 from tokenizers.trainers import WordLevelTrainer, WordPieceTrainer
+
+if TYPE_CHECKING:
+    from seqops.config import TokenizerConfig
 
 from seqops.errors import DataError
 
@@ -144,6 +147,19 @@ def train_tokenizer(
         raise RuntimeError("tokenizer special tokens are not at ids 0 ([PAD]) and 1 ([UNK])")
     tokenizer.enable_truncation(max_len)
     return tokenizer
+
+
+def tokenizer_from_config(texts: Sequence[str], cfg: TokenizerConfig) -> Tokenizer:
+    """`train_tokenizer` with the settings of `data.tokenizer`."""
+    return train_tokenizer(
+        texts,
+        kind=cfg.kind,
+        normalization=cfg.normalization,
+        lowercase=cfg.lowercase,
+        vocab_size=cfg.vocab_size,
+        min_frequency=cfg.min_frequency,
+        max_len=cfg.max_len,
+    )
 
 
 class TextEncoder:

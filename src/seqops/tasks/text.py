@@ -127,7 +127,7 @@ class TextClassification(ClassifierTask):
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         from seqops.data.sequences import SequenceSet
         from seqops.data.splits import stratified_split
-        from seqops.data.text import TextEncoder, read_labelled_text, train_tokenizer
+        from seqops.data.text import TextEncoder, read_labelled_text, tokenizer_from_config
 
         assert data.path is not None
         texts, labels = read_labelled_text(data.path, data.text_column, data.label_column)
@@ -151,16 +151,7 @@ class TextClassification(ClassifierTask):
                 parts[split] = ([rest[0][i] for i in held], rest[1][held])
                 rest = ([rest[0][i] for i in keep], rest[1][keep])
         parts["train"] = rest
-        tok = data.tokenizer
-        tokenizer = train_tokenizer(
-            parts["train"][0],
-            kind=tok.kind,
-            normalization=tok.normalization,
-            lowercase=tok.lowercase,
-            vocab_size=tok.vocab_size,
-            min_frequency=tok.min_frequency,
-            max_len=tok.max_len,
-        )
+        tokenizer = tokenizer_from_config(parts["train"][0], data.tokenizer)
         encoder = TextEncoder(tokenizer)
         splits = {
             name: SequenceSet(encoder.encode(parts[name][0], where=f"{name} split"), parts[name][1])
