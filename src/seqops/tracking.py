@@ -108,7 +108,8 @@ def owner_tags() -> dict[str, str]:
     return {"seqops.host": socket.gethostname(), "seqops.pid": str(os.getpid())}
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host still exists (the owner check of runs and trials)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -130,7 +131,7 @@ def fail_orphaned_runs(experiment: str) -> list[str]:
     for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'"):
         tags = run.data.tags
         pid = tags.get("seqops.pid", "")
-        if tags.get("seqops.host") == host and pid.isdigit() and not _alive(int(pid)):
+        if tags.get("seqops.host") == host and pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(run.info.run_id, status="KILLED")
             killed.append(run.info.run_id)
     return killed

@@ -25,6 +25,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from seqops.config import Config, TuneConfig
+from seqops.tracking import process_alive
 
 #: Trials that count against `tune.n_trials`; FAIL ones (crashes, kills) are re-run.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -129,16 +130,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_orphans(study: optuna.Study) -> list[int]:
     """Mark RUNNING trials whose process on this host is gone as FAIL; returns their numbers.
 
@@ -155,7 +146,7 @@ def fail_orphans(study: optuna.Study) -> list[int]:
         owner_host, _, pid = str(owner).rpartition(":")
         started = trial.datetime_start or now
         if (owner is None and now - started > OWNERLESS_GRACE) or (
-            owner_host == host and pid.isdigit() and not _alive(int(pid))
+            owner_host == host and pid.isdigit() and not process_alive(int(pid))
         ):
             study.tell(trial.number, state=TrialState.FAIL)
             failed.append(trial.number)
