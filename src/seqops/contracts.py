@@ -325,7 +325,6 @@ class ReleaseReport(Contract):
     version: int
     run_id: str | None = None
     aliases: list[str]
-    previous_champion: int | None = None
     lineage: dict[str, str]
     champion: int | None = None
 

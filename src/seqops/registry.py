@@ -225,7 +225,6 @@ def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
         version=int(version.version),
         run_id=version.run_id,
         aliases=aliases,
-        previous_champion=None,
         lineage=lineage,
         champion=int(champion.version) if champion is not None else None,
     )

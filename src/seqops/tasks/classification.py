@@ -98,7 +98,8 @@ def load_sequences(data: DataConfig) -> tuple[Any, Any | None, str]:
     return raw, None, str(data.path)
 
 
-def length_stats(splits: dict[str, SequenceSet]) -> int:
+def longest_sequence(splits: dict[str, SequenceSet]) -> int:
+    """Steps of the longest sequence in any split (export refuses a smaller max_length)."""
     return int(max(s.lengths.max() for s in splits.values()))
 
 
@@ -580,7 +581,7 @@ class SequenceClassification(ClassifierTask):
             feature_names=raw.feature_names,
             label_names=names,
             n_outputs=len(names),
-            max_train_length=length_stats(splits),
+            max_train_length=longest_sequence(splits),
             scaler=Scaler(**scaler.to_dict()),
         )
         return Prepared(splits, meta, source, class_report(splits, names), files={})

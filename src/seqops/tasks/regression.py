@@ -51,8 +51,8 @@ from seqops.tasks.classification import (
     SPLITS,
     Scaler,
     example_frame,
-    length_stats,
     load_sequences,
+    longest_sequence,
 )
 from seqops.tasks.forecasting import ErrorScorer, bootstrap_rmse
 
@@ -421,7 +421,7 @@ class SequenceRegression(Task):
             feature_names=raw.feature_names,
             label_names=[],
             n_outputs=1,
-            max_train_length=length_stats(splits),
+            max_train_length=longest_sequence(splits),
             scaler=Scaler(**scaler.to_dict()),
             target=target,
         )

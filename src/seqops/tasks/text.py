@@ -31,7 +31,7 @@ from seqops.tasks.classification import (
     ClassifierTask,
     class_report,
     encode_labels,
-    length_stats,
+    longest_sequence,
 )
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class TextClassification(ClassifierTask):
             feature_names=[],
             label_names=names,
             n_outputs=len(names),
-            max_train_length=length_stats(splits),
+            max_train_length=longest_sequence(splits),
             vocab_size=encoder.vocab_size,
             max_len=encoder.max_len,
             text_column=data.text_column,
