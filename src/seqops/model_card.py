@@ -4,8 +4,9 @@
 
 Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals, the
 classical baseline(s) with the model's difference and its interval, ONNX parity, latency,
-int8, the release gate, intended use and limits, lineage. The task-specific parts (inputs, targets, the data paragraph, the metrics section, intended use)
-come from the task (`Task.card_*`).
+int8, the release gate, intended use and limits, lineage. The task-specific parts (inputs,
+targets, the data paragraph, the metrics section, intended use) come from the task
+(`Task.card_*`).
 """
 
 from __future__ import annotations
