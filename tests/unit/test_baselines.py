@@ -64,10 +64,11 @@ def test_minirocket_learns_and_is_deterministic() -> None:
 
 def _reviews(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     rng = np.random.default_rng(seed)
-    good, bad, filler = ["fine", "witty", "moving"], ["dull", "flat", "clumsy"], ["a", "film", "the"]
+    good, bad = ["fine", "witty", "moving"], ["dull", "flat", "clumsy"]
+    filler = ["a", "film", "the"]
     texts, labels = [], []
     for i in range(n):
-        words = list(rng.choice(filler, 4)) + [str(rng.choice(good if i % 2 else bad))]
+        words = [*rng.choice(filler, 4), str(rng.choice(good if i % 2 else bad))]
         texts.append(" ".join(rng.permutation(words)))
         labels.append(i % 2)
     return texts, np.array(labels)
