@@ -375,6 +375,10 @@ class ReleaseConfig(_Section):
     """Latency budget: ONNX fp32 batch-1 p95, milliseconds."""
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     """Significance level of the paired regression test against the current champion."""
+    baseline_alpha: float | None = Field(0.05, gt=0.0, lt=1.0)
+    """Significance level of the check that the model is not significantly worse than its
+    classical baseline(s) on the same test examples (the task's paired test: McNemar for
+    classifiers, Diebold-Mariano for errors); null turns the check off."""
 
     @model_validator(mode="after")
     def _threshold_for_direction(self) -> ReleaseConfig:

@@ -220,8 +220,13 @@ class MetricsReport(Contract):
     test: dict[str, float | int]
     per_class: dict[str, dict[str, float]] | None = None
     baseline: dict[str, dict[str, float]] | None = None
-    """Classical methods scored on the same test examples (forecasting, regression)."""
+    """Classical methods fitted on the same training split and scored on the same test
+    examples, by name (`minirocket`, `tfidf_lr`, `seasonal_naive`, `holt_winters`, `ridge`),
+    with the same metric names as `test`; their per-example predictions are columns of
+    `reports/predictions.csv`."""
     skill: dict[str, float] | None = None
+    """The model against each baseline: `rmse_vs_<name>` (RMSE ratio) for numeric tasks,
+    `accuracy_minus_<name>` for classifiers."""
     per_step: dict[str, list[float]] | None = None
 
     def numbers(self) -> dict[str, Any]:

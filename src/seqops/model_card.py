@@ -2,10 +2,11 @@
 
     render_model_card(Layout(), release_report, merged_params) -> markdown
 
-Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals,
-ONNX parity, latency, int8, the release gate, intended use and limits, lineage. The
-task-specific parts (inputs, targets, the data paragraph, the metrics section, intended use)
-come from the task (`Task.card_*`).
+Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals, the
+classical baseline(s) with the model's difference and its interval, ONNX parity, latency,
+int8, the release gate, intended use and limits, lineage. The task-specific parts (inputs,
+targets, the data paragraph, the metrics section, intended use) come from the task
+(`Task.card_*`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from seqops.contracts import (
 from seqops.layout import Layout
 from seqops.markdown import fmt, table
 from seqops.tasks import get_task
+from seqops.tasks.base import baseline_card_lines
 
 
 def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, Any]) -> str:
@@ -96,6 +98,9 @@ def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, 
         out.append("Tuning disabled: the base params were used.")
     out += ["", "## Test metrics (95 % confidence intervals)", ""]
     out += task.card_metrics(metrics, predictions)
+    if metrics.baseline:
+        out += ["", "## Against the classical baseline", ""]
+        out += baseline_card_lines(task.paired_scores(metrics, predictions))
     out += ["", "## ONNX export and parity", ""]
     parity = export.parity
     agreement = parity.argmax_agreement

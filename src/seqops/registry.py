@@ -13,7 +13,10 @@ The gate's checks (see docs/architecture.md, "Release"):
 - no regression: candidate and champion, both served from their registered ONNX bundles,
   scored per example on the same raw test inputs and compared with the task's paired test
   (`Task.scorer`) at `release.alpha`; passes, saying why, when there is no champion yet;
-- the task's own checks (`Task.extra_checks`, e.g. beating a classical baseline).
+- not worse than the baseline: the model is not significantly worse than any of its task's
+  classical baselines on the same test examples (`reports/predictions.csv`, the task's paired
+  test at `release.baseline_alpha`; `tasks.base.baseline_check`);
+- the task's own checks (`Task.extra_checks`, e.g. beating seasonal naive's RMSE).
 
 The release stage records the verdict and never moves `champion`, so every `dvc exp run` is
 kept and cheap. `promote` (`seqops promote`, run by the release workflow) moves `champion` to a
@@ -76,6 +79,7 @@ def gate(
     export_report: ExportReport,
     latency: LatencyReport,
     regression: Check,
+    baseline: Check | None = None,
 ) -> list[Check]:
     value = float(metrics.test[cfg.metric.removeprefix("test/")])
     parity = export_report.parity
@@ -97,7 +101,24 @@ def gate(
         ),
         Check("onnx_fp32_p95_ms", p95, cfg.max_p95_ms, p95 <= cfg.max_p95_ms),
     ]
+    if baseline is not None:
+        checks.append(baseline)
     return [*checks, *get_task(metrics.task).extra_checks(metrics), regression]
+
+
+def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout) -> Check | None:
+    """The model against its classical baselines on the same test examples, or None when
+    `release.baseline_alpha` is null or the task reported no baseline."""
+    import pandas as pd
+
+    from seqops.tasks.base import baseline_check
+
+    if cfg.baseline_alpha is None or not metrics.baseline:
+        return None
+    if not layout.predictions.is_file():
+        raise SeqopsError(f"{layout.predictions}: not found (re-run `seqops evaluate`)")
+    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(layout.predictions))
+    return baseline_check(scores, cfg.baseline_alpha)
 
 
 def regression_check(
@@ -209,7 +230,8 @@ def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
     else:
         candidate_uri = f"models:/{cfg.model_name}/{version.version}"
         regression = regression_check(cfg, candidate_uri, champion, layout)
-    checks = gate(cfg, metrics, export_report, latency, regression)
+    baseline = against_baseline(cfg, metrics, layout)
+    checks = gate(cfg, metrics, export_report, latency, regression, baseline)
     passed = all(c.passed for c in checks)
     client.set_model_version_tag(
         cfg.model_name, version.version, "gate.passed", str(passed).lower()

@@ -80,6 +80,10 @@ def test_every_stage_runs_for_text(pipeline: Path) -> None:
     best = yaml.safe_load((pipeline / "models" / "best_params.yaml").read_text())
     metrics = _json(pipeline, "metrics.json")["test"]
     assert metrics["n"] == 75 and {"accuracy", "f1_macro", "ece"} <= set(metrics)
+    # The classical baseline, fitted on the training texts with C picked on validation: each
+    # review holds one sentiment word, so TF-IDF + LR gets (nearly) every test review right.
+    assert _json(pipeline, "metrics.json")["baseline"]["tfidf_lr"]["accuracy"] >= 0.9
+    assert (pipeline / "data" / "processed" / "train.texts.json").is_file()
     for plot, header in (
         ("roc.csv", "fpr,tpr,threshold"),
         ("pr.csv", "recall,precision,threshold"),

@@ -12,7 +12,8 @@ asks which task it runs. Each method is one seam of the pipeline:
 | export    | `output`, `output_shape`, `agreement`, `quality`, `served_checks`,        |
 |           | `request_example`, `bundle_files`                                         |
 | serving   | `codec` (request rows in, rows out, MLflow signature)                     |
-| release   | `scorer` (per-example scores and the paired test), `extra_checks`          |
+| release   | `scorer` (per-example scores and the paired test), `extra_checks`,        |
+|           | `paired_scores` (the model against its classical baselines)               |
 | model card| `card_inputs`, `card_targets`, `card_data`, `card_metrics`, `card_use`    |
 
 Modules here import neither torch nor Lightning at module level: the torch-free predictor
@@ -26,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,145 @@ def beats_baseline(name: str, ours: float, baseline: float, label: str) -> Check
     )
 
 
+def mcnemar(candidate_correct: np.ndarray, reference_correct: np.ndarray) -> tuple[float, int, int]:
+    """McNemar's exact test on paired correctness: p-value, examples only the reference got
+    right, examples only the candidate got right."""
+    from statsmodels.stats.contingency_tables import mcnemar as exact
+
+    cand, ref = candidate_correct.astype(bool), reference_correct.astype(bool)
+    only_reference, only_candidate = int(np.sum(ref & ~cand)), int(np.sum(cand & ~ref))
+    table = [
+        [int(np.sum(cand & ref)), only_candidate],
+        [only_reference, int(np.sum(~cand & ~ref))],
+    ]
+    return float(exact(table, exact=True).pvalue), only_reference, only_candidate
+
+
+@dataclass(frozen=True)
+class PairedScores:
+    """Per-example scores of the model and of each classical baseline on the same test
+    examples (from `reports/predictions.csv`): correctness (`kind="correct"`, McNemar) or
+    signed errors (`kind="error"`, Diebold-Mariano on squared errors)."""
+
+    kind: Literal["correct", "error"]
+    model: np.ndarray
+    baselines: dict[str, np.ndarray]
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.kind == "correct" else "rmse"
+
+    def value(self, scores: np.ndarray) -> float:
+        """Accuracy of correctness flags, RMSE of errors."""
+        if self.kind == "correct":
+            return float(np.mean(scores))
+        return float(np.sqrt(np.mean(np.square(scores))))
+
+    def difference(self, name: str) -> float:
+        """Model minus baseline: accuracy (higher is better) or RMSE (lower is better)."""
+        return self.value(self.model) - self.value(self.baselines[name])
+
+    def interval(self, name: str, seed: int = 0, resamples: int = 1000) -> tuple[float, float]:
+        """Percentile bootstrap 95 % interval of `difference`, resampling examples in pairs."""
+        model, baseline = self.model.ravel(), self.baselines[name].ravel()
+        rng = np.random.default_rng(seed)
+        diffs = []
+        for _ in range(resamples):
+            idx = rng.integers(0, len(model), len(model))
+            diffs.append(self.value(model[idx]) - self.value(baseline[idx]))
+        return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+
+    def worse_than(self, name: str) -> tuple[float, bool, str]:
+        """Is the model significantly worse than baseline `name`? One-sided p-value (McNemar's
+        two-sided exact p when the baseline got more right), the direction, and the numbers."""
+        baseline = self.baselines[name]
+        if self.kind == "correct":
+            p_value, only_baseline, only_model = mcnemar(self.model, baseline)
+            return (
+                p_value,
+                only_baseline > only_model,
+                f"accuracy {self.value(self.model):.4f} vs {name} {self.value(baseline):.4f}, "
+                f"only {name} right on {only_baseline}, only the model on {only_model} "
+                f"(McNemar exact p={p_value:.3g})",
+            )
+        from seqops.forecasting import diebold_mariano
+
+        model_rmse, baseline_rmse = self.value(self.model), self.value(baseline)
+        if self.model.size < 2:
+            return 1.0, model_rmse > baseline_rmse, f"{self.model.size} error: too few to test"
+        test = diebold_mariano(self.model.ravel(), baseline.ravel())
+        return (
+            test.p_value,
+            model_rmse > baseline_rmse,
+            f"RMSE {model_rmse:.4g} vs {name} {baseline_rmse:.4g} on {test.n} points "
+            f"(Diebold-Mariano one-sided p={test.p_value:.3g})",
+        )
+
+
+def error_scores(metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
+    """Signed errors of the `model` column and of each baseline's column against `actual`
+    (forecasting: one row per forecast point; regression: one per sequence)."""
+    actual = predictions["actual"].to_numpy(dtype=np.float64)
+
+    def errors(column: str) -> np.ndarray:
+        return predictions[column].to_numpy(dtype=np.float64) - actual
+
+    return PairedScores(
+        "error", errors("model"), {name: errors(name) for name in metrics.baseline or {}}
+    )
+
+
+def baseline_check(scores: PairedScores, alpha: float) -> Check:
+    """The release check `not_worse_than_baseline`: the model must not be significantly worse
+    than any of its classical baselines on the same test examples (the task's paired test at
+    `alpha`). Its value is the smallest p-value of a baseline that did better."""
+    verdicts = {name: scores.worse_than(name) for name in scores.baselines}
+    better = {name: v for name, v in verdicts.items() if v[1]}
+    if not better:
+        details = "; ".join(v[2] for v in verdicts.values())
+        return Check(
+            "not_worse_than_baseline", None, alpha, True, f"no baseline did better: {details}"
+        )
+    name, (p_value, _, detail) = min(better.items(), key=lambda item: item[1][0])
+    if p_value < alpha:
+        return Check(
+            "not_worse_than_baseline",
+            p_value,
+            alpha,
+            False,
+            f"the baseline won: {name} is significantly better than the model ({detail})",
+        )
+    return Check(
+        "not_worse_than_baseline",
+        p_value,
+        alpha,
+        True,
+        f"{name} did better, not significantly: {detail}",
+    )
+
+
+def baseline_card_lines(scores: PairedScores) -> list[str]:
+    """The model card's comparison with the classical baselines: each one's test score, the
+    model's difference and its paired-bootstrap interval."""
+    from seqops.markdown import fmt, table
+
+    rows = [("model", fmt(scores.value(scores.model)), "—", "—")]
+    for name, baseline in scores.baselines.items():
+        low, high = scores.interval(name)
+        rows.append(
+            (name, fmt(scores.value(baseline)), f"{scores.difference(name):+.4g}",
+             f"[{low:+.4g}, {high:+.4g}]")
+        )  # fmt: skip
+    better = "higher" if scores.kind == "correct" else "lower"
+    return [
+        table(("predictor", f"test {scores.metric}", "model − baseline", "95 % CI"), rows),
+        "",
+        f"Classical baselines fitted on the same training split and scored on the same test "
+        f"examples; {better} {scores.metric} is better. Intervals: paired percentile bootstrap "
+        "×1000 over test examples.",
+    ]
+
+
 @dataclass(frozen=True)
 class Quality:
     """A model's test quality on one metric, for comparing int8 with fp32."""
@@ -120,6 +260,14 @@ class Evaluation(ABC):
     @abstractmethod
     def logged_metrics(self) -> dict[str, float]:
         """What goes to the MLflow run (`test/...`, `baseline/...`)."""
+
+    def logged_baselines(self) -> dict[str, float]:
+        """`baseline/<name>/<metric>` of every classical baseline, for the MLflow run."""
+        return {
+            f"baseline/{name}/{k}": float(v)
+            for name, scores in (self.metrics.baseline or {}).items()
+            for k, v in scores.items()
+        }
 
     @abstractmethod
     def summary(self) -> str: ...
@@ -258,6 +406,12 @@ class Task(ABC):
     def extra_checks(self, metrics: MetricsReport) -> list[Check]:
         """Gate checks beyond quality, parity, latency and the champion comparison."""
         return []
+
+    def paired_scores(self, metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
+        """Per-example scores of the model and of each baseline in `metrics.baseline`, read
+        from `reports/predictions.csv` (the baseline check and the model card use them).
+        Default: numeric predictions, one column per predictor beside `actual`."""
+        return error_scores(metrics, predictions)
 
     # -- model card -----------------------------------------------------------------------
 

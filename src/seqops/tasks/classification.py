@@ -4,8 +4,11 @@ Data: a UCR/UEA set bundled in sktime's wheel (`data.dataset`, official train/te
 or a long-format file (`data.path`: id, time, features, label; stratified test split).
 Validation is carved from train (stratified, seeded); the scaler is fitted on the training
 split only. Evaluate reports accuracy, macro-F1 and ECE with per-class precision / recall, the
-confusion matrix and micro-averaged ROC / precision-recall curves. The release compares the
-candidate with the champion by McNemar's exact test on per-example correctness.
+confusion matrix and micro-averaged ROC / precision-recall curves, beside a classical baseline
+fitted on the same training split and scored on the same test sequences: MiniRocket features
+(sktime, sequences zero-padded in standardised units) with a ridge classifier
+(`minirocket_baseline`). The release compares the candidate with the champion, and with the
+baseline, by McNemar's exact test on per-example correctness.
 
 The text task (`seqops.tasks.text`) is the same classifier over token ids; it reuses the
 evaluation, the scorer and the model-card parts defined here.
@@ -24,7 +27,18 @@ import pandas as pd
 from seqops.contracts import Bundle, Contract, DataMeta, DataReport, MetricsReport
 from seqops.errors import DataError
 from seqops.layout import split_file
-from seqops.tasks.base import Check, Codec, Evaluation, Prepared, Quality, RunModel, Scorer, Task
+from seqops.tasks.base import (
+    Check,
+    Codec,
+    Evaluation,
+    PairedScores,
+    Prepared,
+    Quality,
+    RunModel,
+    Scorer,
+    Task,
+    mcnemar,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -117,6 +131,53 @@ def class_report(splits: dict[str, SequenceSet], names: list[str]) -> dict[str, 
 
 
 # -- evaluate ---------------------------------------------------------------------------------
+
+#: MiniRocket's kernels span 9 steps: shorter sets are zero-padded to this length.
+MINIROCKET_MIN_LENGTH = 9
+#: Ridge penalties RidgeClassifierCV chooses from by leave-one-out on the training split (the
+#: ROCKET papers' grid).
+RIDGE_ALPHAS = tuple(np.logspace(-3, 3, 10).tolist())
+
+
+def padded_panel(sequences: list[np.ndarray], length: int) -> np.ndarray:
+    """`(N, F, length)`: each `(T_i, F)` sequence zero-padded at the end (standardised units,
+    so padding is the training mean) or cut to `length`."""
+    panel = np.zeros((len(sequences), sequences[0].shape[1], length))
+    for i, s in enumerate(sequences):
+        steps = min(len(s), length)
+        panel[i, :, :steps] = s[:steps].T
+    return panel
+
+
+def minirocket_baseline(train: SequenceSet, test: SequenceSet) -> np.ndarray:
+    """Test class indices of MiniRocket + RidgeClassifierCV fitted on `train` (Dempster et al.
+    2021), the strong, cheap time-series classifier: 10k random convolution features
+    (sktime's `MiniRocketMultivariate`, seeded) on sequences zero-padded to the longest
+    training or test length, standardised, and a ridge classifier whose penalty leave-one-out
+    picks on the training split. MiniRocket rather than ROCKET: as accurate on the UCR archive
+    and about 10x faster; numba compiles its kernels on the first call in an environment
+    (about 30 s, cached afterwards)."""
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sktime.transformations.rocket import MiniRocketMultivariate
+
+    length = max(int(train.lengths.max()), int(test.lengths.max()), MINIROCKET_MIN_LENGTH)
+    features = MiniRocketMultivariate(random_state=0, n_jobs=1)
+    x_train = features.fit_transform(padded_panel(train.sequences, length))
+    x_test = features.transform(padded_panel(test.sequences, length))
+    ridge = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=RIDGE_ALPHAS))
+    ridge.fit(np.asarray(x_train), train.labels)
+    return np.asarray(ridge.predict(np.asarray(x_test)), dtype=np.int64)
+
+
+def baseline_metrics(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import f1_score
+
+    return {
+        "accuracy": float(np.mean(predicted == target)),
+        "f1_macro": float(f1_score(target, predicted, average="macro")),
+    }
 
 
 def predict_proba(model: Any, data: SequenceSet, batch_size: int = 256) -> torch.Tensor:
@@ -256,20 +317,46 @@ def confusion_png(probs: torch.Tensor, target: torch.Tensor, names: list[str], p
 class ClassificationEvaluation(Evaluation):
     """Test probabilities of a classifier and what they give."""
 
-    def __init__(self, probs: torch.Tensor, target: torch.Tensor, names: list[str], task: str):
+    def __init__(
+        self,
+        probs: torch.Tensor,
+        target: torch.Tensor,
+        names: list[str],
+        task: str,
+        baselines: dict[str, np.ndarray],
+    ):
         self.probs, self.target, self.names = probs, target, names
-        self.metrics = classification_metrics(probs, target, names, task)
+        self.baselines = baselines
+        """Class indices each classical baseline predicts for the test examples."""
+        model = classification_metrics(probs, target, names, task)
+        truth = target.numpy()
+        scores = {name: baseline_metrics(p, truth) for name, p in baselines.items()}
+        self.metrics = model.model_copy(
+            update={
+                "baseline": scores or None,
+                "skill": {
+                    f"accuracy_minus_{name}": float(model.test["accuracy"]) - b["accuracy"]
+                    for name, b in scores.items()
+                }
+                or None,
+            }
+        )
 
     def predictions_csv(self) -> str:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         names = self.names
-        writer.writerow(["index", "actual", "predicted", "correct", *[f"p_{n}" for n in names]])
+        writer.writerow(
+            ["index", "actual", "predicted", "correct", *[f"p_{n}" for n in names], *self.baselines]
+        )
         predicted = self.probs.argmax(dim=-1)
         for i, (p, y, row) in enumerate(
             zip(predicted.tolist(), self.target.tolist(), self.probs.tolist(), strict=True)
         ):
-            writer.writerow([i, names[y], names[p], int(p == y), *[f"{v:.6f}" for v in row]])
+            writer.writerow(
+                [i, names[y], names[p], int(p == y), *[f"{v:.6f}" for v in row]]
+                + [names[b[i]] for b in self.baselines.values()]
+            )
         return buf.getvalue()
 
     def confusion_csv(self) -> str:
@@ -293,13 +380,18 @@ class ClassificationEvaluation(Evaluation):
         return [confusion, roc]
 
     def logged_metrics(self) -> dict[str, float]:
-        return {f"test/{k}": float(v) for k, v in self.metrics.test.items() if k != "n"}
+        logged = {f"test/{k}": float(v) for k, v in self.metrics.test.items() if k != "n"}
+        return {**logged, **self.logged_baselines()}
 
     def summary(self) -> str:
         test = self.metrics.test
+        baselines = "".join(
+            f"; {name} accuracy {b['accuracy']:.4f}"
+            for name, b in (self.metrics.baseline or {}).items()
+        )
         return (
             f"evaluate: test accuracy {test['accuracy']:.4f}, macro-F1 {test['f1_macro']:.4f}, "
-            f"ECE {test['ece']:.4f} on {test['n']} sequences"
+            f"ECE {test['ece']:.4f} on {test['n']} sequences{baselines}"
         )
 
 
@@ -401,16 +493,7 @@ def mcnemar_regression(
     candidate_correct: np.ndarray, champion_correct: np.ndarray, alpha: float
 ) -> Check:
     """Paired exact test: does the candidate get significantly fewer examples right?"""
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    cand, champ = candidate_correct.astype(bool), champion_correct.astype(bool)
-    only_champion = int(np.sum(champ & ~cand))
-    only_candidate = int(np.sum(cand & ~champ))
-    table = [
-        [int(np.sum(cand & champ)), only_candidate],
-        [only_champion, int(np.sum(~cand & ~champ))],
-    ]
-    p_value = float(mcnemar(table, exact=True).pvalue)
+    p_value, only_champion, only_candidate = mcnemar(candidate_correct, champion_correct)
     regressed = only_champion > only_candidate and p_value < alpha
     return Check(
         "no_regression_vs_champion",
@@ -515,7 +598,26 @@ class ClassifierTask(Task):
         test = SequenceSet.load(processed / split_file("test"))
         probs = predict_proba(system, test)
         return ClassificationEvaluation(
-            probs, torch.from_numpy(test.labels), meta.label_names, self.name
+            probs,
+            torch.from_numpy(test.labels),
+            meta.label_names,
+            self.name,
+            self.baselines(processed),
+        )
+
+    def baselines(self, processed: Path) -> dict[str, np.ndarray]:
+        """Test class indices of the classical baseline(s), fitted on the training split."""
+        return {}
+
+    def paired_scores(self, metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
+        actual = predictions["actual"].astype(str)
+        return PairedScores(
+            "correct",
+            predictions["correct"].to_numpy().astype(bool),
+            {
+                name: (predictions[name].astype(str) == actual).to_numpy()
+                for name in metrics.baseline or {}
+            },
         )
 
     def agreement(self, got: np.ndarray, expected: np.ndarray) -> int | None:
@@ -592,6 +694,13 @@ class SequenceClassification(ClassifierTask):
             f"sequences, {report.n_features} features, {report.n_classes} classes "
             f"from {report.source}"
         )
+
+    def baselines(self, processed: Path) -> dict[str, np.ndarray]:
+        from seqops.data.sequences import SequenceSet
+
+        train = SequenceSet.load(processed / split_file("train"))
+        test = SequenceSet.load(processed / split_file("test"))
+        return {"minirocket": minirocket_baseline(train, test)}
 
     def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
         from seqops.data.sequences import SequenceSet

@@ -216,9 +216,7 @@ class ForecastEvaluation(Evaluation):
 
         m = self.metrics
         logged = {f"test/{k}": float(v) for k, v in m.test.items() if k in METRICS}
-        for name, errors in (m.baseline or {}).items():
-            logged.update({f"baseline/{name}/{k}": v for k, v in errors.items()})
-        return logged
+        return {**logged, **self.logged_baselines()}
 
     def summary(self) -> str:
         m = self.metrics

@@ -290,9 +290,7 @@ class RegressionEvaluation(Evaluation):
     def logged_metrics(self) -> dict[str, float]:
         m = self.metrics
         logged = {f"test/{k}": float(v) for k, v in m.test.items() if k != "n"}
-        for name, errors in (m.baseline or {}).items():
-            logged.update({f"baseline/{name}/{k}": v for k, v in errors.items()})
-        return logged
+        return {**logged, **self.logged_baselines()}
 
     def summary(self) -> str:
         m = self.metrics

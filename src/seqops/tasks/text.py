@@ -2,11 +2,13 @@
 
 Data: labelled text (`data.path`, optional `data.val_path` / `data.test_path`; CSV, TSV,
 Parquet or `<label> <text>` lines). The tokenizer (`tokenizers` library) is fitted on the
-training split only; prepare stores token ids, `tokenizer.json` and the raw test texts
-(`test.texts.json`, what the release scores both registered models on). The network reads
-token ids through an embedding (optionally pretrained vectors, `model.embeddings_path`).
-Evaluation, the McNemar scorer and the card's metrics are the classifier's
-(`seqops.tasks.classification`).
+training split only; prepare stores token ids, `tokenizer.json` and the raw texts of each split
+(`<split>.texts.json`: the test texts are what the release scores both registered models on,
+the training and validation texts what the classical baseline is fitted and tuned on). The
+network reads token ids through an embedding (optionally pretrained vectors,
+`model.embeddings_path`). Evaluation, the McNemar scorer and the card's metrics are the classifier's
+(`seqops.tasks.classification`); the baseline beside the model is TF-IDF over word 1-2 grams
+with logistic regression, its C picked on the validation split (`tfidf_baseline`).
 
 Serving takes one row per text with the text column (default `text`) and optionally the id
 column (echoed back; row numbers when absent); a `.txt` request file is one text per line.
@@ -15,6 +17,8 @@ column (echoed back; row numbers when absent); a `.txt` request file is one text
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,9 +46,45 @@ if TYPE_CHECKING:
     from seqops.model.system import LitSequenceModel
     from seqops.serving import Predictor
 
+#: Logistic regression's inverse penalties, the one scoring best on validation is kept.
+TFIDF_CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def texts_file(split: str) -> str:
+    """A split's raw texts, in the order of its token ids."""
+    return f"{split}.texts.json"
+
+
 #: The raw test texts, in the order of the test split (what the release scores).
-TEST_TEXTS_FILE = "test.texts.json"
+TEST_TEXTS_FILE = texts_file("test")
 TOKENIZER_FILE = "tokenizer.json"
+
+
+def write_texts(texts: list[str], path: Path) -> None:
+    path.write_text(json.dumps(texts, ensure_ascii=False))
+
+
+def tfidf_baseline(
+    train: tuple[list[str], np.ndarray],
+    val: tuple[list[str], np.ndarray],
+    test: list[str],
+) -> np.ndarray:
+    """Test class indices of TF-IDF (word 1-2 grams, sublinear tf, fitted on the training
+    texts) + logistic regression, with C the best validation accuracy in `TFIDF_CS` (the
+    smallest on a tie), refitted on the training split only: the classical text baseline."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(train[0])
+    x_train, x_val = vectorizer.transform(train[0]), vectorizer.transform(val[0])
+    best: tuple[float, LogisticRegression] | None = None
+    for c in TFIDF_CS:
+        model = LogisticRegression(C=c, max_iter=1000).fit(x_train, train[1])
+        accuracy = float(np.mean(model.predict(x_val) == val[1]))
+        if best is None or accuracy > best[0]:
+            best = (accuracy, model)
+    assert best is not None
+    return np.asarray(best[1].predict(vectorizer.transform(test)), dtype=np.int64)
 
 
 class TextMeta(DataMeta):
@@ -173,11 +213,11 @@ class TextClassification(ClassifierTask):
             "test_unknown_token_rate": unknown / total,
             **class_report(splits, names),
         }
-        test_texts = json.dumps(parts["test"][0], ensure_ascii=False)
-        files = {
-            TOKENIZER_FILE: lambda path: tokenizer.save(str(path)),
-            TEST_TEXTS_FILE: lambda path: path.write_text(test_texts),
+        files: dict[str, Callable[[Path], None]] = {
+            TOKENIZER_FILE: lambda path: tokenizer.save(str(path))
         }
+        for split in SPLITS:
+            files[texts_file(split)] = partial(write_texts, parts[split][0])
         return Prepared(splits, meta, str(data.path), report, files)
 
     def summary(self, report: DataReport) -> str:
@@ -186,6 +226,16 @@ class TextClassification(ClassifierTask):
             f"sequences, {report.vocab_size} tokens, {report.n_classes} classes "
             f"from {report.source}"
         )
+
+    def baselines(self, processed: Path) -> dict[str, np.ndarray]:
+        from seqops.data.sequences import SequenceSet
+
+        def split(name: str) -> tuple[list[str], np.ndarray]:
+            texts = json.loads((processed / texts_file(name)).read_text())
+            return texts, SequenceSet.load(processed / split_file(name)).labels
+
+        train, val, test = split("train"), split("val"), split("test")
+        return {"tfidf_lr": tfidf_baseline(train, val, test[0])}
 
     def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
         return {"vocab_size": meta.vocab_size, "embedding_dim": model.embedding_dim}
