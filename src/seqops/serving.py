@@ -40,13 +40,23 @@ from mlflow.pyfunc import PythonModel
 from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.contracts import Bundle
-from seqops.data.sources import numeric_columns
+from seqops.data.sources import check_filled, numeric_columns, one_line, time_order
 from seqops.errors import DataError
 from seqops.tasks import get_task, read_bundle
 from seqops.tasks.base import Codec, RunModel
 
 #: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
 CHUNK = 256
+
+#: What onnxruntime raises for a file that is not a loadable model (truncated, not ONNX, ...).
+_ORT_LOAD_ERRORS = tuple(
+    getattr(ort.capi.onnxruntime_pybind11_state, name)
+    for name in ("Fail", "InvalidArgument", "InvalidProtobuf", "InvalidGraph", "NoSuchFile",
+                 "NotImplemented", "RuntimeException")
+)  # fmt: skip
+
+#: Prediction files by suffix.
+OUTPUT_FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".ndjson", ".json")
 
 
 def read_input(path: Path, text_column: str | None = None) -> pd.DataFrame:
@@ -92,10 +102,8 @@ def long_format_sequences(
             f"{where}: missing column(s) {missing}; the model needs {required}, "
             f"found {[str(c) for c in frame.columns]}"
         )
-    for col in (bundle.id_column, bundle.time_column):
-        if frame[col].isna().any():
-            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
-            raise DataError(f"{where}: column {col!r} is empty at row {row}")
+    check_filled(frame, bundle.id_column, where)
+    time_keys = time_order(frame[bundle.time_column], where, bundle.time_column)
     features = numeric_columns(
         frame,
         feature_names,
@@ -107,7 +115,7 @@ def long_format_sequences(
     ids: list[Any] = []
     sequences: list[np.ndarray] = []
     for seq_id, rows in frame.groupby(bundle.id_column, sort=False).indices.items():
-        times = frame[bundle.time_column].iloc[rows]
+        times = pd.Series(time_keys[rows])
         if times.duplicated().any():
             raise DataError(
                 f"{where}: sequence {seq_id!r} has duplicate {bundle.time_column!r} values "
@@ -184,9 +192,33 @@ class Predictor:
         self.codec: Codec = get_task(bundle.data.task).codec(bundle, files or {})
         self.input_name = bundle.onnx.inputs[0]
         self.output_name = bundle.onnx.outputs[0]
-        self.session = ort.InferenceSession(
-            str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except _ORT_LOAD_ERRORS as exc:
+            raise DataError(
+                f"{model_file}: not a loadable ONNX model ({one_line(exc)}); re-run "
+                "`seqops export`"
+            ) from None
+        self._check_graph(model_file)
+
+    def _check_graph(self, model_file: Path) -> None:
+        """The graph takes the inputs `preprocessing.json` describes, with its feature count."""
+        graph = {i.name: i.shape for i in self.session.get_inputs()}
+        expected = [self.input_name, contract.LENGTHS]
+        if sorted(graph) != sorted(expected):
+            raise DataError(
+                f"{model_file}: graph inputs {sorted(graph)} do not match "
+                f"{contract.PREPROCESSING_FILE} ({expected}); re-run `seqops export`"
+            )
+        n_features = len(self.bundle.data.feature_names)
+        last = graph[self.input_name][-1]
+        if self.input_name == contract.INPUT and isinstance(last, int) and last != n_features:
+            raise DataError(
+                f"{model_file}: the graph takes {last} features per step but "
+                f"{contract.PREPROCESSING_FILE} lists {n_features}; re-run `seqops export`"
+            )
 
     @classmethod
     def load(cls, model_dir: Path, *, int8: bool = False, threads: int | None = None) -> Predictor:
@@ -223,23 +255,34 @@ def write_predictions(predictions: pd.DataFrame, path: Path | None) -> None:
     if path is None:
         predictions.to_csv(sys.stdout, index=False)
         return
-    suffix = path.suffix.lower()
+    suffix = check_output(path)
     if suffix == ".parquet":
         with outputs.atomic_path(path) as tmp:
             predictions.to_parquet(tmp, index=False)
     elif suffix in (".csv", ".tsv", ".txt"):
         text = predictions.to_csv(index=False, sep="\t" if suffix == ".tsv" else ",")
         outputs.write_text(path, text)
-    elif suffix in (".jsonl", ".ndjson", ".json"):
-        outputs.write_text(path, predictions.to_json(orient="records", lines=True))
     else:
+        outputs.write_text(path, predictions.to_json(orient="records", lines=True))
+
+
+def check_output(path: Path) -> str:
+    """The predictions file's suffix, checked before any work: a directory or an unknown
+    suffix is refused."""
+    if path.is_dir():
+        raise DataError(f"{path}: --output is a directory; name a file (csv, tsv, parquet, jsonl)")
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
         raise DataError(f"{path}: unsupported output format {suffix!r} (csv, tsv, parquet, jsonl)")
+    return suffix
 
 
 def predict_file(
     model_dir: Path, input_file: Path, output_file: Path | None = None
 ) -> pd.DataFrame:
     """What `seqops predict` does: read, predict, write; returns the predictions."""
+    if output_file is not None:
+        check_output(output_file)
     predictor = Predictor.load(model_dir)
     frame = predictor.codec.read(input_file)
     predictions = predictor.predict_frame(frame, where=str(input_file))

@@ -159,9 +159,9 @@ def numeric_columns(
         not_numeric = values.isna() & frame[col].notna()
         if not_numeric.any() or frame[col].dtype == bool:
             row = int(np.flatnonzero(not_numeric.to_numpy())[0]) if not_numeric.any() else 0
-            raise DataError(
-                f"{where}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
-            )
+            value = frame[col].iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise DataError(f"{where}: column {col!r} must be numeric; row {row} holds {value!r}")
         column = values.to_numpy(dtype=np.float64)
         bad = np.isinf(column) if gaps else ~np.isfinite(column)
         context = (lambda row: f" ({row_context(row)})") if row_context else (lambda row: "")
@@ -173,7 +173,7 @@ def numeric_columns(
         if huge.any():
             row = _first(huge)
             raise DataError(
-                f"{where}: column {col!r} row {row}{context(row)} holds {column[row]!r}, beyond "
+                f"{where}: column {col!r} row {row}{context(row)} holds {column[row].item()!r}, beyond "
                 f"the float32 range (±{FLOAT32_MAX:.4g}) the model computes in"
             )
         out[:, j] = column
