@@ -295,6 +295,65 @@ def artifact_key(file_name: str) -> str:
     return Path(file_name).stem
 
 
+class RequestError(MlflowException):
+    """A bad request: the scoring server answers HTTP 400 with exactly this one-line reason.
+
+    The server rewrites the message of an error from `predict` to `Failed to predict data
+    '<the whole request>'. Error: <reason>`; this keeps the reason alone (first, one line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, error_code=INVALID_PARAMETER_VALUE)
+        self._reason = reason
+
+    @property
+    def message(self) -> str:
+        return self._reason
+
+    @message.setter
+    def message(self, value: str) -> None:
+        pass  # MLflow's request dump; the reason alone is the answer
+
+
+def served_signature(codec: Codec) -> Any:
+    """The signature logged with the pyfunc model: the codec's answer columns, and no request
+    schema. The codec checks requests itself, as `seqops predict` does: MLflow's enforcement
+    would turn a boolean feature column into numbers, and the server cannot read a CSV body
+    against a schema with free-typed (id, time) columns."""
+    from mlflow.models import ModelSignature
+
+    return ModelSignature(inputs=None, outputs=codec.signature().outputs)
+
+
+def _guard_scoring_server() -> None:
+    """Make MLflow's scoring server answer 400 with one line for every undecodable request.
+
+    Its `invocations` lets a `RecursionError` (deeply nested JSON) through as HTTP 500 and puts
+    the request into decoding errors; this wraps it once per process."""
+    from mlflow.pyfunc import scoring_server
+
+    invocations = scoring_server.invocations
+    if getattr(invocations, "_seqops_guard", False):
+        return
+
+    def guarded(data: Any, content_type: str, model: Any, input_schema: Any) -> Any:
+        try:
+            return invocations(data, content_type, model, input_schema)
+        except RequestError:
+            raise
+        except MlflowException as exc:
+            # Drop the request MLflow quotes before ("Failed to predict data '...'. Error:")
+            # or after ("Input: ...") its reason.
+            reason = exc.message.rpartition("\nError: ")[2].partition("\nInput:")[0]
+            raise RequestError(f"request: {one_line(reason)}") from None
+        except RecursionError:
+            raise RequestError("request: JSON nested too deeply to decode") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RequestError(f"request: cannot be decoded ({one_line(exc)})") from None
+
+    guarded._seqops_guard = True  # type: ignore[attr-defined]
+    scoring_server.invocations = guarded
+
+
 class OnnxSequenceModel(PythonModel):
     """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX), `preprocessing` (JSON) and
     the task's bundle files by `artifact_key` (a text model's `tokenizer`)."""
@@ -307,6 +366,7 @@ class OnnxSequenceModel(PythonModel):
             for name in get_task(bundle.data.task).bundle_files(bundle.data)
         }
         self._predictor = Predictor(Path(artifacts["model"]), bundle, files)
+        _guard_scoring_server()
 
     # A pd.DataFrame hint tells MLflow to infer no schema from the hint: the signature logged
     # with the model (the task's request columns) validates requests instead.
@@ -317,5 +377,4 @@ class OnnxSequenceModel(PythonModel):
         try:
             return self._predictor.predict_frame(frame, where="request")
         except DataError as exc:
-            # MlflowException with this code is what the scoring server answers as HTTP 400.
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+            raise RequestError(str(exc)) from None

@@ -82,7 +82,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: object) -> str:
     """A library's exception message as one line (its first non-blank line)."""
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
