@@ -126,13 +126,17 @@ def time_order(column: pd.Series, where: str, name: str) -> np.ndarray:
     if numbers.notna().all():
         return numbers.to_numpy()
     stamps = pd.to_datetime(column, errors="coerce", format="mixed")
-    if stamps.isna().any():
-        row = _first(stamps.isna().to_numpy())
-        raise DataError(
-            f"{where}: time column {name!r} row {row} holds {column.iloc[row]!r}, which is "
-            "neither a number nor a timestamp"
-        )
-    return stamps.to_numpy()
+    if stamps.notna().all():
+        return stamps.to_numpy()
+    # Name the first row that breaks what most rows are.
+    if numbers.notna().sum() >= stamps.notna().sum():
+        row, kind = _first(numbers.isna().to_numpy()), "a number"
+    else:
+        row, kind = _first(stamps.isna().to_numpy()), "a timestamp"
+    raise DataError(
+        f"{where}: time column {name!r} row {row} holds {column.iloc[row]!r}, which is not "
+        f"{kind} like the other rows"
+    )
 
 
 #: Features are float32 in the model: a larger magnitude would become infinite.
