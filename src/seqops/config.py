@@ -427,7 +427,16 @@ class ReleaseConfig(_Section):
 
 #: URI schemes of MLflow's tracking stores (a `+driver` suffix such as `postgresql+psycopg2`
 #: is allowed).
-_TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
+_TRACKING_SCHEMES = (
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "file",
+    "http",
+    "https",
+    "databricks",
+)
 
 
 class TrackingConfig(_Section):

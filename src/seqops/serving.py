@@ -198,8 +198,7 @@ class Predictor:
             )
         except _ORT_LOAD_ERRORS as exc:
             raise DataError(
-                f"{model_file}: not a loadable ONNX model ({one_line(exc)}); re-run "
-                "`seqops export`"
+                f"{model_file}: not a loadable ONNX model ({one_line(exc)}); re-run `seqops export`"
             ) from None
         self._check_graph(model_file)
 

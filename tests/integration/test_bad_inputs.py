@@ -88,7 +88,12 @@ DATA_CASES: dict[str, tuple[str, bytes, dict[str, Any], str]] = {
     "non-UTF-8 csv": ("d.csv", _csv(_rows()).replace(b"ab"[:1], b"\xe9", 1), {}, "not UTF-8"),
     "header only": ("d.csv", b"id,time,f1,label\n", {}, "has a header but no rows"),
     "unknown suffix": ("d.xlsx", b"x", {}, "unsupported format '.xlsx'"),
-    "missing column": ("d.csv", _csv(_rows().drop(columns="time")), {}, "missing column(s) ['time']"),
+    "missing column": (
+        "d.csv",
+        _csv(_rows().drop(columns="time")),
+        {},
+        "missing column(s) ['time']",
+    ),
     "missing id": ("d.csv", _csv(_with(4, "id", None)), {}, "column 'id' is empty at row 4"),
     "missing time": ("d.csv", _csv(_with(5, "time", None)), {}, "column 'time' is empty at row 5"),
     "missing label": ("d.csv", _csv(_with(2, "label", None)), {}, "'label' is empty at row 2"),
@@ -158,9 +163,9 @@ _TASK_DATA: dict[str, dict[str, Any]] = {
 
 
 def _no_prepare_outputs(root: Path) -> bool:
-    return not (root / "data" / "processed").exists() and not (
-        root / "reports" / "data.json"
-    ).exists()
+    return (
+        not (root / "data" / "processed").exists() and not (root / "reports" / "data.json").exists()
+    )
 
 
 @pytest.mark.parametrize("case", list(DATA_CASES))
@@ -170,14 +175,11 @@ def test_bad_training_data(
     name, content, data, expected = DATA_CASES[case]
     (tmp_path / name).write_bytes(content)
     task = data.get("task", "sequence_classification")
-    extra: dict[str, Any] = {"data": {"dataset": None, "path": name, **data, **_TASK_DATA.get(task, {})}}
-    if task != "sequence_classification":
-        metric = "val/rmse" if task == "forecasting" else "val/accuracy"
-        extra["tune"] = {"metric": "val/loss"}
-        extra["train"] = {"monitor": "val/loss"}
-        if task == "forecasting":
-            extra["release"] = {"metric": "test/rmse", "max_metric": 1.0}
-        del metric
+    extra: dict[str, Any] = {
+        "data": {"dataset": None, "path": name, **data, **_TASK_DATA.get(task, {})}
+    }
+    if task == "forecasting":
+        extra["release"] = {"metric": "test/rmse", "max_metric": 1.0}
     write_params(tmp_path / "params.yaml", extra)
     monkeypatch.chdir(tmp_path)
     code, err = _cli(["prepare"], capsys)
@@ -250,7 +252,7 @@ def test_yaml_float_forms_stay_accepted() -> None:
 
 
 #: Lightning options that fail only once training starts, and train deletes the old model first.
-TRAIN_CASES = {
+TRAIN_CASES: dict[str, dict[str, Any]] = {
     "devices 0": {"train": {"devices": 0}},
     "strategy bogus": {"train": {"strategy": "bogus"}},
     "accelerator tpu": {"train": {"accelerator": "tpu"}},
@@ -325,7 +327,7 @@ def _truncate(models: Path) -> None:
     (models / "model.onnx").write_bytes(data[: len(data) // 2])
 
 
-def _preprocessing(text: str) -> Callable[[Path], None]:
+def _preprocessing(text: str) -> Callable[[Path], Any]:
     return lambda models: (models / "preprocessing.json").write_text(text)
 
 
@@ -338,7 +340,7 @@ def _extra_feature(models: Path) -> None:
 
 
 #: name -> (input file name, its bytes, a change to the bundle or None, output name, message)
-PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], None] | None, str, str]] = {
+PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], Any] | None, str, str]] = {
     "output is a directory": ("in.csv", _csv(_request()), None, "outdir/", "is a directory"),
     "output suffix": ("in.csv", _csv(_request()), None, "out.xlsx", "unsupported output format"),
     "truncated model.onnx": ("in.csv", _csv(_request()), _truncate, "out.csv", "not a loadable"),
@@ -387,7 +389,13 @@ PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], None] | None, str, s
         "out.csv",
         "cannot be read as csv",
     ),
-    "missing id": ("in.csv", _csv(_req_with(2, "id", None)), None, "o.csv", "'id' is empty at row 2"),
+    "missing id": (
+        "in.csv",
+        _csv(_req_with(2, "id", None)),
+        None,
+        "o.csv",
+        "'id' is empty at row 2",
+    ),
     "missing time": (
         "in.csv",
         _csv(_req_with(4, "time", None)),
@@ -471,25 +479,22 @@ def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     root = tmp_path_factory.mktemp("server")
     pre = read_bundle(bundle / "preprocessing.json")
     codec = get_task(pre.data.task).codec(pre, {})
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    try:
-        with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=OnnxSequenceModel(),
-                artifacts=artifacts(bundle, pre.data),
-                signature=served_signature(codec),
-            )
-    finally:
-        mlflow.set_tracking_uri(None)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OnnxSequenceModel(),
+            artifacts=artifacts(bundle, pre.data),
+            signature=served_signature(codec),
+        )
+    mlflow.set_tracking_uri(previous)
     with serve_model(root, str(info.model_uri)) as base:
         yield base
 
 
 def _post(base: str, body: bytes, content_type: str) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{base}/invocations", body, {"Content-Type": content_type}
-    )
+    request = urllib.request.Request(f"{base}/invocations", body, {"Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status, resp.read().decode()
@@ -524,15 +529,21 @@ SERVER_CASES: dict[str, tuple[bytes, str, str]] = {
         "has 40 steps; the model accepts at most 16",
     ),
     "deeply nested JSON": (
-        b'{"dataframe_split": {"columns": ["id"], "data": ' + b"[" * 100_000 + b"]" * 100_000
+        b'{"dataframe_split": {"columns": ["id"], "data": '
+        + b"[" * 100_000
+        + b"]" * 100_000
         + b"}}",
         _JSON,
         "nested too deeply",
     ),
     "nested cell": (
         json.dumps(
-            {"dataframe_split": {"columns": ["id", "time", *FEATURES],
-                                 "data": [["q", 0, [[1]], 1, 1]]}}  # fmt: skip
+            {
+                "dataframe_split": {
+                    "columns": ["id", "time", *FEATURES],
+                    "data": [["q", 0, [[1]], 1, 1]],
+                }
+            }
         ).encode(),
         _JSON,
         "column 'a' must be numeric",
@@ -561,7 +572,7 @@ def _assert_400(status: int, body: str, expected: str) -> None:
     message = json.loads(body)["message"]
     line = _one_line(message)
     assert line.startswith("request") and expected in line, line
-    assert "Failed to predict data" not in line and "dataframe_split\": {" not in line
+    assert "Failed to predict data" not in line and 'dataframe_split": {' not in line
 
 
 @pytest.mark.slow

@@ -76,7 +76,9 @@ def read_table(path: Path) -> pd.DataFrame:
             f"data.path: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from None
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(f"data.path: {path} cannot be read as {suffix[1:]}: {one_line(exc)}") from None
+        raise DataError(
+            f"data.path: {path} cannot be read as {suffix[1:]}: {one_line(exc)}"
+        ) from None
     if frame.empty:
         raise DataError(f"data.path: {path} has a header but no rows")
     return frame
@@ -84,7 +86,9 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def one_line(exc: object) -> str:
     """A library's exception message as one line (its first non-blank line)."""
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return next(
+        (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
+    )
 
 
 def _first(mask: np.ndarray) -> int:
@@ -154,7 +158,8 @@ def numeric_columns(
     """`(rows, columns)` float64 of feature columns, with one error naming the first bad cell.
 
     A non-numeric cell, or a boolean column (numeric to pandas, never a meaningful feature), is
-    named with its row; so is an infinite value or one beyond float32, and NaN unless `gaps` (a series' missing value,
+    named with its row; so is an infinite value or one beyond float32, and NaN unless `gaps`
+    (a series' missing value,
     which `seqops.data.series.regularise` reports or fills). `row_context(row)` adds where the
     row belongs (its sequence) to the message."""
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
@@ -177,8 +182,8 @@ def numeric_columns(
         if huge.any():
             row = _first(huge)
             raise DataError(
-                f"{where}: column {col!r} row {row}{context(row)} holds {column[row].item()!r}, beyond "
-                f"the float32 range (±{FLOAT32_MAX:.4g}) the model computes in"
+                f"{where}: column {col!r} row {row}{context(row)} holds {column[row].item()!r}, "
+                f"beyond the float32 range (±{FLOAT32_MAX:.4g}) the model computes in"
             )
         out[:, j] = column
     return out
