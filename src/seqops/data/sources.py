@@ -159,9 +159,8 @@ def numeric_columns(
 
     A non-numeric cell, or a boolean column (numeric to pandas, never a meaningful feature), is
     named with its row; so is an infinite value or one beyond float32, and NaN unless `gaps`
-    (a series' missing value,
-    which `seqops.data.series.regularise` reports or fills). `row_context(row)` adds where the
-    row belongs (its sequence) to the message."""
+    (a series' missing value, which `seqops.data.series.regularise` reports or fills).
+    `row_context(row)` adds where the row belongs (its sequence) to the message."""
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         values = pd.to_numeric(frame[col], errors="coerce")
