@@ -16,9 +16,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from seqops.errors import ConfigError
 
@@ -38,8 +39,16 @@ def metric_direction(metric: str) -> Literal["minimize", "maximize"]:
     return "minimize" if metric.rsplit("/", 1)[-1] in _LOWER_IS_BETTER else "maximize"
 
 
+#: A path param: YAML gives text, so this one field type is not strict.
+PathParam = Annotated[Path, Strict(False)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # strict: `true` is not the integer 1, `1.5` not an integer, `"1"` not a number (an int is
+    # still a float: YAML writes `lr: 1`); allow_inf_nan: `.inf` and `.nan` are refused.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+    )
 
 
 class TokenizerConfig(_Section):
@@ -68,7 +77,7 @@ class ForecastConfig(_Section):
     step past it.
     """
 
-    target_columns: list[str] | None = None
+    target_columns: list[str] | None = Field(None, min_length=1)
     """Columns to forecast; null = every value column (all but the time column)."""
     lookback: int = Field(36, ge=2)
     """Past steps the model reads (after differencing) to make one forecast."""
@@ -103,12 +112,12 @@ class DataConfig(_Section):
     dataset: str | None = "JapaneseVowels"
     """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept; `Tecator`
     or `Covid3Month` for regression); for forecasting, a bundled series: `co2` or `airline`."""
-    path: Path | None = None
+    path: PathParam | None = None
     """A user file: long format (CSV, TSV or Parquet) for sequences; for text, CSV, TSV,
     Parquet or `<label> <text>` lines (any other suffix). Set `dataset: null` to use it."""
-    val_path: Path | None = None
+    val_path: PathParam | None = None
     """Text only: a validation file in the same format; null carves `val_fraction` from `path`."""
-    test_path: Path | None = None
+    test_path: PathParam | None = None
     """Text only: a test file in the same format; null carves `test_fraction` from `path`."""
     text_column: str = "text"
     """Text only: column holding the raw text (tables; `<label> <text>` lines need none)."""
@@ -121,8 +130,9 @@ class DataConfig(_Section):
     label_column: str = "label"
     """Column with the class (or, for regression, the number) of the sequence; must be
     constant within a sequence."""
-    feature_columns: list[str] | None = None
-    """Feature columns; `null` takes every column except id, time and label."""
+    feature_columns: list[str] | None = Field(None, min_length=1)
+    """Feature columns; `null` takes every column except id, time and label (an empty list
+    is refused, not read as "all")."""
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     """Stratified share of the training split held out for validation (early stopping)."""
     test_fraction: float = Field(0.25, gt=0.0, lt=0.5)
@@ -157,7 +167,7 @@ class ModelConfig(_Section):
     """How per-step states become one vector: last real step, masked mean/max, attention."""
     embedding_dim: int = Field(128, ge=1, le=4096)
     """Text only: token embedding size (must match the vectors of `embeddings_path`)."""
-    embeddings_path: Path | None = None
+    embeddings_path: PathParam | None = None
     """Text only: pretrained word vectors, a local word2vec / GloVe text file; null = random."""
     freeze_embeddings: bool = False
     """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
@@ -186,18 +196,45 @@ class TrainConfig(_Section):
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
-    accelerator: str = "cpu"
-    """Lightning accelerator (`cpu`, `gpu`, `auto`)."""
-    devices: int | str = 1
-    """Lightning devices (count or `auto`)."""
-    strategy: str = "auto"
-    """Lightning strategy (`auto`, `ddp`, ...)."""
+    accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"] = "cpu"
+    """Lightning accelerator; `gpu`, `cuda` and `mps` must be present on this machine."""
+    devices: Annotated[int, Field(ge=-1)] | Literal["auto"] = 1
+    """Lightning devices: a count (-1 = all of the accelerator's), or `auto`."""
+    strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp"] = "auto"
+    """Lightning strategy."""
     deterministic: bool = True
     """Deterministic kernels: two runs from one commit give identical metrics on CPU."""
+
+    @model_validator(mode="after")
+    def _trainer_options(self) -> TrainConfig:
+        # Checked here, not by Lightning: train deletes the previous model before it starts.
+        if not (self.monitor.startswith("val/") or self.monitor == "train/loss"):
+            raise ValueError(
+                f"train.monitor = {self.monitor!r}: expected a per-epoch val/ metric "
+                "(or train/loss)"
+            )
+        if self.devices == 0:
+            raise ValueError("train.devices = 0: expected a count >= 1, -1 (all) or 'auto'")
+        if self.accelerator in ("gpu", "cuda", "mps") and not _accelerator_present(
+            self.accelerator
+        ):
+            raise ValueError(
+                f"train.accelerator = {self.accelerator!r}: not available on this machine "
+                "(use 'cpu' or 'auto')"
+            )
+        return self
 
     @property
     def monitor_mode(self) -> Literal["min", "max"]:
         return "min" if metric_direction(self.monitor) == "minimize" else "max"
+
+
+def _accelerator_present(name: str) -> bool:
+    import torch
+
+    if name == "mps":
+        return bool(torch.backends.mps.is_available())
+    return bool(torch.cuda.is_available())
 
 
 class IntRange(_Section):
@@ -392,6 +429,20 @@ class ReleaseConfig(_Section):
         return self
 
 
+#: URI schemes of MLflow's tracking stores (a `+driver` suffix such as `postgresql+psycopg2`
+#: is allowed).
+_TRACKING_SCHEMES = (
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "file",
+    "http",
+    "https",
+    "databricks",
+)
+
+
 class TrackingConfig(_Section):
     """MLflow. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
 
@@ -399,6 +450,17 @@ class TrackingConfig(_Section):
     """Tracking store: the embedded SQLite file at the repo root, or any server URI."""
     experiment: str = "seqops"
     """Experiment that holds every run of this project."""
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> TrackingConfig:
+        scheme = urlsplit(self.uri).scheme.split("+")[0]
+        # No scheme (or a one-letter Windows drive) is a local folder: MLflow's file store.
+        if len(scheme) > 1 and scheme not in _TRACKING_SCHEMES:
+            raise ValueError(
+                f"tracking.uri: scheme {scheme!r} is not a tracking store MLflow knows "
+                f"(expected one of {', '.join(_TRACKING_SCHEMES)}, or a folder)"
+            )
+        return self
 
 
 class Config(_Section):
@@ -425,11 +487,12 @@ class Config(_Section):
     def _metrics_fit_task(self) -> Config:
         from seqops.tasks import get_task
 
-        allowed = get_task(self.data.task).metrics
-        for where, metric, loss_ok in (
-            ("train.monitor", self.train.monitor, True),
-            ("tune.metric", self.tune.metric, True),
-            ("release.metric", self.release.metric, False),
+        task = get_task(self.data.task)
+        for where, metric, allowed, loss_ok in (
+            # train.monitor and tune.metric are read every epoch: only what is logged per epoch
+            ("train.monitor", self.train.monitor, task.val_metrics, True),
+            ("tune.metric", self.tune.metric, task.val_metrics, True),
+            ("release.metric", self.release.metric, task.metrics, False),
         ):
             name = metric.rsplit("/", 1)[-1]
             if not (name in allowed or (loss_ok and name == "loss")):
@@ -513,17 +576,20 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
 
 
 def _format_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
+    """One line: every bad key with its value and what was expected, `; `-separated."""
+    reasons = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if not err["loc"] and err["type"] == "value_error":
-            # Cross-section checks (tune.space vs model/train) name their key path themselves.
-            lines.append(f"  {err['ctx']['error']}")
+        if err["type"] == "value_error":
+            # Cross-field checks usually name their key path themselves.
+            reason = str(err["ctx"]["error"])
+            named = not err["loc"] or reason.startswith(str(err["loc"][0]))
+            reasons.append(reason if named else f"{path}: {reason}")
         elif err["type"] == "extra_forbidden":
-            lines.append(f"  {path} = {err['input']!r}: unknown key (typo?)")
+            reasons.append(f"{path} = {err['input']!r}: unknown key (typo?)")
         else:
-            lines.append(f"  {path} = {err['input']!r}: {err['msg']}")
-    return "\n".join(lines)
+            reasons.append(f"{path} = {err['input']!r}: {err['msg']}")
+    return f"invalid configuration in {source}: " + "; ".join(reasons)
 
 
 def parse_config(raw: dict[str, Any] | None, source: str = "params") -> Config:

@@ -40,13 +40,23 @@ from mlflow.pyfunc import PythonModel
 from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.contracts import Bundle
-from seqops.data.sources import numeric_columns
+from seqops.data.sources import check_filled, numeric_columns, one_line, time_order
 from seqops.errors import DataError
 from seqops.tasks import get_task, read_bundle
 from seqops.tasks.base import Codec, RunModel
 
 #: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
 CHUNK = 256
+
+#: What onnxruntime raises for a file that is not a loadable model (truncated, not ONNX, ...).
+_ORT_LOAD_ERRORS = tuple(
+    getattr(ort.capi.onnxruntime_pybind11_state, name)
+    for name in ("Fail", "InvalidArgument", "InvalidProtobuf", "InvalidGraph", "NoSuchFile",
+                 "NotImplemented", "RuntimeException")
+)  # fmt: skip
+
+#: Prediction files by suffix.
+OUTPUT_FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".ndjson", ".json")
 
 
 def read_input(path: Path, text_column: str | None = None) -> pd.DataFrame:
@@ -92,10 +102,8 @@ def long_format_sequences(
             f"{where}: missing column(s) {missing}; the model needs {required}, "
             f"found {[str(c) for c in frame.columns]}"
         )
-    for col in (bundle.id_column, bundle.time_column):
-        if frame[col].isna().any():
-            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
-            raise DataError(f"{where}: column {col!r} is empty at row {row}")
+    check_filled(frame, bundle.id_column, where)
+    time_keys = time_order(frame[bundle.time_column], where, bundle.time_column)
     features = numeric_columns(
         frame,
         feature_names,
@@ -107,7 +115,7 @@ def long_format_sequences(
     ids: list[Any] = []
     sequences: list[np.ndarray] = []
     for seq_id, rows in frame.groupby(bundle.id_column, sort=False).indices.items():
-        times = frame[bundle.time_column].iloc[rows]
+        times = pd.Series(time_keys[rows])
         if times.duplicated().any():
             raise DataError(
                 f"{where}: sequence {seq_id!r} has duplicate {bundle.time_column!r} values "
@@ -184,9 +192,32 @@ class Predictor:
         self.codec: Codec = get_task(bundle.data.task).codec(bundle, files or {})
         self.input_name = bundle.onnx.inputs[0]
         self.output_name = bundle.onnx.outputs[0]
-        self.session = ort.InferenceSession(
-            str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except _ORT_LOAD_ERRORS as exc:
+            raise DataError(
+                f"{model_file}: not a loadable ONNX model ({one_line(exc)}); re-run `seqops export`"
+            ) from None
+        self._check_graph(model_file)
+
+    def _check_graph(self, model_file: Path) -> None:
+        """The graph takes the inputs `preprocessing.json` describes, with its feature count."""
+        graph = {i.name: i.shape for i in self.session.get_inputs()}
+        expected = [self.input_name, contract.LENGTHS]
+        if sorted(graph) != sorted(expected):
+            raise DataError(
+                f"{model_file}: graph inputs {sorted(graph)} do not match "
+                f"{contract.PREPROCESSING_FILE} ({expected}); re-run `seqops export`"
+            )
+        n_features = len(self.bundle.data.feature_names)
+        last = graph[self.input_name][-1]
+        if self.input_name == contract.INPUT and isinstance(last, int) and last != n_features:
+            raise DataError(
+                f"{model_file}: the graph takes {last} features per step but "
+                f"{contract.PREPROCESSING_FILE} lists {n_features}; re-run `seqops export`"
+            )
 
     @classmethod
     def load(cls, model_dir: Path, *, int8: bool = False, threads: int | None = None) -> Predictor:
@@ -223,23 +254,34 @@ def write_predictions(predictions: pd.DataFrame, path: Path | None) -> None:
     if path is None:
         predictions.to_csv(sys.stdout, index=False)
         return
-    suffix = path.suffix.lower()
+    suffix = check_output(path)
     if suffix == ".parquet":
         with outputs.atomic_path(path) as tmp:
             predictions.to_parquet(tmp, index=False)
     elif suffix in (".csv", ".tsv", ".txt"):
         text = predictions.to_csv(index=False, sep="\t" if suffix == ".tsv" else ",")
         outputs.write_text(path, text)
-    elif suffix in (".jsonl", ".ndjson", ".json"):
-        outputs.write_text(path, predictions.to_json(orient="records", lines=True))
     else:
+        outputs.write_text(path, predictions.to_json(orient="records", lines=True))
+
+
+def check_output(path: Path) -> str:
+    """The predictions file's suffix, checked before any work: a directory or an unknown
+    suffix is refused."""
+    if path.is_dir():
+        raise DataError(f"{path}: --output is a directory; name a file (csv, tsv, parquet, jsonl)")
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
         raise DataError(f"{path}: unsupported output format {suffix!r} (csv, tsv, parquet, jsonl)")
+    return suffix
 
 
 def predict_file(
     model_dir: Path, input_file: Path, output_file: Path | None = None
 ) -> pd.DataFrame:
     """What `seqops predict` does: read, predict, write; returns the predictions."""
+    if output_file is not None:
+        check_output(output_file)
     predictor = Predictor.load(model_dir)
     frame = predictor.codec.read(input_file)
     predictions = predictor.predict_frame(frame, where=str(input_file))
@@ -250,6 +292,65 @@ def predict_file(
 def artifact_key(file_name: str) -> str:
     """The MLflow artifact key of a bundle file (`tokenizer.json` → `tokenizer`)."""
     return Path(file_name).stem
+
+
+class RequestError(MlflowException):
+    """A bad request: the scoring server answers HTTP 400 with exactly this one-line reason.
+
+    The server rewrites the message of an error from `predict` to `Failed to predict data
+    '<the whole request>'. Error: <reason>`; this keeps the reason alone (first, one line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, error_code=INVALID_PARAMETER_VALUE)
+        self._reason = reason
+
+    @property
+    def message(self) -> str:
+        return self._reason
+
+    @message.setter
+    def message(self, value: str) -> None:
+        pass  # MLflow's request dump; the reason alone is the answer
+
+
+def served_signature(codec: Codec) -> Any:
+    """The signature logged with the pyfunc model: the codec's answer columns, and no request
+    schema. The codec checks requests itself, as `seqops predict` does: MLflow's enforcement
+    would turn a boolean feature column into numbers, and the server cannot read a CSV body
+    against a schema with free-typed (id, time) columns."""
+    from mlflow.models import ModelSignature
+
+    return ModelSignature(inputs=None, outputs=codec.signature().outputs)
+
+
+def _guard_scoring_server() -> None:
+    """Make MLflow's scoring server answer 400 with one line for every undecodable request.
+
+    Its `invocations` lets a `RecursionError` (deeply nested JSON) through as HTTP 500 and puts
+    the request into decoding errors; this wraps it once per process."""
+    from mlflow.pyfunc import scoring_server
+
+    invocations = scoring_server.invocations
+    if getattr(invocations, "_seqops_guard", False):
+        return
+
+    def guarded(data: Any, content_type: str, model: Any, input_schema: Any) -> Any:
+        try:
+            return invocations(data, content_type, model, input_schema)
+        except RequestError:
+            raise
+        except MlflowException as exc:
+            # Drop the request MLflow quotes before ("Failed to predict data '...'. Error:")
+            # or after ("Input: ...") its reason.
+            reason = exc.message.rpartition("\nError: ")[2].partition("\nInput:")[0]
+            raise RequestError(f"request: {one_line(reason)}") from None
+        except RecursionError:
+            raise RequestError("request: JSON nested too deeply to decode") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RequestError(f"request: cannot be decoded ({one_line(exc)})") from None
+
+    guarded._seqops_guard = True  # type: ignore[attr-defined]
+    scoring_server.invocations = guarded
 
 
 class OnnxSequenceModel(PythonModel):
@@ -264,6 +365,7 @@ class OnnxSequenceModel(PythonModel):
             for name in get_task(bundle.data.task).bundle_files(bundle.data)
         }
         self._predictor = Predictor(Path(artifacts["model"]), bundle, files)
+        _guard_scoring_server()
 
     # A pd.DataFrame hint tells MLflow to infer no schema from the hint: the signature logged
     # with the model (the task's request columns) validates requests instead.
@@ -274,5 +376,4 @@ class OnnxSequenceModel(PythonModel):
         try:
             return self._predictor.predict_frame(frame, where="request")
         except DataError as exc:
-            # MlflowException with this code is what the scoring server answers as HTTP 400.
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+            raise RequestError(str(exc)) from None

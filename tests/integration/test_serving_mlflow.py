@@ -139,12 +139,9 @@ def _too_long(f: pd.DataFrame) -> pd.DataFrame:
 
 
 BAD_REQUESTS = {
-    # MLflow's schema enforcement (the logged signature) answers these two before predict
-    "missing column": (_missing_feature, "Model is missing inputs ['dim_3']"),
-    "wrong dtype": (
-        _text_feature,
-        "Failed to convert column dim_0 to type 'float64'",
-    ),
+    # The codec checks requests itself (no request schema is logged), as `seqops predict` does
+    "missing column": (_missing_feature, "request: missing column(s) ['dim_3']"),
+    "wrong dtype": (_text_feature, "column 'dim_0' must be numeric; row 3 holds 'oops'"),
     "NaN": (_nan_feature, "column 'dim_5' has a NaN or infinite value at row 4 (sequence 't000')"),
     "empty": (lambda f: f.iloc[:0], "request: no rows (expected one row per time step)"),
     "over-long": (_too_long, "the model accepts at most 64 (export.max_length)"),

@@ -80,6 +80,9 @@ def parse_times(column: pd.Series, where: str, name: str) -> pd.Index:
         raise DataError(f"{where}: time column {name!r} is empty at row {row}")
     if pd.api.types.is_integer_dtype(column):
         return pd.Index(column.to_numpy(dtype=np.int64))
+    from seqops.data.sources import check_one_kind
+
+    check_one_kind(column, where, name)  # a number among timestamps would read as 1970
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise DataError(
             f"{where}: time column {name!r} holds {column.dtype} values; use timestamps or "

@@ -60,18 +60,91 @@ def read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"data.path: {path} does not exist")
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".tsv", ".txt"):
+        raise DataError(f"data.path: {path}: unsupported format {suffix!r} (csv, tsv, parquet)")
+    if path.stat().st_size == 0:
+        raise DataError(f"data.path: {path} is empty")
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         else:
-            raise DataError(f"data.path: {path}: unsupported format {suffix!r} (csv, tsv, parquet)")
+            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise DataError(f"data.path: {path} is empty") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"data.path: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(
+            f"data.path: {path} cannot be read as {suffix[1:]}: {one_line(exc)}"
+        ) from None
     if frame.empty:
         raise DataError(f"data.path: {path} has a header but no rows")
     return frame
+
+
+def one_line(exc: object) -> str:
+    """A library's exception message as one line (its first non-blank line)."""
+    return next(
+        (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
+    )
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def check_filled(frame: pd.DataFrame, column: str, where: str) -> None:
+    """An id or time column must be set on every row: a missing one is named, never dropped."""
+    empty = frame[column].isna().to_numpy()
+    if empty.any():
+        raise DataError(f"{where}: column {column!r} is empty at row {_first(empty)}")
+
+
+def check_one_kind(column: pd.Series, where: str, name: str) -> None:
+    """Numbers and text mixed in one key column (Parquet, JSON) cannot be ordered or matched."""
+    if column.dtype == object:
+        is_text = column.map(lambda v: isinstance(v, str)).to_numpy()
+        if is_text.any() and not is_text.all():
+            row = _first(~is_text) if is_text[0] else _first(is_text)
+            raise DataError(
+                f"{where}: column {name!r} mixes numbers and text (row {row} holds "
+                f"{column.iloc[row]!r}, row 0 holds {column.iloc[0]!r})"
+            )
+
+
+def time_order(column: pd.Series, where: str, name: str) -> np.ndarray:
+    """What sorts a sequence's rows: numbers as numbers (`"10"` after `"2"`), else timestamps.
+
+    An empty cell, a boolean column, numbers mixed with text, or text that is neither a
+    number nor a timestamp is an error naming the row."""
+    frame = column.to_frame(name)
+    check_filled(frame, name, where)
+    if column.dtype == bool:
+        raise DataError(f"{where}: time column {name!r} holds booleans; use numbers or timestamps")
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return column.to_numpy()
+    check_one_kind(column, where, name)
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().all():
+        return numbers.to_numpy()
+    stamps = pd.to_datetime(column, errors="coerce", format="mixed")
+    if stamps.notna().all():
+        return stamps.to_numpy()
+    # Name the first row that breaks what most rows are.
+    if numbers.notna().sum() >= stamps.notna().sum():
+        row, kind = _first(numbers.isna().to_numpy()), "a number"
+    else:
+        row, kind = _first(stamps.isna().to_numpy()), "a timestamp"
+    raise DataError(
+        f"{where}: time column {name!r} row {row} holds {column.iloc[row]!r}, which is not "
+        f"{kind} like the other rows"
+    )
+
+
+#: Features are float32 in the model: a larger magnitude would become infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def numeric_columns(
@@ -85,25 +158,32 @@ def numeric_columns(
     """`(rows, columns)` float64 of feature columns, with one error naming the first bad cell.
 
     A non-numeric cell, or a boolean column (numeric to pandas, never a meaningful feature), is
-    named with its row; so is an infinite value, and NaN unless `gaps` (a series' missing value,
-    which `seqops.data.series.regularise` reports or fills). `row_context(row)` adds where the
-    row belongs (its sequence) to the message."""
+    named with its row; so is an infinite value or one beyond float32, and NaN unless `gaps`
+    (a series' missing value, which `seqops.data.series.regularise` reports or fills).
+    `row_context(row)` adds where the row belongs (its sequence) to the message."""
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         values = pd.to_numeric(frame[col], errors="coerce")
         not_numeric = values.isna() & frame[col].notna()
         if not_numeric.any() or frame[col].dtype == bool:
             row = int(np.flatnonzero(not_numeric.to_numpy())[0]) if not_numeric.any() else 0
-            raise DataError(
-                f"{where}: column {col!r} must be numeric; row {row} holds {frame[col].iloc[row]!r}"
-            )
+            value = frame[col].iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise DataError(f"{where}: column {col!r} must be numeric; row {row} holds {value!r}")
         column = values.to_numpy(dtype=np.float64)
         bad = np.isinf(column) if gaps else ~np.isfinite(column)
+        context = (lambda row: f" ({row_context(row)})") if row_context else (lambda row: "")
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+            row = _first(bad)
             what = "an infinite" if gaps else "a NaN or infinite"
-            context = f" ({row_context(row)})" if row_context else ""
-            raise DataError(f"{where}: column {col!r} has {what} value at row {row}{context}")
+            raise DataError(f"{where}: column {col!r} has {what} value at row {row}{context(row)}")
+        huge = np.abs(np.nan_to_num(column)) > FLOAT32_MAX
+        if huge.any():
+            row = _first(huge)
+            raise DataError(
+                f"{where}: column {col!r} row {row}{context(row)} holds {column[row].item()!r}, "
+                f"beyond the float32 range (±{FLOAT32_MAX:.4g}) the model computes in"
+            )
         out[:, j] = column
     return out
 
@@ -131,15 +211,16 @@ def load_long_file(
     if not features:
         raise DataError(f"{path}: no feature columns besides id, time and label")
     values = numeric_columns(frame, features, str(path))
-    if frame[label_column].isna().any():
-        row = int(np.flatnonzero(frame[label_column].isna().to_numpy())[0])
-        raise DataError(f"{path}: column {label_column!r} is empty at row {row}")
+    for column in (id_column, label_column):
+        check_filled(frame, column, str(path))
+    check_one_kind(frame[id_column], str(path), id_column)
+    order = pd.Series(time_order(frame[time_column], str(path), time_column), index=frame.index)
 
     sequences: list[np.ndarray] = []
     labels: list[str] = []
     for seq_id, group in frame.groupby(id_column, sort=True):
-        group = group.sort_values(time_column, kind="stable")
-        if group[time_column].duplicated().any():
+        group = group.loc[order[group.index].sort_values(kind="stable").index]
+        if order[group.index].duplicated().any():
             raise DataError(f"{path}: sequence {seq_id!r} has duplicate {time_column!r} values")
         seq_labels = group[label_column].unique()
         if len(seq_labels) != 1:

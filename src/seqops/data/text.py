@@ -29,6 +29,7 @@ from tokenizers.trainers import WordLevelTrainer, WordPieceTrainer
 if TYPE_CHECKING:
     from seqops.config import TokenizerConfig
 
+from seqops.data.sources import one_line
 from seqops.errors import DataError
 
 PAD, UNK = "[PAD]", "[UNK]"
@@ -52,19 +53,22 @@ def read_labelled_text(
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".parquet"):
         return _read_table(path, suffix, text_column, label_column)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     texts, labels = [], []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue  # blank lines carry no example
-            label, _, text = line.strip().partition(" ")
-            if not text.strip():
-                raise DataError(
-                    f"{path}: line {number} has no text after its label {label!r} "
-                    "(expected '<label> <text>')"
-                )
-            labels.append(label)
-            texts.append(text.strip())
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue  # blank lines carry no example
+        label, _, text = line.strip().partition(" ")
+        if not text.strip():
+            raise DataError(
+                f"{path}: line {number} has no text after its label {label!r} "
+                "(expected '<label> <text>')"
+            )
+        labels.append(label)
+        texts.append(text.strip())
     if not texts:
         raise DataError(f"{path}: no examples (expected '<label> <text>' lines)")
     return texts, labels
@@ -83,7 +87,7 @@ def _read_table(
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {one_line(exc)}") from None
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
         raise DataError(

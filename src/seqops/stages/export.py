@@ -39,7 +39,7 @@ def log_bundle(
     has them at) are what the MLflow UI shows on the model."""
     import mlflow
 
-    from seqops.serving import OnnxSequenceModel, bundle_files
+    from seqops.serving import OnnxSequenceModel, bundle_files, served_signature
 
     bundle = read_bundle(models_dir / contract.PREPROCESSING_FILE)
     codec = get_task(bundle.data.task).codec(bundle, bundle_files(bundle, models_dir))
@@ -56,7 +56,7 @@ def log_bundle(
         artifacts=artifacts(models_dir, bundle.data),
         # Ship the seqops package with the model so it loads where seqops is not installed.
         code_paths=[str(Path(__file__).resolve().parents[1])],
-        signature=codec.signature(),
+        signature=served_signature(codec),
         input_example=example,
         pip_requirements=[
             f"onnxruntime=={ort.__version__}",

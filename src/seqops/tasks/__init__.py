@@ -38,8 +38,15 @@ def get_task(name: str) -> Task:
         raise DataError(f"unknown task {name!r}; one of {sorted(TASKS)}") from None
 
 
+def _json_object(raw: Any, source: Path) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        kind = "null" if raw is None else type(raw).__name__
+        raise DataError(f"{source}: expected a JSON object, got {kind} (re-run the stage)")
+    return raw
+
+
 def _task_of(raw: Any, source: Path) -> Task:
-    name = raw.get("task") if isinstance(raw, dict) else None
+    name = _json_object(raw, source).get("task")
     if not isinstance(name, str):
         raise DataError(f"{source}: no 'task' field (written by an older seqops? re-run prepare)")
     if name not in TASKS:
@@ -55,8 +62,8 @@ def read_meta(path: Path) -> DataMeta:
 
 def read_bundle(path: Path) -> Bundle:
     """The bundle's `preprocessing.json`, with `data` validated as its task's own type."""
-    raw = read_json(path)
-    data = raw.get("data") if isinstance(raw, dict) else None
+    raw = _json_object(read_json(path), path)
+    data = raw.get("data")
     meta = _task_of(data, path).meta_type.parse(data, path)
     return Bundle.parse({**raw, "data": meta}, path)
 

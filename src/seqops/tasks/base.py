@@ -316,6 +316,9 @@ class Task(ABC):
     metrics: ClassVar[frozenset[str]]
     """Metric names (beside `loss`) that `train.monitor`, `tune.metric` and `release.metric`
     may use, e.g. `accuracy` for `val/accuracy` / `test/accuracy`."""
+    val_metrics: ClassVar[frozenset[str]]
+    """The subset logged every epoch (`seqops.model.objectives`): what `train.monitor` and
+    `tune.metric` may watch."""
     output: ClassVar[str] = contract.OUTPUT
     """The ONNX output's name."""
     ignored: ClassVar[tuple[str, ...]] = TEXT_ONLY + FORECAST_ONLY

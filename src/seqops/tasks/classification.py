@@ -580,6 +580,7 @@ class ClassifierTask(Task):
     """What every classifier shares: objective, evaluation, parity, scorer, card metrics."""
 
     metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro", "ece"})
+    val_metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro"})
 
     def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
         return {

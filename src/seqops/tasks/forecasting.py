@@ -427,6 +427,7 @@ class Forecasting(Task):
     name = "forecasting"
     meta_type = ForecastMeta
     metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse", "smape", "mase"})
+    val_metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse"})
     output = contract.FORECAST
     ignored = (*TEXT_ONLY, "data.label_column", "data.test_fraction", "train.label_smoothing")
 

@@ -368,6 +368,7 @@ class SequenceRegression(Task):
     name = "sequence_regression"
     meta_type = RegressionMeta
     metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
+    val_metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     output = PREDICTION
     ignored = (*TEXT_ONLY, *FORECAST_ONLY, "train.label_smoothing")
 

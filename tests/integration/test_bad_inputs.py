@@ -1,0 +1,596 @@
+"""Every bad input gets one clear line and a refusal, never a traceback or a silent change.
+
+Four tables, one row per bad input: training data (`seqops prepare` on a user file), params
+(`load_config`, and `seqops train` / `prepare` for the exit code and the outputs kept), predict
+files (`seqops predict` on a tiny bundle built once) and scoring-server requests (one real
+`mlflow models serve` for the module). Each row asserts the exit code or HTTP status, that the
+message is one line naming the problem, and that nothing valid-looking was left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from seqops.cli import main as seqops
+from seqops.config import load_config
+from seqops.errors import ConfigError
+from tests.conftest import BIN, REPO, run, serve_model, write_params
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`seqops <args>` in-process (the real entry point): exit code and its one stderr line."""
+    capsys.readouterr()
+    code = seqops(args)
+    return code, capsys.readouterr().err
+
+
+# -- training data: `seqops prepare` on a user file ------------------------------------------
+
+
+def _rows(n_ids: int = 8, steps: int = 3) -> pd.DataFrame:
+    """A valid long-format table: `n_ids` sequences of `steps` rows, two classes."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {"id": f"s{i}", "time": t, "f1": rng.normal(), "f2": rng.normal(), "label": "ab"[i % 2]}
+        for i in range(n_ids)
+        for t in range(steps)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _with(row: int, column: str, value: Any) -> pd.DataFrame:
+    frame = _rows().astype({column: object})
+    frame.loc[row, column] = value
+    return frame
+
+
+def _series_csv(times: list[Any]) -> bytes:
+    return _csv(pd.DataFrame({"month": times, "y": np.arange(len(times), dtype=float)}))
+
+
+#: name -> (file name, its bytes, extra `data` params, what the message must say)
+DATA_CASES: dict[str, tuple[str, bytes, dict[str, Any], str]] = {
+    "0-byte csv": ("d.csv", b"", {}, "d.csv is empty"),
+    "0-byte parquet": ("d.parquet", b"", {}, "d.parquet is empty"),
+    "corrupt parquet": ("d.parquet", b"PAR1 not really", {}, "cannot be read as parquet"),
+    "truncated parquet": ("d.parquet", _parquet(_rows())[:-40], {}, "cannot be read as parquet"),
+    "non-UTF-8 csv": ("d.csv", _csv(_rows()).replace(b"ab"[:1], b"\xe9", 1), {}, "not UTF-8"),
+    "header only": ("d.csv", b"id,time,f1,label\n", {}, "has a header but no rows"),
+    "unknown suffix": ("d.xlsx", b"x", {}, "unsupported format '.xlsx'"),
+    "missing column": (
+        "d.csv",
+        _csv(_rows().drop(columns="time")),
+        {},
+        "missing column(s) ['time']",
+    ),
+    "missing id": ("d.csv", _csv(_with(4, "id", None)), {}, "column 'id' is empty at row 4"),
+    "missing time": ("d.csv", _csv(_with(5, "time", None)), {}, "column 'time' is empty at row 5"),
+    "missing label": ("d.csv", _csv(_with(2, "label", None)), {}, "'label' is empty at row 2"),
+    "text time": ("d.csv", _csv(_with(3, "time", "soon")), {}, "row 3 holds 'soon'"),
+    "boolean time": (
+        "d.parquet",
+        _parquet(_rows().assign(time=lambda f: f.time > 0)),
+        {},
+        "time column 'time' holds booleans",
+    ),
+    "number-like and text time": ("d.csv", _csv(_with(1, "time", "1b")), {}, "row 1 holds '1b'"),
+    "duplicate time": ("d.csv", _csv(_with(1, "time", 0)), {}, "duplicate 'time' values"),
+    "text feature": ("d.csv", _csv(_with(6, "f1", "high")), {}, "'f1' must be numeric; row 6"),
+    "boolean feature": (
+        "d.csv",
+        _csv(_rows().assign(f2=lambda f: f.f1 > 0)),
+        {},
+        "column 'f2' must be numeric",
+    ),
+    "NaN feature": ("d.csv", _csv(_with(4, "f1", np.nan)), {}, "'f1' has a NaN or infinite"),
+    "infinite feature": ("d.csv", _csv(_with(4, "f2", np.inf)), {}, "'f2' has a NaN or infinite"),
+    "1e308 feature": ("d.csv", _csv(_with(7, "f1", 1e308)), {}, "'f1' row 7 holds 1e+308"),
+    "-1e308 feature": ("d.csv", _csv(_with(8, "f2", -1e308)), {}, "beyond the float32 range"),
+    "two labels in a sequence": ("d.csv", _csv(_with(1, "label", "b")), {}, "several labels"),
+    "unknown feature column": (
+        "d.csv",
+        _csv(_rows()),
+        {"feature_columns": ["f9"]},
+        "missing column(s) ['f9']",
+    ),
+    "series: number among timestamps": (
+        "s.csv",
+        _series_csv(["2020-01-01", "5", "2020-03-01"]),
+        {"task": "forecasting"},
+        "row 1 holds '5', which is not a timestamp",
+    ),
+    "series: text time": (
+        "s.csv",
+        _series_csv(["2020-01-01", "later", "2020-03-01"]),
+        {"task": "forecasting"},
+        "row 1 holds 'later', which is not a timestamp",
+    ),
+    "series: missing time": (
+        "s.csv",
+        _series_csv(["2020-01-01", None, "2020-03-01"]),
+        {"task": "forecasting"},
+        "time column 'month' is empty at row 1",
+    ),
+    "text: non-UTF-8 lines": (
+        "t.txt",
+        b"1 a fine film\n0 caf\xe9 dull\n",
+        {"task": "text_classification"},
+        "t.txt is not UTF-8 text",
+    ),
+    "text: 0-byte parquet": (
+        "t.parquet",
+        b"",
+        {"task": "text_classification"},
+        "t.parquet: cannot be read as parquet",
+    ),
+}
+
+_TASK_DATA: dict[str, dict[str, Any]] = {
+    "forecasting": {"time_column": "month", "forecast": {"lookback": 2, "horizon": 1}},
+    "text_classification": {},
+}
+
+
+def _no_prepare_outputs(root: Path) -> bool:
+    return (
+        not (root / "data" / "processed").exists() and not (root / "reports" / "data.json").exists()
+    )
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_bad_training_data(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, content, data, expected = DATA_CASES[case]
+    (tmp_path / name).write_bytes(content)
+    task = data.get("task", "sequence_classification")
+    extra: dict[str, Any] = {
+        "data": {"dataset": None, "path": name, **data, **_TASK_DATA.get(task, {})}
+    }
+    if task == "forecasting":
+        extra["release"] = {"metric": "test/rmse", "max_metric": 1.0}
+    write_params(tmp_path / "params.yaml", extra)
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(["prepare"], capsys)
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith("seqops prepare: error: ") and expected in line, line
+    assert _no_prepare_outputs(tmp_path)
+
+
+# -- params -----------------------------------------------------------------------------------
+
+#: name -> (dotted overrides, what the message must say)
+PARAM_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "hidden_size true": ({"model.hidden_size": True}, "model.hidden_size = True"),
+    "hidden_size 1.5": ({"model.hidden_size": 1.5}, "model.hidden_size = 1.5"),
+    "hidden_size text": ({"model.hidden_size": "64"}, "model.hidden_size = '64'"),
+    "num_layers 0": ({"model.num_layers": 0}, "model.num_layers = 0"),
+    "bidirectional yes": ({"model.bidirectional": "yes"}, "model.bidirectional = 'yes'"),
+    "bidirectional 1": ({"model.bidirectional": 1}, "model.bidirectional = 1"),
+    "dropout nan": ({"model.dropout": float("nan")}, "model.dropout = nan"),
+    "weight_decay inf": ({"train.weight_decay": float("inf")}, "train.weight_decay = inf"),
+    "lr -inf": ({"train.lr": float("-inf")}, "train.lr = -inf"),
+    "noise_std inf": ({"train.noise_std": float("inf")}, "train.noise_std = inf"),
+    "batch_size 32.0": ({"train.batch_size": 32.0}, "train.batch_size = 32.0"),
+    "deterministic 0": ({"train.deterministic": 0}, "train.deterministic = 0"),
+    "devices 0": ({"train.devices": 0}, "train.devices = 0"),
+    "devices true": ({"train.devices": True}, "train.devices"),
+    "devices many": ({"train.devices": "many"}, "train.devices"),
+    "strategy bogus": ({"train.strategy": "bogus"}, "train.strategy = 'bogus'"),
+    "accelerator tpu": ({"train.accelerator": "tpu"}, "train.accelerator = 'tpu'"),
+    "monitor val/ece": ({"train.monitor": "val/ece"}, "train.monitor = 'val/ece'"),
+    "monitor test metric": ({"train.monitor": "test/accuracy"}, "train.monitor = 'test/accuracy'"),
+    "tune.metric val/ece": ({"tune.metric": "val/ece"}, "tune.metric = 'val/ece'"),
+    "feature_columns []": (
+        {"data.dataset": None, "data.path": "d.csv", "data.feature_columns": []},
+        "data.feature_columns = []",
+    ),
+    "target_columns []": ({"data.forecast.target_columns": []}, "data.forecast.target_columns"),
+    "tracking ftp": ({"tracking.uri": "ftp://host/mlflow"}, "tracking.uri: scheme 'ftp'"),
+    "tracking s3": ({"tracking.uri": "s3://bucket/runs"}, "tracking.uri: scheme 's3'"),
+    "seed true": ({"seed": True}, "seed = True"),
+    "n_trials 2.5": ({"tune.n_trials": 2.5}, "tune.n_trials = 2.5"),
+    "timeout inf": ({"tune.timeout_s": float("inf")}, "tune.timeout_s = inf"),
+    "max_p95_ms nan": ({"release.max_p95_ms": float("nan")}, "release.max_p95_ms = nan"),
+    "space low > high": (
+        {"tune.space": {"model.hidden_size": {"type": "int", "low": 64, "high": 8}}},
+        "low=64 must be below high=8",
+    ),
+    "space float bound inf": (
+        {"tune.space": {"train.lr": {"type": "float", "low": 1e-4, "high": float("inf")}}},
+        "tune.space.train.lr",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PARAM_CASES))
+def test_bad_params(case: str) -> None:
+    overrides, expected = PARAM_CASES[case]
+    with pytest.raises(ConfigError) as err:
+        load_config(REPO / "params.yaml", overrides=overrides)
+    line = _one_line(str(err.value))
+    assert expected in line, line
+
+
+def test_yaml_float_forms_stay_accepted() -> None:
+    """Strictness refuses wrong types, not YAML's spelling of a float (`lr: 1`, `1e-3`)."""
+    cfg = load_config(REPO / "params.yaml", overrides={"train.lr": 1, "model.dropout": 0})
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+    assert load_config(REPO / "params.yaml", overrides={"train.devices": "auto"}).train.devices
+
+
+#: Lightning options that fail only once training starts, and train deletes the old model first.
+TRAIN_CASES: dict[str, dict[str, Any]] = {
+    "devices 0": {"train": {"devices": 0}},
+    "strategy bogus": {"train": {"strategy": "bogus"}},
+    "accelerator tpu": {"train": {"accelerator": "tpu"}},
+    "monitor val/ece": {"train": {"monitor": "val/ece"}},
+    "weight_decay inf": {"train": {"weight_decay": float("inf")}},
+}
+
+
+@pytest.mark.parametrize("case", list(TRAIN_CASES))
+def test_bad_train_option_keeps_the_model(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_params(tmp_path / "params.yaml", TRAIN_CASES[case])
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.ckpt").write_bytes(b"the previous model")
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(["train"], capsys)
+    assert code == 2
+    key = next(iter(TRAIN_CASES[case]["train"]))
+    assert f"train.{key}" in _one_line(err)
+    assert (tmp_path / "models" / "model.ckpt").read_bytes() == b"the previous model"
+
+
+def test_bad_params_through_the_real_command(tmp_path: Path) -> None:
+    """The installed `seqops` exits 2 with one line (the in-process cases share its main)."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["model"]["hidden_size"] = True
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = run([str(BIN / "seqops"), "prepare"], tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "model.hidden_size = True" in _one_line(proc.stderr)
+    assert _no_prepare_outputs(tmp_path)
+
+
+# -- predict files: `seqops predict` on one tiny bundle ---------------------------------------
+
+FEATURES = ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from seqops.config import DataConfig
+    from seqops.model.network import SequenceNet
+    from tests.unit.bundles import classification_meta, write_bundle
+
+    torch.manual_seed(0)
+    net = SequenceNet(3, 2, cell="gru", hidden_size=4, num_layers=1, pooling="mean").eval()
+    meta = classification_meta(FEATURES, ["down", "up"], max_train_length=8)
+    return write_bundle(tmp_path_factory.mktemp("models"), net, meta, DataConfig(), 16)
+
+
+def _request(n_ids: int = 2, steps: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = [
+        {"id": f"q{i}", "time": t, **dict(zip(FEATURES, rng.normal(size=3).tolist(), strict=True))}
+        for i in range(n_ids)
+        for t in range(steps)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _req_with(row: int, column: str, value: Any) -> pd.DataFrame:
+    frame = _request().astype({column: object})
+    frame.loc[row, column] = value
+    return frame
+
+
+def _truncate(models: Path) -> None:
+    data = (models / "model.onnx").read_bytes()
+    (models / "model.onnx").write_bytes(data[: len(data) // 2])
+
+
+def _preprocessing(text: str) -> Callable[[Path], Any]:
+    return lambda models: (models / "preprocessing.json").write_text(text)
+
+
+def _extra_feature(models: Path) -> None:
+    pre = json.loads((models / "preprocessing.json").read_text())
+    pre["data"]["feature_names"].append("d")
+    pre["data"]["scaler"]["mean"].append(0.0)
+    pre["data"]["scaler"]["std"].append(1.0)
+    (models / "preprocessing.json").write_text(json.dumps(pre))
+
+
+#: name -> (input file name, its bytes, a change to the bundle or None, output name, message)
+PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], Any] | None, str, str]] = {
+    "output is a directory": ("in.csv", _csv(_request()), None, "outdir/", "is a directory"),
+    "output suffix": ("in.csv", _csv(_request()), None, "out.xlsx", "unsupported output format"),
+    "truncated model.onnx": ("in.csv", _csv(_request()), _truncate, "out.csv", "not a loadable"),
+    "empty model.onnx": (
+        "in.csv",
+        _csv(_request()),
+        lambda m: (m / "model.onnx").write_bytes(b""),
+        "out.csv",
+        "model.onnx: not a loadable ONNX model",
+    ),
+    "text as model.onnx": (
+        "in.csv",
+        _csv(_request()),
+        lambda m: (m / "model.onnx").write_text("not onnx"),
+        "out.csv",
+        "model.onnx: not a loadable ONNX model",
+    ),
+    "preprocessing []": ("in.csv", _csv(_request()), _preprocessing("[]"), "out.csv", "got list"),
+    "preprocessing null": (
+        "in.csv",
+        _csv(_request()),
+        _preprocessing("null"),
+        "out.csv",
+        "got null",
+    ),
+    "preprocessing not JSON": (
+        "in.csv",
+        _csv(_request()),
+        _preprocessing("{"),
+        "out.csv",
+        "not valid JSON",
+    ),
+    "preprocessing vs graph": (
+        "in.csv",
+        _csv(_request().assign(d=1.0)),
+        _extra_feature,
+        "out.csv",
+        "the graph takes 3 features per step but preprocessing.json lists 4",
+    ),
+    "0-byte csv": ("in.csv", b"", None, "out.csv", "in.csv: input is empty"),
+    "0-byte parquet": ("in.parquet", b"", None, "out.csv", "cannot be read as parquet"),
+    "non-UTF-8 csv": (
+        "in.csv",
+        _csv(_request()).replace(b"q0", b"q\xe9", 1),
+        None,
+        "out.csv",
+        "cannot be read as csv",
+    ),
+    "missing id": (
+        "in.csv",
+        _csv(_req_with(2, "id", None)),
+        None,
+        "o.csv",
+        "'id' is empty at row 2",
+    ),
+    "missing time": (
+        "in.csv",
+        _csv(_req_with(4, "time", None)),
+        None,
+        "out.csv",
+        "column 'time' is empty at row 4",
+    ),
+    "text time": ("in.csv", _csv(_req_with(1, "time", "x")), None, "o.csv", "row 1 holds 'x'"),
+    "mixed int/str time": (
+        "in.jsonl",
+        _req_with(1, "time", "t1").to_json(orient="records", lines=True).encode(),
+        None,
+        "out.csv",
+        "column 'time' mixes numbers and text",
+    ),
+    "boolean feature": (
+        "in.csv",
+        _csv(_request().assign(b=lambda f: f.a > 0)),
+        None,
+        "out.csv",
+        "column 'b' must be numeric",
+    ),
+    "1e308 feature": ("in.csv", _csv(_req_with(0, "c", 1e308)), None, "o.csv", "float32 range"),
+    "missing feature": (
+        "in.csv",
+        _csv(_request().drop(columns="b")),
+        None,
+        "out.csv",
+        "missing column(s) ['b']",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PREDICT_CASES))
+def test_bad_predict_input(
+    case: str, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, content, spoil, output, expected = PREDICT_CASES[case]
+    models = tmp_path / "models"
+    shutil.copytree(bundle, models)
+    if spoil is not None:
+        spoil(models)
+    (tmp_path / name).write_bytes(content)
+    out = tmp_path / output
+    if output.endswith("/"):
+        out.mkdir()
+    code, err = _cli(
+        ["predict", "--model", str(models), "--input", str(tmp_path / name), "--output", str(out)],
+        capsys,
+    )
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith("seqops predict: error: ") and expected in line, line
+    assert out.is_dir() if output.endswith("/") else not out.exists()
+    assert list(out.iterdir()) == [] if out.is_dir() else True
+
+
+def test_predict_exit_code_through_the_real_command(bundle: Path, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(_csv(_req_with(0, "id", None)))
+    proc = subprocess.run(
+        [str(BIN / "seqops"), "predict", "--model", str(bundle), "--input", "in.csv",
+         "--output", "out.csv"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "column 'id' is empty at row 0" in _one_line(proc.stderr)
+    assert not (tmp_path / "out.csv").exists()
+
+
+# -- the MLflow scoring server ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import mlflow
+
+    from seqops.onnx_export import artifacts
+    from seqops.serving import OnnxSequenceModel, served_signature
+    from seqops.tasks import get_task, read_bundle
+
+    root = tmp_path_factory.mktemp("server")
+    pre = read_bundle(bundle / "preprocessing.json")
+    codec = get_task(pre.data.task).codec(pre, {})
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OnnxSequenceModel(),
+            artifacts=artifacts(bundle, pre.data),
+            signature=served_signature(codec),
+        )
+    mlflow.set_tracking_uri(previous)
+    with serve_model(root, str(info.model_uri)) as base:
+        yield base
+
+
+def _post(base: str, body: bytes, content_type: str) -> tuple[int, str]:
+    request = urllib.request.Request(f"{base}/invocations", body, {"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _split(frame: pd.DataFrame) -> bytes:
+    split = json.loads(frame.to_json(orient="split", index=False))
+    return json.dumps({"dataframe_split": split}).encode()
+
+
+_JSON = "application/json"
+
+#: name -> (body, content type, what the message must say)
+SERVER_CASES: dict[str, tuple[bytes, str, str]] = {
+    "boolean feature": (
+        _split(_request().assign(b=lambda f: f.a > 0)),
+        _JSON,
+        "column 'b' must be numeric; row 0 holds",
+    ),
+    "text feature": (_split(_req_with(3, "a", "oops")), _JSON, "'a' must be numeric; row 3"),
+    "NaN feature": (_split(_req_with(4, "c", np.nan)), _JSON, "'c' has a NaN or infinite"),
+    "1e308 feature": (_split(_req_with(1, "a", 1e308)), _JSON, "beyond the float32 range"),
+    "missing feature": (_split(_request().drop(columns="c")), _JSON, "missing column(s) ['c']"),
+    "missing id": (_split(_req_with(2, "id", None)), _JSON, "column 'id' is empty at row 2"),
+    "mixed int/str time": (_split(_req_with(1, "time", "t")), _JSON, "mixes numbers and text"),
+    "no rows": (_split(_request().iloc[:0]), _JSON, "request: no rows"),
+    "too long": (
+        _split(_request(1, 40)),
+        _JSON,
+        "has 40 steps; the model accepts at most 16",
+    ),
+    "deeply nested JSON": (
+        b'{"dataframe_split": {"columns": ["id"], "data": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}}",
+        _JSON,
+        "nested too deeply",
+    ),
+    "nested cell": (
+        json.dumps(
+            {
+                "dataframe_split": {
+                    "columns": ["id", "time", *FEATURES],
+                    "data": [["q", 0, [[1]], 1, 1]],
+                }
+            }
+        ).encode(),
+        _JSON,
+        "column 'a' must be numeric",
+    ),
+    "not JSON": (b"{", _JSON, "valid JSON"),
+    "non-UTF-8 JSON": (b'{"dataframe_split": "\xff"}', _JSON, "request: "),
+    "JSON list": (b"[1, 2]", _JSON, "Received a list"),
+    "no input field": (b'{"rows": []}', _JSON, "exactly one of the input fields"),
+    "bad split shape": (
+        json.dumps({"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}).encode(),
+        _JSON,
+        "not a valid dataframe representation",
+    ),
+    "CSV with boolean feature": (
+        _csv(_request().assign(c=True)),
+        "text/csv",
+        "column 'c' must be numeric",
+    ),
+    "CSV missing time": (_csv(_req_with(3, "time", None)), "text/csv", "'time' is empty at row 3"),
+    "empty CSV": (b"", "text/csv", "request: "),
+}
+
+
+def _assert_400(status: int, body: str, expected: str) -> None:
+    assert status == 400, body
+    message = json.loads(body)["message"]
+    line = _one_line(message)
+    assert line.startswith("request") and expected in line, line
+    assert "Failed to predict data" not in line and 'dataframe_split": {' not in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(SERVER_CASES))
+def test_bad_request(server: str, case: str) -> None:
+    body, content_type, expected = SERVER_CASES[case]
+    status, answer = _post(server, body, content_type)
+    _assert_400(status, answer, expected)
+
+
+@pytest.mark.slow
+def test_server_answers_csv_like_json_and_names_what_it_takes(server: str) -> None:
+    frame = _request()
+    status_json, by_json = _post(server, _split(frame), _JSON)
+    status_csv, by_csv = _post(server, _csv(frame), "text/csv")
+    assert (status_json, status_csv) == (200, 200), by_csv
+    assert json.loads(by_csv) == json.loads(by_json)
+    status, answer = _post(server, b"<rows/>", "application/xml")
+    assert status == 415 and "text/csv" in answer and "application/json" in answer
+    # the server survived every bad request
+    assert _post(server, _split(frame), _JSON)[0] == 200
