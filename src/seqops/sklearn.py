@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from seqops.config import ModelConfig, TokenizerConfig, TrainConfig
+from seqops.config import Cell, ModelConfig, Pooling, TokenizerConfig, TrainConfig
 from seqops.data.datamodule import pad_batch
 from seqops.data.scaling import ChannelScaler
 from seqops.data.text import TextEncoder, text_cell, tokenizer_from_config
@@ -63,12 +63,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        cell: str = _MODEL.cell,
+        cell: Cell = _MODEL.cell,
         hidden_size: int = _MODEL.hidden_size,
         num_layers: int = _MODEL.num_layers,
         bidirectional: bool = _MODEL.bidirectional,
         dropout: float = _MODEL.dropout,
-        pooling: str = _MODEL.pooling,
+        pooling: Pooling = _MODEL.pooling,
         embedding_dim: int = _MODEL.embedding_dim,
         vocab_size: int = _TOKENIZER.vocab_size,
         min_frequency: int = _TOKENIZER.min_frequency,

@@ -419,7 +419,11 @@ def test_predict_on_a_malformed_bundle_exits_2_with_one_line(
     rc = main(["predict", "--model", str(tmp_path), "--input", str(tmp_path / "in.csv")])
     err = capsys.readouterr().err
     assert rc == 2
+    reason = {
+        "a list": "expected a JSON object, got list (re-run the stage)",
+        "null": "expected a JSON object, got null (re-run the stage)",
+        "no task": "no 'data' object (written by an older seqops? re-run export)",
+    }[case]
     assert err.strip().splitlines() == [
-        f"seqops predict: error: {tmp_path / contract.PREPROCESSING_FILE}: "
-        "no 'task' field (written by an older seqops? re-run prepare)"
+        f"seqops predict: error: {tmp_path / contract.PREPROCESSING_FILE}: {reason}"
     ]

@@ -64,6 +64,8 @@ def read_bundle(path: Path) -> Bundle:
     """The bundle's `preprocessing.json`, with `data` validated as its task's own type."""
     raw = _json_object(read_json(path), path)
     data = raw.get("data")
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: no 'data' object (written by an older seqops? re-run export)")
     meta = _task_of(data, path).meta_type.parse(data, path)
     return Bundle.parse({**raw, "data": meta}, path)
 
