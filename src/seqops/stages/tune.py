@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
-from seqops import outputs
+from seqops import credentials, outputs
 from seqops.config import Config, load_config
 from seqops.contracts import TuneReport
 from seqops.errors import ConfigError, SeqopsError
@@ -256,7 +256,7 @@ def main(
     before = studies.count(study)
     remaining = max(0, cfg.tune.n_trials - before["complete"] - before["pruned"])
     print(
-        f"tune: study {name} in {studies.redact(spec)}: {before['complete'] + before['pruned']} "
+        f"tune: study {name} in {credentials.mask(spec)}: {before['complete'] + before['pruned']} "
         f"finished trials kept, {len(orphans)} orphaned marked failed, {remaining} to run"
     )
     uri = tracking.use_tracking(cfg.tracking)
@@ -283,7 +283,7 @@ def main(
         study = studies.open_study(cfg, spec, name)
         extra = {
             "study": name,
-            "storage": studies.redact(spec),
+            "storage": credentials.mask(spec),
             "parent_run_id": parent.info.run_id,
         }
         report = tune_report(cfg, study, wall_s, **extra)
