@@ -67,7 +67,7 @@ def mask(uri: str) -> str:
 def refusal(where: str, uri: str, advice: str) -> str:
     """The one-line message refusing `uri` (from `where`) because it holds a password."""
     return (
-        f"{where} = {mask(uri)!r} holds a password, which would be stored in dvc.lock, "
+        f"{where} = {mask(uri)!r} holds a password, which would be copied into outputs, "
         f"MLflow and the logs: remove it from the URI and {advice}"
     )
 

@@ -237,6 +237,7 @@ def main(
     _quiet()
     layout = layout or Layout()
     cfg = load_config(params)
+    tracking.resolve_uri(cfg.tracking)  # a password in MLFLOW_TRACKING_URI stops it here
     report_file = layout.tune_report
     numbers = layout.stage_metrics("tune")
     outputs.remove(layout.best_params, report_file, layout.tune_plots, numbers)
