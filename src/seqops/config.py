@@ -19,8 +19,17 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from seqops import credentials
 from seqops.errors import ConfigError
 
 Cell = Literal["lstm", "gru", "rnn"]
@@ -333,14 +342,30 @@ class TuneConfig(_Section):
     storage: str | None = None
     """null: a journal file `optuna/<study>.journal` at the project root (survives kill -9);
     a file path: that journal file; a URL (`postgresql://...`, `sqlite:///...`): an RDB that
-    workers on several machines share."""
+    workers on several machines share. No password in it: PostgreSQL reads PGPASSWORD or
+    ~/.pgpass, or use `storage_env`."""
+    storage_env: str | None = None
+    """Instead of `storage`: the name of an environment variable holding the whole storage URL
+    (password included), read at run time and never stored or logged."""
     space: dict[str, SearchDim] = Field(
         default_factory=lambda: {k: dict(v) for k, v in _DEFAULT_SPACE.items()}  # type: ignore[arg-type]
     )
     """Dotted param path (`model.hidden_size`) -> range or choices; checked against the config."""
 
+    @field_validator("storage")
+    @classmethod
+    def _no_storage_password(cls, value: str | None) -> str | None:
+        if value is not None and credentials.has_password(value):
+            raise ValueError(
+                f"holds a password, which would be stored in dvc.lock and MLflow: remove it "
+                f"and {credentials.STORAGE_ADVICE}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> TuneConfig:
+        if self.storage is not None and self.storage_env is not None:
+            raise ValueError("tune.storage and tune.storage_env are both set: keep one")
         if not self.metric.startswith("val/"):
             raise ValueError(f"tune.metric={self.metric!r}: must be a per-epoch val/ metric")
         if self.direction is not None and self.direction != metric_direction(self.metric):
@@ -447,7 +472,8 @@ class TrackingConfig(_Section):
     """MLflow. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
 
     uri: str = "sqlite:///mlflow.db"
-    """Tracking store: the embedded SQLite file at the repo root, or any server URI."""
+    """Tracking store: the embedded SQLite file at the repo root, or any server URI (no password
+    in it: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD hold a server's credentials)."""
     experiment: str = "seqops"
     """Experiment that holds every run of this project."""
 
@@ -461,6 +487,16 @@ class TrackingConfig(_Section):
                 f"(expected one of {', '.join(_TRACKING_SCHEMES)}, or a folder)"
             )
         return self
+
+    @field_validator("uri")
+    @classmethod
+    def _no_uri_password(cls, value: str) -> str:
+        if credentials.has_password(value):
+            raise ValueError(
+                f"holds a password, which would be stored in dvc.lock and MLflow: remove it "
+                f"and {credentials.TRACKING_ADVICE}"
+            )
+        return value
 
 
 class Config(_Section):
@@ -588,7 +624,10 @@ def _format_error(exc: ValidationError, source: str) -> str:
         elif err["type"] == "extra_forbidden":
             reasons.append(f"{path} = {err['input']!r}: unknown key (typo?)")
         else:
-            reasons.append(f"{path} = {err['input']!r}: {err['msg']}")
+            shown = err["input"]
+            if isinstance(shown, str):  # a refused URI shows no password
+                shown = credentials.mask(shown)
+            reasons.append(f"{path} = {shown!r}: {err['msg']}")
     return f"invalid configuration in {source}: " + "; ".join(reasons)
 
 

@@ -22,8 +22,10 @@ from typing import Any
 
 import mlflow
 
+from seqops import credentials
 from seqops.config import TrackingConfig, read_yaml
 from seqops.contracts import RunInfo
+from seqops.errors import ConfigError
 
 #: Where DVC copies the repository for `dvc exp run --temp` / `--queue`.
 _DVC_TEMP = (".dvc", "tmp", "exps")
@@ -41,8 +43,15 @@ def project_root(where: Path | None = None) -> Path:
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:
-    """The tracking URI, a relative SQLite path made absolute under `project_root()`."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    """The tracking URI, a relative SQLite path made absolute under `project_root()`, a bare
+    `postgresql://` on the installed driver; one holding a password is refused (it would land
+    in `models/run.json` and MLflow's "View run at" lines)."""
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env and credentials.has_password(from_env):
+        raise ConfigError(
+            credentials.refusal("MLFLOW_TRACKING_URI", from_env, credentials.TRACKING_ADVICE)
+        )
+    uri = credentials.rdb_url(from_env or cfg.uri)
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return f"{prefix}{project_root() / uri.removeprefix(prefix)}"
@@ -160,4 +169,10 @@ def resume_run(run_file: Path) -> Iterator[mlflow.ActiveRun]:
 
 
 def log_flat_params(params: dict[str, Any]) -> None:
-    mlflow.log_params({k: ("null" if v is None else v) for k, v in params.items()})
+    """Log dotted params; a URI among them shows no password."""
+    mlflow.log_params(
+        {
+            k: "null" if v is None else credentials.mask(v) if isinstance(v, str) else v
+            for k, v in params.items()
+        }
+    )

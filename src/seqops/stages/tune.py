@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
-from seqops import outputs
+from seqops import credentials, outputs
 from seqops.config import Config, load_config
 from seqops.contracts import TuneReport
 from seqops.errors import ConfigError, SeqopsError
@@ -237,6 +237,7 @@ def main(
     _quiet()
     layout = layout or Layout()
     cfg = load_config(params)
+    tracking.resolve_uri(cfg.tracking)  # a password in MLFLOW_TRACKING_URI stops it here
     report_file = layout.tune_report
     numbers = layout.stage_metrics("tune")
     outputs.remove(layout.best_params, report_file, layout.tune_plots, numbers)
@@ -256,7 +257,7 @@ def main(
     before = studies.count(study)
     remaining = max(0, cfg.tune.n_trials - before["complete"] - before["pruned"])
     print(
-        f"tune: study {name} in {studies.redact(spec)}: {before['complete'] + before['pruned']} "
+        f"tune: study {name} in {credentials.mask(spec)}: {before['complete'] + before['pruned']} "
         f"finished trials kept, {len(orphans)} orphaned marked failed, {remaining} to run"
     )
     uri = tracking.use_tracking(cfg.tracking)
@@ -283,7 +284,7 @@ def main(
         study = studies.open_study(cfg, spec, name)
         extra = {
             "study": name,
-            "storage": studies.redact(spec),
+            "storage": credentials.mask(spec),
             "parent_run_id": parent.info.run_id,
         }
         report = tune_report(cfg, study, wall_s, **extra)

@@ -24,7 +24,9 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
+from seqops import credentials
 from seqops.config import Config, TuneConfig
+from seqops.errors import ConfigError, SeqopsError
 from seqops.tracking import process_alive
 
 #: Trials that count against `tune.n_trials`; FAIL ones (crashes, kills) are re-run.
@@ -67,31 +69,45 @@ def study_name(cfg: Config, data_hash: str) -> str:
 
 
 def storage_spec(tune: TuneConfig, root: Path, name: str) -> str:
-    """A string each worker process can open: an RDB URL or an absolute journal file path."""
-    if tune.storage is None:
+    """A string each worker process can open: an RDB URL or an absolute journal file path.
+
+    The URL comes from `tune.storage` or from the environment variable `tune.storage_env`
+    names; show it only through `credentials.mask`."""
+    storage = tune.storage
+    if tune.storage_env is not None:
+        storage = os.environ.get(tune.storage_env)
+        if not storage:
+            raise ConfigError(
+                f"tune.storage_env = {tune.storage_env!r}: the environment variable "
+                f"{tune.storage_env} is not set (expected the Optuna storage URL)"
+            )
+    if storage is None:
         return str((root / "optuna" / f"{name}.journal").resolve())
-    if "://" in tune.storage:
-        return tune.storage
-    return str((root / tune.storage).resolve())
+    if "://" in storage:
+        return credentials.rdb_url(storage)
+    return str((root / storage).resolve())
 
 
 def open_storage(spec: str) -> BaseStorage:
+    """The study's storage; an unreachable database is one `SeqopsError` naming host:port."""
     if "://" in spec:
-        # Heartbeats let any worker fail a trial whose process died on another machine.
-        return RDBStorage(spec, heartbeat_interval=10, grace_period=30)
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            # Heartbeats let any worker fail a trial whose process died on another machine.
+            return RDBStorage(spec, heartbeat_interval=10, grace_period=30)
+        except OperationalError as exc:
+            message = credentials.connection_error("tune.storage", spec, exc.orig)
+            raise SeqopsError(message) from None
+        except ImportError as exc:
+            raise SeqopsError(
+                f"tune.storage = {credentials.mask(spec)!r}: its database driver is not "
+                f"installed ({exc}); for PostgreSQL: pip install 'seqops[postgres]'"
+            ) from None
     path = Path(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The open(2)-based lock works on every filesystem (the symlink lock does not on some).
     return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
-
-
-def redact(spec: str) -> str:
-    """The storage as safe to print and report: an RDB URL loses its password."""
-    if "://" not in spec:
-        return spec
-    from sqlalchemy.engine import make_url
-
-    return make_url(spec).render_as_string(hide_password=True)
 
 
 def sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:

@@ -1,0 +1,104 @@
+"""Credentials for the Optuna storage and the MLflow tracking store: from the environment only.
+
+A password in `params.yaml` or in `MLFLOW_TRACKING_URI` would be copied into `dvc.lock`, DVC's
+run cache, `models/run.json`, MLflow params and the console, so a URI holding one is refused
+with a message saying how to pass it instead:
+
+- PostgreSQL (`tune.storage`, a `postgresql://` tracking store): libpq reads `PGPASSWORD` or
+  the password file `~/.pgpass` (`PGPASSFILE`); or `tune.storage_env` names an environment
+  variable holding the whole Optuna storage URL, read at run time and never stored.
+- An MLflow tracking server: `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, which
+  MLflow reads itself.
+
+    has_password("postgresql://u:pw@h/db")   # True (also for ?password=...)
+    mask("postgresql://u:pw@h/db")           # 'postgresql://u:***@h/db': what may be shown
+    rdb_url("postgresql://u@h/db")           # 'postgresql+psycopg2://u@h/db'
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+
+#: How to pass each kind of password instead of writing it into a URI.
+STORAGE_ADVICE = (
+    "put it in PGPASSWORD or the password file ~/.pgpass (PGPASSFILE), or the whole URL in an "
+    "environment variable named by tune.storage_env"
+)
+TRACKING_ADVICE = (
+    "put the user and password in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+    "(or, for a PostgreSQL store, in PGPASSWORD or ~/.pgpass)"
+)
+
+#: The PostgreSQL driver seqops installs (the `postgres` extra); SQLAlchemy's default for a
+#: bare `postgresql://` is psycopg 3, which is not installed.
+POSTGRES_DRIVER = "postgresql+psycopg2"
+
+_QUERY_SECRETS = ("password", "passwd", "pwd")
+
+
+def has_password(uri: str) -> bool:
+    """Whether `uri` carries a password: `user:PASSWORD@host`, or a `password=` query key."""
+    if "://" not in uri:
+        return False
+    parts = urlsplit(uri)
+    if parts.password:
+        return True
+    return any(k.lower() in _QUERY_SECRETS and v for k, v in parse_qsl(parts.query))
+
+
+def mask(uri: str) -> str:
+    """`uri` with its password (in the user info or the query) replaced by `***`."""
+    if not has_password(uri):
+        return uri
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if parts.password:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"
+    query = urlencode(
+        [(k, MASK if k.lower() in _QUERY_SECRETS else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def refusal(where: str, uri: str, advice: str) -> str:
+    """The one-line message refusing `uri` (from `where`) because it holds a password."""
+    return (
+        f"{where} = {mask(uri)!r} holds a password, which would be copied into outputs, "
+        f"MLflow and the logs: remove it from the URI and {advice}"
+    )
+
+
+def rdb_url(url: str) -> str:
+    """A bare `postgresql://` URL pointed at the installed psycopg2 driver; others unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme == "postgresql":
+        return f"{POSTGRES_DRIVER}://{rest}"
+    return url
+
+
+def endpoint(url: str) -> str:
+    """`host:port` of a URL, for messages (never its user or password)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 5432 if parts.scheme.startswith("postgresql") else None
+    return f"{host}:{port or default}" if (port or default) else host
+
+
+def connection_error(where: str, url: str, reason: object) -> str:
+    """One line saying the database at `url` could not be reached, and the driver's reason
+    (its first line, with the password masked should the driver have echoed it)."""
+    first = next((line.strip() for line in str(reason).splitlines() if line.strip()), "")
+    password = urlsplit(url).password
+    if password:
+        first = first.replace(password, MASK)
+    return f"{where}: cannot connect to the database at {endpoint(url)}: {first}"
