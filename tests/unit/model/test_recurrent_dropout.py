@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from seqops import onnx_contract as contract
 from seqops.config import ModelConfig, TrainConfig
@@ -34,6 +34,11 @@ def regularised_net(cell: str, bidirectional: bool = True, pooling: str = "mean"
         F, C, cell=cell, hidden_size=6, num_layers=2, bidirectional=bidirectional,
         pooling=pooling, recurrent_dropout=P, locked_dropout=True,
     )  # fmt: skip
+
+
+def hh(net: SequenceNet) -> torch.Tensor:
+    """The first forward cell's hidden-to-hidden weight parameter."""
+    return net.forward_cells[0].get_parameter("weight_hh_l0")
 
 
 def batch(seed: int = 1, size: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -74,7 +79,7 @@ def hh_weights_seen(net: SequenceNet, calls: int) -> list[torch.Tensor]:
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_training_drops_recurrent_weights_with_a_fresh_mask_per_batch(cell: str) -> None:
     net = regularised_net(cell).train()
-    raw = net.forward_cells[0].weight_hh_l0.detach().clone()
+    raw = hh(net).detach().clone()
     first, second = hh_weights_seen(net, calls=2)
     for used in (first, second):
         # DropConnect: each weight is dropped or kept and rescaled by 1 / (1 - p)
@@ -83,10 +88,10 @@ def test_training_drops_recurrent_weights_with_a_fresh_mask_per_batch(cell: str)
         assert 0.3 < (~kept).float().mean().item() < 0.7
     assert not torch.equal(first != 0, second != 0), "each batch draws its own mask"
     # the parameter itself is never overwritten, and it gets the gradient
-    assert torch.equal(net.forward_cells[0].weight_hh_l0, raw)
+    assert torch.equal(hh(net), raw)
     x, lengths, y = batch()
     torch.nn.functional.cross_entropy(net(x, lengths), y).backward()
-    grad = net.forward_cells[0].weight_hh_l0.grad
+    grad = hh(net).grad
     assert grad is not None and grad.abs().sum() > 0
 
 
@@ -94,7 +99,7 @@ def test_training_drops_recurrent_weights_with_a_fresh_mask_per_batch(cell: str)
 def test_eval_is_deterministic_and_is_the_plain_cell(cell: str) -> None:
     net = train_steps(regularised_net(cell))
     (used,) = hh_weights_seen(net, calls=1)
-    assert torch.equal(used, net.forward_cells[0].weight_hh_l0), "no mask in eval"
+    assert torch.equal(used, hh(net)), "no mask in eval"
     plain = SequenceNet(
         F, C, cell=cell, hidden_size=6, num_layers=2, bidirectional=True, pooling="mean"
     ).eval()
@@ -177,8 +182,7 @@ def test_export_is_the_plain_op_with_parity(tmp_path: Path, cell: str) -> None:
 
 
 def _loader(seed: int) -> DataLoader[tuple[torch.Tensor, ...]]:
-    x, lengths, y = batch(seed=seed, size=16)
-    return DataLoader(list(zip(x, lengths, y, strict=True)), batch_size=8)
+    return DataLoader(TensorDataset(*batch(seed=seed, size=16)), batch_size=8)
 
 
 #: A checkpoint written before recurrent dropout existed has only these network keys.
