@@ -6,6 +6,11 @@ over each sequence reversed *within its own length* (`reverse_padded`), so it st
 last real step, not at the padding. Pooling masks padded steps. No PackedSequence is used, so
 the graph that ONNX runs is the one that was trained.
 
+Regularisation acts in training only, so eval and the exported graph are the plain cells:
+`dropout` on the cells' inputs (a fresh mask per step, or with `locked_dropout` one per
+sequence) and before the head; `recurrent_dropout` drops hidden-to-hidden weights, one mask
+per batch (weight-drop, `SequenceNet.run_cell`).
+
     net = SequenceNet(n_features=12, n_outputs=9, cell="lstm", hidden_size=64)
     logits = net(x, lengths)          # x (B, T, F) float32, lengths (B,) int64 → (B, 9)
 
