@@ -172,6 +172,12 @@ class ModelConfig(_Section):
     """Add a backward direction that starts at each sequence's last real step."""
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     """Dropout between recurrent layers and before the head."""
+    recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Weight-drop on the hidden-to-hidden weights in training (DropConnect, one mask per
+    batch, AWD-LSTM); the exported model is the plain cell. 0 = off."""
+    locked_dropout: bool = False
+    """`dropout` on the cells' inputs as variational (locked) dropout: one mask per sequence
+    shared by all its steps, instead of a fresh mask per step."""
     pooling: Pooling = "mean"
     """How per-step states become one vector: last real step, masked mean/max, attention."""
     embedding_dim: int = Field(128, ge=1, le=4096)

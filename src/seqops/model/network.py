@@ -6,6 +6,11 @@ over each sequence reversed *within its own length* (`reverse_padded`), so it st
 last real step, not at the padding. Pooling masks padded steps. No PackedSequence is used, so
 the graph that ONNX runs is the one that was trained.
 
+Regularisation acts in training only, so eval and the exported graph are the plain cells:
+`dropout` on the cells' inputs (a fresh mask per step, or with `locked_dropout` one per
+sequence) and before the head; `recurrent_dropout` drops hidden-to-hidden weights, one mask
+per batch (weight-drop, `SequenceNet.run_cell`).
+
     net = SequenceNet(n_features=12, n_outputs=9, cell="lstm", hidden_size=64)
     logits = net(x, lengths)          # x (B, T, F) float32, lengths (B,) int64 → (B, 9)
 
@@ -29,7 +34,16 @@ from seqops.config import ModelConfig
 _DEFAULT = ModelConfig()
 
 #: The ModelConfig keys every SequenceNet reads; a task adds its own (a vocabulary, a horizon).
-ARCHITECTURE = ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "pooling")
+ARCHITECTURE = (
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+    "dropout",
+    "recurrent_dropout",
+    "locked_dropout",
+    "pooling",
+)
 
 
 def architecture(model: ModelConfig) -> dict[str, object]:
@@ -66,6 +80,8 @@ class SequenceNet(nn.Module):
         num_layers: int = _DEFAULT.num_layers,
         bidirectional: bool = _DEFAULT.bidirectional,
         dropout: float = _DEFAULT.dropout,
+        recurrent_dropout: float = _DEFAULT.recurrent_dropout,
+        locked_dropout: bool = _DEFAULT.locked_dropout,
         pooling: str = _DEFAULT.pooling,
         vocab_size: int | None = None,
         embedding_dim: int = _DEFAULT.embedding_dim,
@@ -106,6 +122,9 @@ class SequenceNet(nn.Module):
             for i in range(num_layers if bidirectional else 0)
         )
         self.dropout = nn.Dropout(dropout)
+        # Plain attributes, not modules: a model without them has today's state_dict.
+        self.recurrent_dropout = recurrent_dropout
+        self.locked_dropout = locked_dropout
         out = hidden_size * directions
         self.attention = nn.Linear(out, 1) if pooling == "attention" else None
         # Forecasting: one output per (future step, target) at once (direct multi-step).
@@ -115,20 +134,43 @@ class SequenceNet(nn.Module):
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-step states `(B, T, H * directions)`; padded steps hold unspecified values."""
         if self.embedding is not None:
-            h = self.dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
+            h = self.step_dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
         else:
             assert self.encoder is not None
             h = torch.relu(self.encoder(x))  # (B, T, H)
         for i, forward_cell in enumerate(self.forward_cells):
             if i > 0:
-                h = self.dropout(h)
-            fwd, _ = forward_cell(h)  # (B, T, H)
+                h = self.step_dropout(h)
+            fwd = self.run_cell(forward_cell, h)  # (B, T, H)
             if self.bidirectional:
-                bwd, _ = self.backward_cells[i](reverse_padded(h, lengths))
+                bwd = self.run_cell(self.backward_cells[i], reverse_padded(h, lengths))
                 h = torch.cat([fwd, reverse_padded(bwd, lengths)], dim=-1)  # (B, T, 2H)
             else:
                 h = fwd
         return h
+
+    def step_dropout(self, h: torch.Tensor) -> torch.Tensor:
+        """Dropout on a cell's input `(B, T, D)`: a fresh mask per step, or with
+        `locked_dropout` one mask per sequence shared by all its steps (variational dropout,
+        Gal & Ghahramani 2016). Identity in eval."""
+        if not self.locked_dropout:
+            return self.dropout(h)
+        # dropout1d zeroes whole channels of (B, C, L): with time as L, one mask per sequence.
+        per_channel = h.transpose(1, 2)  # (B, D, T)
+        return nn.functional.dropout1d(per_channel, self.dropout.p, self.training).transpose(1, 2)
+
+    def run_cell(self, cell: nn.Module, h: torch.Tensor) -> torch.Tensor:
+        """`cell`'s per-step outputs over `h`. In training with `recurrent_dropout`, through
+        weight-drop: DropConnect on the hidden-to-hidden matrix, one mask per call (per
+        batch), as in AWD-LSTM (Merity et al. 2018). The fused cell still runs; the parameter
+        keeps the raw weights, so eval (and the exported graph) is the plain cell."""
+        if self.training and self.recurrent_dropout > 0:
+            raw = cell.get_parameter("weight_hh_l0")
+            dropped = nn.functional.dropout(raw, self.recurrent_dropout, training=True)
+            out, _ = torch.func.functional_call(cell, {"weight_hh_l0": dropped}, (h,))
+        else:
+            out, _ = cell(h)
+        return out
 
     def pool(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """One vector per sequence `(B, H * directions)` from real steps only."""
