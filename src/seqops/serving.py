@@ -3,7 +3,9 @@
     seqops predict --model models/ --input new.csv [--output predictions.csv]
 
 The bundle is `model.onnx`, `preprocessing.json` (the typed `seqops.contracts.Bundle`) and the
-task's extra files (a text model's `tokenizer.json`), written by the export stage. What a
+task's extra files (a text model's `tokenizer.json`), written by the export stage. A bundle is
+served only whole: each file must have the sha256 `preprocessing.json` records for it
+(`check_files`), else one DataError names the file (a killed export, a file from another). What a
 request holds and what comes back is the task's (`Task.codec`, see `seqops.tasks`):
 
 - sequence classification: long-format rows (an id column, a time column and every feature
