@@ -101,6 +101,11 @@ class Bundle(Contract):
     max_length: int
     """Longest sequence predict / serve accept (longer ones are refused, not truncated)."""
     onnx: OnnxIO
+    sha256: dict[str, str] | None = None
+    """The hex sha256 of every other file of the bundle by name (`model.onnx`, the int8 model
+    when there is one, the task's bundle files), recorded by export after its checks passed:
+    the predictor refuses a bundle whose files do not match (a killed or mixed-up export).
+    None only in a bundle still being built, or one written before export recorded them."""
 
 
 # -- reports (reports/*.json) -----------------------------------------------------------------

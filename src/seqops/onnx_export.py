@@ -2,6 +2,9 @@
 
     report, example = export_bundle(checkpoint, processed, models_dir, cfg.export, cfg.data)
 
+All or nothing: the bundle is built and checked in a staging directory inside `models/` and
+only then moved into place, `preprocessing.json` (holding the sha256 of every other file)
+last, so a failed or killed export never leaves a bundle the predictor would serve unchecked.
 The bundle is `model.onnx` (names and symbolic dims per `seqops.onnx_contract`, asserted on
 the written graph; `onnx.checker` full check), `preprocessing.json` (the typed
 `seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`) and, for LSTM
@@ -14,6 +17,7 @@ the served-path checks.
 
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -179,11 +183,75 @@ def make_bundle(meta: DataMeta, task: Task, data: DataConfig, max_length: int) -
     )
 
 
+#: The steps after which export SIGKILLs itself when `SEQOPS_KILL_AT` names one (kill tests):
+#: the ONNX model written to the staging directory, every check passed, the swap half done.
+EXPORT_STEPS = ("written", "checked", "swapping")
+#: Name prefix of the staging directories export builds a bundle in, inside `models/`.
+STAGING_PREFIX = ".export-"
+
+
+def seal_bundle(directory: Path, bundle: Bundle) -> Bundle:
+    """Record the sha256 of the bundle's files in `directory` (`model.onnx`, the int8 model if
+    there is one, the task's bundle files) in its `preprocessing.json`, written last; returns
+    the sealed bundle. The predictor serves only files matching these digests."""
+    names = [
+        contract.MODEL_FILE,
+        contract.INT8_FILE,
+        *get_task(bundle.data.task).bundle_files(bundle.data),
+    ]
+    digests = {n: outputs.sha256(directory / n) for n in names if (directory / n).is_file()}
+    sealed = bundle.model_copy(update={"sha256": digests})
+    sealed.write(directory / contract.PREPROCESSING_FILE)
+    return sealed
+
+
+def publish_bundle(staging: Path, models: Path) -> None:
+    """Move the checked bundle in `staging` into `models`, file by file (`os.replace`).
+
+    The old `preprocessing.json` goes first and the new one, holding the digests of the
+    others, last: a kill in between leaves a bundle the predictor refuses (no
+    `preprocessing.json`, or files not matching it), never one it would serve unchecked. A
+    stale int8 model the new bundle lacks is deleted."""
+    outputs.remove(models / contract.PREPROCESSING_FILE)
+    if not (staging / contract.INT8_FILE).exists():
+        outputs.remove(models / contract.INT8_FILE)
+    others = {p.name for p in staging.iterdir()} - {
+        contract.MODEL_FILE,
+        contract.PREPROCESSING_FILE,
+    }
+    os.replace(staging / contract.MODEL_FILE, models / contract.MODEL_FILE)
+    outputs.kill_point("swapping")
+    for name in sorted(others):
+        os.replace(staging / name, models / name)
+    os.replace(staging / contract.PREPROCESSING_FILE, models / contract.PREPROCESSING_FILE)
+
+
 def export_bundle(
     checkpoint: Path, processed: Path, models: Path, cfg: ExportConfig, data: DataConfig
 ) -> tuple[ExportReport, pd.DataFrame]:
-    """Write the bundle into `models`; the export report (raises on failed parity or served
-    checks) and two raw test requests, the MLflow model's input example."""
+    """Build the bundle in a staging directory inside `models`, check it, then move it into
+    `models` (`publish_bundle`): all or nothing. Returns the export report (raises on failed
+    parity or served checks) and two raw test requests, the MLflow model's input example.
+
+    A failure removes the staging directory; one a kill left is removed by the next export."""
+    models.mkdir(parents=True, exist_ok=True)
+    outputs.remove(*models.glob(f"{STAGING_PREFIX}*"))
+    staging = outputs.make_temp_dir(models, STAGING_PREFIX)
+    try:
+        report, example = build_bundle(checkpoint, processed, staging, cfg, data)
+        outputs.kill_point("checked")
+        publish_bundle(staging, models)
+    finally:
+        outputs.remove(staging)
+    return report, example
+
+
+def build_bundle(
+    checkpoint: Path, processed: Path, directory: Path, cfg: ExportConfig, data: DataConfig
+) -> tuple[ExportReport, pd.DataFrame]:
+    """Write and check the bundle in `directory` (an empty staging directory): graph
+    contract, parity, the task's served path, int8, then the files' digests, and the sealed
+    bundle loaded back as `seqops predict` loads it."""
     system = load_system(checkpoint)
     net = system.net.eval()
     meta = read_meta(processed / contract.PREPROCESSING_FILE)
@@ -193,15 +261,15 @@ def export_bundle(
     bundle = make_bundle(meta, task, data, cfg.max_length)
     files = {}
     for name in task.bundle_files(meta):
-        with outputs.atomic_path(models / name) as tmp:
-            shutil.copyfile(processed / name, tmp)
-        files[name] = models / name
-    bundle.write(models / contract.PREPROCESSING_FILE)
-    fp32_path = models / contract.MODEL_FILE
+        shutil.copyfile(processed / name, directory / name)
+        files[name] = directory / name
+    fp32_path = directory / contract.MODEL_FILE
+    int8_path = directory / contract.INT8_FILE
     expected = contract.expected_shapes(
         meta.input, len(meta.feature_names), task.output, task.output_shape(meta)
     )
     export_onnx(net, fp32_path, cfg.opset, meta.input, task.output, expected)
+    outputs.kill_point("written")
 
     fp32 = Predictor(fp32_path, bundle, files)
     parity = check_parity(
@@ -219,14 +287,12 @@ def export_bundle(
     served = task.served_checks(system, fp32, processed, cfg.parity_atol)
     fp32_quality = task.quality(fp32, processed)
     reason = (
-        quantize_int8(system.hparams["network"]["cell"], fp32_path, models / contract.INT8_FILE)
+        quantize_int8(system.hparams["network"]["cell"], fp32_path, int8_path)
         if cfg.quantize
         else "disabled by export.quantize"
     )
     if reason is None:
-        int8_quality = task.quality(
-            Predictor(models / contract.INT8_FILE, bundle, files), processed
-        )
+        int8_quality = task.quality(Predictor(int8_path, bundle, files), processed)
         drop = int8_quality.value - fp32_quality.value
         int8 = Int8Report(
             available=True,
@@ -251,6 +317,11 @@ def export_bundle(
         served=served,
         int8=int8,
     )
+    bundle = seal_bundle(directory, bundle)
+    # What `seqops predict` will load, through its own loader (digests checked).
+    Predictor.load(directory)
+    if reason is None:
+        Predictor.load(directory, int8=True)
     return report, task.request_example(processed, bundle, n=2)
 
 

@@ -26,9 +26,6 @@ gate failed.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import signal
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -46,6 +43,7 @@ from seqops.contracts import (
 )
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
+from seqops.outputs import kill_point, sha256
 from seqops.tasks import get_task, read_bundle
 from seqops.tasks.base import Check
 
@@ -57,10 +55,6 @@ class GateFailed(SeqopsError):
     its own status (3), apart from bad input (2)."""
 
     exit_code = 3
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 #: Metrics are computed in float32: 19 of 20 right is stored as 0.949999988. A score within this
@@ -258,14 +252,8 @@ def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
 #: written before the aliases move and removed after, so an interrupted promotion is completed
 #: by the next registry command instead of leaving the aliases half moved.
 PROMOTION_TAG = "seqops.promotion"
-#: Fault injection for the kill tests: the step after which `promote` SIGKILLs itself.
-KILL_AT_ENV = "SEQOPS_KILL_AT"
+#: The steps after which `promote` SIGKILLs itself when `SEQOPS_KILL_AT` names one (kill tests).
 PROMOTION_STEPS = ("records", "intent", "champion", "previous")
-
-
-def _step_done(step: str) -> None:
-    if os.environ.get(KILL_AT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def recover_promotion(client: Any, name: str) -> str | None:
@@ -321,14 +309,14 @@ def promote(cfg: ReleaseConfig, layout: Layout) -> dict[str, Any]:
             mlflow.log_artifact(str(layout.model_card))
             mlflow.set_tag("seqops.promoted", "true")
     client.set_model_version_tag(name, new, "promoted", "true")
-    _step_done("records")
+    kill_point("records")
     client.set_registered_model_tag(name, PROMOTION_TAG, f"{old or ''}>{new}")
-    _step_done("intent")
+    kill_point("intent")
     client.set_registered_model_alias(name, CHAMPION, new)
-    _step_done("champion")
+    kill_point("champion")
     if old is not None:
         client.set_registered_model_alias(name, PREVIOUS, old)
-    _step_done("previous")
+    kill_point("previous")
     client.delete_registered_model_tag(name, PROMOTION_TAG)
     return {
         "model_name": name,

@@ -3,7 +3,9 @@
     seqops predict --model models/ --input new.csv [--output predictions.csv]
 
 The bundle is `model.onnx`, `preprocessing.json` (the typed `seqops.contracts.Bundle`) and the
-task's extra files (a text model's `tokenizer.json`), written by the export stage. What a
+task's extra files (a text model's `tokenizer.json`), written by the export stage. A bundle is
+served only whole: each file must have the sha256 `preprocessing.json` records for it
+(`check_files`), else one DataError names the file (a killed export, a file from another). What a
 request holds and what comes back is the task's (`Task.codec`, see `seqops.tasks`):
 
 - sequence classification: long-format rows (an id column, a time column and every feature
@@ -153,6 +155,34 @@ def bundle_files(bundle: Bundle, directory: Path) -> dict[str, Path]:
     return {name: directory / name for name in get_task(bundle.data.task).bundle_files(bundle.data)}
 
 
+def check_files(pre_file: Path | str, bundle: Bundle, files: dict[str, Path]) -> None:
+    """Raise DataError unless each of `files` (bundle file name → where it is) has the sha256
+    that `bundle` (read from `pre_file`) records for it: the files of one export, whole.
+
+    Export records the digests last, after its checks, so a bundle a killed or failed export
+    left half swapped, a file from another export, or a bundle from before the digests were
+    recorded is refused, naming the file, instead of served unchecked."""
+    if bundle.sha256 is None:
+        raise DataError(
+            f"{pre_file}: records no sha256 of the bundle's files (an unfinished export or "
+            "one from an older seqops); re-run `seqops export`"
+        )
+    for name, path in files.items():
+        want = bundle.sha256.get(name)
+        if want is None:
+            raise DataError(
+                f"{path}: not part of the bundle {pre_file} describes (no sha256 recorded "
+                "for it); re-run `seqops export`"
+            )
+        if not path.is_file():
+            raise DataError(f"{path}: not found (run `seqops export` to write the ONNX bundle)")
+        if outputs.sha256(path) != want:
+            raise DataError(
+                f"{path}: sha256 differs from the one {pre_file} records (a file from another "
+                "or an interrupted export); re-run `seqops export`"
+            )
+
+
 def run_batches(sequences: Sequence[np.ndarray], run: RunModel) -> np.ndarray:
     """The model's raw outputs for `sequences` (standardised floats or token ids), padded and
     run `CHUNK` at a time, in order."""
@@ -230,6 +260,7 @@ class Predictor:
         bundle = read_bundle(pre_file)
         files = bundle_files(bundle, model_dir)
         name = contract.INT8_FILE if int8 else contract.MODEL_FILE
+        check_files(pre_file, bundle, {name: model_dir / name, **files})
         return cls(model_dir / name, bundle, files, threads)
 
     def run(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -364,7 +395,12 @@ class OnnxSequenceModel(PythonModel):
             name: Path(artifacts[artifact_key(name)])
             for name in get_task(bundle.data.task).bundle_files(bundle.data)
         }
-        self._predictor = Predictor(Path(artifacts["model"]), bundle, files)
+        model = Path(artifacts["model"])
+        # Models logged before export recorded digests carry none: they were checked when
+        # logged, and the registry keeps serving them.
+        if bundle.sha256 is not None:
+            check_files(artifacts["preprocessing"], bundle, {contract.MODEL_FILE: model, **files})
+        self._predictor = Predictor(model, bundle, files)
         _guard_scoring_server()
 
     # A pd.DataFrame hint tells MLflow to infer no schema from the hint: the signature logged

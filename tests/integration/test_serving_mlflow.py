@@ -93,6 +93,23 @@ def test_benchmark_times_each_runtime(pipeline: Path) -> None:
     assert metrics["export/parity_max_abs_diff"] <= 1e-5
 
 
+def test_the_logged_model_is_code_not_a_pickle(pipeline: Path, tmp_path: Path) -> None:
+    """Models from code: the artifact holds the package's model file and no cloudpickled
+    object, so loading it runs only seqops' own code."""
+    import mlflow
+    import yaml
+
+    uri = json.loads((pipeline / "reports" / "export.json").read_text())["mlflow_model_uri"]
+    mlflow.set_tracking_uri(f"sqlite:///{pipeline / 'mlflow.db'}")
+    local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path)))
+    files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    assert not any(f.endswith((".pkl", ".pickle")) for f in files), sorted(files)
+    assert {"pyfunc_model.py", "code/seqops/serving.py"} <= files
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert "python_model" not in flavor
+
+
 @pytest.fixture(scope="module")
 def server(pipeline: Path) -> Iterator[str]:
     uri = json.loads((pipeline / "reports" / "export.json").read_text())["mlflow_model_uri"]

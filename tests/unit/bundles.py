@@ -17,7 +17,7 @@ from seqops import onnx_contract as contract
 from seqops.config import DataConfig
 from seqops.contracts import Bundle, DataMeta
 from seqops.data.windows import ForecastSpec
-from seqops.onnx_export import export_onnx, make_bundle
+from seqops.onnx_export import export_onnx, make_bundle, seal_bundle
 from seqops.serving import Predictor
 from seqops.tasks import get_task
 from seqops.tasks.classification import ClassificationMeta, Scaler
@@ -101,8 +101,9 @@ def write_bundle(
     data: DataConfig | None = None,
     max_length: int = 64,
 ) -> Path:
-    """`preprocessing.json` and `model.onnx` in `models` (the task's extra files, such as a
-    tokenizer, are the caller's)."""
-    bundle_of(meta, data, max_length).write(models / contract.PREPROCESSING_FILE)
+    """`preprocessing.json` and `model.onnx` in `models`, sealed (`seal_bundle`: the files'
+    sha256 recorded). The task's extra files, such as a tokenizer, are the caller's, who seals
+    the bundle again after writing them."""
     export(net, models / contract.MODEL_FILE, meta)
+    seal_bundle(models, bundle_of(meta, data, max_length))
     return models

@@ -18,9 +18,9 @@ from seqops.data.sequences import SequenceSet
 from seqops.data.text import TextEncoder, train_tokenizer
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet
-from seqops.onnx_export import check_parity, parity_batches
+from seqops.onnx_export import check_parity, parity_batches, seal_bundle
 from seqops.serving import Predictor
-from seqops.tasks import get_task
+from seqops.tasks import get_task, read_bundle
 from seqops.tasks.text import TOKENIZER_FILE, TextCodec, TextMeta
 from tests.conftest import assert_predict_succeeds_without_torch
 from tests.unit.bundles import expected_shapes, text_meta, write_bundle
@@ -61,6 +61,7 @@ def bundle(
     models = write_bundle(tmp_path_factory.mktemp("models"), net, meta, DataConfig(), 64)
     assert get_task(meta.task).bundle_files(meta) == [TOKENIZER_FILE]
     encoder.tokenizer.save(str(models / TOKENIZER_FILE))
+    seal_bundle(models, read_bundle(models / contract.PREPROCESSING_FILE))
     return models
 
 

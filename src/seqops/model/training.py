@@ -148,8 +148,13 @@ def fit(
 
 
 def load_system(checkpoint: Path) -> LitSequenceModel:
-    """A trained system from its checkpoint, on the CPU, in eval mode."""
-    return LitSequenceModel.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    """A trained system from its checkpoint, on the CPU, in eval mode.
+
+    `weights_only=True`: the checkpoint is unpickled by torch's restricted loader (tensors,
+    containers and primitives only), so a tampered file cannot run code when it is read."""
+    return LitSequenceModel.load_from_checkpoint(
+        checkpoint, map_location="cpu", weights_only=True
+    ).eval()
 
 
 def evaluate_checkpoint(checkpoint: Path, processed_dir: Path) -> Evaluation:

@@ -7,11 +7,19 @@ model's `models/tokenizer.json`) and `models/model.int8.onnx` for LSTM models (b
 undeclared in dvc.yaml: they do not always exist), and `reports/export.json` (opset, dynamic
 axes, parity, served-path checks, int8). The checks are `seqops.onnx_export`'s: the stage fails
 when ONNX Runtime disagrees with PyTorch or the served path disagrees with the evaluated
-model. The bundle is logged as an MLflow pyfunc model in the training run of `models/run.json`.
+model. The bundle is logged as an MLflow pyfunc model (models from code,
+`seqops.pyfunc_model`) in the training run of `models/run.json`.
+
+All or nothing: the previous bundle is deleted first (as `dvc repro` deletes a stage's outs:
+it belongs to another checkpoint), the new one is built and checked in `models/.export-*/`
+and only then moved in, `preprocessing.json` with the other files' sha256 last. A failed or
+killed export leaves no bundle, or one `seqops predict` refuses naming the file that does
+not match; never one served unchecked. `dvc repro` then runs export again.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +34,15 @@ from seqops.layout import Layout
 from seqops.onnx_export import artifacts, export_bundle
 from seqops.tasks import get_task, read_bundle
 
+#: The module whose file is the logged pyfunc model (see its docstring).
+PYFUNC_MODEL = "seqops.pyfunc_model"
+
+
+def pyfunc_model_file() -> str:
+    spec = importlib.util.find_spec(PYFUNC_MODEL)
+    assert spec is not None and spec.origin is not None, PYFUNC_MODEL
+    return spec.origin
+
 
 def log_bundle(
     models_dir: Path,
@@ -39,7 +56,7 @@ def log_bundle(
     has them at) are what the MLflow UI shows on the model."""
     import mlflow
 
-    from seqops.serving import OnnxSequenceModel, bundle_files, served_signature
+    from seqops.serving import bundle_files, served_signature
 
     bundle = read_bundle(models_dir / contract.PREPROCESSING_FILE)
     codec = get_task(bundle.data.task).codec(bundle, bundle_files(bundle, models_dir))
@@ -52,7 +69,8 @@ def log_bundle(
     mlflow.log_metrics(metrics)
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=OnnxSequenceModel(),
+        # Models from code: MLflow stores this file, not a pickled object, and runs it on load.
+        python_model=pyfunc_model_file(),
         artifacts=artifacts(models_dir, bundle.data),
         # Ship the seqops package with the model so it loads where seqops is not installed.
         code_paths=[str(Path(__file__).resolve().parents[1])],
