@@ -9,6 +9,7 @@ message is one line naming the problem, and that nothing valid-looking was left 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -327,6 +328,20 @@ def _truncate(models: Path) -> None:
     (models / "model.onnx").write_bytes(data[: len(data) // 2])
 
 
+def _resealed(spoil: Callable[[Path], Any]) -> Callable[[Path], None]:
+    """`spoil`, then record the spoiled model's sha256 as export would: the predictor's
+    digest check passes and its ONNX loading is what must refuse the file."""
+
+    def spoil_and_seal(models: Path) -> None:
+        spoil(models)
+        pre = json.loads((models / "preprocessing.json").read_text())
+        digest = hashlib.sha256((models / "model.onnx").read_bytes()).hexdigest()
+        pre["sha256"]["model.onnx"] = digest
+        (models / "preprocessing.json").write_text(json.dumps(pre))
+
+    return spoil_and_seal
+
+
 def _preprocessing(text: str) -> Callable[[Path], Any]:
     return lambda models: (models / "preprocessing.json").write_text(text)
 
@@ -343,18 +358,31 @@ def _extra_feature(models: Path) -> None:
 PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], Any] | None, str, str]] = {
     "output is a directory": ("in.csv", _csv(_request()), None, "outdir/", "is a directory"),
     "output suffix": ("in.csv", _csv(_request()), None, "out.xlsx", "unsupported output format"),
-    "truncated model.onnx": ("in.csv", _csv(_request()), _truncate, "out.csv", "not a loadable"),
+    "model.onnx changed after export": (
+        "in.csv",
+        _csv(_request()),
+        _truncate,
+        "out.csv",
+        "model.onnx: sha256 differs from the one",
+    ),
+    "truncated model.onnx": (
+        "in.csv",
+        _csv(_request()),
+        _resealed(_truncate),
+        "out.csv",
+        "not a loadable",
+    ),
     "empty model.onnx": (
         "in.csv",
         _csv(_request()),
-        lambda m: (m / "model.onnx").write_bytes(b""),
+        _resealed(lambda m: (m / "model.onnx").write_bytes(b"")),
         "out.csv",
         "model.onnx: not a loadable ONNX model",
     ),
     "text as model.onnx": (
         "in.csv",
         _csv(_request()),
-        lambda m: (m / "model.onnx").write_text("not onnx"),
+        _resealed(lambda m: (m / "model.onnx").write_text("not onnx")),
         "out.csv",
         "model.onnx: not a loadable ONNX model",
     ),
