@@ -36,15 +36,16 @@ PARENT_RUN_ATTR = "mlflow.parent_run_id"
 OWNERLESS_GRACE = timedelta(seconds=60)
 
 
-#: What every trial trains on: one process with one intra-op thread. Trials are small and
-#: run side by side (`--workers`); DDP would re-launch the tuner's command line for each rank.
-TRIAL_DEVICE = {"devices": 1, "strategy": "auto", "threads": 1}
+#: What every trial trains on: one process (trials are small and run side by side with
+#: `--workers`; DDP would re-launch the tuner's command line for each rank).
+TRIAL_DEVICE = {"devices": 1, "strategy": "auto"}
 
 
 def trial_base(cfg: Config) -> Config:
     """The config every trial starts from: `train.max_epochs` capped by `tune.max_epochs`, on
-    one device with one thread (`TRIAL_DEVICE`)."""
-    update: dict[str, Any] = dict(TRIAL_DEVICE)
+    one device (`TRIAL_DEVICE`) with one intra-op thread per worker (`train.threads: 0` keeps
+    PyTorch's default, one per core)."""
+    update: dict[str, Any] = {**TRIAL_DEVICE, "threads": min(cfg.train.threads, 1)}
     cap = cfg.tune.max_epochs
     if cap is not None and cap < cfg.train.max_epochs:
         update["max_epochs"] = cap
