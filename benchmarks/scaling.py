@@ -107,7 +107,7 @@ def _install_rss_probe() -> None:
             return got, status
         return original(pid, options)
 
-    os.waitpid = waitpid  # type: ignore[assignment]
+    os.waitpid = waitpid
 
 
 def _prepared(work: Path, name: str, **sections: dict[str, Any]) -> Path:
