@@ -11,7 +11,7 @@ Rows (JapaneseVowels, default params unless a flag says otherwise; a work dir un
   batch size, optimizer and clipping, both on one thread, `--epochs` epochs each.
 - `ddp`: `seqops train` on 2 CPU processes (DDP, gloo) against 1, same global batch.
 - `size`: prepare + train + evaluate wall time and peak RSS (largest of the three processes) at
-  1x, 4x, 16x the training set (noisy copies of the training sequences as a CSV; same test set).
+  1x, 4x, 16x the data set (noisy copies of every sequence as a long-format CSV in `data.path`).
 - `tune`: the tune stage's wall time idle and with `--load` busy-loop processes, before
   (`train.threads: 0`, PyTorch's default of one thread per core) and after (`train.threads: 1`),
   with `--tune-trials` trials; a run over `--tune-limit` seconds is stopped and shown as `>`.
@@ -234,18 +234,18 @@ def size(work: Path, epochs: int, sizes: list[int]) -> list[Row]:
     base = _prepared(work, "size-base", train=fixed)
     raw = work / "size-raw"
     raw.mkdir(exist_ok=True)
-    test = raw / "test.csv"
-    _long_frame(base, "test", 1, 0.0, 0).to_csv(test, index=False)
     rows: list[Row] = []
     first = None
     for k in sizes:
-        train = raw / f"train_x{k}.csv"
-        frame = pd.concat([_long_frame(base, s, k, 0.1, k) for s in ("train", "val")])
+        # Every split copied k times (prepare splits the file again, test set included).
+        train = raw / f"data_x{k}.csv"
+        frame = pd.concat([_long_frame(base, s, k, 0.1, k) for s in ("train", "val", "test")])
         frame.to_csv(train, index=False)
         root = work / f"size-x{k}"
         root.mkdir(exist_ok=True)
-        data = {"dataset": None, "path": str(train), "test_path": str(test)}
-        _params(root, data=data, train=fixed, tune={"enabled": False})
+        _params(
+            root, data={"dataset": None, "path": str(train)}, train=fixed, tune={"enabled": False}
+        )
         walls, peaks = [], []
         for stage in ("prepare", "tune", "train", "evaluate"):
             wall, peak = _stage(root, stage)
@@ -433,7 +433,10 @@ def main() -> None:
     rows: list[Row] = []
     for name in sections:
         started = time.perf_counter()
-        rows += jobs[name]()
+        done = jobs[name]()
+        rows += done
+        for row in done:  # as it comes, in case a later section fails
+            print("| " + " | ".join(row) + " |", file=sys.stderr, flush=True)
         print(f"[{name}: {time.perf_counter() - started:.0f} s]", file=sys.stderr, flush=True)
     cpu = platform.processor() or platform.machine()
     print(f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}\n")
