@@ -1,7 +1,7 @@
 """How seqops scales past one CPU process: one markdown table, every row measured in this run.
 
     .venv/bin/python benchmarks/scaling.py [--only overhead,ddp,size,tune,predict,serve]
-        [--epochs 3] [--sizes 1,4,16] [--tune-trials 8] [--load 4] [--tune-limit 300]
+        [--epochs 3] [--ddp-epochs 10] [--sizes 1,4,16] [--tune-trials 8] [--load 4] [--tune-limit 300]
         [--predict-sizes 1,100,10000] [--requests 50] [--clients 8]
 
 Rows (JapaneseVowels, default params unless a flag says otherwise; a work dir under /tmp):
@@ -9,7 +9,8 @@ Rows (JapaneseVowels, default params unless a flag says otherwise; a work dir un
 - `overhead`: training throughput (sequences/s, training epochs only) of `fit` (what `seqops
   train` runs: Lightning) against a plain PyTorch loop over the same `SequenceNet`, data,
   batch size, optimizer and clipping, both on one thread, `--epochs` epochs each.
-- `ddp`: `seqops train` on 2 CPU processes (DDP, gloo) against 1, same global batch.
+- `ddp`: `seqops train` on 2 CPU processes (DDP, gloo) against 1, same global batch,
+  `--ddp-epochs` epochs (the fit time includes starting rank 1 and the process group).
 - `size`: prepare + train + evaluate wall time and peak RSS (largest of the three processes) at
   1x, 4x, 16x the data set (noisy copies of every sequence as a long-format CSV in `data.path`).
 - `tune`: the tune stage's wall time idle and with `--load` busy-loop processes, before
@@ -196,7 +197,7 @@ def ddp(work: Path, epochs: int) -> list[Row]:
             (
                 f"`seqops train`, {devices} CPU process{'es' if devices > 1 else ''}",
                 f"{rates[devices]:,.0f} seq/s",
-                f"fit {wall:.1f} s, global batch 32",
+                f"fit {wall:.1f} s ({epochs} epochs, launch included), global batch 32",
             )
         )
     speed = rates[2] / rates[1]
@@ -253,13 +254,14 @@ def size(work: Path, epochs: int, sizes: list[int]) -> list[Row]:
                 walls.append(wall)
                 peaks.append(peak)
         n = json.loads((root / "reports" / "data.json").read_text())["n_train"]
+        fit_s = json.loads((root / "reports" / "train.json").read_text())["wall_s"]
         total = sum(walls)
-        first = first or (total, k)
-        growth = f"{total / first[0]:.2f}x the {first[1]}x time"
+        first = first or (total, fit_s, k)
+        growth = f"{total / first[0]:.2f}x / fit {fit_s / first[1]:.2f}x the {first[2]}x run"
         rows.append(
             (
                 f"prepare + train + evaluate, {k}x data ({n:,} train seq, {epochs} epochs)",
-                f"{total:.1f} s",
+                f"{total:.1f} s (fit {fit_s:.1f} s)",
                 f"peak RSS {max(peaks):,.0f} MiB; {growth}",
             )
         )
@@ -407,6 +409,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="overhead,ddp,size,tune,predict,serve")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--ddp-epochs", type=int, default=10)
     parser.add_argument("--sizes", default="1,4,16")
     parser.add_argument("--tune-trials", type=int, default=None, help="default: params.yaml")
     parser.add_argument("--load", type=int, default=4)
@@ -424,7 +427,7 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="seqops-scaling-"))
     jobs = {
         "overhead": lambda: overhead(work, args.epochs),
-        "ddp": lambda: ddp(work, args.epochs),
+        "ddp": lambda: ddp(work, args.ddp_epochs),
         "size": lambda: size(work, args.epochs, [int(s) for s in args.sizes.split(",")]),
         "tune": lambda: tune(work, trials, args.load, args.tune_limit),
         "predict": lambda: predict(work, [int(s) for s in args.predict_sizes.split(",")]),
