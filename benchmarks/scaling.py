@@ -1,8 +1,8 @@
 """How seqops scales past one CPU process: one markdown table, every row measured in this run.
 
     .venv/bin/python benchmarks/scaling.py [--only overhead,ddp,size,tune,predict,serve]
-        [--epochs 3] [--ddp-epochs 10] [--sizes 1,4,16] [--tune-trials 8] [--load 4] [--tune-limit 300]
-        [--predict-sizes 1,100,10000] [--requests 50] [--clients 8]
+        [--epochs 3] [--ddp-epochs 10] [--sizes 1,4,16] [--tune-trials N] [--load 4]
+        [--tune-limit 300] [--predict-sizes 1,100,10000] [--requests 50] [--clients 8]
 
 Rows (JapaneseVowels, default params unless a flag says otherwise; a work dir under /tmp):
 
