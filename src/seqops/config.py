@@ -219,6 +219,10 @@ class TrainConfig(_Section):
     """Lightning strategy."""
     deterministic: bool = True
     """Deterministic kernels: two runs from one commit give identical metrics on CPU."""
+    threads: int = Field(1, ge=0)
+    """PyTorch intra-op threads of each process that runs torch (train, each tuning worker, each
+    DDP rank, evaluate, export); 0 keeps PyTorch's default (one per core), which oversubscribes
+    a machine shared with other CPU-bound processes (benchmarks/scaling.py measures both)."""
 
     @model_validator(mode="after")
     def _trainer_options(self) -> TrainConfig:

@@ -84,3 +84,17 @@ def test_release_promotes_against_the_registry_from_secrets_before_publishing() 
     # Without the URI secret: an explicit local store, said before the pipeline runs.
     assert first('MLFLOW_TRACKING_URI=sqlite:///mlflow.db" >> "$GITHUB_ENV"') < first("make repro")
     assert first("make repro") < first("seqops promote") < first("gh release create")
+
+
+def test_ci_pulls_and_pushes_the_dvc_cache_through_a_remote_from_a_secret() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    assert job["env"]["DVC_REMOTE_URL"] == "${{ secrets.DVC_REMOTE_URL }}"
+    runs = [str(step.get("run", "")) for step in job["steps"]]
+    conditions = [str(step.get("if", "")) for step in job["steps"]]
+    pull = next(i for i, r in enumerate(runs) if "dvc pull" in r)
+    repro = runs.index("make repro")
+    push = next(i for i, r in enumerate(runs) if "dvc push" in r)
+    assert pull < repro < push
+    assert 'dvc remote add --local -d ci "$DVC_REMOTE_URL"' in runs[pull]
+    assert conditions[pull] == conditions[push] == "env.DVC_REMOTE_URL != ''"

@@ -50,14 +50,17 @@ class LitSequenceModel(pl.LightningModule):
             mask = step_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
             x = x + noise_std * torch.randn_like(x) * mask
         loss = self.objective.loss(self(x, lengths), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        # sync_dist: under DDP each rank sees part of the epoch; the logged value is the mean.
+        self.log(
+            "train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True
+        )
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
         output = self(x, lengths)
         loss = self.objective.loss(output, y)
-        self.log("val/loss", loss, on_epoch=True, batch_size=len(y), prog_bar=True)
+        self.log("val/loss", loss, on_epoch=True, batch_size=len(y), prog_bar=True, sync_dist=True)
         self.objective.update(output, y)
 
     def on_validation_epoch_end(self) -> None:

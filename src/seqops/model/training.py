@@ -6,10 +6,19 @@ and the tests all call.
 
 The task recorded in `data/processed/preprocessing.json` decides the head, the extra network
 arguments and the objective (`seqops.tasks`); nothing here depends on which task it is.
+
+Several devices (docs/architecture.md, "Scale"): `train.strategy: ddp` with `train.devices: N`
+runs Lightning's DDP. Lightning starts ranks 1..N-1 by re-running the command line (`seqops
+train`), so each rank runs the stage's `main()`; only rank 0 (`is_rank_zero()`) writes the
+checkpoint, reports and the MLflow run. `train.batch_size` is the global batch: each rank
+loads `batch_size / N` sequences per step, so N processes take the steps one process takes.
+On CPU the ranks talk over gloo.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +30,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from seqops.config import Config
 from seqops.contracts import DataMeta
 from seqops.data.datamodule import SequenceDataModule
+from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META
 from seqops.model.network import architecture
 from seqops.model.system import LitSequenceModel
@@ -52,6 +62,64 @@ class EpochMetricsLogger(pl.Callback):
             if name.startswith(("train/", "val/"))
         }
         mlflow.log_metrics(metrics, step=trainer.current_epoch)
+
+
+def use_threads(threads: int) -> None:
+    """PyTorch intra-op threads of this process (`train.threads`; 0 keeps PyTorch's default).
+
+    Set by every stage that runs torch, not through OMP_NUM_THREADS: `dvc repro`, `make repro`
+    and tuning workers then all get it. One thread per process keeps a shared machine from
+    being oversubscribed (benchmarks/scaling.py); results do not depend on it."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+#: Environment variables Lightning and torchrun set in every rank of a distributed run.
+_RANK_VARS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def is_rank_zero() -> bool:
+    """False in ranks 1..N-1 of a DDP run (the copies of the command Lightning launched)."""
+    for var in _RANK_VARS:
+        if var in os.environ:
+            return int(os.environ[var]) == 0
+    return True
+
+
+def launched_from_cli() -> bool:
+    """Whether this process runs the `seqops` command, which Lightning's DDP launcher can
+    re-run for the other ranks (it re-runs `sys.argv`: under pytest or a notebook that would
+    be the wrong program)."""
+    import __main__
+
+    spec = getattr(__main__, "__spec__", None)
+    if spec is not None:
+        return str(spec.name).startswith("seqops")
+    return Path(sys.argv[0]).name == "seqops"
+
+
+def _check_strategy(cfg: Config, world_size: int) -> None:
+    """What seqops supports past one device: Lightning's `ddp` launched from `seqops train`."""
+    strategy = cfg.train.strategy
+    if world_size > 1 and strategy != "ddp":
+        raise ConfigError(
+            f"train.strategy: {strategy!r} with {world_size} devices: expected 'ddp' (seqops "
+            "runs one process per device, launched by `seqops train`)"
+        )
+    if strategy.startswith("ddp") and strategy != "ddp":
+        raise ConfigError(f"train.strategy: {strategy!r}: expected 'ddp' or a one-device strategy")
+    if world_size > 1 and not launched_from_cli():
+        raise ConfigError(
+            f"train.strategy: 'ddp' with {world_size} devices re-runs the command for each rank: "
+            "run it through `seqops train` (or `dvc repro`), not from Python"
+        )
+    if cfg.train.batch_size % world_size:
+        raise ConfigError(
+            f"train.batch_size: {cfg.train.batch_size} is the global batch: expected a multiple "
+            f"of the {world_size} devices"
+        )
 
 
 @dataclass
@@ -98,8 +166,8 @@ def fit(
 ) -> FitResult:
     """Train one model; the best epoch by `train.monitor` is saved under `checkpoint_dir`."""
     start = time.perf_counter()
+    use_threads(cfg.train.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    data = SequenceDataModule(processed_dir, cfg.train.batch_size, cfg.seed)
     model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
@@ -130,7 +198,19 @@ def fit(
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
+    _check_strategy(cfg, trainer.world_size)
+    batch_size = cfg.train.batch_size // trainer.world_size
+    data = SequenceDataModule(processed_dir, batch_size, cfg.seed)
     trainer.fit(model, datamodule=data)
+    if not trainer.is_global_zero:  # rank 0 saved the checkpoint and reports the result
+        return FitResult(
+            model=model,
+            best_checkpoint=Path(checkpoint.best_model_path),
+            best_score=float("nan"),
+            best_epoch=-1,
+            epochs_run=trainer.current_epoch,
+            wall_s=time.perf_counter() - start,
+        )
     if not checkpoint.best_model_path:
         raise RuntimeError(f"no checkpoint written: was {cfg.train.monitor!r} ever logged?")
     best = load_system(Path(checkpoint.best_model_path))

@@ -19,7 +19,7 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.contracts import MetricsReport
 from seqops.layout import Layout
-from seqops.model.training import evaluate_checkpoint
+from seqops.model.training import evaluate_checkpoint, use_threads
 
 
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> MetricsReport:
@@ -28,7 +28,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
     from seqops import tracking
 
     layout = layout or Layout()
-    load_config(params)  # fail early on a bad params file, as every stage does
+    # fail early on a bad params file, as every stage does
+    use_threads(load_config(params).train.threads)
     numbers = layout.stage_metrics("evaluate")
     outputs.remove(layout.metrics, layout.predictions, layout.evaluation_plots, numbers)
     evaluation = evaluate_checkpoint(layout.checkpoint, layout.processed)

@@ -31,6 +31,7 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.contracts import ExportReport, MetricsReport, TrainReport
 from seqops.layout import Layout
+from seqops.model.training import use_threads
 from seqops.onnx_export import artifacts, export_bundle
 from seqops.tasks import get_task, read_bundle
 
@@ -114,6 +115,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
 
     layout = layout or Layout()
     cfg = load_config(params)
+    use_threads(cfg.train.threads)
     meta = read_meta(layout.processed_meta)
     outputs.remove(
         layout.models / contract.MODEL_FILE,

@@ -6,6 +6,10 @@
 all call; `main()` merges `models/best_params.yaml` (written by the tune stage, if present)
 over params.yaml, opens one MLflow run, and writes `models/model.ckpt`, `models/run.json`,
 `reports/train.json` and the learning curves `reports/plots/learning_curves.csv`.
+
+With `train.strategy: ddp` and `train.devices: N`, Lightning re-runs `seqops train` for ranks
+1..N-1: those only train (`_train_rank`); rank 0 alone opens the MLflow run and writes every
+output, so N processes leave what one process leaves.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from seqops import outputs
 from seqops.config import Config, load_merged_config
 from seqops.contracts import DataReport, RunInfo, TrainReport, TuneReport
 from seqops.layout import Layout
-from seqops.model.training import EpochMetricsLogger, FitResult, fit
+from seqops.model.training import EpochMetricsLogger, FitResult, fit, is_rank_zero
 from seqops.tasks import get_task
 
 
@@ -84,13 +88,23 @@ def train_report(cfg: Config, result: FitResult) -> TrainReport:
     )
 
 
-def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> TrainReport:
+def _train_rank(cfg: Config, layout: Layout) -> None:
+    """A DDP rank other than 0: train in step with rank 0, which saves and reports."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(cfg, layout.processed, Path(tmp), progress_bar=False)
+
+
+def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> TrainReport | None:
+    """Train and write the outputs; None in a DDP rank other than 0 (it writes nothing)."""
     import mlflow
 
     from seqops import tracking
 
     layout = layout or Layout()
     cfg = load_merged_config(params, layout.best_params)
+    if not is_rank_zero():
+        _train_rank(cfg, layout)
+        return None
     curves = layout.learning_curves
     report_file = layout.train_report
     numbers = layout.stage_metrics("train")

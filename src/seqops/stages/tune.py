@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -94,16 +93,13 @@ def search(job: Job, workers: int = 1, progress_bar: bool = True) -> None:
     if workers == 1:
         run_worker(job, progress_bar)
         return
-    cpus = os.cpu_count() or 1
     ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and MLflow clients
     procs = []
     for i in range(workers):
         quota = job.n_trials // workers + (i < job.n_trials % workers)
         if quota == 0:
             continue
-        child = Job(
-            **{**job.__dict__, "n_trials": quota, "worker": i, "threads": max(1, cpus // workers)}
-        )
+        child = Job(**{**job.__dict__, "n_trials": quota, "worker": i, "threads": 1})
         procs.append(ctx.Process(target=run_worker, args=(child,), name=f"seqops-tune-{i}"))
     for proc in procs:
         proc.start()
@@ -250,6 +246,9 @@ def main(
         print("tune: disabled, wrote the base params")
         return report
 
+    note = studies.single_device_note(cfg)
+    if note:
+        print(note)
     name = studies.study_name(cfg, outputs.hash_dir(layout.processed))
     spec = studies.storage_spec(cfg.tune, layout.root, name)
     study = studies.open_study(cfg, spec, name)

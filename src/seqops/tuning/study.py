@@ -38,12 +38,31 @@ PARENT_RUN_ATTR = "mlflow.parent_run_id"
 OWNERLESS_GRACE = timedelta(seconds=60)
 
 
+#: What every trial trains on: one process (trials are small and run side by side with
+#: `--workers`; DDP would re-launch the tuner's command line for each rank).
+TRIAL_DEVICE = {"devices": 1, "strategy": "auto"}
+
+
 def trial_base(cfg: Config) -> Config:
-    """The config every trial starts from: `train.max_epochs` capped by `tune.max_epochs`."""
+    """The config every trial starts from: `train.max_epochs` capped by `tune.max_epochs`, on
+    one device (`TRIAL_DEVICE`) with one intra-op thread per worker (`train.threads: 0` keeps
+    PyTorch's default, one per core)."""
+    update: dict[str, Any] = {**TRIAL_DEVICE, "threads": min(cfg.train.threads, 1)}
     cap = cfg.tune.max_epochs
-    if cap is None or cap >= cfg.train.max_epochs:
-        return cfg
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": cap})})
+    if cap is not None and cap < cfg.train.max_epochs:
+        update["max_epochs"] = cap
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update=update)})
+
+
+def single_device_note(cfg: Config) -> str | None:
+    """What the tuner says when `train` asks for several devices: trials run on one."""
+    train = cfg.train
+    if train.devices in (1, "1") and not train.strategy.startswith("ddp"):
+        return None
+    return (
+        f"tune: train.devices={train.devices} / train.strategy={train.strategy!r} apply to the "
+        "train stage only; each trial runs in one process on one device"
+    )
 
 
 def study_name(cfg: Config, data_hash: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from seqops.config import Config, parse_config
 from seqops.errors import ConfigError
-from seqops.tuning.study import study_name, trial_base
+from seqops.tuning.study import single_device_note, study_name, trial_base
 from seqops.tuning.trial import best_value, suggest, trial_config
 
 
@@ -109,6 +109,19 @@ def test_trial_base_caps_epochs_only_downwards() -> None:
     short = parse_config({"train": {"max_epochs": 5}})
     assert trial_base(short).train.max_epochs == 5
     assert trial_base(parse_config({"tune": {"max_epochs": None}})).train.max_epochs == 60
+
+
+def test_trials_run_on_one_device_with_one_thread_and_say_so() -> None:
+    ddp = parse_config({"train": {"devices": 2, "strategy": "ddp", "threads": 4}})
+    train = trial_base(ddp).train
+    assert (train.devices, train.strategy, train.threads) == (1, "auto", 1)
+    assert study_name(ddp, "abc") == study_name(Config(), "abc")  # same trials, same study
+    assert trial_base(parse_config({"train": {"threads": 0}})).train.threads == 0
+    assert single_device_note(Config()) is None
+    assert single_device_note(ddp) == (
+        "tune: train.devices=2 / train.strategy='ddp' apply to the train stage only; each "
+        "trial runs in one process on one device"
+    )
 
 
 def test_sampled_params_stay_in_range_and_replace_the_dotted_paths() -> None:
