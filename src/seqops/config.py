@@ -212,7 +212,7 @@ class TrainConfig(_Section):
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
     accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"] = "cpu"
-    """Lightning accelerator; `gpu`, `cuda` and `mps` must be present on this machine."""
+    """Lightning accelerator; `seqops train` checks that it is present before it starts."""
     devices: Annotated[int, Field(ge=-1)] | Literal["auto"] = 1
     """Lightning devices: a count (-1 = all of the accelerator's), or `auto`."""
     strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp"] = "auto"
@@ -234,26 +234,11 @@ class TrainConfig(_Section):
             )
         if self.devices == 0:
             raise ValueError("train.devices = 0: expected a count >= 1, -1 (all) or 'auto'")
-        if self.accelerator in ("gpu", "cuda", "mps") and not _accelerator_present(
-            self.accelerator
-        ):
-            raise ValueError(
-                f"train.accelerator = {self.accelerator!r}: not available on this machine "
-                "(use 'cpu' or 'auto')"
-            )
         return self
 
     @property
     def monitor_mode(self) -> Literal["min", "max"]:
         return "min" if metric_direction(self.monitor) == "minimize" else "max"
-
-
-def _accelerator_present(name: str) -> bool:
-    import torch
-
-    if name == "mps":
-        return bool(torch.backends.mps.is_available())
-    return bool(torch.cuda.is_available())
 
 
 class IntRange(_Section):

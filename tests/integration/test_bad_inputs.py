@@ -257,6 +257,9 @@ TRAIN_CASES: dict[str, dict[str, Any]] = {
     "devices 0": {"train": {"devices": 0}},
     "strategy bogus": {"train": {"strategy": "bogus"}},
     "accelerator tpu": {"train": {"accelerator": "tpu"}},
+    "accelerator gpu absent": {"train": {"accelerator": "gpu"}},
+    "devices 2 without ddp": {"train": {"strategy": "auto", "devices": 2}},
+    "ddp from Python": {"train": {"strategy": "ddp", "devices": 2}},
     "monitor val/ece": {"train": {"monitor": "val/ece"}},
     "weight_decay inf": {"train": {"weight_decay": float("inf")}},
 }
@@ -266,6 +269,11 @@ TRAIN_CASES: dict[str, dict[str, Any]] = {
 def test_bad_train_option_keeps_the_model(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    if case == "accelerator gpu absent":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
     write_params(tmp_path / "params.yaml", TRAIN_CASES[case])
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "model.ckpt").write_bytes(b"the previous model")

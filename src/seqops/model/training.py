@@ -17,6 +17,7 @@ On CPU the ranks talk over gloo.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -120,6 +121,37 @@ def _check_strategy(cfg: Config, world_size: int) -> None:
             f"train.batch_size: {cfg.train.batch_size} is the global batch: expected a multiple "
             f"of the {world_size} devices"
         )
+
+
+def check_trainer(cfg: Config) -> int:
+    """Lightning's own check of `train.accelerator` / `devices` / `strategy` (is the
+    accelerator here, do the devices exist) and seqops' DDP rules, without training: the train
+    stage calls it before it deletes the previous model. Returns the number of processes."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    train = cfg.train
+    quiet = logging.getLogger("lightning.pytorch")  # its "GPU available: ..." lines come at fit
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        trainer = pl.Trainer(
+            accelerator=train.accelerator,
+            devices=train.devices,
+            strategy=train.strategy,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+    except (MisconfigurationException, TypeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(
+            f"train.accelerator = {train.accelerator!r}, train.devices = {train.devices!r}, "
+            f"train.strategy = {train.strategy!r}: {' '.join(str(exc).split())}"
+        ) from None
+    finally:
+        quiet.setLevel(level)
+    _check_strategy(cfg, trainer.world_size)
+    return int(trainer.world_size)
 
 
 @dataclass

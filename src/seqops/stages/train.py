@@ -24,7 +24,13 @@ from seqops import outputs
 from seqops.config import Config, load_merged_config
 from seqops.contracts import DataReport, RunInfo, TrainReport, TuneReport
 from seqops.layout import Layout
-from seqops.model.training import EpochMetricsLogger, FitResult, fit, is_rank_zero
+from seqops.model.training import (
+    EpochMetricsLogger,
+    FitResult,
+    check_trainer,
+    fit,
+    is_rank_zero,
+)
 from seqops.tasks import get_task
 
 
@@ -108,6 +114,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
     curves = layout.learning_curves
     report_file = layout.train_report
     numbers = layout.stage_metrics("train")
+    check_trainer(cfg)  # a bad Lightning option stops here, with the previous model kept
     outputs.remove(layout.checkpoint, layout.run_file, report_file, curves, numbers)
     data_report = DataReport.read(layout.data_report)
     uri = tracking.use_tracking(cfg.tracking)
