@@ -24,8 +24,10 @@ install: $(VENV)/.installed  ## create .venv and install seqops with its dev too
 repro: install  ## run the DVC pipeline on the default dataset
 	dvc repro
 
+# One pytest worker per core, a test file per worker (module fixtures build once), one torch
+# thread per worker so the workers do not oversubscribe the cores.
 test: install  ## run the whole test suite (unit, integration, e2e)
-	python -m pytest
+	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile
 
 test-fast: install  ## unit tests only
 	python -m pytest tests/unit
