@@ -155,12 +155,29 @@ class ModelConfig(_Section):
     """Dropout between recurrent layers and before the head."""
     pooling: Pooling = "mean"
     """How per-step states become one vector: last real step, masked mean/max, attention."""
+    encoder: Literal["linear", "conv"] = "linear"
+    """Float inputs: how each step enters the recurrent cell. `linear`: one dense layer per
+    step. `conv`: a strided Conv1d over time (`encoder_kernel`, `encoder_stride`) that
+    shortens a sequence to ceil(T / stride) steps, for long series."""
+    encoder_kernel: int = Field(8, ge=1, le=512)
+    """`encoder: conv` only: steps each output step reads."""
+    encoder_stride: int = Field(4, ge=1, le=512)
+    """`encoder: conv` only: input steps per output step (at most `encoder_kernel`)."""
     embedding_dim: int = Field(128, ge=1, le=4096)
     """Text only: token embedding size (must match the vectors of `embeddings_path`)."""
     embeddings_path: Path | None = None
     """Text only: pretrained word vectors, a local word2vec / GloVe text file; null = random."""
     freeze_embeddings: bool = False
     """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
+
+    @model_validator(mode="after")
+    def _stride_within_kernel(self) -> ModelConfig:
+        if self.encoder_stride > self.encoder_kernel:
+            raise ValueError(
+                f"model.encoder_stride = {self.encoder_stride} must not exceed "
+                f"model.encoder_kernel = {self.encoder_kernel} (steps would be skipped)"
+            )
+        return self
 
 
 class TrainConfig(_Section):
@@ -186,6 +203,11 @@ class TrainConfig(_Section):
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
+    refit_max_examples: int = Field(100, ge=0)
+    """When train + val hold at most this many examples, train again from the same start on
+    both for the epoch count the validation split chose, and keep that model: a tiny
+    training set then loses nothing to validation. 0 = never; not with `scheduler: plateau`
+    (it needs a validation metric)."""
     accelerator: str = "cpu"
     """Lightning accelerator (`cpu`, `gpu`, `auto`)."""
     devices: int | str = 1
