@@ -155,10 +155,13 @@ class ModelConfig(_Section):
     """Dropout between recurrent layers and before the head."""
     pooling: Pooling = "mean"
     """How per-step states become one vector: last real step, masked mean/max, attention."""
-    encoder: Literal["linear", "conv"] = "linear"
+    encoder: Literal["auto", "linear", "conv"] = "auto"
     """Float inputs: how each step enters the recurrent cell. `linear`: one dense layer per
     step. `conv`: a strided Conv1d over time (`encoder_kernel`, `encoder_stride`) that
-    shortens a sequence to ceil(T / stride) steps, for long series."""
+    shortens a sequence to ceil(T / stride) steps, for long series. `auto`: `conv` when the
+    longest training sequence has at least `conv_from_length` steps, else `linear`."""
+    conv_from_length: int = Field(100, ge=1)
+    """`encoder: auto` only: the training length from which the conv encoder is used."""
     encoder_kernel: int = Field(8, ge=1, le=512)
     """`encoder: conv` only: steps each output step reads."""
     encoder_stride: int = Field(4, ge=1, le=512)
@@ -169,6 +172,12 @@ class ModelConfig(_Section):
     """Text only: pretrained word vectors, a local word2vec / GloVe text file; null = random."""
     freeze_embeddings: bool = False
     """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
+
+    def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
+        """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""
+        if self.encoder != "auto":
+            return self.encoder
+        return "conv" if longest >= self.conv_from_length else "linear"
 
     @model_validator(mode="after")
     def _stride_within_kernel(self) -> ModelConfig:

@@ -42,9 +42,12 @@ ARCHITECTURE = (
 )
 
 
-def architecture(model: ModelConfig) -> dict[str, object]:
-    """SequenceNet keyword arguments from the `model` section."""
-    return {key: getattr(model, key) for key in ARCHITECTURE}
+def architecture(model: ModelConfig, longest: int = 0) -> dict[str, object]:
+    """SequenceNet keyword arguments from the `model` section; `encoder: auto` becomes
+    `conv` or `linear` by the longest training sequence (`longest` steps)."""
+    args = {key: getattr(model, key) for key in ARCHITECTURE}
+    args["encoder"] = model.input_encoder(longest)
+    return args
 
 
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}

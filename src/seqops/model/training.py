@@ -72,7 +72,7 @@ def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequence
     """The system for the task of `meta`, sized from it, initialised as the task says
     (pretrained word vectors for a text model with `model.embeddings_path`)."""
     task = get_task(meta.task)
-    network = architecture(cfg.model)
+    network = architecture(cfg.model, meta.max_train_length)
     network.update(task.network_args(meta, processed_dir, cfg.model))
     model = LitSequenceModel(
         n_features=len(meta.feature_names),

@@ -3,7 +3,8 @@ import itertools
 import pytest
 import torch
 
-from seqops.model.network import SequenceNet, reverse_padded
+from seqops.config import ModelConfig
+from seqops.model.network import SequenceNet, architecture, reverse_padded
 
 CELLS = ("lstm", "gru", "rnn")
 POOLINGS = ("last", "mean", "max", "attention")
@@ -174,3 +175,12 @@ def test_forecast_head_writes_every_step_of_every_target_and_ignores_padding(
         for i, s in enumerate(seqs):
             alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
             torch.testing.assert_close(out[i], alone[0], atol=1e-6, rtol=0)
+
+
+def test_auto_encoder_is_conv_only_for_long_training_sequences() -> None:
+    model = ModelConfig(conv_from_length=100)
+    assert architecture(model, 29)["encoder"] == "linear"
+    assert architecture(model, 100)["encoder"] == "conv"
+    assert architecture(model.model_copy(update={"encoder": "linear"}), 500)["encoder"] == "linear"
+    with pytest.raises(ValueError, match=r"model\.encoder_stride"):
+        ModelConfig(encoder_kernel=2, encoder_stride=3)
