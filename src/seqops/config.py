@@ -166,6 +166,9 @@ class ModelConfig(_Section):
     """`encoder: conv` only: steps each output step reads."""
     encoder_stride: int = Field(4, ge=1, le=512)
     """`encoder: conv` only: input steps per output step (at most `encoder_kernel`)."""
+    encoder_layers: int = Field(1, ge=1, le=8)
+    """`encoder: conv` only: convolutions, the strided one and `encoder_layers - 1` more of
+    stride 1 on top."""
     embedding_dim: int = Field(128, ge=1, le=4096)
     """Text only: token embedding size (must match the vectors of `embeddings_path`)."""
     embeddings_path: Path | None = None

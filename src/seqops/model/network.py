@@ -39,6 +39,7 @@ ARCHITECTURE = (
     "encoder",
     "encoder_kernel",
     "encoder_stride",
+    "encoder_layers",
 )
 
 
@@ -86,6 +87,7 @@ class SequenceNet(nn.Module):
         encoder: str = _DEFAULT.encoder,
         encoder_kernel: int = _DEFAULT.encoder_kernel,
         encoder_stride: int = _DEFAULT.encoder_stride,
+        encoder_layers: int = _DEFAULT.encoder_layers,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -123,6 +125,11 @@ class SequenceNet(nn.Module):
                 if encoder == "conv"
                 else nn.Linear(n_features, hidden_size)
             )
+        # `encoder_layers - 1` more convolutions (stride 1) on top of the strided one.
+        self.encoder_stack = nn.ModuleList(
+            nn.Conv1d(hidden_size, hidden_size, encoder_kernel)
+            for _ in range(encoder_layers - 1 if isinstance(self.encoder, nn.Conv1d) else 0)
+        )
         first = embedding_dim if vocab_size else hidden_size
         rnn = _CELLS[cell]
         # One single-layer, single-direction cell per (layer, direction): stacking by hand
@@ -157,12 +164,13 @@ class SequenceNet(nn.Module):
             return torch.relu(self.encoder(x))  # (B, T, H)
         # Zero the padding, then right-pad k - 1 zeros: a window running past a sequence's
         # end reads zeros whether the sequence is alone or padded inside a batch.
-        mask = step_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
-        x = torch.where(mask, x, torch.zeros_like(x)).transpose(1, 2)  # (B, F, T)
-        conv = self.encoder
-        assert isinstance(conv, nn.Conv1d)
-        x = nn.functional.pad(x, (0, conv.kernel_size[0] - 1))  # (B, F, T + k - 1)
-        return torch.relu(conv(x)).transpose(1, 2)  # (B, ceil(T / s), H)
+        for i, conv in enumerate([self.encoder, *self.encoder_stack]):
+            assert isinstance(conv, nn.Conv1d)
+            mask = step_mask(lengths if i == 0 else self.encoded_lengths(lengths), x.shape[1])
+            x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x)).transpose(1, 2)
+            x = nn.functional.pad(x, (0, conv.kernel_size[0] - 1))  # (B, C, T + k - 1)
+            x = torch.relu(conv(x)).transpose(1, 2)  # (B, ceil(T / s), H)
+        return x
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-step states `(B, T', H * directions)` (`T' = ceil(T / stride)`, see

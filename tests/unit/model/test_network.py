@@ -42,8 +42,9 @@ def test_padding_never_changes_a_sequences_output(
     ("kernel", "stride", "bidirectional", "pooling"),
     [(8, 4, True, "mean"), (8, 4, False, "last"), (3, 3, True, "last"), (5, 2, True, "max")],
 )
+@pytest.mark.parametrize("layers", [1, 3])
 def test_conv_encoder_ignores_padding_and_shortens_time(
-    kernel: int, stride: int, bidirectional: bool, pooling: str
+    kernel: int, stride: int, bidirectional: bool, pooling: str, layers: int
 ) -> None:
     torch.manual_seed(0)
     net = SequenceNet(
@@ -55,6 +56,7 @@ def test_conv_encoder_ignores_padding_and_shortens_time(
         encoder="conv",
         encoder_kernel=kernel,
         encoder_stride=stride,
+        encoder_layers=layers,
     ).eval()
     # Lengths that are and are not multiples of the stride, and shorter than the kernel.
     seqs = [torch.randn(n, 5) for n in (17, 1, 8, 3)]

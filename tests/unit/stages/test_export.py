@@ -82,7 +82,14 @@ def test_conv_encoder_exports_with_dynamic_time_and_parity(
 ) -> None:
     torch.manual_seed(0)
     net = SequenceNet(
-        F, C, hidden_size=6, pooling=pooling, encoder="conv", encoder_kernel=4, encoder_stride=2
+        F,
+        C,
+        hidden_size=6,
+        pooling=pooling,
+        encoder="conv",
+        encoder_kernel=4,
+        encoder_stride=2,
+        encoder_layers=2,
     ).eval()
     path = tmp_path / "m.onnx"
     export(net, path, META)
