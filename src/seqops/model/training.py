@@ -156,11 +156,22 @@ def should_refit(cfg: Config, processed_dir: Path) -> int:
     return n if cfg.train.scheduler != "plateau" and 0 < n <= cfg.train.refit_max_examples else 0
 
 
-def refit(cfg: Config, processed_dir: Path, checkpoint_dir: Path, chosen: FitResult) -> FitResult:
+def refit(
+    cfg: Config,
+    processed_dir: Path,
+    checkpoint_dir: Path,
+    chosen: FitResult,
+    *,
+    anneal: bool = True,
+) -> FitResult:
     """Train again from the same seed on train + val for the epochs `chosen` ran up to its
-    best one (same schedule, no validation), and keep the last epoch's model."""
+    best one (no validation), and keep the last epoch's model. `anneal`: the cosine schedule
+    spans the refit's epochs, so the kept model is taken at a low learning rate rather than
+    mid-schedule where `chosen` stopped."""
     start = time.perf_counter()
     epochs = (chosen.best_epoch if chosen.best_epoch >= 0 else chosen.epochs_run) + 1
+    if anneal:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": epochs})})
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = SequenceDataModule(
         processed_dir, cfg.train.batch_size, cfg.seed, train_on=("train", "val")
