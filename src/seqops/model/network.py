@@ -84,7 +84,7 @@ class SequenceNet(nn.Module):
         vocab_size: int | None = None,
         embedding_dim: int = _DEFAULT.embedding_dim,
         horizon: int | None = None,
-        encoder: str = _DEFAULT.encoder,
+        encoder: str = _DEFAULT.input_encoder(0),  # `auto` is resolved by `architecture`
         encoder_kernel: int = _DEFAULT.encoder_kernel,
         encoder_stride: int = _DEFAULT.encoder_stride,
         encoder_layers: int = _DEFAULT.encoder_layers,
