@@ -215,7 +215,7 @@ class TrainConfig(_Section):
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
-    refit_max_examples: int = Field(300, ge=0)
+    refit_max_examples: int = Field(0, ge=0)
     """When train + val hold at most this many examples, train again from the same start on
     both for the epoch count the validation split chose, and keep that model: a tiny
     training set then loses nothing to validation. 0 = never; not with `scheduler: plateau`

@@ -22,6 +22,7 @@ TINY = {
     "train.max_epochs": 3,
     "train.patience": 3,
     "train.batch_size": 8,
+    "train.refit_max_examples": 100,
 }
 
 
