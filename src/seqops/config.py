@@ -180,12 +180,41 @@ class ModelConfig(_Section):
     shared by all its steps, instead of a fresh mask per step."""
     pooling: Pooling = "mean"
     """How per-step states become one vector: last real step, masked mean/max, attention."""
+    encoder: Literal["auto", "linear", "conv"] = "auto"
+    """Float inputs: how each step enters the recurrent cell. `linear`: one dense layer per
+    step. `conv`: a strided Conv1d over time (`encoder_kernel`, `encoder_stride`) that
+    shortens a sequence to ceil(T / stride) steps, for long series. `auto`: `conv` when the
+    longest training sequence has at least `conv_from_length` steps, else `linear`."""
+    conv_from_length: int = Field(100, ge=1)
+    """`encoder: auto` only: the training length from which the conv encoder is used."""
+    encoder_kernel: int = Field(8, ge=1, le=512)
+    """`encoder: conv` only: steps each output step reads."""
+    encoder_stride: int = Field(4, ge=1, le=512)
+    """`encoder: conv` only: input steps per output step (at most `encoder_kernel`)."""
+    encoder_layers: int = Field(1, ge=1, le=8)
+    """`encoder: conv` only: convolutions, the strided one and `encoder_layers - 1` more of
+    stride 1 on top."""
     embedding_dim: int = Field(128, ge=1, le=4096)
     """Text only: token embedding size (must match the vectors of `embeddings_path`)."""
     embeddings_path: PathParam | None = None
     """Text only: pretrained word vectors, a local word2vec / GloVe text file; null = random."""
     freeze_embeddings: bool = False
     """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
+
+    def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
+        """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""
+        if self.encoder != "auto":
+            return self.encoder
+        return "conv" if longest >= self.conv_from_length else "linear"
+
+    @model_validator(mode="after")
+    def _stride_within_kernel(self) -> ModelConfig:
+        if self.encoder_stride > self.encoder_kernel:
+            raise ValueError(
+                f"model.encoder_stride = {self.encoder_stride} must not exceed "
+                f"model.encoder_kernel = {self.encoder_kernel} (steps would be skipped)"
+            )
+        return self
 
 
 class TrainConfig(_Section):
@@ -211,6 +240,11 @@ class TrainConfig(_Section):
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
+    refit_max_examples: int = Field(0, ge=0)
+    """When train + val hold at most this many examples, train again from the same start on
+    both for the epoch count the validation split chose, and keep that model: a tiny
+    training set then loses nothing to validation. 0 = never; not with `scheduler: plateau`
+    (it needs a validation metric)."""
     accelerator: Literal["cpu", "gpu", "cuda", "mps", "auto"] = "cpu"
     """Lightning accelerator; `seqops train` checks that it is present before it starts."""
     devices: Annotated[int, Field(ge=-1)] | Literal["auto"] = 1

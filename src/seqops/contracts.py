@@ -207,6 +207,9 @@ class TrainReport(Contract):
     best: dict[str, float]
     n_parameters: int
     wall_s: float
+    refit_examples: int = 0
+    """Train + val examples the kept model was refit on for `best_epoch + 1` epochs (0: the
+    best epoch of the validated run is kept)."""
 
     def numbers(self) -> dict[str, Any]:
         return {
@@ -215,6 +218,7 @@ class TrainReport(Contract):
             "epochs_run": self.epochs_run,
             "n_parameters": self.n_parameters,
             "wall_s": self.wall_s,
+            "refit_examples": self.refit_examples,
         }
 
 

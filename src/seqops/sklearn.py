@@ -194,7 +194,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = SequenceNet(
             0 if self.text_ else sequences[0].shape[1],
             len(self.classes_),
-            **architecture(model),  # type: ignore[arg-type]
+            **architecture(model, max(len(s) for s in sequences)),  # type: ignore[arg-type]
             embedding_dim=model.embedding_dim,
             **text,  # type: ignore[arg-type]
         )

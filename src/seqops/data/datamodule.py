@@ -66,18 +66,33 @@ def loader(data: SequenceSet, batch_size: int, *, shuffle: bool, seed: int = 0) 
 class SequenceDataModule(pl.LightningDataModule):
     """Train / val / test loaders over the splits written by the prepare stage."""
 
-    def __init__(self, processed_dir: str | Path, batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        processed_dir: str | Path,
+        batch_size: int,
+        seed: int,
+        *,
+        train_on: tuple[str, ...] = ("train",),
+    ) -> None:
+        """`train_on`: the splits the training loader draws from (`("train", "val")` to refit
+        on both once validation has chosen the epoch count)."""
         super().__init__()
         self.processed_dir = Path(processed_dir)
         self.batch_size = batch_size
         self.seed = seed
+        self.train_on = train_on
         self.splits = {
             name: SequenceSet.load(self.processed_dir / split_file(name))
             for name in ("train", "val", "test")
         }
 
     def train_dataloader(self) -> DataLoader:
-        return loader(self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+        parts = [self.splits[name] for name in self.train_on]
+        data = SequenceSet(
+            [s for part in parts for s in part.sequences],
+            np.concatenate([part.labels for part in parts]),
+        )
+        return loader(data, self.batch_size, shuffle=True, seed=self.seed)
 
     def val_dataloader(self) -> DataLoader:
         return loader(self.splits["val"], self.batch_size, shuffle=False)

@@ -43,12 +43,19 @@ ARCHITECTURE = (
     "recurrent_dropout",
     "locked_dropout",
     "pooling",
+    "encoder",
+    "encoder_kernel",
+    "encoder_stride",
+    "encoder_layers",
 )
 
 
-def architecture(model: ModelConfig) -> dict[str, object]:
-    """SequenceNet keyword arguments from the `model` section."""
-    return {key: getattr(model, key) for key in ARCHITECTURE}
+def architecture(model: ModelConfig, longest: int = 0) -> dict[str, object]:
+    """SequenceNet keyword arguments from the `model` section; `encoder: auto` becomes
+    `conv` or `linear` by the longest training sequence (`longest` steps)."""
+    args = {key: getattr(model, key) for key in ARCHITECTURE}
+    args["encoder"] = model.input_encoder(longest)
+    return args
 
 
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -86,12 +93,20 @@ class SequenceNet(nn.Module):
         vocab_size: int | None = None,
         embedding_dim: int = _DEFAULT.embedding_dim,
         horizon: int | None = None,
+        encoder: str = _DEFAULT.input_encoder(0),  # `auto` is resolved by `architecture`
+        encoder_kernel: int = _DEFAULT.encoder_kernel,
+        encoder_stride: int = _DEFAULT.encoder_stride,
+        encoder_layers: int = _DEFAULT.encoder_layers,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
         if pooling not in ("last", "mean", "max", "attention"):
             raise ValueError(f"unknown pooling {pooling!r}")
+        if encoder not in ("linear", "conv"):
+            raise ValueError(f"unknown encoder {encoder!r}")
+        if encoder == "conv" and not 1 <= encoder_stride <= encoder_kernel:
+            raise ValueError(f"need 1 <= encoder_stride <= encoder_kernel, got {encoder_stride}")
         self.pooling = pooling
         self.bidirectional = bidirectional
         self.hidden_size = hidden_size
@@ -108,7 +123,22 @@ class SequenceNet(nn.Module):
             nn.init.normal_(self.embedding.weight, std=0.1)
             with torch.no_grad():
                 self.embedding.weight[0].zero_()
-        self.encoder = None if vocab_size else nn.Linear(n_features, hidden_size)
+        # Float features: a linear layer per step, or a strided Conv1d over time whose
+        # output step j reads input steps [j*s, j*s + k) and so shortens a sequence to
+        # ceil(T / s) steps (the recurrent cell then runs s times fewer steps).
+        self.stride = encoder_stride if encoder == "conv" and not vocab_size else 1
+        self.encoder: nn.Module | None = None
+        if not vocab_size:
+            self.encoder = (
+                nn.Conv1d(n_features, hidden_size, encoder_kernel, stride=encoder_stride)
+                if encoder == "conv"
+                else nn.Linear(n_features, hidden_size)
+            )
+        # `encoder_layers - 1` more convolutions (stride 1) on top of the strided one.
+        self.encoder_stack = nn.ModuleList(
+            nn.Conv1d(hidden_size, hidden_size, encoder_kernel)
+            for _ in range(encoder_layers - 1 if isinstance(self.encoder, nn.Conv1d) else 0)
+        )
         first = embedding_dim if vocab_size else hidden_size
         rnn = _CELLS[cell]
         # One single-layer, single-direction cell per (layer, direction): stacking by hand
@@ -131,13 +161,34 @@ class SequenceNet(nn.Module):
         self.horizon = horizon
         self.head = nn.Linear(out, n_outputs * (horizon or 1))
 
-    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Per-step states `(B, T, H * directions)`; padded steps hold unspecified values."""
+    def encoded_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Real steps per sequence after the input encoder: `ceil(length / stride)`."""
+        if self.stride == 1:
+            return lengths
+        return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The input encoder: `(B, T', H)` inputs of the first recurrent layer."""
         if self.embedding is not None:
-            h = self.step_dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
-        else:
-            assert self.encoder is not None
-            h = torch.relu(self.encoder(x))  # (B, T, H)
+            return self.step_dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
+        assert self.encoder is not None
+        if isinstance(self.encoder, nn.Linear):
+            return torch.relu(self.encoder(x))  # (B, T, H)
+        # Zero the padding, then right-pad k - 1 zeros: a window running past a sequence's
+        # end reads zeros whether the sequence is alone or padded inside a batch.
+        for i, conv in enumerate([self.encoder, *self.encoder_stack]):
+            assert isinstance(conv, nn.Conv1d)
+            mask = step_mask(lengths if i == 0 else self.encoded_lengths(lengths), x.shape[1])
+            x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x)).transpose(1, 2)
+            x = nn.functional.pad(x, (0, conv.kernel_size[0] - 1))  # (B, C, T + k - 1)
+            x = torch.relu(conv(x)).transpose(1, 2)  # (B, ceil(T / s), H)
+        return x
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Per-step states `(B, T', H * directions)` (`T' = ceil(T / stride)`, see
+        `encoded_lengths`); padded steps hold unspecified values."""
+        h = self.embed(x, lengths)
+        lengths = self.encoded_lengths(lengths)
         for i, forward_cell in enumerate(self.forward_cells):
             if i > 0:
                 h = self.step_dropout(h)
@@ -194,7 +245,7 @@ class SequenceNet(nn.Module):
         return (torch.where(mask, h, torch.zeros_like(h)) * weights).sum(dim=1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        pooled = self.pool(self.encode(x, lengths), lengths)  # (B, D)
+        pooled = self.pool(self.encode(x, lengths), self.encoded_lengths(lengths))  # (B, D)
         out = self.head(self.dropout(pooled))  # (B, C) or (B, H * K)
         if self.horizon is None:
             return out

@@ -31,8 +31,9 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from seqops.config import Config
 from seqops.contracts import DataMeta
 from seqops.data.datamodule import SequenceDataModule
+from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
-from seqops.layout import PROCESSED_META
+from seqops.layout import PROCESSED_META, split_file
 from seqops.model.network import architecture
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
@@ -111,6 +112,11 @@ def _check_strategy(cfg: Config, world_size: int) -> None:
         )
     if strategy.startswith("ddp") and strategy != "ddp":
         raise ConfigError(f"train.strategy: {strategy!r}: expected 'ddp' or a one-device strategy")
+    if world_size > 1 and cfg.train.refit_max_examples:
+        raise ConfigError(
+            f"train.refit_max_examples: {cfg.train.refit_max_examples} refits in one process "
+            "after training: set it to 0 with several devices"
+        )
     if world_size > 1 and not launched_from_cli():
         raise ConfigError(
             f"train.strategy: 'ddp' with {world_size} devices re-runs the command for each rank: "
@@ -163,13 +169,15 @@ class FitResult:
     epochs_run: int
     history: list[dict[str, float]] = field(default_factory=list)
     wall_s: float = 0.0
+    refit_examples: int = 0
+    """Examples (train + val) of the refit that made `model`; 0 when it was not refit."""
 
 
 def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequenceModel:
     """The system for the task of `meta`, sized from it, initialised as the task says
     (pretrained word vectors for a text model with `model.embeddings_path`)."""
     task = get_task(meta.task)
-    network = architecture(cfg.model)
+    network = architecture(cfg.model, meta.max_train_length)
     network.update(task.network_args(meta, processed_dir, cfg.model))
     model = LitSequenceModel(
         n_features=len(meta.feature_names),
@@ -257,6 +265,79 @@ def fit(
         history=history.rows,
         wall_s=time.perf_counter() - start,
     )
+
+
+def should_refit(cfg: Config, processed_dir: Path) -> int:
+    """Train + val examples when `train.refit_max_examples` asks for a refit, else 0."""
+    n = sum(len(SequenceSet.load(processed_dir / split_file(s))) for s in ("train", "val"))
+    return n if cfg.train.scheduler != "plateau" and 0 < n <= cfg.train.refit_max_examples else 0
+
+
+def refit(
+    cfg: Config,
+    processed_dir: Path,
+    checkpoint_dir: Path,
+    chosen: FitResult,
+    *,
+    anneal: bool = False,
+) -> FitResult:
+    """Train again from the same seed on train + val for the epochs `chosen` ran up to its
+    best one, with the same schedule and no validation, and keep the last epoch's model.
+    `anneal`: the cosine schedule spans the refit's epochs instead, so the kept model is taken
+    at a low learning rate (no better in `benchmarks/small_data.py refit`; off)."""
+    start = time.perf_counter()
+    epochs = (chosen.best_epoch if chosen.best_epoch >= 0 else chosen.epochs_run) + 1
+    if anneal:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": epochs})})
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = SequenceDataModule(
+        processed_dir, cfg.train.batch_size, cfg.seed, train_on=("train", "val")
+    )
+    model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator=cfg.train.accelerator,
+        devices=cfg.train.devices,
+        strategy=cfg.train.strategy,
+        deterministic=cfg.train.deterministic,
+        gradient_clip_val=cfg.train.gradient_clip_val or None,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=data)
+    path = checkpoint_dir / "refit.ckpt"
+    trainer.save_checkpoint(path)
+    n = len(data.splits["train"]) + len(data.splits["val"])
+    return FitResult(
+        model=load_system(path),
+        best_checkpoint=path,
+        best_score=chosen.best_score,
+        best_epoch=chosen.best_epoch,
+        epochs_run=chosen.epochs_run,
+        history=chosen.history,
+        wall_s=chosen.wall_s + time.perf_counter() - start,
+        refit_examples=n,
+    )
+
+
+def fit_final(
+    cfg: Config,
+    processed_dir: Path,
+    checkpoint_dir: Path,
+    *,
+    callbacks: list[pl.Callback] | None = None,
+    progress_bar: bool = True,
+) -> FitResult:
+    """What the train stage keeps: `fit`, then `refit` on train + val when the data is small
+    enough for `train.refit_max_examples`."""
+    result = fit(cfg, processed_dir, checkpoint_dir, callbacks=callbacks, progress_bar=progress_bar)
+    if not should_refit(cfg, processed_dir):
+        return result
+    return refit(cfg, processed_dir, checkpoint_dir, result)
 
 
 def load_system(checkpoint: Path) -> LitSequenceModel:

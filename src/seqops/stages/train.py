@@ -29,6 +29,7 @@ from seqops.model.training import (
     FitResult,
     check_trainer,
     fit,
+    fit_final,
     is_rank_zero,
 )
 from seqops.tasks import get_task
@@ -91,6 +92,7 @@ def train_report(cfg: Config, result: FitResult) -> TrainReport:
         best={k: v for k, v in final.items() if k != "epoch"},
         n_parameters=sum(p.numel() for p in result.model.parameters()),
         wall_s=round(result.wall_s, 2),
+        refit_examples=result.refit_examples,
     )
 
 
@@ -138,9 +140,15 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
             "training",
             {"n_train": str(data_report.n_train), "n_val": str(data_report.n_val)},
         )
-        result = fit(cfg, layout.processed, Path(tmp), callbacks=[EpochMetricsLogger()])
+        result = fit_final(cfg, layout.processed, Path(tmp), callbacks=[EpochMetricsLogger()])
         report = train_report(cfg, result)
-        mlflow.log_metrics({"train/best_epoch": report.best_epoch, "train/wall_s": result.wall_s})
+        mlflow.log_metrics(
+            {
+                "train/best_epoch": report.best_epoch,
+                "train/wall_s": result.wall_s,
+                "train/refit_examples": result.refit_examples,
+            }
+        )
         png = Path(tmp) / "learning_curves.png"
         _curves_png(result.history, png, result.best_epoch, cfg.train.monitor)
         mlflow.log_artifact(str(png), "plots")
@@ -156,6 +164,12 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
         ).write(layout.run_file)
     print(
         f"train: best {cfg.train.monitor}={result.best_score:.4f} at epoch {result.best_epoch} "
-        f"of {result.epochs_run}; MLflow run {run.info.run_id}"
+        f"of {result.epochs_run}"
+        + (
+            f", refit on train + val ({result.refit_examples} examples) to that epoch"
+            if result.refit_examples
+            else ""
+        )
+        + f"; MLflow run {run.info.run_id}"
     )
     return report

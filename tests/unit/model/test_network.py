@@ -3,7 +3,8 @@ import itertools
 import pytest
 import torch
 
-from seqops.model.network import SequenceNet, reverse_padded
+from seqops.config import ModelConfig
+from seqops.model.network import SequenceNet, architecture, reverse_padded
 
 CELLS = ("lstm", "gru", "rnn")
 POOLINGS = ("last", "mean", "max", "attention")
@@ -35,6 +36,44 @@ def test_padding_never_changes_a_sequences_output(
         for i, s in enumerate(seqs):
             alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
             torch.testing.assert_close(batched[i], alone[0], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "bidirectional", "pooling"),
+    [(8, 4, True, "mean"), (8, 4, False, "last"), (3, 3, True, "last"), (5, 2, True, "max")],
+)
+@pytest.mark.parametrize("layers", [1, 3])
+def test_conv_encoder_ignores_padding_and_shortens_time(
+    kernel: int, stride: int, bidirectional: bool, pooling: str, layers: int
+) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(
+        5,
+        3,
+        hidden_size=16,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        encoder="conv",
+        encoder_kernel=kernel,
+        encoder_stride=stride,
+        encoder_layers=layers,
+    ).eval()
+    # Lengths that are and are not multiples of the stride, and shorter than the kernel.
+    seqs = [torch.randn(n, 5) for n in (17, 1, 8, 3)]
+    x, lengths = _padded(seqs, 3 * 17, fill=37.0)
+    with torch.no_grad():
+        batched = net(x, lengths)
+        for i, s in enumerate(seqs):
+            alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
+            torch.testing.assert_close(batched[i], alone[0], atol=1e-6, rtol=0)
+        states = net.encode(x, lengths)
+    assert states.shape[1] == -(-3 * 17 // stride)  # ceil(T / stride) steps reach the cell
+    assert net.encoded_lengths(lengths).tolist() == [-(-n // stride) for n in (17, 1, 8, 3)]
+
+
+def test_conv_encoder_stride_beyond_kernel_is_rejected() -> None:
+    with pytest.raises(ValueError, match="encoder_stride"):
+        SequenceNet(5, 3, encoder="conv", encoder_kernel=2, encoder_stride=3)
 
 
 def test_backward_direction_starts_at_the_last_real_step() -> None:
@@ -138,3 +177,12 @@ def test_forecast_head_writes_every_step_of_every_target_and_ignores_padding(
         for i, s in enumerate(seqs):
             alone = net(s.unsqueeze(0), torch.tensor([len(s)]))
             torch.testing.assert_close(out[i], alone[0], atol=1e-6, rtol=0)
+
+
+def test_auto_encoder_is_conv_only_for_long_training_sequences() -> None:
+    model = ModelConfig(conv_from_length=100)
+    assert architecture(model, 29)["encoder"] == "linear"
+    assert architecture(model, 100)["encoder"] == "conv"
+    assert architecture(model.model_copy(update={"encoder": "linear"}), 500)["encoder"] == "linear"
+    with pytest.raises(ValueError, match=r"model\.encoder_stride"):
+        ModelConfig(encoder_kernel=2, encoder_stride=3)

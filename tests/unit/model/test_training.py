@@ -42,6 +42,7 @@ def test_rank_zero_from_the_launcher_environment(
         ({"strategy": "ddp_spawn"}, 1, "train.strategy: 'ddp_spawn': expected 'ddp'"),
         # under pytest, Lightning's launcher would re-run pytest for rank 1
         ({"devices": 2, "strategy": "ddp"}, 2, "run it through `seqops train`"),
+        ({"strategy": "ddp", "refit_max_examples": 300}, 2, "set it to 0 with several devices"),
     ],
 )
 def test_unsupported_multi_process_setups_are_refused(

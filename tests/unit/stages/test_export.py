@@ -76,6 +76,29 @@ def test_parity_for_every_cell_direction_and_pooling(
     assert result.passed is True
 
 
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_conv_encoder_exports_with_dynamic_time_and_parity(
+    tmp_path: Path, test_set: SequenceSet, pooling: str
+) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(
+        F,
+        C,
+        hidden_size=6,
+        pooling=pooling,
+        encoder="conv",
+        encoder_kernel=4,
+        encoder_stride=2,
+        encoder_layers=2,
+    ).eval()
+    path = tmp_path / "m.onnx"
+    export(net, path, META)
+    batches = parity_batches(test_set, [1, 7], long_length=36)
+    result = check_parity(net, predictor(path, META), batches, atol=1e-5, task=CLASSIFIER)
+    assert result.max_abs_diff <= 1e-5
+    assert result.passed is True
+
+
 def test_written_graph_has_named_symbolic_dims(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     export(tiny_net("lstm", True, "mean"), path, META)

@@ -121,7 +121,9 @@ def test_float_models_keep_their_hyperparameters(tmp_path: Path) -> None:
     model = build_model(parse_config({}), meta, tmp_path)
     assert set(model.hparams["network"]) == {
         "cell", "hidden_size", "num_layers", "bidirectional", "dropout", "recurrent_dropout",
-        "locked_dropout", "pooling",
+        "locked_dropout", "pooling", "encoder", "encoder_kernel", "encoder_stride",
+        "encoder_layers",
     }  # fmt: skip
+    assert model.hparams["network"]["encoder"] == "linear"  # `auto` on 20 steps
     assert model.net.embedding is None and model.net.encoder is not None
     assert model.net.encoder.in_features == 12 and model.net.head.out_features == 9

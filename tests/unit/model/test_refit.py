@@ -1,0 +1,90 @@
+"""The model the train stage keeps: the validated best epoch, or a refit on train + val."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqops.config import load_config
+from seqops.data.datamodule import SequenceDataModule
+from seqops.data.sequences import SequenceSet
+from seqops.layout import PROCESSED_META, split_file
+from seqops.model.training import fit_final
+from tests.unit.bundles import classification_meta
+
+PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
+TINY = {
+    "model.hidden_size": 8,
+    "model.num_layers": 1,
+    "train.max_epochs": 3,
+    "train.patience": 3,
+    "train.batch_size": 8,
+    "train.refit_max_examples": 100,
+}
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 train / 8 val / 8 test sequences of 2 features, 2 classes."""
+    directory = tmp_path_factory.mktemp("processed")
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 24), ("val", 8), ("test", 8)):
+        labels = np.arange(n) % 2
+        seqs = [
+            (rng.standard_normal((int(rng.integers(3, 9)), 2)) + y).astype(np.float32)
+            for y in labels
+        ]
+        SequenceSet(seqs, labels).save(directory / split_file(name))
+    classification_meta(["a", "b"], ["no", "yes"]).write(directory / PROCESSED_META)
+    return directory
+
+
+def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_small_data_is_refit_on_train_and_val_deterministically(
+    processed: Path, tmp_path: Path
+) -> None:
+    cfg = load_config(PARAMS, overrides=TINY)
+    kept = fit_final(cfg, processed, tmp_path / "a", progress_bar=False)
+    again = fit_final(cfg, processed, tmp_path / "b", progress_bar=False)
+    validated = fit_final(
+        load_config(PARAMS, overrides={**TINY, "train.refit_max_examples": 0}),
+        processed,
+        tmp_path / "c",
+        progress_bar=False,
+    )
+    assert kept.refit_examples == 32 and validated.refit_examples == 0
+    # The refit keeps the validated run's choice of epoch and score ...
+    assert (kept.best_epoch, kept.best_score) == (validated.best_epoch, validated.best_score)
+    # ... but is another model (it saw the val split), and is reproducible.
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(_weights(kept.model), _weights(validated.model), strict=True)
+    )
+    for a, b in zip(_weights(kept.model), _weights(again.model), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_refit_is_skipped_above_the_threshold_and_with_a_plateau_schedule(
+    processed: Path, tmp_path: Path
+) -> None:
+    for overrides in ({"train.refit_max_examples": 31}, {"train.scheduler": "plateau"}):
+        result = fit_final(
+            load_config(PARAMS, overrides={**TINY, **overrides}),
+            processed,
+            tmp_path,
+            progress_bar=False,
+        )
+        assert result.refit_examples == 0
+
+
+def test_refit_loader_draws_from_train_and_val(processed: Path) -> None:
+    data = SequenceDataModule(processed, batch_size=5, seed=0, train_on=("train", "val"))
+    assert sum(len(y) for _, _, y in data.train_dataloader()) == 32
+    only_train = SequenceDataModule(processed, batch_size=5, seed=0)
+    assert sum(len(y) for _, _, y in only_train.train_dataloader()) == 24
