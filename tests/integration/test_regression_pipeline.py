@@ -204,7 +204,7 @@ def test_server_answers_like_seqops_predict(pipeline: Path, server: str, tmp_pat
     np.testing.assert_allclose(served["prediction"], local["prediction"], atol=1e-9)
 
     status, body = invoke(server, _text_value(raw_test_rows(2)))  # refused by the signature
-    assert status == 400 and "column dim_0" in body["message"]
+    assert status == 400 and "column 'dim_0' must be numeric" in body["message"]
     status, body = invoke(server, _duplicate_step(raw_test_rows(2)))  # refused by the codec
     assert status == 400 and "sequence 'seq0' has duplicate 'time' values [2]" in body["message"]
     assert invoke(server, rows)[0] == 200  # still serving

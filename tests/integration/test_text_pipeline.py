@@ -151,7 +151,7 @@ def test_server_answers_raw_text_like_seqops_predict(
     ("frame", "expected"),
     [
         (pd.DataFrame({"review": ["fine", "   "]}), "request: column 'review' is empty at row 1"),
-        (pd.DataFrame({"text": ["fine"]}), "Model is missing inputs ['review']"),
+        (pd.DataFrame({"text": ["fine"]}), "missing column 'review' (the text to classify)"),
     ],
 )
 def test_bad_text_request_is_a_400_with_the_reason(
