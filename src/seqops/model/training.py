@@ -71,7 +71,8 @@ def use_threads(threads: int) -> None:
 
     Set by every stage that runs torch, not through OMP_NUM_THREADS: `dvc repro`, `make repro`
     and tuning workers then all get it. One thread per process keeps a shared machine from
-    being oversubscribed (benchmarks/scaling.py); results do not depend on it."""
+    being oversubscribed (benchmarks/scaling.py). Runs are bit-identical for one thread count;
+    another count changes float sums in the 7th digit."""
     if threads > 0:
         import torch
 
