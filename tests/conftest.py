@@ -90,19 +90,17 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_model(root: Path, model_uri: str) -> Iterator[str]:
-    """`mlflow models serve` for `model_uri` (tracking store `root/mlflow.db`) on a free
-    127.0.0.1 port; yields its base URL and kills the server's whole session afterwards."""
-    port = _free_port()
-    env = run_env()
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    log_file = root / "server.log"
+def running_server(
+    cmd: list[str], cwd: Path, env: dict[str, str], ready_path: str, log_file: Path
+) -> Iterator[str]:
+    """Start `cmd` (which must listen on the port its `--port`/`-p` names) in its own session,
+    wait until `ready_path` answers 200 and yield the base URL; kill the session afterwards
+    (MLflow's servers fork workers)."""
+    port = cmd[cmd.index("--port" if "--port" in cmd else "-p") + 1]
     log = log_file.open("w")
     proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -110,7 +108,7 @@ def serve_model(root: Path, model_uri: str) -> Iterator[str]:
             if proc.poll() is not None:
                 pytest.fail(f"server exited ({proc.returncode}):\n{log_file.read_text()}")
             try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
+                with urllib.request.urlopen(f"{base}{ready_path}", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -120,14 +118,25 @@ def serve_model(root: Path, model_uri: str) -> Iterator[str]:
             time.sleep(0.5)
         yield base
     finally:
-        # the server forks workers: end the whole session it leads
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def serve_model(root: Path, model_uri: str) -> Iterator[str]:
+    """`mlflow models serve` for `model_uri` (tracking store `root/mlflow.db`) on a free
+    127.0.0.1 port; yields its base URL and kills the server's whole session afterwards."""
+    env = run_env()
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(_free_port())]  # fmt: skip
+    with running_server(cmd, root, env, "/ping", root / "server.log") as base:
+        yield base
 
 
 def invoke(base: str, frame: pd.DataFrame) -> tuple[int, dict[str, Any]]:

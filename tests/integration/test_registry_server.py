@@ -10,12 +10,6 @@ own `mlflow.db`.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,12 +17,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import BIN, _free_port, run, run_env
+from tests.conftest import BIN, _free_port, run, run_env, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 DVC, SEQOPS = str(BIN / "dvc"), str(BIN / "seqops")
-SERVER_START_TIMEOUT_S = 120
 
 
 @pytest.fixture
@@ -42,40 +35,11 @@ def tracking_server(
     port = _free_port()
     env = run_env()
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # GenAI job workers: not needed here
-    log_file = root / "server.log"
-    log = log_file.open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", postgres_url,
-         "--artifacts-destination", str(artifacts), "--serve-artifacts",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited ({proc.returncode}):\n{log_file.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"mlflow server not up in {SERVER_START_TIMEOUT_S}s:\n{log_file.read_text()}"
-                )
-            time.sleep(0.5)
+    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", postgres_url,
+           "--artifacts-destination", str(artifacts), "--serve-artifacts",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
+    with running_server(cmd, root, env, "/health", root / "server.log") as url:
         yield url, artifacts
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server forks uvicorn workers
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _set(project: Path, **sections: dict) -> None:

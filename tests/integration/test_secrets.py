@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,11 +24,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import BIN, _free_port, run, run_env, write_params
+from tests.conftest import BIN, _free_port, run, run_env, running_server, write_params
 from tests.integration.conftest import _pg_bin
 
 DVC, SEQOPS = str(BIN / "dvc"), str(BIN / "seqops")
-SERVER_START_TIMEOUT_S = 120
 ADMIN = "admin"
 
 
@@ -53,40 +50,12 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
     )
-    port = _free_port()
-    log_file = root / "server.log"
-    log = log_file.open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--app-name", "basic-auth",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited ({proc.returncode}):\n{log_file.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up in {SERVER_START_TIMEOUT_S}s:\n{log_file.read_text()}")
-            time.sleep(0.5)
+    cmd = [str(BIN / "mlflow"), "server", "--app-name", "basic-auth",
+           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+           "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
+           "--host", "127.0.0.1", "--port", str(_free_port()), "--workers", "1"]  # fmt: skip
+    with running_server(cmd, root, env, "/health", root / "server.log") as url:
         yield url, password, root
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server forks uvicorn workers
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _status_without_credentials(url: str) -> int:

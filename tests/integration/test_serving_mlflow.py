@@ -19,8 +19,6 @@ from tests.conftest import BIN, invoke, run, serve_model, write_params
 
 pytestmark = pytest.mark.slow
 
-SERVER_START_TIMEOUT_S = 120
-
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
