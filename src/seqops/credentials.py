@@ -10,9 +10,9 @@ with a message saying how to pass it instead:
 - An MLflow tracking server: `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, which
   MLflow reads itself.
 
-    has_password("postgresql://u:pw@h/db")   # True (also for ?password=...)
-    mask("postgresql://u:pw@h/db")           # 'postgresql://u:***@h/db': what may be shown
-    rdb_url("postgresql://u@h/db")           # 'postgresql+psycopg2://u@h/db'
+    has_password(uri)    # a password in the user info (`USER:PASSWORD@HOST`) or `?password=`
+    mask(uri)            # the same URI with the password as `***`: what may be shown
+    rdb_url(uri)         # `postgresql://` on the installed psycopg2 driver
 """
 
 from __future__ import annotations
