@@ -64,7 +64,8 @@ def base_params_errors(run: Path) -> tuple[dict[str, float], float]:
     import tempfile
 
     from seqops.config import load_config
-    from seqops.model.training import evaluate_checkpoint, fit
+    from seqops.model.runtime import evaluate_checkpoint
+    from seqops.model.training import fit
 
     cfg = load_config(run / "params.yaml")
     with tempfile.TemporaryDirectory() as tmp:

@@ -127,7 +127,7 @@ def overhead(work: Path, epochs: int) -> list[Row]:
     import torch
 
     from seqops.config import load_config
-    from seqops.data.datamodule import loader
+    from seqops.data.batches import loader
     from seqops.data.sequences import SequenceSet
     from seqops.layout import PROCESSED_META
     from seqops.model.training import build_model, fit, use_threads

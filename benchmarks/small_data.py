@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from seqops.config import Config, load_config
-from seqops.data.datamodule import pad_batch
+from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.data.splits import stratified_split
 from seqops.layout import PROCESSED_META, Layout, split_file

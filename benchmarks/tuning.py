@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GridSearchCV
 
 from seqops.config import Config, parse_config
-from seqops.data.datamodule import loader
+from seqops.data.batches import loader
 from seqops.data.sequences import SequenceSet
 from seqops.data.splits import stratified_split
 from seqops.layout import Layout

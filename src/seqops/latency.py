@@ -38,11 +38,11 @@ Call = Callable[[np.ndarray, np.ndarray], object]
 def _torch_call(models: Path, threads: int) -> Call:
     import torch
 
-    from seqops.model.training import load_system
+    from seqops.model.runtime import load_network
 
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
-    net = load_system(models / CHECKPOINT_FILE).net.eval()
+    net, _ = load_network(models / CHECKPOINT_FILE)
 
     def call(x: np.ndarray, lengths: np.ndarray) -> object:
         with torch.inference_mode():

@@ -33,11 +33,11 @@ from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.config import DataConfig, ExportConfig
 from seqops.contracts import Bundle, DataMeta, ExportReport, Int8Report, OnnxIO, Parity
-from seqops.data.datamodule import pad_batch
+from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ExportError
 from seqops.layout import split_file
-from seqops.model.training import load_system
+from seqops.model.runtime import load_network
 from seqops.serving import Predictor
 from seqops.tasks import get_task, read_meta
 from seqops.tasks.base import Task
@@ -252,8 +252,7 @@ def build_bundle(
     """Write and check the bundle in `directory` (an empty staging directory): graph
     contract, parity, the task's served path, int8, then the files' digests, and the sealed
     bundle loaded back as `seqops predict` loads it."""
-    system = load_system(checkpoint)
-    net = system.net.eval()
+    net, hparams = load_network(checkpoint)
     meta = read_meta(processed / contract.PREPROCESSING_FILE)
     task = get_task(meta.task)
     test = SequenceSet.load(processed / split_file("test"))
@@ -284,10 +283,10 @@ def build_bundle(
             + (f", argmax agreement {agreement:.2%}" if agreement is not None else "")
             + f" over shapes {parity.shapes_checked}"
         )
-    served = task.served_checks(system, fp32, processed, cfg.parity_atol)
+    served = task.served_checks(net, fp32, processed, cfg.parity_atol)
     fp32_quality = task.quality(fp32, processed)
     reason = (
-        quantize_int8(system.hparams["network"]["cell"], fp32_path, int8_path)
+        quantize_int8(hparams["network"]["cell"], fp32_path, int8_path)
         if cfg.quantize
         else "disabled by export.quantize"
     )

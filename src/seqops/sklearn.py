@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from seqops.config import Cell, ModelConfig, Pooling, TokenizerConfig, TrainConfig
-from seqops.data.datamodule import pad_batch
+from seqops.data.batches import pad_batch
 from seqops.data.scaling import ChannelScaler
 from seqops.data.text import TextEncoder, text_cell, tokenizer_from_config
 from seqops.errors import DataError

@@ -7,7 +7,8 @@ import pytest
 
 from seqops.config import load_config
 from seqops.layout import Layout
-from seqops.model.training import evaluate_checkpoint, fit
+from seqops.model.runtime import evaluate_checkpoint
+from seqops.model.training import fit
 from seqops.stages.prepare import write
 from seqops.tasks import get_task
 

@@ -427,3 +427,16 @@ def test_predict_on_a_malformed_bundle_exits_2_with_one_line(
     assert err.strip().splitlines() == [
         f"seqops predict: error: {tmp_path / contract.PREPROCESSING_FILE}: {reason}"
     ]
+
+
+def test_the_stages_after_training_never_import_lightning() -> None:
+    """evaluate, export and benchmark load the network without Lightning (its import alone
+    costs seconds per stage); only training and tuning need it."""
+    script = (
+        "import sys\n"
+        "import seqops.stages.evaluate, seqops.stages.export, seqops.stages.benchmark\n"
+        "import seqops.latency, seqops.model.runtime\n"
+        "print('lightning' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.stdout.split() == ["False"], proc.stdout + proc.stderr

@@ -1,9 +1,4 @@
-"""Padded batches for training and evaluation, and the Lightning datamodule over `data/processed/`.
-
-A batch is `(x, lengths, y)`: `x` float32 `(B, T, F)` zero-padded to the longest sequence in
-the batch (or int64 token ids `(B, T)` padded with id 0 for text), `lengths` int64 `(B,)`,
-`y` int64 classes `(B,)` or float32 forecast targets `(B, horizon, n_targets)`.
-"""
+"""The Lightning datamodule over `data/processed/` (batches: `seqops.data.batches`)."""
 
 from __future__ import annotations
 
@@ -11,56 +6,11 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from seqops.data.batches import loader
 from seqops.data.sequences import SequenceSet
 from seqops.layout import split_file
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad `(T_i, F)` arrays into `(B, max T, F)` (token ids `(T_i,)` into `(B, max T)`)
-    plus their lengths."""
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
-    if sequences[0].ndim == 1:  # token ids; 0 is the padding token
-        tokens = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.int64)
-        for i, s in enumerate(sequences):
-            tokens[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.int64))
-        return tokens, lengths
-    x = torch.zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
-    for i, s in enumerate(sequences):
-        x[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))
-    return x, lengths
-
-
-class _SequenceDataset(Dataset[tuple[np.ndarray, np.ndarray]]):
-    def __init__(self, data: SequenceSet) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.data.sequences[i], self.data.labels[i]
-
-
-def collate(items: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
-    """Classes stay int64 `(B,)`; forecast targets stack to float32 `(B, H, K)`."""
-    x, lengths = pad_batch([s for s, _ in items])
-    return x, lengths, torch.from_numpy(np.stack([np.asarray(y) for _, y in items]))
-
-
-def loader(data: SequenceSet, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        _SequenceDataset(data),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        collate_fn=collate,
-        generator=generator,
-    )
 
 
 class SequenceDataModule(pl.LightningDataModule):

@@ -35,9 +35,9 @@ from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
 from seqops.model.network import architecture
+from seqops.model.runtime import use_threads
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
-from seqops.tasks.base import Evaluation
 
 
 class EpochHistory(pl.Callback):
@@ -64,19 +64,6 @@ class EpochMetricsLogger(pl.Callback):
             if name.startswith(("train/", "val/"))
         }
         mlflow.log_metrics(metrics, step=trainer.current_epoch)
-
-
-def use_threads(threads: int) -> None:
-    """PyTorch intra-op threads of this process (`train.threads`; 0 keeps PyTorch's default).
-
-    Set by every stage that runs torch, not through OMP_NUM_THREADS: `dvc repro`, `make repro`
-    and tuning workers then all get it. One thread per process keeps a shared machine from
-    being oversubscribed (benchmarks/scaling.py). Runs are bit-identical for one thread count;
-    another count changes float sums in the 7th digit."""
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 #: Environment variables Lightning and torchrun set in every rank of a distributed run.
@@ -349,9 +336,3 @@ def load_system(checkpoint: Path) -> LitSequenceModel:
     return LitSequenceModel.load_from_checkpoint(
         checkpoint, map_location="cpu", weights_only=True
     ).eval()
-
-
-def evaluate_checkpoint(checkpoint: Path, processed_dir: Path) -> Evaluation:
-    """The task's test evaluation of a checkpoint (what the evaluate stage writes)."""
-    meta = read_meta(processed_dir / PROCESSED_META)
-    return get_task(meta.task).evaluate(load_system(checkpoint), processed_dir, meta)

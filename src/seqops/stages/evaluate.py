@@ -19,7 +19,7 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.contracts import MetricsReport
 from seqops.layout import Layout
-from seqops.model.training import evaluate_checkpoint, use_threads
+from seqops.model.runtime import evaluate_checkpoint, use_threads
 
 
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> MetricsReport:

@@ -31,7 +31,7 @@ from seqops import outputs
 from seqops.config import load_config
 from seqops.contracts import ExportReport, MetricsReport, TrainReport
 from seqops.layout import Layout
-from seqops.model.training import use_threads
+from seqops.model.runtime import use_threads
 from seqops.onnx_export import artifacts, export_bundle
 from seqops.tasks import get_task, read_bundle
 

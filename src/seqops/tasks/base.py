@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from seqops.config import DataConfig, ModelConfig, TrainConfig
     from seqops.data.sequences import SequenceSet
-    from seqops.model.system import LitSequenceModel
+    from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
 #: Params only text models read, and only forecasting models read (`Task.ignored`).
@@ -362,7 +362,7 @@ class Task(ABC):
     # -- evaluate -------------------------------------------------------------------------
 
     @abstractmethod
-    def evaluate(self, system: LitSequenceModel, processed: Path, meta: Any) -> Evaluation: ...
+    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> Evaluation: ...
 
     # -- export ---------------------------------------------------------------------------
 
@@ -380,7 +380,7 @@ class Task(ABC):
         """The served model's test quality (int8 is judged against fp32 on it)."""
 
     def served_checks(
-        self, system: LitSequenceModel, predictor: Predictor, processed: Path, atol: float
+        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
     ) -> dict[str, float]:
         """The whole serving path from raw inputs against the evaluated model; raises
         ExportError when they differ. Returns the gaps by name."""

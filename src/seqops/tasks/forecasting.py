@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from seqops.config import DataConfig, ModelConfig, TrainConfig
     from seqops.data.windows import ForecastSpec
     from seqops.forecasting import ForecastTest
-    from seqops.model.system import LitSequenceModel
+    from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
 #: Series bundled with the installed packages (nothing is downloaded): monthly means of
@@ -547,7 +547,7 @@ class Forecasting(Task):
             "target_std": spec.std[spec.target_index].tolist(),
         }
 
-    def evaluate(self, system: LitSequenceModel, processed: Path, meta: Any) -> ForecastEvaluation:
+    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> ForecastEvaluation:
         """Model, seasonal-naive and Holt-Winters forecasts at every test origin."""
         test = forecast_test(processed, meta)
         forecasts = model_forecast(system, test.spec, test.series.values, test.origins)
@@ -566,7 +566,7 @@ class Forecasting(Task):
         return Quality("test/rmse", rmse, lower_is_better=True)
 
     def served_checks(
-        self, system: LitSequenceModel, predictor: Predictor, processed: Path, atol: float
+        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
     ) -> dict[str, float]:
         """The whole serving path (raw history rows → preprocessing.json → ONNX → units)
         against the evaluated PyTorch forecasts; raises when they differ beyond what `atol` on

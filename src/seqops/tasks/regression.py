@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from seqops.config import DataConfig, TrainConfig
     from seqops.data.sequences import SequenceSet
-    from seqops.model.system import LitSequenceModel
+    from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
 PREDICTION = "prediction"
@@ -206,7 +206,7 @@ def model_predict(system: Any, data: SequenceSet, batch_size: int = 256) -> np.n
     """A trained system's standardised predictions `(N,)` in the order of `data`."""
     import torch
 
-    from seqops.data.datamodule import loader
+    from seqops.data.batches import loader
 
     system.eval()
     with torch.no_grad():
@@ -439,9 +439,7 @@ class SequenceRegression(Task):
     def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
         return {"kind": "regression", "mean": meta.target.mean, "std": meta.target.std}
 
-    def evaluate(
-        self, system: LitSequenceModel, processed: Path, meta: Any
-    ) -> RegressionEvaluation:
+    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> RegressionEvaluation:
         """The model's and ridge's test predictions in the target's units."""
         from seqops.data.sequences import SequenceSet
 
@@ -467,7 +465,7 @@ class SequenceRegression(Task):
         return Quality("test/rmse", rmse, lower_is_better=True)
 
     def served_checks(
-        self, system: LitSequenceModel, predictor: Predictor, processed: Path, atol: float
+        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
     ) -> dict[str, float]:
         """Raw test rows → preprocessing.json → ONNX → units against the evaluated model; the
         limit is `atol` on the standardised output, in units (atol × target std)."""

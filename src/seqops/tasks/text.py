@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from seqops.config import DataConfig, ModelConfig
-    from seqops.model.system import LitSequenceModel
+    from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
 #: Logistic regression's inverse penalties, the one scoring best on validation is kept.
@@ -256,7 +256,7 @@ class TextClassification(ClassifierTask):
         embedding.weight.requires_grad_(not model.freeze_embeddings)
 
     def served_checks(
-        self, system: LitSequenceModel, predictor: Predictor, processed: Path, atol: float
+        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
     ) -> dict[str, float]:
         """The raw test texts through `tokenizer.json` and ONNX must match the prepared token
         ids' probabilities, or the served model is not the evaluated one."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from seqops.model.runtime import load_network
 from seqops.model.training import load_system
 
 
@@ -21,10 +22,11 @@ class _RunsCodeOnLoad:
         return (Path.touch, (self.marker,))
 
 
-def test_a_checkpoint_with_a_code_running_object_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("load", [load_system, load_network], ids=["lightning", "runtime"])
+def test_a_checkpoint_with_a_code_running_object_is_refused(tmp_path: Path, load: Any) -> None:
     marker = tmp_path / "ran"
     checkpoint = tmp_path / "model.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"x": _RunsCodeOnLoad(marker)}}, checkpoint)
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        load_system(checkpoint)
+        load(checkpoint)
     assert not marker.exists()

@@ -17,6 +17,7 @@ from seqops import onnx_contract as contract
 from seqops.config import ModelConfig, TrainConfig
 from seqops.data.sequences import SequenceSet
 from seqops.model.network import SequenceNet, architecture
+from seqops.model.runtime import load_network
 from seqops.model.system import LitSequenceModel
 from seqops.model.training import load_system
 from seqops.onnx_export import check_parity, parity_batches, quantize_int8
@@ -217,5 +218,9 @@ def test_lightning_trains_and_reloads_the_checkpoint(
     assert loaded.net.recurrent_dropout == model.recurrent_dropout
     assert loaded.net.locked_dropout == model.locked_dropout
     x, lengths, _ = batch(seed=5)
+    # What evaluate, export and benchmark load (no Lightning): the same network, same outputs.
+    net, hparams = load_network(tmp_path / "m.ckpt")
+    assert not net.training and hparams["network"] == network
     with torch.no_grad():
         assert torch.equal(loaded(x, lengths), system.eval()(x, lengths))
+        assert torch.equal(net(x, lengths), system(x, lengths))
