@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/quality.py                               # every dataset below
     .venv/bin/python benchmarks/quality.py --only ArrowHead GunPoint     # a subset
     .venv/bin/python benchmarks/quality.py --reports ArrowHead=/tmp/x/reports   # a finished run
+    .venv/bin/python benchmarks/quality.py --only SST-2 --set train.ensemble=5  # other params
 
 Each dataset runs `dvc repro evaluate` (prepare, tune, train, evaluate: the default params, or
 the preset for SST-2 and CO2) in its own scratch copy of the repo, then reads the run's
@@ -80,12 +81,26 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def scratch_run(dataset: Dataset, work: Path) -> Path:
+def dotted(pairs: list[str]) -> dict[str, Any]:
+    """`--set train.ensemble=5 ...` as a nested override dict."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def scratch_run(dataset: Dataset, work: Path, extra: dict[str, Any] | None = None) -> Path:
     """`dvc repro evaluate` of `dataset` in a fresh git + DVC copy of the repo at `work`."""
     shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", work / "dvc.yaml")
     shutil.copytree(REPO / "data" / "raw", work / "data" / "raw")
     params = merge(yaml.safe_load((REPO / dataset.preset).read_text()), dataset.overrides)
+    params = merge(params, extra or {})
     if dataset.name == "SST-2":
         (work / "data" / "raw" / "sst2").mkdir()
         for key in ("path", "val_path", "test_path"):
@@ -146,6 +161,9 @@ def main() -> None:
         "--reports", nargs="*", default=[], help="NAME=DIR: read a finished run's reports"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="dotted.key=value over every dataset's params"
+    )
     args = parser.parse_args()
     finished = dict(item.split("=", 1) for item in args.reports)
     chosen = [d for d in DATASETS if not args.only or d.name in args.only]
@@ -161,7 +179,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix=f"seqops-quality-{dataset.name}."))
         start = time.perf_counter()
         try:
-            reports = scratch_run(dataset, work)
+            reports = scratch_run(dataset, work, dotted(args.set))
             lines.append(row(dataset, reports, time.perf_counter() - start))
         finally:
             if args.keep:

@@ -3,18 +3,22 @@
     .venv/bin/python benchmarks/small_data.py encoder ArrowHead --seeds 0 1 2 \
         --set model.encoder=conv            # validation accuracy / loss of one setting
     .venv/bin/python benchmarks/small_data.py refit GunPoint --seeds 0 1 2
+    .venv/bin/python benchmarks/small_data.py ensemble JapaneseVowels --members 5
 
 Each seed prepares the dataset with `data.val_fraction: 0.4` (a validation split large enough
 to compare settings; a different seed is a different split). `encoder` trains the default
 params plus `--set` overrides and reports the best epoch's validation accuracy and loss.
 `refit` treats that validation split as a pseudo-test, splits the training part again (0.2)
 for early stopping, and compares the pseudo-test accuracy of the best validated epoch with the
-model refit on train + val (`seqops.model.training.refit`), with and without annealing.
+model refit on train + val (`seqops.model.training.refit`) for the chosen epoch count and
+for all `max_epochs` (`full`: no early stopping). `ensemble` uses the same nested split and
+compares one model with a `--members`-seed ensemble (`train.ensemble`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -30,7 +34,7 @@ from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.data.splits import stratified_split
 from seqops.layout import PROCESSED_META, Layout, split_file
-from seqops.model.training import fit, refit
+from seqops.model.training import fit, fit_final, refit
 from seqops.stages import prepare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,16 +90,34 @@ def refits(cfg: Config, root: Path, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         chosen = fit(cfg, processed, Path(tmp), progress_bar=False)
         same = refit(cfg, processed, Path(tmp), chosen, anneal=False)
-        annealed = refit(cfg, processed, Path(tmp), chosen, anneal=True)
+        # No early stopping at all: train + val for every one of `max_epochs` (the cosine
+        # schedule runs to its end), the last epoch kept.
+        whole = dataclasses.replace(chosen, best_epoch=cfg.train.max_epochs - 1)
+        full = refit(cfg, processed, Path(tmp), whole, anneal=False)
     return {
         name: accuracy(result.model, pseudo_test)
-        for name, result in (("validated", chosen), ("refit", same), ("refit_anneal", annealed))
+        for name, result in (("validated", chosen), ("refit", same), ("full", full))
     }
+
+
+def ensembles(cfg: Config, root: Path, seed: int, members: int) -> dict[str, float]:
+    """Pseudo-test accuracy of one model and of a `members`-seed ensemble (`train.ensemble`)."""
+    processed = nested(root, seed)
+    pseudo_test = SequenceSet.load(processed / split_file("test"))
+    out = {}
+    for n in (1, members):
+        many = cfg.model_copy(update={"train": cfg.train.model_copy(update={"ensemble": n})})
+        with tempfile.TemporaryDirectory() as tmp:
+            out[f"ensemble_{n}"] = accuracy(
+                fit_final(many, processed, Path(tmp), progress_bar=False).model, pseudo_test
+            )
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["encoder", "refit"])
+    parser.add_argument("mode", choices=["encoder", "refit", "ensemble"])
+    parser.add_argument("--members", type=int, default=5, help="ensemble mode: seeds averaged")
     parser.add_argument("dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", nargs="*", default=[], help="dotted.path=yaml-value overrides")
@@ -108,7 +130,12 @@ def main() -> None:
     for seed in args.seeds:
         root = prepared(args.dataset, seed, args.work)
         cfg = load_config(root / "params.yaml", overrides=overrides)
-        row = encoder(cfg, root) if args.mode == "encoder" else refits(cfg, root, seed)
+        if args.mode == "encoder":
+            row = encoder(cfg, root)
+        elif args.mode == "refit":
+            row = refits(cfg, root, seed)
+        else:
+            row = ensembles(cfg, root, seed, args.members)
         print(args.dataset, seed, {k: round(v, 3) for k, v in row.items()}, flush=True)
         rows.append(row)
     mean = {k: round(float(np.mean([r[k] for r in rows])), 3) for k in rows[0]}

@@ -27,7 +27,8 @@ BIN = Path(sys.executable).parent
 #: Overrides that shrink a JapaneseVowels run to a few seconds.
 TINY: dict[str, Any] = {
     "model": {"hidden_size": 8, "num_layers": 1},
-    "train": {"max_epochs": 3, "batch_size": 64, "patience": 3},
+    # One pass per epoch, one model (their own tests cover epoch_examples and ensemble).
+    "train": {"max_epochs": 3, "batch_size": 64, "patience": 3, "epoch_examples": 0, "ensemble": 1},
     "tune": {"n_trials": 2, "max_epochs": 2},
     "benchmark": {"n_calls": 100, "warmup": 10, "throughput_calls": 2},
     # A 3-epoch model is not a good model (nor as good as the classical baseline); the gate's

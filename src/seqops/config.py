@@ -194,6 +194,12 @@ class ModelConfig(_Section):
     encoder_layers: int = Field(1, ge=1, le=8)
     """`encoder: conv` only: convolutions, the strided one and `encoder_layers - 1` more of
     stride 1 on top."""
+    encoder_norm: bool = True
+    """`encoder: conv` only: batch normalisation after each convolution (before its ReLU), as
+    in the fully convolutional time-series classifiers (Wang et al. 2017). In eval it is a
+    per-channel scale and shift (the exported graph has no batch dependence); in training
+    its statistics also count the zeroed padding of shorter sequences in a batch. Chosen on
+    validation splits carved from the training data (benchmarks/small_data.py)."""
     embedding_dim: int = Field(128, ge=1, le=4096)
     """Text only: token embedding size (must match the vectors of `embeddings_path`)."""
     embeddings_path: PathParam | None = None
@@ -240,6 +246,17 @@ class TrainConfig(_Section):
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
+    epoch_examples: int = Field(1024, ge=0)
+    """Examples an epoch draws at least: a training split smaller than this is repeated
+    (the copies shuffled together) until an epoch holds this many, so a tiny split still
+    gets enough optimiser steps for `max_epochs`, `patience` and the tuner's `max_epochs` to
+    mean what they mean on a large one (22 ArrowHead sequences in batches of 32 were one
+    step an epoch). 0 = one pass per epoch."""
+    ensemble: int = Field(1, ge=1, le=16)
+    """Models trained, from seeds `seed`, `seed + 1`, ... with the same params, each stopped
+    on the validation split; the kept model averages them (class probabilities, or outputs)
+    and is exported as one ONNX graph. 1 = one model. Training takes N times as long, and so
+    does inference."""
     refit_max_examples: int = Field(0, ge=0)
     """When train + val hold at most this many examples, train again from the same start on
     both for the epoch count the validation split chose, and keep that model: a tiny

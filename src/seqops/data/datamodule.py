@@ -23,6 +23,7 @@ class SequenceDataModule(pl.LightningDataModule):
         seed: int,
         *,
         train_on: tuple[str, ...] = ("train",),
+        epoch_examples: int = 0,
     ) -> None:
         """`train_on`: the splits the training loader draws from (`("train", "val")` to refit
         on both once validation has chosen the epoch count)."""
@@ -31,6 +32,7 @@ class SequenceDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.train_on = train_on
+        self.epoch_examples = epoch_examples
         self.splits = {
             name: SequenceSet.load(self.processed_dir / split_file(name))
             for name in ("train", "val", "test")
@@ -42,6 +44,9 @@ class SequenceDataModule(pl.LightningDataModule):
             [s for part in parts for s in part.sequences],
             np.concatenate([part.labels for part in parts]),
         )
+        copies = -(-self.epoch_examples // len(data)) if self.epoch_examples > len(data) else 1
+        if copies > 1:  # a tiny split: an epoch is `copies` shuffled passes over it
+            data = SequenceSet(data.sequences * copies, np.concatenate([data.labels] * copies))
         return loader(data, self.batch_size, shuffle=True, seed=self.seed)
 
     def val_dataloader(self) -> DataLoader:

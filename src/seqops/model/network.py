@@ -23,6 +23,7 @@ per batch (weight-drop, `SequenceNet.run_cell`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -47,6 +48,7 @@ ARCHITECTURE = (
     "encoder_kernel",
     "encoder_stride",
     "encoder_layers",
+    "encoder_norm",
 )
 
 
@@ -97,6 +99,7 @@ class SequenceNet(nn.Module):
         encoder_kernel: int = _DEFAULT.encoder_kernel,
         encoder_stride: int = _DEFAULT.encoder_stride,
         encoder_layers: int = _DEFAULT.encoder_layers,
+        encoder_norm: bool = False,  # not the config default: older checkpoints have none
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -138,6 +141,10 @@ class SequenceNet(nn.Module):
         self.encoder_stack = nn.ModuleList(
             nn.Conv1d(hidden_size, hidden_size, encoder_kernel)
             for _ in range(encoder_layers - 1 if isinstance(self.encoder, nn.Conv1d) else 0)
+        )
+        convolutions = 1 + len(self.encoder_stack) if isinstance(self.encoder, nn.Conv1d) else 0
+        self.encoder_norms = nn.ModuleList(
+            nn.BatchNorm1d(hidden_size) for _ in range(convolutions if encoder_norm else 0)
         )
         first = embedding_dim if vocab_size else hidden_size
         rnn = _CELLS[cell]
@@ -181,7 +188,10 @@ class SequenceNet(nn.Module):
             mask = step_mask(lengths if i == 0 else self.encoded_lengths(lengths), x.shape[1])
             x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x)).transpose(1, 2)
             x = nn.functional.pad(x, (0, conv.kernel_size[0] - 1))  # (B, C, T + k - 1)
-            x = torch.relu(conv(x)).transpose(1, 2)  # (B, ceil(T / s), H)
+            x = conv(x)
+            if self.encoder_norms:
+                x = self.encoder_norms[i](x)
+            x = torch.relu(x).transpose(1, 2)  # (B, ceil(T / s), H)
         return x
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -250,3 +260,34 @@ class SequenceNet(nn.Module):
         if self.horizon is None:
             return out
         return out.view(out.shape[0], self.horizon, -1)  # (B, H, K)
+
+
+class EnsembleNet(nn.Module):
+    """Members with one input and output contract, answering as one network (one ONNX graph).
+
+    Classifiers average their members' class probabilities and answer the log of the mean, a
+    logit vector whose softmax is that mean (`logsumexp` of the log-softmaxes minus log N);
+    regressors and forecasters average their outputs.
+
+        ensemble = EnsembleNet([net_a, net_b, net_c], probabilities=True)
+        logits = ensemble(x, lengths)     # softmax(logits) = mean of the members' softmax
+    """
+
+    def __init__(self, members: list[SequenceNet], *, probabilities: bool) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.probabilities = probabilities
+
+    @property
+    def embedding(self) -> nn.Embedding | None:
+        """The first member's embedding (a text task's initialisation reads it per member)."""
+        first = self.members[0]
+        assert isinstance(first, SequenceNet)
+        return first.embedding
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        outputs = torch.stack([member(x, lengths) for member in self.members])  # (N, B, ...)
+        if not self.probabilities:
+            return outputs.mean(dim=0)
+        log_probs = torch.log_softmax(outputs, dim=-1)
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))

@@ -6,7 +6,7 @@ Training (`seqops.model.training`) writes Lightning checkpoints; `load_network` 
 entries of one that a forward pass needs: the constructor arguments `LitSequenceModel` saved
 as hyperparameters and the `net.*` weights.
 
-    net, hparams = load_network(Path("models/model.ckpt"))   # SequenceNet in eval mode
+    net, hparams = load_network(Path("models/model.ckpt"))   # SequenceNet / EnsembleNet, eval
     evaluation = evaluate_checkpoint(Path("models/model.ckpt"), Path("data/processed"))
 """
 
@@ -34,21 +34,55 @@ def use_threads(threads: int) -> None:
 
 
 def load_network(checkpoint: Path) -> tuple[Any, dict[str, Any]]:
-    """The trained `SequenceNet` of a checkpoint, on the CPU in eval mode, and the system's
-    hyperparameters (`network`, `n_features`, `n_outputs`, ...).
+    """The trained network of a checkpoint, on the CPU in eval mode, and the system's
+    hyperparameters (`network`, `n_features`, `n_outputs`, ...): a `SequenceNet`, or an
+    `EnsembleNet` of them when the checkpoint holds `ensemble: N` members (`train.ensemble`).
 
     `weights_only=True`: the checkpoint is unpickled by torch's restricted loader (tensors,
     containers and primitives only), so a tampered file cannot run code when it is read."""
     import torch
 
-    from seqops.model.network import SequenceNet
+    from seqops.model.network import EnsembleNet, SequenceNet
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     hparams = dict(state["hyper_parameters"])
-    net = SequenceNet(hparams["n_features"], hparams["n_outputs"], **hparams["network"])
+    members = [
+        SequenceNet(hparams["n_features"], hparams["n_outputs"], **hparams["network"])
+        for _ in range(hparams.get("ensemble", 1))
+    ]
+    net: torch.nn.Module = members[0]
+    if len(members) > 1:
+        net = EnsembleNet(members, probabilities=ensemble_averages_probabilities(hparams))
     weights = {k[4:]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(weights)
     return net.eval(), hparams
+
+
+def ensemble_averages_probabilities(hparams: dict[str, Any]) -> bool:
+    """Whether an ensemble of these systems averages class probabilities (classifiers) or
+    outputs (regression, forecasting)."""
+    return bool(hparams["objective"]["kind"] == "classification")
+
+
+def write_ensemble_checkpoint(members: list[Path], path: Path) -> None:
+    """One checkpoint holding the trained members' networks (`net.members.<i>.*`) and the
+    first member's hyperparameters plus `ensemble: N`, which `load_network` reads back as an
+    `EnsembleNet`. Members must share the architecture (they differ in seed only)."""
+    import torch
+
+    states = [torch.load(m, map_location="cpu", weights_only=True) for m in members]
+    hparams = dict(states[0]["hyper_parameters"])
+    for other in states[1:]:
+        if other["hyper_parameters"]["network"] != hparams["network"]:
+            raise ValueError("ensemble members differ in architecture")
+    weights = {
+        f"net.members.{i}.{k[4:]}": v
+        for i, state in enumerate(states)
+        for k, v in state["state_dict"].items()
+        if k.startswith("net.")
+    }
+    hparams["ensemble"] = len(members)
+    torch.save({"hyper_parameters": hparams, "state_dict": weights}, path)
 
 
 def evaluate_checkpoint(checkpoint: Path, processed_dir: Path) -> Evaluation:

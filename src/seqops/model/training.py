@@ -26,6 +26,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import mlflow
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from seqops.config import Config
@@ -35,7 +36,7 @@ from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
 from seqops.model.network import architecture
-from seqops.model.runtime import use_threads
+from seqops.model.runtime import load_network, use_threads, write_ensemble_checkpoint
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
 
@@ -105,6 +106,11 @@ def _check_strategy(cfg: Config, world_size: int) -> None:
             f"train.refit_max_examples: {cfg.train.refit_max_examples} refits in one process "
             "after training: set it to 0 with several devices"
         )
+    if world_size > 1 and cfg.train.ensemble > 1:
+        raise ConfigError(
+            f"train.ensemble: {cfg.train.ensemble} trains its members one after another in one "
+            "process: set it to 1 with several devices"
+        )
     if world_size > 1 and not launched_from_cli():
         raise ConfigError(
             f"train.strategy: 'ddp' with {world_size} devices re-runs the command for each rank: "
@@ -150,7 +156,8 @@ def check_trainer(cfg: Config) -> int:
 
 @dataclass
 class FitResult:
-    model: LitSequenceModel
+    model: torch.nn.Module
+    """The kept network: the best epoch's `LitSequenceModel`, or an `EnsembleNet`."""
     best_checkpoint: Path
     best_score: float
     best_epoch: int
@@ -159,6 +166,8 @@ class FitResult:
     wall_s: float = 0.0
     refit_examples: int = 0
     """Examples (train + val) of the refit that made `model`; 0 when it was not refit."""
+    steps: int = 0
+    """Optimiser steps taken (`train.epoch_examples` raises them on a tiny split)."""
 
 
 def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequenceModel:
@@ -228,7 +237,9 @@ def fit(
     )
     _check_strategy(cfg, trainer.world_size)
     batch_size = cfg.train.batch_size // trainer.world_size
-    data = SequenceDataModule(processed_dir, batch_size, cfg.seed)
+    data = SequenceDataModule(
+        processed_dir, batch_size, cfg.seed, epoch_examples=cfg.train.epoch_examples
+    )
     trainer.fit(model, datamodule=data)
     if not trainer.is_global_zero:  # rank 0 saved the checkpoint and reports the result
         return FitResult(
@@ -252,6 +263,7 @@ def fit(
         epochs_run=trainer.current_epoch,
         history=history.rows,
         wall_s=time.perf_counter() - start,
+        steps=trainer.global_step,
     )
 
 
@@ -279,7 +291,11 @@ def refit(
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": epochs})})
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = SequenceDataModule(
-        processed_dir, cfg.train.batch_size, cfg.seed, train_on=("train", "val")
+        processed_dir,
+        cfg.train.batch_size,
+        cfg.seed,
+        train_on=("train", "val"),
+        epoch_examples=cfg.train.epoch_examples,
     )
     model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
     trainer = pl.Trainer(
@@ -321,11 +337,40 @@ def fit_final(
     progress_bar: bool = True,
 ) -> FitResult:
     """What the train stage keeps: `fit`, then `refit` on train + val when the data is small
-    enough for `train.refit_max_examples`."""
-    result = fit(cfg, processed_dir, checkpoint_dir, callbacks=callbacks, progress_bar=progress_bar)
-    if not should_refit(cfg, processed_dir):
-        return result
-    return refit(cfg, processed_dir, checkpoint_dir, result)
+    enough for `train.refit_max_examples`; with `train.ensemble: N`, that for seeds `seed`
+    ... `seed + N - 1`, kept as one checkpoint of the N networks (`EnsembleNet`). The result
+    reports the first member's curve and epoch; `callbacks` (MLflow's per-epoch logging)
+    follow the first member only, so its curve is not overwritten."""
+    members = []
+    for i in range(cfg.train.ensemble):
+        member = cfg.model_copy(update={"seed": cfg.seed + i})
+        directory = checkpoint_dir / f"member{i}" if cfg.train.ensemble > 1 else checkpoint_dir
+        result = fit(
+            member,
+            processed_dir,
+            directory,
+            callbacks=callbacks if i == 0 else None,
+            progress_bar=progress_bar,
+        )
+        if should_refit(member, processed_dir):
+            result = refit(member, processed_dir, directory, result)
+        members.append(result)
+    if len(members) == 1:
+        return members[0]
+    path = checkpoint_dir / "ensemble.ckpt"
+    write_ensemble_checkpoint([m.best_checkpoint for m in members], path)
+    first = members[0]
+    return FitResult(
+        model=load_network(path)[0],
+        best_checkpoint=path,
+        best_score=first.best_score,
+        best_epoch=first.best_epoch,
+        epochs_run=first.epochs_run,
+        history=first.history,
+        wall_s=sum(m.wall_s for m in members),
+        refit_examples=first.refit_examples,
+        steps=sum(m.steps for m in members),
+    )
 
 
 def load_system(checkpoint: Path) -> LitSequenceModel:

@@ -170,6 +170,11 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
             if result.refit_examples
             else ""
         )
+        + (
+            f"; kept an ensemble of {cfg.train.ensemble} seeds (the first one's curve shown)"
+            if cfg.train.ensemble > 1
+            else ""
+        )
         + f"; MLflow run {run.info.run_id}"
     )
     return report

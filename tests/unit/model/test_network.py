@@ -43,8 +43,9 @@ def test_padding_never_changes_a_sequences_output(
     [(8, 4, True, "mean"), (8, 4, False, "last"), (3, 3, True, "last"), (5, 2, True, "max")],
 )
 @pytest.mark.parametrize("layers", [1, 3])
+@pytest.mark.parametrize("norm", [False, True])
 def test_conv_encoder_ignores_padding_and_shortens_time(
-    kernel: int, stride: int, bidirectional: bool, pooling: str, layers: int
+    kernel: int, stride: int, bidirectional: bool, pooling: str, layers: int, norm: bool
 ) -> None:
     torch.manual_seed(0)
     net = SequenceNet(
@@ -57,7 +58,11 @@ def test_conv_encoder_ignores_padding_and_shortens_time(
         encoder_kernel=kernel,
         encoder_stride=stride,
         encoder_layers=layers,
-    ).eval()
+        encoder_norm=norm,
+    )
+    assert len(net.encoder_norms) == (layers if norm else 0)
+    randomise_norms(net)
+    net.eval()
     # Lengths that are and are not multiples of the stride, and shorter than the kernel.
     seqs = [torch.randn(n, 5) for n in (17, 1, 8, 3)]
     x, lengths = _padded(seqs, 3 * 17, fill=37.0)
@@ -69,6 +74,28 @@ def test_conv_encoder_ignores_padding_and_shortens_time(
         states = net.encode(x, lengths)
     assert states.shape[1] == -(-3 * 17 // stride)  # ceil(T / stride) steps reach the cell
     assert net.encoded_lengths(lengths).tolist() == [-(-n // stride) for n in (17, 1, 8, 3)]
+
+
+def randomise_norms(net: SequenceNet) -> None:
+    """Batch-norm statistics and affine terms far from identity, as after training."""
+    for norm in net.encoder_norms:
+        assert isinstance(norm, torch.nn.BatchNorm1d)
+        with torch.no_grad():
+            norm.running_mean.uniform_(-2, 2)
+            norm.running_var.uniform_(0.2, 3)
+            norm.weight.uniform_(0.5, 2)
+            norm.bias.uniform_(-1, 1)
+
+
+def test_encoder_norm_trains_on_batch_statistics_and_is_off_for_old_checkpoints() -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(2, 3, hidden_size=8, encoder="conv", encoder_norm=True)
+    x, lengths = torch.randn(4, 40, 2) * 5 + 3, torch.full((4,), 40)
+    net.train()(x, lengths)
+    assert float(net.encoder_norms[0].running_mean.abs().sum()) > 0  # statistics were updated
+    # A network built from a checkpoint's arguments without `encoder_norm` has no norm layers.
+    assert len(SequenceNet(2, 3, encoder="conv").encoder_norms) == 0
+    assert "encoder_norms.0.running_mean" in net.state_dict()
 
 
 def test_conv_encoder_stride_beyond_kernel_is_rejected() -> None:

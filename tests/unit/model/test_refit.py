@@ -88,3 +88,39 @@ def test_refit_loader_draws_from_train_and_val(processed: Path) -> None:
     assert sum(len(y) for _, _, y in data.train_dataloader()) == 32
     only_train = SequenceDataModule(processed, batch_size=5, seed=0)
     assert sum(len(y) for _, _, y in only_train.train_dataloader()) == 24
+
+
+@pytest.mark.parametrize(("epoch_examples", "copies"), [(0, 1), (24, 1), (25, 2), (100, 5)])
+def test_an_epoch_repeats_a_small_training_split(
+    processed: Path, epoch_examples: int, copies: int
+) -> None:
+    """`train.epoch_examples`: each training sequence appears `copies` times per epoch, in a
+    shuffled order; validation is one pass; the same seed gives the same epoch."""
+    data = SequenceDataModule(processed, 8, seed=3, epoch_examples=epoch_examples)
+    train = data.splits["train"]
+    seen: list[tuple[float, ...]] = []
+    for x, lengths, y in data.train_dataloader():
+        seen += [tuple(x[i, : lengths[i]].flatten().tolist()) for i in range(len(y))]
+    assert len(seen) == copies * len(train)
+    for sequence in train.sequences:
+        assert seen.count(tuple(sequence.flatten().tolist())) == copies
+    assert sum(len(y) for *_, y in data.val_dataloader()) == len(data.splits["val"])
+    again = SequenceDataModule(processed, 8, seed=3, epoch_examples=epoch_examples)
+    first = next(iter(again.train_dataloader()))[0]
+    assert torch.equal(first, next(iter(data.train_dataloader()))[0])
+    if copies > 1:  # the copies are shuffled together, not played back one after another
+        order = [seen.index(tuple(s.flatten().tolist())) for s in train.sequences]
+        assert order != sorted(order)
+
+
+def test_a_tiny_split_gets_epoch_examples_worth_of_steps(processed: Path, tmp_path: Path) -> None:
+    """24 training sequences, batch 8: 3 optimiser steps an epoch, 15 with 100 examples."""
+    from seqops.model.training import fit
+
+    steps = {}
+    for examples in (0, 100):
+        overrides = {**TINY, "train.refit_max_examples": 0, "train.epoch_examples": examples}
+        result = fit(load_config(PARAMS, overrides=overrides), processed, tmp_path / str(examples),
+                     progress_bar=False)  # fmt: skip
+        steps[examples] = result.steps
+    assert steps == {0: 3 * 3, 100: 15 * 3}

@@ -26,6 +26,7 @@ from tests.unit.bundles import (
     forecast_meta,
     predictor,
 )
+from tests.unit.model.test_network import randomise_norms
 
 F, C = 3, 4  # features, classes of the tiny nets
 #: The tiny nets' metadata: what export reads the graph contract and output from.
@@ -77,8 +78,9 @@ def test_parity_for_every_cell_direction_and_pooling(
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
+@pytest.mark.parametrize("norm", [False, True])
 def test_conv_encoder_exports_with_dynamic_time_and_parity(
-    tmp_path: Path, test_set: SequenceSet, pooling: str
+    tmp_path: Path, test_set: SequenceSet, pooling: str, norm: bool
 ) -> None:
     torch.manual_seed(0)
     net = SequenceNet(
@@ -90,7 +92,10 @@ def test_conv_encoder_exports_with_dynamic_time_and_parity(
         encoder_kernel=4,
         encoder_stride=2,
         encoder_layers=2,
-    ).eval()
+        encoder_norm=norm,
+    )
+    randomise_norms(net)
+    net.eval()
     path = tmp_path / "m.onnx"
     export(net, path, META)
     batches = parity_batches(test_set, [1, 7], long_length=36)
