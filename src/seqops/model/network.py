@@ -278,13 +278,6 @@ class EnsembleNet(nn.Module):
         self.members = nn.ModuleList(members)
         self.probabilities = probabilities
 
-    @property
-    def embedding(self) -> nn.Embedding | None:
-        """The first member's embedding (a text task's initialisation reads it per member)."""
-        first = self.members[0]
-        assert isinstance(first, SequenceNet)
-        return first.embedding
-
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         outputs = torch.stack([member(x, lengths) for member in self.members])  # (N, B, ...)
         if not self.probabilities:
