@@ -30,6 +30,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from seqops.config import apply_overrides
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SST2 = REPO.parent / "shared" / "data" / "sst2"
@@ -81,26 +83,14 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def dotted(pairs: list[str]) -> dict[str, Any]:
-    """`--set train.ensemble=5 ...` as a nested override dict."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return out
-
-
 def scratch_run(dataset: Dataset, work: Path, extra: dict[str, Any] | None = None) -> Path:
-    """`dvc repro evaluate` of `dataset` in a fresh git + DVC copy of the repo at `work`."""
+    """`dvc repro evaluate` of `dataset` in a fresh git + DVC copy of the repo at `work`;
+    `extra`: dotted-path overrides (`train.ensemble`) on top of the dataset's params."""
     shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", work / "dvc.yaml")
     shutil.copytree(REPO / "data" / "raw", work / "data" / "raw")
     params = merge(yaml.safe_load((REPO / dataset.preset).read_text()), dataset.overrides)
-    params = merge(params, extra or {})
+    params = apply_overrides(params, extra or {})
     if dataset.name == "SST-2":
         (work / "data" / "raw" / "sst2").mkdir()
         for key in ("path", "val_path", "test_path"):
@@ -166,6 +156,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     finished = dict(item.split("=", 1) for item in args.reports)
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     chosen = [d for d in DATASETS if not args.only or d.name in args.only]
     lines = [
         "| data | metric | seqops | best baseline (same split) | seqops − baseline [95 % CI] "
@@ -179,7 +170,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix=f"seqops-quality-{dataset.name}."))
         start = time.perf_counter()
         try:
-            reports = scratch_run(dataset, work, dotted(args.set))
+            reports = scratch_run(dataset, work, overrides)
             lines.append(row(dataset, reports, time.perf_counter() - start))
         finally:
             if args.keep:

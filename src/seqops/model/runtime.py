@@ -64,27 +64,6 @@ def ensemble_averages_probabilities(hparams: dict[str, Any]) -> bool:
     return bool(hparams["objective"]["kind"] == "classification")
 
 
-def write_ensemble_checkpoint(members: list[Path], path: Path) -> None:
-    """One checkpoint holding the trained members' networks (`net.members.<i>.*`) and the
-    first member's hyperparameters plus `ensemble: N`, which `load_network` reads back as an
-    `EnsembleNet`. Members must share the architecture (they differ in seed only)."""
-    import torch
-
-    states = [torch.load(m, map_location="cpu", weights_only=True) for m in members]
-    hparams = dict(states[0]["hyper_parameters"])
-    for other in states[1:]:
-        if other["hyper_parameters"]["network"] != hparams["network"]:
-            raise ValueError("ensemble members differ in architecture")
-    weights = {
-        f"net.members.{i}.{k[4:]}": v
-        for i, state in enumerate(states)
-        for k, v in state["state_dict"].items()
-        if k.startswith("net.")
-    }
-    hparams["ensemble"] = len(members)
-    torch.save({"hyper_parameters": hparams, "state_dict": weights}, path)
-
-
 def evaluate_checkpoint(checkpoint: Path, processed_dir: Path) -> Evaluation:
     """The task's test evaluation of a checkpoint (what the evaluate stage writes)."""
     meta = read_meta(processed_dir / PROCESSED_META)

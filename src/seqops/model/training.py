@@ -35,8 +35,8 @@ from seqops.data.datamodule import SequenceDataModule
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.model.network import architecture
-from seqops.model.runtime import load_network, use_threads, write_ensemble_checkpoint
+from seqops.model.network import EnsembleNet, architecture
+from seqops.model.runtime import ensemble_averages_probabilities, use_threads
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
 
@@ -358,10 +358,9 @@ def fit_final(
     if len(members) == 1:
         return members[0]
     path = checkpoint_dir / "ensemble.ckpt"
-    write_ensemble_checkpoint([m.best_checkpoint for m in members], path)
     first = members[0]
     return FitResult(
-        model=load_network(path)[0],
+        model=save_ensemble([m.model for m in members], path),
         best_checkpoint=path,
         best_score=first.best_score,
         best_epoch=first.best_epoch,
@@ -371,6 +370,21 @@ def fit_final(
         refit_examples=first.refit_examples,
         steps=sum(m.steps for m in members),
     )
+
+
+def save_ensemble(systems: list[torch.nn.Module], path: Path) -> EnsembleNet:
+    """The trained systems' networks as one `EnsembleNet`, saved at `path` as what
+    `seqops.model.runtime.load_network` reads back: the first system's hyperparameters plus
+    `ensemble: N`, and the weights as `net.members.<i>.*`. The systems share one config but
+    the seed, so they share the architecture."""
+    lits = [s for s in systems if isinstance(s, LitSequenceModel)]
+    assert len(lits) == len(systems), "ensemble members are trained LitSequenceModels"
+    hparams = {**lits[0].hparams, "ensemble": len(lits)}
+    probabilities = ensemble_averages_probabilities(hparams)
+    net = EnsembleNet([s.net for s in lits], probabilities=probabilities).eval()
+    weights = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"hyper_parameters": hparams, "state_dict": weights}, path)
+    return net
 
 
 def load_system(checkpoint: Path) -> LitSequenceModel:

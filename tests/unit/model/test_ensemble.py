@@ -12,16 +12,22 @@ import torch
 
 from seqops import onnx_contract as contract
 from seqops.config import load_config
+from seqops.data.sequences import SequenceSet
 from seqops.data.windows import ForecastSpec
 from seqops.errors import ConfigError
+from seqops.layout import split_file
 from seqops.model.network import EnsembleNet, SequenceNet
 from seqops.model.runtime import load_network
 from seqops.model.training import check_trainer, fit, fit_final
 from seqops.onnx_export import check_parity, parity_batches, quantize_int8
 from seqops.tasks import get_task
-from tests.unit.bundles import export, forecast_meta, predictor
-from tests.unit.model.test_refit import PARAMS, TINY, processed  # noqa: F401 (fixture)
-from tests.unit.stages.test_export import CLASSIFIER, META, C, F, test_set  # noqa: F401
+from tests.unit.bundles import classification_meta, export, forecast_meta, predictor
+from tests.unit.model.test_refit import PARAMS, TINY
+
+#: The `processed` fixture's data: 2 features, classes "no" / "yes".
+F, C = 2, 2
+META = classification_meta(["a", "b"], ["no", "yes"])
+CLASSIFIER = get_task(META.task)
 
 ENSEMBLE = {**TINY, "train.refit_max_examples": 0, "train.ensemble": 3}
 
@@ -51,7 +57,7 @@ def test_a_regressor_ensemble_averages_its_members_outputs() -> None:
         torch.testing.assert_close(ensemble(x, lengths), mean)
 
 
-def test_fit_final_keeps_n_seeds_as_one_checkpoint(processed: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_fit_final_keeps_n_seeds_as_one_checkpoint(processed: Path, tmp_path: Path) -> None:
     cfg = load_config(PARAMS, overrides=ENSEMBLE)
     result = fit_final(cfg, processed, tmp_path / "ens", progress_bar=False)
     net, hparams = load_network(result.best_checkpoint)
@@ -78,16 +84,15 @@ def test_fit_final_keeps_n_seeds_as_one_checkpoint(processed: Path, tmp_path: Pa
 
 
 def test_the_ensemble_exports_as_one_graph_with_parity_and_int8(
-    tmp_path: Path,
-    test_set,  # noqa: F811
+    tmp_path: Path, processed: Path
 ) -> None:
+    test_set = SequenceSet.load(processed / split_file("test"))
     ensemble = EnsembleNet([m.eval() for m in _members(n=3)], probabilities=True).eval()
     path = tmp_path / "m.onnx"
     export(ensemble, path, META)
     graph = onnx.load(str(path))
-    assert (
-        sum(node.op_type == "LSTM" for node in graph.graph.node) == 3 * 4
-    )  # 3 × 2 layers × 2 dirs
+    # One graph: 3 members × 2 layers × 2 directions of the plain LSTM op.
+    assert sum(node.op_type == "LSTM" for node in graph.graph.node) == 3 * 4
     batches = parity_batches(test_set, [1, 7], long_length=36)
     result = check_parity(ensemble, predictor(path, META), batches, atol=1e-5, task=CLASSIFIER)
     assert result.passed and result.max_abs_diff <= 1e-5 and result.argmax_agreement == 1.0
@@ -95,13 +100,11 @@ def test_the_ensemble_exports_as_one_graph_with_parity_and_int8(
     assert contract.has_quantized_lstm(onnx.load(str(tmp_path / "m.int8.onnx")))
 
 
-def test_a_forecasting_ensemble_exports_with_parity(
-    tmp_path: Path,
-    test_set,  # noqa: F811
-) -> None:
+def test_a_forecasting_ensemble_exports_with_parity(tmp_path: Path, processed: Path) -> None:
+    test_set = SequenceSet.load(processed / split_file("test"))
     spec = ForecastSpec(
         lookback=8, horizon=5, differencing="none", season_length=1,
-        feature_names=["a", "b", "c"], target_names=["a", "b"], mean=np.zeros(F), std=np.ones(F),
+        feature_names=["a", "b"], target_names=["a", "b"], mean=np.zeros(F), std=np.ones(F),
     )  # fmt: skip
     meta = forecast_meta(spec, freq=None)
     torch.manual_seed(1)
