@@ -523,36 +523,22 @@ class CorrectnessScorer(Scorer):
 # -- model card -------------------------------------------------------------------------------
 
 
-def confidence_intervals(
-    predictions: pd.DataFrame, seed: int = 0
-) -> dict[str, tuple[float, float]]:
-    """95 % intervals: Wilson for accuracy, percentile bootstrap for macro-F1 and ECE.
+def resampled_f1_and_ece(
+    counts: np.ndarray, actual: np.ndarray, probs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Macro-F1 and ECE of each resample, `counts` `(B, n)` being how often each of the n
+    examples (true class `actual`, class probabilities `probs` `(n, C)`) is drawn.
 
-    Every resample is a count vector over the test examples, so both statistics are sums of
-    per-example quantities: all `BOOTSTRAP` resamples are one matrix product, not a loop.
-    Macro-F1 is sklearn's (`2 tp / (predicted + actual)` per class, 0 for a class absent from
-    both); ECE is torchmetrics' (15 equal-width confidence bins, L1): a bin's share times
+    Both are sums of per-example quantities, so all resamples are one matrix product, not a
+    loop. Macro-F1 is sklearn's (`2 tp / (predicted + actual)` per class, 0 for a class absent
+    from both); ECE is torchmetrics' (15 equal-width confidence bins, L1): a bin's share times
     |accuracy - confidence| is |Σ correct - Σ confidence| / n over its examples."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    correct = predictions["correct"].to_numpy()
-    n = len(predictions)
-    low, high = proportion_confint(int(correct.sum()), n, alpha=0.05, method="wilson")
-    prob_cols = [c for c in predictions.columns if c.startswith("p_")]
-    names = [c[2:] for c in prob_cols]
-    actual = np.array([names.index(str(a)) for a in predictions["actual"]])
-    predicted = np.array([names.index(str(p)) for p in predictions["predicted"]])
-    probs = predictions[prob_cols].to_numpy(dtype=np.float32)
+    predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1).astype(np.float64)
-    hit = (probs.argmax(axis=1) == actual).astype(np.float64)
+    hit = (predicted == actual).astype(np.float64)
     bins = np.clip(np.searchsorted(np.linspace(0, 1, 16), confidence, side="right") - 1, 0, 14)
 
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, (BOOTSTRAP, n))
-    counts = np.zeros((BOOTSTRAP, n))
-    np.add.at(counts, (np.arange(BOOTSTRAP)[:, None], idx), 1.0)
-
-    classes = np.arange(len(names))
+    classes = np.arange(probs.shape[1])
     is_actual = (actual[:, None] == classes).astype(np.float64)  # (n, C)
     is_predicted = (predicted[:, None] == classes).astype(np.float64)
     tp = counts @ (is_actual * is_predicted)  # (B, C)
@@ -561,7 +547,27 @@ def confidence_intervals(
 
     in_bin = (bins[:, None] == np.arange(15)).astype(np.float64)  # (n, 15)
     gap = counts @ (in_bin * (hit - confidence)[:, None])  # (B, 15)
-    eces = np.abs(gap).sum(axis=1) / n
+    return f1s, np.abs(gap).sum(axis=1) / counts.sum(axis=1)
+
+
+def confidence_intervals(
+    predictions: pd.DataFrame, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95 % intervals: Wilson for accuracy, percentile bootstrap (`BOOTSTRAP` resamples of the
+    test examples, `resampled_f1_and_ece`) for macro-F1 and ECE."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    correct = predictions["correct"].to_numpy()
+    n = len(predictions)
+    low, high = proportion_confint(int(correct.sum()), n, alpha=0.05, method="wilson")
+    prob_cols = [c for c in predictions.columns if c.startswith("p_")]
+    names = [c[2:] for c in prob_cols]
+    actual = np.array([names.index(str(a)) for a in predictions["actual"]])
+    probs = predictions[prob_cols].to_numpy(dtype=np.float32)
+    idx = np.random.default_rng(seed).integers(0, n, (BOOTSTRAP, n))
+    counts = np.zeros((BOOTSTRAP, n))
+    np.add.at(counts, (np.arange(BOOTSTRAP)[:, None], idx), 1.0)
+    f1s, eces = resampled_f1_and_ece(counts, actual, probs)
     return {
         "accuracy": (float(low), float(high)),
         "f1_macro": (float(np.percentile(f1s, 2.5)), float(np.percentile(f1s, 97.5))),
