@@ -252,6 +252,16 @@ class TrainConfig(_Section):
     gets enough optimiser steps for `max_epochs`, `patience` and the tuner's `max_epochs` to
     mean what they mean on a large one (22 ArrowHead sequences in batches of 32 were one
     step an epoch). 0 = one pass per epoch."""
+    augment_noise: float = Field(0.0, ge=0.0, le=10.0)
+    """Training only, float features: Gaussian noise of this standard deviation added to
+    every value of a training example each time it is drawn (inputs are standardised, so
+    this is in units of each feature's spread). 0 = off."""
+    augment_scale: float = Field(0.0, ge=0.0, le=1.0)
+    """Training only, float features: each drawn example is multiplied, per feature, by a
+    factor from N(1, this). 0 = off."""
+    augment_crop: float = Field(0.0, ge=0.0, lt=1.0)
+    """Training only: each drawn example keeps a random window of at least `1 - this` of its
+    steps (window slicing). 0 = off."""
     ensemble: int = Field(1, ge=1, le=16)
     """Models trained, from seeds `seed`, `seed + 1`, ... with the same params, each stopped
     on the validation split; the kept model averages them (class probabilities, or outputs)
@@ -563,6 +573,18 @@ class Config(_Section):
     def _space_fits_config(self) -> Config:
         for path, dim in self.tune.space.items():
             _check_dim(self, path, dim)
+        return self
+
+    @model_validator(mode="after")
+    def _augment_fits_task(self) -> Config:
+        train = self.train
+        used = [k for k in ("augment_noise", "augment_scale", "augment_crop") if getattr(train, k)]
+        if used and self.data.task != "sequence_classification":
+            raise ValueError(
+                f"train.{used[0]} = {getattr(train, used[0])} is for data.task = "
+                f"'sequence_classification' (its labels survive noise, scaling and cropping), "
+                f"not {self.data.task!r}: set it to 0"
+            )
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,8 @@ the batch (or int64 token ids `(B, T)` padded with id 0 for text), `lengths` int
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -31,15 +33,50 @@ def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, lengths
 
 
+@dataclass(frozen=True)
+class Augment:
+    """Random changes to a training example each time it is drawn (`train.augment_*`):
+    a window of at least `1 - crop` of its steps, each feature scaled by a factor from
+    N(1, `scale`), then Gaussian noise of std `noise` on every value (float features; token
+    ids are only cropped). The identity when all three are 0."""
+
+    noise: float = 0.0
+    scale: float = 0.0
+    crop: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.noise or self.scale or self.crop)
+
+    def __call__(self, sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.crop:
+            steps = len(sequence)
+            keep = max(1, int(np.ceil(steps * rng.uniform(1.0 - self.crop, 1.0))))
+            start = int(rng.integers(0, steps - keep + 1))
+            sequence = sequence[start : start + keep]
+        if sequence.ndim == 1:  # token ids
+            return sequence
+        out = np.asarray(sequence, dtype=np.float32)
+        if self.scale:
+            out = out * rng.normal(1.0, self.scale, size=(1, out.shape[1])).astype(np.float32)
+        if self.noise:
+            out = out + rng.normal(0.0, self.noise, size=out.shape).astype(np.float32)
+        return out
+
+
 class _SequenceDataset(Dataset[tuple[np.ndarray, np.ndarray]]):
-    def __init__(self, data: SequenceSet) -> None:
+    def __init__(self, data: SequenceSet, augment: Augment, seed: int) -> None:
         self.data = data
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)  # one stream, drawn in loading order
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.data.sequences[i], self.data.labels[i]
+        sequence = self.data.sequences[i]
+        if self.augment:
+            sequence = self.augment(sequence, self.rng)
+        return sequence, self.data.labels[i]
 
 
 def collate(items: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
@@ -48,10 +85,18 @@ def collate(items: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
     return x, lengths, torch.from_numpy(np.stack([np.asarray(y) for _, y in items]))
 
 
-def loader(data: SequenceSet, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:
+def loader(
+    data: SequenceSet,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    augment: Augment = Augment(),
+) -> DataLoader:
+    """Batches of `data`; `augment` (training only) changes each example as it is drawn."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
-        _SequenceDataset(data),
+        _SequenceDataset(data, augment, seed),
         batch_size=batch_size,
         shuffle=shuffle,
         collate_fn=collate,

@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 import numpy as np
 from torch.utils.data import DataLoader
 
-from seqops.data.batches import loader
+from seqops.data.batches import Augment, loader
 from seqops.data.sequences import SequenceSet
 from seqops.layout import split_file
 
@@ -24,15 +24,18 @@ class SequenceDataModule(pl.LightningDataModule):
         *,
         train_on: tuple[str, ...] = ("train",),
         epoch_examples: int = 0,
+        augment: Augment | None = None,
     ) -> None:
         """`train_on`: the splits the training loader draws from (`("train", "val")` to refit
-        on both once validation has chosen the epoch count)."""
+        on both once validation has chosen the epoch count); `augment` changes each training
+        example as it is drawn."""
         super().__init__()
         self.processed_dir = Path(processed_dir)
         self.batch_size = batch_size
         self.seed = seed
         self.train_on = train_on
         self.epoch_examples = epoch_examples
+        self.augment = augment or Augment()
         self.splits = {
             name: SequenceSet.load(self.processed_dir / split_file(name))
             for name in ("train", "val", "test")
@@ -47,7 +50,7 @@ class SequenceDataModule(pl.LightningDataModule):
         copies = -(-self.epoch_examples // len(data)) if self.epoch_examples > len(data) else 1
         if copies > 1:  # a tiny split: an epoch is `copies` shuffled passes over it
             data = SequenceSet(data.sequences * copies, np.concatenate([data.labels] * copies))
-        return loader(data, self.batch_size, shuffle=True, seed=self.seed)
+        return loader(data, self.batch_size, shuffle=True, seed=self.seed, augment=self.augment)
 
     def val_dataloader(self) -> DataLoader:
         return loader(self.splits["val"], self.batch_size, shuffle=False)

@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from seqops.config import Config
 from seqops.contracts import DataMeta
+from seqops.data.batches import Augment
 from seqops.data.datamodule import SequenceDataModule
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
@@ -238,7 +239,11 @@ def fit(
     _check_strategy(cfg, trainer.world_size)
     batch_size = cfg.train.batch_size // trainer.world_size
     data = SequenceDataModule(
-        processed_dir, batch_size, cfg.seed, epoch_examples=cfg.train.epoch_examples
+        processed_dir,
+        batch_size,
+        cfg.seed,
+        epoch_examples=cfg.train.epoch_examples,
+        augment=augmentation(cfg),
     )
     trainer.fit(model, datamodule=data)
     if not trainer.is_global_zero:  # rank 0 saved the checkpoint and reports the result
@@ -265,6 +270,12 @@ def fit(
         wall_s=time.perf_counter() - start,
         steps=trainer.global_step,
     )
+
+
+def augmentation(cfg: Config) -> Augment:
+    """The training examples' random changes, from `train.augment_*`."""
+    t = cfg.train
+    return Augment(noise=t.augment_noise, scale=t.augment_scale, crop=t.augment_crop)
 
 
 def should_refit(cfg: Config, processed_dir: Path) -> int:
@@ -296,6 +307,7 @@ def refit(
         cfg.seed,
         train_on=("train", "val"),
         epoch_examples=cfg.train.epoch_examples,
+        augment=augmentation(cfg),
     )
     model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
     trainer = pl.Trainer(

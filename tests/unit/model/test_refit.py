@@ -104,3 +104,32 @@ def test_a_tiny_split_gets_epoch_examples_worth_of_steps(processed: Path, tmp_pa
                      progress_bar=False)  # fmt: skip
         steps[examples] = result.steps
     assert steps == {0: 3 * 3, 100: 15 * 3}
+
+
+def test_augmentation_reaches_training_batches_only_and_repeats_for_a_seed(
+    processed: Path, tmp_path: Path
+) -> None:
+    """`train.augment_*` from params to the fitted weights: training examples change, the
+    validation split is read as it is, and the same seed gives the same model."""
+    from seqops.model.training import augmentation, fit
+
+    cfg = load_config(PARAMS, overrides={"train.augment_noise": 0.3, "train.augment_crop": 0.2})
+    data = SequenceDataModule(processed, 8, seed=0, augment=augmentation(cfg))
+    train, val = data.splits["train"], data.splits["val"]
+    originals = {tuple(s.flatten().tolist()) for s in train.sequences}
+    drawn = [x[i, : n].flatten().tolist() for x, lengths, _ in data.train_dataloader()
+             for i, n in enumerate(lengths)]  # fmt: skip
+    assert not any(tuple(d) in originals for d in drawn)
+    (x, lengths, _), *_ = data.val_dataloader()
+    assert x[0, : lengths[0]].flatten().tolist() == val.sequences[0].flatten().tolist()
+
+    def fitted(overrides: dict[str, object], name: str) -> list[torch.Tensor]:
+        merged = {**TINY, "train.refit_max_examples": 0, **overrides}
+        result = fit(load_config(PARAMS, overrides=merged), processed, tmp_path / name,
+                     progress_bar=False)  # fmt: skip
+        return _weights(result.model)
+
+    noisy = {"train.augment_noise": 0.3}
+    once, twice, plain = fitted(noisy, "a"), fitted(noisy, "b"), fitted({}, "c")
+    assert all(torch.equal(a, b) for a, b in zip(once, twice, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(once, plain, strict=True))
