@@ -37,8 +37,9 @@ def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 class Augment:
     """Random changes to a training example each time it is drawn (`train.augment_*`):
     a window of at least `1 - crop` of its steps, each feature scaled by a factor from
-    N(1, `scale`), then Gaussian noise of std `noise` on every value (float features; token
-    ids are only cropped). The identity when all three are 0."""
+    N(1, `scale`), then Gaussian noise of std `noise` on every value, for float features
+    `(T, F)` (the config allows it for sequence classification only). The identity when all
+    three are 0."""
 
     noise: float = 0.0
     scale: float = 0.0
@@ -53,8 +54,6 @@ class Augment:
             keep = max(1, int(np.ceil(steps * rng.uniform(1.0 - self.crop, 1.0))))
             start = int(rng.integers(0, steps - keep + 1))
             sequence = sequence[start : start + keep]
-        if sequence.ndim == 1:  # token ids
-            return sequence
         out = np.asarray(sequence, dtype=np.float32)
         if self.scale:
             out = out * rng.normal(1.0, self.scale, size=(1, out.shape[1])).astype(np.float32)
