@@ -383,6 +383,12 @@ class TuneConfig(_Section):
     """Optional wall-clock budget per run of the stage (each worker stops starting trials)."""
     max_epochs: int | None = Field(20, ge=1)
     """Cap on `train.max_epochs` inside a trial (null: no cap); train later uses the full value."""
+    folds: int = Field(1, ge=1, le=10)
+    """1: a trial trains on the training split and is scored on the validation split. k > 1
+    (classification only): a trial trains k times, on stratified folds of train + val pooled,
+    and is scored by the mean of the folds' best `metric` (k times the cost), for a
+    validation split too small to rank trials (7 sequences of 36). The pruner watches the
+    first fold. The train stage still trains once, on the original splits."""
     metric: str = "val/loss"
     """Per-epoch validation metric the pruner watches and the trial's best value optimises."""
     direction: Literal["minimize", "maximize"] | None = None
@@ -573,6 +579,16 @@ class Config(_Section):
     def _space_fits_config(self) -> Config:
         for path, dim in self.tune.space.items():
             _check_dim(self, path, dim)
+        return self
+
+    @model_validator(mode="after")
+    def _folds_fit_task(self) -> Config:
+        classifiers = ("sequence_classification", "text_classification")
+        if self.tune.folds > 1 and self.data.task not in classifiers:
+            raise ValueError(
+                f"tune.folds = {self.tune.folds} needs a classification task (stratified folds "
+                f"of independent examples), not data.task = {self.data.task!r}: set it to 1"
+            )
         return self
 
     @model_validator(mode="after")

@@ -175,3 +175,38 @@ def test_invalid_space_stops_the_cli_before_any_work(project: Path) -> None:
     assert proc.returncode == 2
     assert "tune.space.model.hidden_size: 9000 is not a valid model.hidden_size" in proc.stderr
     assert not (project / "optuna").exists() and not (project / "models").exists()
+
+
+@pytest.mark.slow
+def test_cross_validated_trials_score_the_mean_of_their_folds(project: Path) -> None:
+    """`tune.folds: 3`: each finished trial trained on three folds of train + val, its value
+    is their mean (also in MLflow, with each fold's), and the study is not the one-split one."""
+    _params(project, n_trials=3, pruner="none")
+    run([SEQOPS, "prepare"], project)
+    run([SEQOPS, "tune"], project)
+    one_split = _study(project).study_name
+    for journal in (project / "optuna").glob("*.journal"):
+        journal.unlink()
+
+    _params(project, n_trials=3, pruner="none", folds=3)
+    run([SEQOPS, "tune"], project)
+    report = json.loads((project / "reports" / "tune.json").read_text())
+    study = _study(project)
+    assert study.study_name == report["study"] != one_split
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    children = client.search_runs(
+        [client.get_run(report["parent_run_id"]).info.experiment_id],
+        f"tags.mlflow.parentRunId = '{report['parent_run_id']}'",
+    )
+    by_number = {int(r.data.tags["optuna.trial.number"]): r for r in children}
+    for trial in trials:
+        folds = trial.user_attrs["fold_values"]
+        assert len(folds) == 3 and len(set(folds)) == 3  # three different trainings
+        assert trial.value == pytest.approx(sum(folds) / 3)
+        metrics = by_number[trial.number].data.metrics
+        assert [metrics[f"trial/fold_{i}"] for i in range(3)] == pytest.approx(folds)
+        assert metrics["trial/value"] == pytest.approx(trial.value)
+        assert trial.user_attrs["epochs"] == 3 * 3  # every fold trains tune.max_epochs
+    assert report["epochs"] == 3 * 3 * 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from seqops.errors import DataError
 
@@ -28,3 +28,12 @@ def stratified_split(
         )
     keep, held = train_test_split(index, test_size=n_held, stratify=labels, random_state=seed)
     return np.sort(keep), np.sort(held)
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """The held-out indices of each of `folds` seeded stratified folds (sorted; every index in
+    exactly one)."""
+    if len(labels) < folds:
+        raise DataError(f"cannot make {folds} folds of {len(labels)} examples")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [np.sort(held) for _, held in splitter.split(np.zeros(len(labels)), labels)]

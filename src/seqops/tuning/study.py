@@ -83,6 +83,8 @@ def study_name(cfg: Config, data_hash: str) -> str:
         "data": data_hash,
         "seed": cfg.seed,
     }
+    if cfg.tune.folds > 1:  # another objective: a study scored on one split is not reused
+        identity["folds"] = cfg.tune.folds
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"seqops-{digest[:12]}"
 

@@ -8,6 +8,7 @@ Each trial is a nested MLflow run under the study's parent run, with the sampled
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,15 @@ from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from seqops.config import Choice, Config, FloatRange, IntRange, apply_overrides, parse_config
+from seqops.data.sequences import SequenceSet
+from seqops.data.splits import stratified_folds
+from seqops.layout import split_file
 from seqops.model.training import fit
 from seqops.tuning.study import WORKER_ATTR, trial_base, worker_id
 
@@ -59,6 +64,24 @@ def best_value(history: list[dict[str, float]], metric: str, direction: str) -> 
     return min(values) if direction == "minimize" else max(values)
 
 
+def write_folds(processed: Path, out: Path, folds: int, seed: int) -> list[Path]:
+    """`folds` copies of the processed directory whose train / val splits are the seeded
+    stratified folds of train + val pooled (test and metadata unchanged)."""
+    parts = [SequenceSet.load(processed / split_file(name)) for name in ("train", "val")]
+    pooled = SequenceSet(
+        [s for part in parts for s in part.sequences], np.concatenate([p.labels for p in parts])
+    )
+    directories = []
+    for i, held in enumerate(stratified_folds(pooled.labels, folds, seed)):
+        directory = out / f"fold-{i}"
+        shutil.copytree(processed, directory)
+        kept = np.setdiff1d(np.arange(len(pooled)), held)
+        pooled.subset(kept).save(directory / split_file("train"))
+        pooled.subset(held).save(directory / split_file("val"))
+        directories.append(directory)
+    return directories
+
+
 class ValMetricsLogger(pl.Callback):
     """Logs `val/*` to the active MLflow run at each validation end, before the pruner can stop
     the trial, so a pruned trial's curve includes the epoch that pruned it. `epochs` counts
@@ -93,19 +116,11 @@ class Objective:
         run = self._start_run(trial, params)
         state = TrialState.FAIL
         val_logger = ValMetricsLogger()
+        later_folds_epochs: list[int] = []
         try:
             with tempfile.TemporaryDirectory(prefix="seqops-trial-") as tmp:
-                result = fit(
-                    cfg,
-                    self.processed,
-                    Path(tmp),
-                    callbacks=[
-                        val_logger,
-                        PyTorchLightningPruningCallback(trial, monitor=self.cfg.tune.metric),
-                    ],
-                    progress_bar=False,
-                )
-            value = best_value(result.history, self.cfg.tune.metric, self.cfg.tune.goal)
+                values = self._fold_values(trial, cfg, Path(tmp), val_logger, later_folds_epochs)
+            value = float(np.mean(values))
             state = TrialState.COMPLETE
             if run:
                 mlflow.log_metric("trial/value", value)
@@ -114,10 +129,42 @@ class Objective:
             state = TrialState.PRUNED
             raise
         finally:
-            trial.set_user_attr("epochs", val_logger.epochs)
+            trial.set_user_attr("epochs", val_logger.epochs + sum(later_folds_epochs))
             if run:
                 mlflow.set_tag("optuna.trial.state", state.name)
                 mlflow.end_run(status=_RUN_STATUS[state])
+
+    def _fold_values(
+        self,
+        trial: optuna.Trial,
+        cfg: Config,
+        tmp: Path,
+        val_logger: ValMetricsLogger,
+        later_folds_epochs: list[int],
+    ) -> list[float]:
+        """The trial's best `tune.metric`: on the validation split, or one per fold
+        (`tune.folds`). The pruner and the per-epoch MLflow curve follow the first fold."""
+        tune = self.cfg.tune
+        if tune.folds == 1:
+            directories = [self.processed]
+        else:
+            directories = write_folds(self.processed, tmp / "folds", tune.folds, cfg.seed)
+        values = []
+        for i, directory in enumerate(directories):
+            callbacks: list[pl.Callback] = []
+            if i == 0:
+                pruning = PyTorchLightningPruningCallback(trial, monitor=tune.metric)
+                callbacks = [val_logger, pruning]
+            result = fit(cfg, directory, tmp / f"checkpoints-{i}", callbacks=callbacks,
+                         progress_bar=False)  # fmt: skip
+            values.append(best_value(result.history, tune.metric, tune.goal))
+            if i > 0:
+                later_folds_epochs.append(result.epochs_run)
+        if tune.folds > 1:
+            trial.set_user_attr("fold_values", values)
+            if mlflow.active_run() is not None:
+                mlflow.log_metrics({f"trial/fold_{i}": v for i, v in enumerate(values)})
+        return values
 
     def _start_run(self, trial: optuna.Trial, params: dict[str, Any]) -> bool:
         if self.parent_run_id is None:
