@@ -223,6 +223,10 @@ class ModelConfig(_Section):
         return self
 
 
+#: `train` keys of training-time augmentation, whose defaults depend on the task.
+AUGMENT_KEYS = ("augment_noise", "augment_scale", "augment_crop")
+
+
 class TrainConfig(_Section):
     """Optimisation and the Lightning Trainer."""
 
@@ -255,13 +259,15 @@ class TrainConfig(_Section):
     augment_noise: float = Field(0.0, ge=0.0, le=10.0)
     """Training only, float features: Gaussian noise of this standard deviation added to
     every value of a training example each time it is drawn (inputs are standardised, so
-    this is in units of each feature's spread). 0 = off."""
+    this is in units of each feature's spread). 0 = off; null or left out: the task's value
+    (0.1 for sequence classification, else 0)."""
     augment_scale: float = Field(0.0, ge=0.0, le=1.0)
     """Training only, float features: each drawn example is multiplied, per feature, by a
-    factor from N(1, this). 0 = off."""
+    factor from N(1, this). 0 = off; null or left out: the task's value (0.1 for sequence
+    classification, else 0)."""
     augment_crop: float = Field(0.0, ge=0.0, lt=1.0)
     """Training only: each drawn example keeps a random window of at least `1 - this` of its
-    steps (window slicing). 0 = off."""
+    steps (window slicing). 0 = off; null or left out: the task's value (0)."""
     ensemble: int = Field(1, ge=1, le=16)
     """Models trained, from seeds `seed`, `seed + 1`, ... with the same params, each stopped
     on the validation split; the kept model averages them (class probabilities, or outputs)
@@ -591,15 +597,36 @@ class Config(_Section):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_augment(cls, raw: Any) -> Any:
+        """`train.augment_*` left out or null take the task's values (`Task.augment`)."""
+        if not isinstance(raw, dict):
+            return raw
+        data, train = raw.get("data") or {}, raw.get("train") or {}
+        if not isinstance(data, dict) or not isinstance(train, dict):
+            return raw  # a section given as an instance is already resolved
+        from seqops.tasks import TASKS
+
+        task = TASKS.get(data.get("task", DataConfig().task))
+        if task is None:
+            return raw  # the field's own validation names the bad task
+        missing = [k for k in AUGMENT_KEYS if train.get(k) is None]
+        if not missing:
+            return raw
+        values = task.augment or {}
+        return {**raw, "train": {**train, **{k: values.get(k, 0.0) for k in missing}}}
+
     @model_validator(mode="after")
     def _augment_fits_task(self) -> Config:
-        train = self.train
-        used = [k for k in ("augment_noise", "augment_scale", "augment_crop") if getattr(train, k)]
-        if used and self.data.task != "sequence_classification":
+        from seqops.tasks import get_task
+
+        used = [k for k in AUGMENT_KEYS if getattr(self.train, k)]
+        if used and get_task(self.data.task).augment is None:
             raise ValueError(
-                f"train.{used[0]} = {getattr(train, used[0])} is for data.task = "
-                f"'sequence_classification' (its labels survive noise, scaling and cropping), "
-                f"not {self.data.task!r}: set it to 0"
+                f"train.{used[0]} = {getattr(self.train, used[0])} does not fit data.task = "
+                f"{self.data.task!r} (its labels would not survive noise, scaling or "
+                f"cropping): set it to 0"
             )
         return self
 

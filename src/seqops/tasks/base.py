@@ -323,6 +323,9 @@ class Task(ABC):
     """The ONNX output's name."""
     ignored: ClassVar[tuple[str, ...]] = TEXT_ONLY + FORECAST_ONLY
     """Dotted param names (or prefixes) this task never reads: left out of its MLflow params."""
+    augment: ClassVar[dict[str, float] | None] = None
+    """`train.augment_*` values for keys params leave out or null; None: the task's labels
+    would not survive the changes, so it refuses any but 0."""
 
     def applicable(self, params: dict[str, Any]) -> dict[str, Any]:
         """The flattened params that apply to this task."""

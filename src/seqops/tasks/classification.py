@@ -668,6 +668,13 @@ class ClassifierTask(Task):
 
 class SequenceClassification(ClassifierTask):
     name = "sequence_classification"
+    # Chosen on validation splits carved from the training data (README, "Against classical
+    # baselines"): lower validation loss on all five sets checked, accuracy level on average.
+    augment: ClassVar[dict[str, float] | None] = {
+        "augment_noise": 0.1,
+        "augment_scale": 0.1,
+        "augment_crop": 0.0,
+    }
     meta_type = ClassificationMeta
 
     def prepare(self, data: DataConfig, seed: int) -> Prepared:

@@ -68,6 +68,27 @@ def test_augmentation_is_refused_where_labels_would_not_survive_it(key: str) -> 
         "tune": {"metric": "val/loss", "enabled": False},
         "release": {"metric": "test/rmse", "max_metric": 1.0},
     }
-    with pytest.raises(ConfigError, match=rf"train\.{key} = 0\.1 is for data\.task = "):
+    with pytest.raises(ConfigError, match=rf"train\.{key} = 0\.1 does not fit data\.task = "):
         parse_config(forecast)
     assert parse_config({"train": {key: 0.1}}).train.model_dump()[key] == 0.1
+
+
+TEXT = {
+    "data": {"task": "text_classification", "dataset": None, "path": "train.txt"},
+    "model": {"embedding_dim": 8},
+}
+
+
+def test_left_out_or_null_takes_the_tasks_value() -> None:
+    """Sequence classification trains with noise and scaling unless told otherwise; the
+    other tasks never augment unless told to (and then refuse it)."""
+    default = parse_config({}).train
+    assert (default.augment_noise, default.augment_scale, default.augment_crop) == (0.1, 0.1, 0.0)
+    null = parse_config({"train": {"augment_noise": None, "augment_scale": None}}).train
+    assert (null.augment_noise, null.augment_scale) == (0.1, 0.1)
+    off = parse_config({"train": {"augment_noise": 0.0, "augment_scale": 0}}).train
+    assert (off.augment_noise, off.augment_scale) == (0.0, 0.0)
+    text = parse_config(TEXT).train
+    assert (text.augment_noise, text.augment_scale, text.augment_crop) == (0.0, 0.0, 0.0)
+    with pytest.raises(ConfigError, match=r"does not fit data\.task = 'text_classification'"):
+        parse_config({**TEXT, "train": {"augment_noise": 0.1}})

@@ -130,6 +130,7 @@ def test_augmentation_reaches_training_batches_only_and_repeats_for_a_seed(
         return _weights(result.model)
 
     noisy = {"train.augment_noise": 0.3}
-    once, twice, plain = fitted(noisy, "a"), fitted(noisy, "b"), fitted({}, "c")
+    off = {"train.augment_noise": 0.0, "train.augment_scale": 0.0}
+    once, twice, plain = fitted(noisy, "a"), fitted(noisy, "b"), fitted(off, "c")
     assert all(torch.equal(a, b) for a, b in zip(once, twice, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(once, plain, strict=True))
