@@ -63,10 +63,11 @@ class Augment:
 
 
 class _SequenceDataset(Dataset[tuple[np.ndarray, np.ndarray]]):
-    def __init__(self, data: SequenceSet, augment: Augment, seed: int) -> None:
+    def __init__(self, data: SequenceSet, augment: Augment, seed: int, stream: int) -> None:
         self.data = data
         self.augment = augment
-        self.rng = np.random.default_rng(seed)  # one stream, drawn in loading order
+        # One stream per process, drawn in loading order; DDP rank r > 0 draws its own.
+        self.rng = np.random.default_rng(seed if stream == 0 else [seed, stream])
 
     def __len__(self) -> int:
         return len(self.data)
@@ -91,11 +92,13 @@ def loader(
     shuffle: bool,
     seed: int = 0,
     augment: Augment = Augment(),
+    augment_stream: int = 0,
 ) -> DataLoader:
-    """Batches of `data`; `augment` (training only) changes each example as it is drawn."""
+    """Batches of `data`; `augment` (training only) changes each example as it is drawn,
+    from a random stream of `seed` and `augment_stream` (the DDP rank: ranks differ)."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
-        _SequenceDataset(data, augment, seed),
+        _SequenceDataset(data, augment, seed, augment_stream),
         batch_size=batch_size,
         shuffle=shuffle,
         collate_fn=collate,

@@ -50,7 +50,9 @@ class SequenceDataModule(pl.LightningDataModule):
         copies = -(-self.epoch_examples // len(data)) if self.epoch_examples > len(data) else 1
         if copies > 1:  # a tiny split: an epoch is `copies` shuffled passes over it
             data = SequenceSet(data.sequences * copies, np.concatenate([data.labels] * copies))
-        return loader(data, self.batch_size, shuffle=True, seed=self.seed, augment=self.augment)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        return loader(data, self.batch_size, shuffle=True, seed=self.seed, augment=self.augment,
+                      augment_stream=rank)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
         return loader(self.splits["val"], self.batch_size, shuffle=False)

@@ -60,6 +60,20 @@ def test_the_loader_draws_new_changes_each_epoch_and_repeats_them_for_a_seed() -
     assert torch.equal(plain[0].sort(dim=0).values, plain[1].sort(dim=0).values)
 
 
+def test_each_ddp_rank_draws_its_own_changes_and_rank_0_the_single_process_ones() -> None:
+    data = SequenceSet([_series(20) for _ in range(4)], np.zeros(4, dtype=np.int64))
+    augment = Augment(noise=0.1)
+
+    def first(stream: int) -> torch.Tensor:
+        batches = loader(data, 4, shuffle=False, seed=3, augment=augment, augment_stream=stream)
+        return next(iter(batches))[0]
+
+    assert torch.equal(first(0), next(iter(loader(data, 4, shuffle=False, seed=3,
+                                                  augment=augment)))[0])  # fmt: skip
+    assert not torch.equal(first(0), first(1))
+    assert torch.equal(first(1), first(1))
+
+
 @pytest.mark.parametrize("key", ["augment_noise", "augment_scale", "augment_crop"])
 def test_augmentation_is_refused_where_labels_would_not_survive_it(key: str) -> None:
     forecast = {
