@@ -179,20 +179,15 @@ def test_invalid_space_stops_the_cli_before_any_work(project: Path) -> None:
 
 @pytest.mark.slow
 def test_cross_validated_trials_score_the_mean_of_their_folds(project: Path) -> None:
-    """`tune.folds: 3`: each finished trial trained on three folds of train + val, its value
-    is their mean (also in MLflow, with each fold's), and the study is not the one-split one."""
-    _params(project, n_trials=1, pruner="none")
-    run([SEQOPS, "prepare"], project)
-    run([SEQOPS, "tune"], project)
-    one_split = _study(project).study_name
-    for journal in (project / "optuna").glob("*.journal"):
-        journal.unlink()
-
+    """`tune.folds: 3`: each finished trial trained on three folds of train + val, and its
+    value is their mean (also in MLflow, with each fold's). The study's own identity is in
+    tests/unit/stages/test_tune.py."""
     _params(project, n_trials=2, pruner="none", folds=3)
+    run([SEQOPS, "prepare"], project)
     run([SEQOPS, "tune"], project)
     report = json.loads((project / "reports" / "tune.json").read_text())
     study = _study(project)
-    assert study.study_name == report["study"] != one_split
+    assert study.study_name == report["study"]
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")

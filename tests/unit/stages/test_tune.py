@@ -102,6 +102,8 @@ def test_study_name_changes_with_space_data_seed_but_not_budget() -> None:
     assert study_name(more, "abc") == name
     # Epochs beyond the trial cap never reach a trial, so they do not split the study.
     assert study_name(parse_config({"train": {"max_epochs": 80}}), "abc") == name
+    # Cross-validated trials score another objective: a study of its own.
+    assert study_name(parse_config({"tune": {"folds": 3}}), "abc") != name
 
 
 def test_trial_base_caps_epochs_only_downwards() -> None:
