@@ -589,8 +589,9 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _folds_fit_task(self) -> Config:
-        classifiers = ("sequence_classification", "text_classification")
-        if self.tune.folds > 1 and self.data.task not in classifiers:
+        from seqops.tasks import get_task
+
+        if self.tune.folds > 1 and not get_task(self.data.task).stratified_folds:
             raise ValueError(
                 f"tune.folds = {self.tune.folds} needs a classification task (stratified folds "
                 f"of independent examples), not data.task = {self.data.task!r}: set it to 1"

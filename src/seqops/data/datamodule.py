@@ -42,11 +42,7 @@ class SequenceDataModule(pl.LightningDataModule):
         }
 
     def train_dataloader(self) -> DataLoader:
-        parts = [self.splits[name] for name in self.train_on]
-        data = SequenceSet(
-            [s for part in parts for s in part.sequences],
-            np.concatenate([part.labels for part in parts]),
-        )
+        data = SequenceSet.concat([self.splits[name] for name in self.train_on])
         copies = -(-self.epoch_examples // len(data)) if self.epoch_examples > len(data) else 1
         if copies > 1:  # a tiny split: an epoch is `copies` shuffled passes over it
             data = SequenceSet(data.sequences * copies, np.concatenate([data.labels] * copies))

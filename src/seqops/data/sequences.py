@@ -37,6 +37,14 @@ class SequenceSet:
     def n_features(self) -> int:
         return int(self.sequences[0].shape[1])
 
+    @classmethod
+    def concat(cls, parts: list[SequenceSet]) -> SequenceSet:
+        """The parts' sequences and labels one after another (train + val, pooled)."""
+        return cls(
+            [s for part in parts for s in part.sequences],
+            np.concatenate([part.labels for part in parts]),
+        )
+
     def subset(self, index: np.ndarray) -> SequenceSet:
         return SequenceSet([self.sequences[i] for i in index], self.labels[index])
 

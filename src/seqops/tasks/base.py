@@ -323,6 +323,8 @@ class Task(ABC):
     """The ONNX output's name."""
     ignored: ClassVar[tuple[str, ...]] = TEXT_ONLY + FORECAST_ONLY
     """Dotted param names (or prefixes) this task never reads: left out of its MLflow params."""
+    stratified_folds: ClassVar[bool] = False
+    """Independent examples with class labels: `tune.folds` may cross-validate on them."""
     augment: ClassVar[dict[str, float] | None] = None
     """`train.augment_*` values for keys params leave out or null; None: the task's labels
     would not survive the changes, so it refuses any but 0."""

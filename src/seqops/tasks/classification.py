@@ -602,6 +602,7 @@ class ClassifierTask(Task):
 
     metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro", "ece"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro"})
+    stratified_folds: ClassVar[bool] = True
 
     def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
         return {

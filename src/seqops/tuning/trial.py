@@ -67,9 +67,8 @@ def best_value(history: list[dict[str, float]], metric: str, direction: str) -> 
 def write_folds(processed: Path, out: Path, folds: int, seed: int) -> list[Path]:
     """`folds` copies of the processed directory whose train / val splits are the seeded
     stratified folds of train + val pooled (test and metadata unchanged)."""
-    parts = [SequenceSet.load(processed / split_file(name)) for name in ("train", "val")]
-    pooled = SequenceSet(
-        [s for part in parts for s in part.sequences], np.concatenate([p.labels for p in parts])
+    pooled = SequenceSet.concat(
+        [SequenceSet.load(processed / split_file(name)) for name in ("train", "val")]
     )
     directories = []
     for i, held in enumerate(stratified_folds(pooled.labels, folds, seed)):
