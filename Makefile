@@ -25,12 +25,12 @@ repro: install  ## run the DVC pipeline on the default dataset
 	dvc repro
 
 # One pytest worker per core, a test file per worker (module fixtures build once), one torch
-# thread per worker so the workers do not oversubscribe the cores.
+# thread per worker so the workers do not oversubscribe the cores; the 25 slowest tests listed.
 test: install  ## run the whole test suite (unit, integration, e2e)
-	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile
+	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile --durations=25
 
-test-fast: install  ## unit tests only
-	python -m pytest tests/unit
+test-fast: install  ## unit tests only (the edit-test loop)
+	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile tests/unit
 
 lint: install  ## ruff lint and format check
 	ruff check src tests benchmarks

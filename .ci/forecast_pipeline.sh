@@ -10,7 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/scratch_project.sh" forecast
 max_rmse="${MAX_RMSE:-0.50}"
-cp "$work/params/co2.yaml" "$work/params.yaml"
+(cd "$work" && seqops preset co2)
 commit_scratch "CO2 preset"
 
 echo "== dvc repro (CO2 preset)"

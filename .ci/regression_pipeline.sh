@@ -13,7 +13,7 @@
 # comments and benchmarks/regression.py), and the gate recording that is the gate working.
 set -euo pipefail
 source "$(dirname "$0")/scratch_project.sh" regression
-cp "$work/params/tecator.yaml" "$work/params.yaml"
+(cd "$work" && seqops preset tecator)
 commit_scratch "Tecator preset"
 
 echo "== dvc repro (Tecator preset)"

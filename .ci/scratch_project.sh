@@ -16,7 +16,7 @@ unset MLFLOW_TRACKING_URI
 work="$(mktemp -d "${TMPDIR:-/tmp}/seqops-$1.XXXXXX")"
 if [[ -z "${KEEP:-}" ]]; then trap 'rm -rf "$work"' EXIT; else echo "scratch copy kept: $work"; fi
 start=$(date +%s)
-cp -r "$repo/src" "$repo/dvc.yaml" "$repo/params" "$repo/benchmarks" "$work/"
+cp -r "$repo/src" "$repo/dvc.yaml" "$repo/params.yaml" "$repo/params" "$repo/benchmarks" "$work/"
 mkdir "$work/data" && cp -r "$repo/data/raw" "$work/data/"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 

@@ -4,35 +4,30 @@
 # ONNX parity, raw-text serving equal to the prepared tokens, and the release gate.
 # About 5-6 minutes on 2 idle cores.
 #
-#   .ci/text_pipeline.sh                    # SST2_DIR defaults to ../shared/data/sst2
-#   SST2_DIR=/data/sst2 MIN_ACCURACY=0.8 KEEP=1 .ci/text_pipeline.sh
+#   .ci/text_pipeline.sh
+#   MIN_ACCURACY=0.8 KEEP=1 .ci/text_pipeline.sh
 #   FULL_BUDGET=1 .ci/text_pipeline.sh      # the preset's own budget (6 trials), ~10-15 minutes
 set -euo pipefail
 source "$(dirname "$0")/scratch_project.sh" text
-sst2="$(cd "${SST2_DIR:-$repo/../shared/data/sst2}" && pwd)"
 min_accuracy="${MIN_ACCURACY:-0.80}"
 
-# The preset, its data copied to data/raw/sst2 (where its paths point), with the reduced CI
-# budget (2 tuning trials of 3 epochs, a shorter latency run). Everything else is
-# params/sst2.yaml as the README documents it.
-"$bin/python" - "$work" "$sst2" <<'PY'
-import os
-import shutil
+# The preset as the README applies it (its sentences ship in data/raw/sst2), with the reduced
+# CI budget (2 tuning trials of 3 epochs, a shorter latency run) unless FULL_BUDGET=1.
+(cd "$work" && seqops preset sst2)
+if [[ "${FULL_BUDGET:-}" != 1 ]]; then
+  "$bin/python" - "$work/params.yaml" <<'PY'
 import sys
 from pathlib import Path
 
 import yaml
 
-work, sst2 = Path(sys.argv[1]), Path(sys.argv[2])
-params = yaml.safe_load((work / "params" / "sst2.yaml").read_text())
-(work / "data" / "raw" / "sst2").mkdir()
-for key in ("path", "val_path", "test_path"):
-    shutil.copy(sst2 / Path(params["data"][key]).name, work / params["data"][key])
-if os.environ.get("FULL_BUDGET") != "1":
-    params["tune"].update(n_trials=2, max_epochs=3)
-    params["benchmark"].update(n_calls=200, warmup=20, throughput_calls=5)
-(work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+path = Path(sys.argv[1])
+params = yaml.safe_load(path.read_text())
+params["tune"].update(n_trials=2, max_epochs=3)
+params["benchmark"].update(n_calls=200, warmup=20, throughput_calls=5)
+path.write_text(yaml.safe_dump(params, sort_keys=False))
 PY
+fi
 commit_scratch "SST-2 preset"
 
 echo "== dvc repro (SST-2 preset, $([[ "${FULL_BUDGET:-}" == 1 ]] && echo "its own" || echo "reduced") tuning budget)"
@@ -72,5 +67,5 @@ printf 'text\n"a gorgeous , witty , seductive movie ."\n"the plot is nothing but
 seqops predict --model models --input in.csv
 
 echo "== benchmarks/text.py"
-"$bin/python" benchmarks/text.py --reports reports --data "$sst2"
+"$bin/python" benchmarks/text.py --reports reports --data data/raw/sst2
 echo "== text pipeline done in $(( $(date +%s) - start )) s"

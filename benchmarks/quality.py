@@ -30,11 +30,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from seqops import presets
 from seqops.config import apply_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SST2 = REPO.parent / "shared" / "data" / "sst2"
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,10 @@ def scratch_run(dataset: Dataset, work: Path, extra: dict[str, Any] | None = Non
     shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", work / "dvc.yaml")
     shutil.copytree(REPO / "data" / "raw", work / "data" / "raw")
-    params = merge(yaml.safe_load((REPO / dataset.preset).read_text()), dataset.overrides)
+    base = REPO / "params.yaml"
+    start = base if dataset.preset == "params.yaml" else REPO / dataset.preset
+    params = merge(presets.merged(base, start), dataset.overrides)
     params = apply_overrides(params, extra or {})
-    if dataset.name == "SST-2":
-        (work / "data" / "raw" / "sst2").mkdir()
-        for key in ("path", "val_path", "test_path"):
-            shutil.copy(SST2 / Path(params["data"][key]).name, work / params["data"][key])
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {
         "PATH": f"{BIN}:/usr/bin:/bin",

@@ -1,7 +1,7 @@
 """SST-2 test accuracy: the seqops text pipeline beside the TF-IDF + logistic regression floor.
 
     .venv/bin/python benchmarks/text.py --reports reports            # after an SST-2 `dvc repro`
-    .venv/bin/python benchmarks/text.py --reports /tmp/x/reports --data ../shared/data/sst2
+    .venv/bin/python benchmarks/text.py --reports /tmp/x/reports --data data/raw/sst2
 
 Prints a markdown table. The pipeline row is read from the run's own reports (`metrics.json`,
 `tune.json`, `train.json`; `.ci/text_pipeline.sh` produces them in a scratch copy); the TF-IDF
@@ -75,7 +75,7 @@ def pipeline_figure(reports: Path) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "sst2")
+    parser.add_argument("--data", type=Path, default=REPO / "data" / "raw" / "sst2")
     args = parser.parse_args()
     rows = []
     ours = pipeline_figure(args.reports)

@@ -29,7 +29,8 @@ TINY: dict[str, Any] = {
     "model": {"hidden_size": 8, "num_layers": 1},
     # One pass per epoch, one model (their own tests cover epoch_examples and ensemble).
     "train": {"max_epochs": 3, "batch_size": 64, "patience": 3, "epoch_examples": 0, "ensemble": 1},
-    "tune": {"n_trials": 2, "max_epochs": 2},
+    # One trial after another: the tests of side-by-side trials set tune.workers themselves.
+    "tune": {"n_trials": 2, "max_epochs": 2, "workers": 1},
     "benchmark": {"n_calls": 100, "warmup": 10, "throughput_calls": 2},
     # A 3-epoch model is not a good model (nor as good as the classical baseline); the gate's
     # own tests set real thresholds and turn the baseline check back on.
@@ -42,6 +43,13 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for key, value in extra.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) and key in out else value
     return out
+
+
+def preset_params(name: str) -> dict[str, Any]:
+    """params.yaml with the preset `params/<name>.yaml` applied, as `seqops preset` writes it."""
+    from seqops import presets
+
+    return presets.merged(REPO / "params.yaml", REPO / "params" / f"{name}.yaml")
 
 
 def write_params(path: Path, extra: dict[str, Any] | None = None) -> Path:
@@ -153,17 +161,70 @@ def invoke(base: str, frame: pd.DataFrame) -> tuple[int, dict[str, Any]]:
         return err.code, json.loads(err.read())
 
 
+def make_project(root: Path) -> Path:
+    """A git + DVC project at `root` with this repo's dvc.yaml, code, data/raw/, presets and
+    tiny params."""
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")
+    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
+    shutil.copytree(REPO / "params", root / "params")
+    write_params(root / "params.yaml")
+    run(["git", "init", "-q"], root)
+    run([str(BIN / "dvc"), "init", "-q"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A git + DVC project in a temp dir with this repo's dvc.yaml, code, data/raw/ and tiny
-    params."""
-    shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
-    shutil.copy(REPO / ".gitignore", tmp_path / ".gitignore")
-    shutil.copytree(REPO / "data" / "raw", tmp_path / "data" / "raw")
-    write_params(tmp_path / "params.yaml")
-    run(["git", "init", "-q"], tmp_path)
-    run([str(BIN / "dvc"), "init", "-q"], tmp_path)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], tmp_path)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], tmp_path)
-    return tmp_path
+    params, nothing run yet."""
+    return make_project(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _built_snapshot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny project after one whole `dvc repro`, built once per test process: the project
+    path and a pristine copy of it (`repro.log` beside them holds that run's output)."""
+    root = tmp_path_factory.mktemp("built")
+    built = make_project(root / "project")
+    log = run([str(BIN / "dvc"), "repro"], built).stdout
+    (root / "repro.log").write_text(log)
+    snapshot = root / "snapshot"
+    shutil.copytree(built, snapshot, symlinks=True)
+    return built, snapshot
+
+
+@pytest.fixture
+def built_project(_built_snapshot: tuple[Path, Path]) -> Path:
+    """The tiny project right after its first `dvc repro` (uncommitted, as `project` would be).
+
+    Restored from the pristine copy at the path it was built in, because MLflow's store, the
+    Optuna journal and `models/run.json` hold absolute paths; a test may change it freely."""
+    built, snapshot = _built_snapshot
+    _forget_sqlite_engines(built)
+    shutil.rmtree(built, ignore_errors=True)
+    shutil.copytree(snapshot, built, symlinks=True)
+    return built
+
+
+def _forget_sqlite_engines(root: Path) -> None:
+    """Close the SQLAlchemy engines MLflow keeps per store URI in this process for files under
+    `root`: a pooled connection would go on reading the replaced file's old inode."""
+    for name in (
+        "mlflow.store.tracking.sqlalchemy_store",
+        "mlflow.store.model_registry.sqlalchemy_store",
+    ):
+        store = sys.modules.get(name)
+        if store is None:
+            continue
+        engines = store.SqlAlchemyStore._engine_map
+        for uri in [uri for uri in engines if str(root) in uri]:
+            engines.pop(uri).dispose()
+
+
+def built_repro_log(project: Path) -> str:
+    """What the first `dvc repro` of `built_project` printed."""
+    return (project.parent / "repro.log").read_text()

@@ -1,13 +1,14 @@
 """`seqops` command line: one sub-command per pipeline stage (the commands dvc.yaml runs).
 
     seqops prepare | tune | train | evaluate  [--params params.yaml]
-    seqops tune --workers N            # N processes on one Optuna study
+    seqops tune --workers N            # N trials side by side (default: tune.workers)
     seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
     seqops release [--rollback]        # registry + gate verdict; or champion ← previous-champion
     seqops promote                     # champion ← the released candidate if its gate passed
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
                                        # (classes, forecasts, or numbers per sequence)
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
+    seqops preset sst2                 # params/sst2.yaml (only what differs) over params.yaml
 
 A user error (bad params, bad data) prints one line naming the problem and exits with 2; a
 failed release gate at `seqops promote` exits with 3.
@@ -49,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--workers",
                 type=int,
-                default=1,
-                help="processes working on the study on this machine (default: %(default)s)",
+                default=None,
+                help="trials trained side by side on this machine (default: tune.workers)",
             )
         if stage == "release":
             cmd.add_argument(
@@ -92,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     lineage.add_argument("onnx_file", type=Path, help="e.g. models/model.onnx")
     lineage.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
+    preset = sub.add_parser(
+        "preset",
+        help="merge a preset (params/NAME.yaml: only what differs) over params.yaml",
+        description=_first_doc_line("seqops.presets"),
+    )
+    preset.add_argument("name", help="preset name, e.g. sst2 for params/sst2.yaml")
+    preset.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
+    preset.add_argument(
+        "--presets", type=Path, default=Path("params"), help="presets folder (default: %(default)s)"
+    )
     return parser
 
 
@@ -102,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from seqops.serving import predict_file
 
             predict_file(args.model, args.input, args.output)
+            return 0
+        if args.command == "preset":
+            from seqops.presets import main as preset_main
+
+            preset_main(args.name, args.params, args.presets)
             return 0
         if args.command == "lineage":
             import json

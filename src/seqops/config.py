@@ -383,12 +383,18 @@ class TuneConfig(_Section):
 
     enabled: bool = True
     """`false` skips the search: the stage writes the base params unchanged."""
-    n_trials: int = Field(14, ge=1)
+    n_trials: int = Field(6, ge=1)
     """Finished (complete or pruned) trials the study should hold; a rerun only tops it up."""
     timeout_s: float | None = Field(None, gt=0)
     """Optional wall-clock budget per run of the stage (each worker stops starting trials)."""
-    max_epochs: int | None = Field(20, ge=1)
+    max_epochs: int | None = Field(10, ge=1)
     """Cap on `train.max_epochs` inside a trial (null: no cap); train later uses the full value."""
+    workers: int = Field(2, ge=1, le=64)
+    """Trials trained side by side, one process each with one torch thread (`seqops tune
+    --workers N` overrides it). Trials run in rounds of this many: each round's params are
+    sampled before it starts and its pruner compares with the trials of earlier rounds only,
+    so a given worker count gives the same study every time; another count gives another
+    (equally valid) study. 1: one trial after another in the stage's own process."""
     folds: int = Field(1, ge=1, le=10)
     """1: a trial trains on the training split and is scored on the validation split. k > 1
     (classification only): a trial trains k times, on stratified folds of train + val pooled,

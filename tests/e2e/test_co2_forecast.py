@@ -1,23 +1,24 @@
-"""The CO2 preset's base params (no tuning) meet issue 7's acceptance on the last 12 months:
+"""The CO2 preset's base params (no tuning) meet the forecasting target on the last 12 months:
 RMSE <= 0.50 ppm and at least 3x better than seasonal naive (1.52 ppm)."""
 
 from pathlib import Path
 
 import pytest
 
-from seqops.config import load_config
+from seqops.config import parse_config
 from seqops.layout import Layout
 from seqops.model.runtime import evaluate_checkpoint
 from seqops.model.training import fit
 from seqops.stages.prepare import write
 from seqops.tasks import get_task
+from tests.conftest import preset_params
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_co2_base_params_beat_seasonal_naive_three_times(tmp_path: Path) -> None:
-    cfg = load_config(REPO / "params" / "co2.yaml")
+    cfg = parse_config(preset_params("co2"))
     layout = Layout(tmp_path)
     write(get_task(cfg.data.task).prepare(cfg.data, cfg.seed), layout)
     result = fit(cfg, layout.processed, tmp_path / "ckpt", progress_bar=False)

@@ -13,8 +13,7 @@ import torch
 from seqops.model.network import EnsembleNet
 from seqops.model.runtime import load_network
 from tests.conftest import run
-from tests.integration.test_export_atomic import _predict, _request
-from tests.integration.test_release import DVC, _set
+from tests.integration.test_default_project import DVC, _predict, _request, _set
 
 
 @pytest.mark.slow

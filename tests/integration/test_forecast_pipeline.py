@@ -23,6 +23,7 @@ from tests.conftest import (
     assert_predict_succeeds_without_torch,
     invoke,
     merge,
+    preset_params,
     run,
     serve_model,
 )
@@ -45,7 +46,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
-    preset = yaml.safe_load((REPO / "params" / "co2.yaml").read_text())
+    preset = preset_params("co2")
     params = merge(preset, TINY_FORECAST)
     # Tune val/rmse over two params; the cell stays an LSTM so int8 is exercised.
     params["tune"]["space"] = {

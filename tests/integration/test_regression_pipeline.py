@@ -26,6 +26,7 @@ from tests.conftest import (
     assert_predict_succeeds_without_torch,
     invoke,
     merge,
+    preset_params,
     run,
     serve_model,
 )
@@ -55,7 +56,7 @@ def scratch_project(root: Path, params: dict[str, Any]) -> Path:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    preset = yaml.safe_load((REPO / "params" / "tecator.yaml").read_text())
+    preset = preset_params("tecator")
     root = scratch_project(tmp_path_factory.mktemp("tecator"), merge(preset, TINY_REGRESSION))
     run([str(BIN / "dvc"), "repro"], root)
     return root

@@ -1,4 +1,4 @@
-"""Credentials come from the environment and are never stored or printed (issue 13).
+"""Credentials come from the environment and are never stored or printed.
 
 The whole pipeline (`dvc repro`) tunes on a real PostgreSQL server whose TCP logins need a
 password (`postgres_password_url`, scram-sha-256; the URL spelled `postgresql://` as the README

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -114,11 +115,12 @@ def test_tune_writes_best_params_report_plots_and_one_nested_run_per_trial(proje
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigkill_mid_study_then_rerun_keeps_finished_trials_and_runs_only_the_rest(
-    project: Path,
+    project: Path, workers: int
 ) -> None:
     n_trials = 6
-    _params(project, n_trials=n_trials, pruner="none")
+    _params(project, n_trials=n_trials, pruner="none", workers=workers)
     run([SEQOPS, "prepare"], project)
     proc = subprocess.Popen(
         [SEQOPS, "tune"],
@@ -205,3 +207,22 @@ def test_cross_validated_trials_score_the_mean_of_their_folds(project: Path) -> 
         assert metrics["trial/value"] == pytest.approx(trial.value)
         assert trial.user_attrs["epochs"] == 3 * 3  # every fold trains tune.max_epochs
     assert report["epochs"] == 2 * 3 * 3
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_study_on_every_run(project: Path) -> None:
+    """Rounds of two trials side by side: sampled before the round, pruned against earlier
+    rounds only, so a rerun from scratch gives the same trials, values and best params."""
+    _params(project, workers=2)
+    run([SEQOPS, "prepare"], project)
+    runs = []
+    for _ in range(2):
+        shutil.rmtree(project / "optuna", ignore_errors=True)
+        run([SEQOPS, "tune"], project)
+        trials = _study(project).get_trials()
+        assert len({t.user_attrs["seqops.worker"] for t in trials}) == 2  # both processes
+        best = (project / "models" / "best_params.yaml").read_text()
+        runs.append(([(t.state, t.params, t.value, t.intermediate_values) for t in trials], best))
+    assert runs[0] == runs[1]
+    states = [state for state, *_ in runs[0][0]]
+    assert len(states) == TINY_TUNE["n_trials"] and TrialState.RUNNING not in states

@@ -5,6 +5,7 @@ import yaml
 
 from seqops.config import Config, load_config, metric_direction, parse_config
 from seqops.errors import ConfigError
+from tests.conftest import preset_params
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,8 +79,8 @@ def test_flat_params_use_dotted_names() -> None:
 
 def test_presets_are_valid() -> None:
     for preset in sorted((REPO / "params").glob("*.yaml")):
-        load_config(preset)
-    co2 = load_config(REPO / "params" / "co2.yaml")
+        parse_config(preset_params(preset.stem))
+    co2 = parse_config(preset_params("co2"))
     assert co2.data.task == "forecasting" and co2.release.metric == "test/rmse"
 
 

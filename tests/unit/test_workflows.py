@@ -1,4 +1,4 @@
-"""The GitHub workflows pass actionlint and run the steps CI promises (issue 5)."""
+"""The GitHub workflows pass actionlint and run the steps CI promises."""
 
 import shutil
 import subprocess

@@ -5,9 +5,10 @@
 Every trial trains with `seqops.model.training.fit`, what the train stage runs (epochs capped
 by `tune.max_epochs`), and is pruned on the per-epoch `tune.metric`. The study lives in
 `tune.storage` (default: a journal file under `optuna/`, outside DVC's outputs), so a killed
-run resumes: finished trials are kept and only the rest of `tune.n_trials` runs. `--workers N`
-runs N processes on the study; with a PostgreSQL URL as `tune.storage`, `seqops tune` on
-several machines shares one study.
+run resumes: finished trials are kept and only the rest of `tune.n_trials` runs. `tune.workers`
+(or `--workers N`) trains that many trials side by side in deterministic rounds, one process
+and one torch thread each; with a PostgreSQL URL as `tune.storage`, `seqops tune` on several
+machines shares one study.
 
 Writes `models/best_params.yaml` (flat dotted paths, merged over params.yaml by train),
 `reports/tune.json` and the optimisation-history / importance plots; MLflow gets one parent
@@ -16,11 +17,10 @@ run per study with a nested run per trial. `tune.enabled: false` writes the base
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing as mp
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +32,13 @@ from seqops.config import Config, load_config
 from seqops.contracts import TuneReport
 from seqops.errors import ConfigError, SeqopsError
 from seqops.layout import Layout
+from seqops.tuning import rounds
 from seqops.tuning import study as studies
-from seqops.tuning.trial import Objective
-
-#: Exceptions that fail one trial (recorded as FAIL) instead of the whole search.
-_TRIAL_ERRORS = (RuntimeError, ValueError, FloatingPointError)
+from seqops.tuning.study import Job
 
 
-@dataclass(frozen=True)
-class Job:
-    """What a worker process needs: picklable, opened again in the child."""
-
-    cfg: Config
-    processed: Path
-    storage: str
-    study_name: str
-    n_trials: int
-    worker: int = 0
-    threads: int = 0
-    tracking_uri: str | None = None
-    parent_run_id: str | None = None
-    experiment_id: str | None = None
-
-
-def run_worker(job: Job, progress_bar: bool = False) -> None:
-    """Run up to `job.n_trials` trials, stopping early once the study holds `tune.n_trials`."""
+def setup_worker(job: Job) -> None:
+    """A process working on the study: quiet logs, its torch threads, the tracking store."""
     _quiet()
     if job.threads:
         import torch
@@ -66,14 +48,21 @@ def run_worker(job: Job, progress_bar: bool = False) -> None:
         import mlflow
 
         mlflow.set_tracking_uri(job.tracking_uri)
+
+
+def run_serial(job: Job, progress_bar: bool = False) -> None:
+    """Run up to `job.n_trials` trials one after another in this process, stopping early once
+    the study holds `tune.n_trials` (other machines may work on the same study)."""
+    from seqops.tuning.trial import Objective  # Lightning: only where trials train
+
+    setup_worker(job)
     study = studies.open_study(job.cfg, job.storage, job.study_name, job.worker)
     objective = Objective(job.cfg, job.processed, job.parent_run_id, job.experiment_id)
     study.optimize(
         objective,
         n_trials=job.n_trials,
         timeout=job.cfg.tune.timeout_s,
-        catch=_TRIAL_ERRORS,
-        # Guards the shared budget when other machines work on the same study.
+        catch=studies.TRIAL_ERRORS,
         callbacks=[optuna.study.MaxTrialsCallback(job.cfg.tune.n_trials, states=studies.FINISHED)],
         show_progress_bar=progress_bar,
     )
@@ -86,39 +75,23 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def search(job: Job, workers: int = 1, progress_bar: bool = True) -> None:
-    """Run `job.n_trials` trials on the study: in this process, or split over `workers`."""
+def search(job: Job, workers: int = 1, progress_bar: bool = True, pool: Any = None) -> None:
+    """Run `job.n_trials` trials on the study: one after another in this process, or in
+    deterministic rounds of `workers` trials side by side on `pool` (`seqops.tuning.rounds`;
+    one is started here when not given)."""
     if job.n_trials == 0:
         return
     if workers == 1:
-        run_worker(job, progress_bar)
+        run_serial(job, progress_bar)
         return
-    ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and MLflow clients
-    procs = []
-    for i in range(workers):
-        quota = job.n_trials // workers + (i < job.n_trials % workers)
-        if quota == 0:
-            continue
-        child = Job(**{**job.__dict__, "n_trials": quota, "worker": i, "threads": 1})
-        procs.append(ctx.Process(target=run_worker, args=(child,), name=f"seqops-tune-{i}"))
-    for proc in procs:
-        proc.start()
-    study = studies.open_study(job.cfg, job.storage, job.study_name)
-    start = studies.count(study)
-    done0 = start["complete"] + start["pruned"] + start["failed"]
-    with tqdm(
-        total=job.n_trials, desc=f"tune ({workers} workers)", disable=not progress_bar
-    ) as bar:
-        while any(p.is_alive() for p in procs):
-            time.sleep(0.5)
-            now = studies.count(study)
-            bar.n = min(job.n_trials, now["complete"] + now["pruned"] + now["failed"] - done0)
-            bar.refresh()
-    for proc in procs:
-        proc.join()
-    bad = [p.name for p in procs if p.exitcode != 0]
-    if bad:
-        raise RuntimeError(f"tune workers {bad} exited with an error (see their traceback above)")
+    if pool is None:
+        with rounds.start_pool(workers) as started:
+            search(job, workers, progress_bar, started)
+        return
+    pool_job = Job(**{**job.__dict__, "threads": 1})
+    desc = f"tune ({workers} workers)"
+    with tqdm(total=job.n_trials, desc=desc, disable=not progress_bar) as bar:
+        rounds.run_rounds(pool_job, pool, workers, setup_worker, on_round=bar.update)
 
 
 def best_params(cfg: Config, study: optuna.Study) -> dict[str, Any]:
@@ -222,17 +195,29 @@ def _parent_run(study: optuna.Study) -> str | None:
 
 
 def main(
-    params: str | Path = "params.yaml", layout: Layout | None = None, workers: int = 1
+    params: str | Path = "params.yaml", layout: Layout | None = None, workers: int | None = None
 ) -> TuneReport:
-    import mlflow
-
-    from seqops import tracking
-
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ConfigError(f"--workers {workers}: expected at least 1")
     _quiet()
     layout = layout or Layout()
     cfg = load_config(params)
+    workers = workers or cfg.tune.workers
+    with contextlib.ExitStack() as stack:
+        # The pool's processes import torch and Lightning while this one sets up.
+        pool = (
+            stack.enter_context(rounds.start_pool(workers))
+            if cfg.tune.enabled and workers > 1
+            else None
+        )
+        return _run(cfg, layout, workers, pool)
+
+
+def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
+    import mlflow
+
+    from seqops import tracking
+
     tracking.resolve_uri(cfg.tracking)  # a password in MLFLOW_TRACKING_URI stops it here
     report_file = layout.tune_report
     numbers = layout.stage_metrics("tune")
@@ -278,7 +263,7 @@ def main(
             parent_run_id=parent.info.run_id,
             experiment_id=parent.info.experiment_id,
         )
-        search(job, workers)
+        search(job, workers, pool=pool)
         wall_s = time.perf_counter() - start
         study = studies.open_study(cfg, spec, name)
         extra = {

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,12 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from seqops import credentials
-from seqops.config import Config, TuneConfig
+from seqops.config import Choice, Config, FloatRange, IntRange, TuneConfig
 from seqops.errors import ConfigError, SeqopsError
 from seqops.tracking import process_alive
+
+#: Exceptions that fail one trial (recorded as FAIL) instead of the whole search.
+TRIAL_ERRORS = (RuntimeError, ValueError, FloatingPointError)
 
 #: Trials that count against `tune.n_trials`; FAIL ones (crashes, kills) are re-run.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -43,6 +47,22 @@ OWNERLESS_GRACE = timedelta(seconds=60)
 TRIAL_DEVICE = {"devices": 1, "strategy": "auto"}
 
 
+@dataclass(frozen=True)
+class Job:
+    """What a worker process needs to work on the study: picklable, opened again there."""
+
+    cfg: Config
+    processed: Path
+    storage: str
+    study_name: str
+    n_trials: int
+    worker: int = 0
+    threads: int = 0
+    tracking_uri: str | None = None
+    parent_run_id: str | None = None
+    experiment_id: str | None = None
+
+
 def trial_base(cfg: Config) -> Config:
     """The config every trial starts from: `train.max_epochs` capped by `tune.max_epochs`, on
     one device (`TRIAL_DEVICE`) with one intra-op thread per worker (`train.threads: 0` keeps
@@ -52,6 +72,21 @@ def trial_base(cfg: Config) -> Config:
     if cap is not None and cap < cfg.train.max_epochs:
         update["max_epochs"] = cap
     return cfg.model_copy(update={"train": cfg.train.model_copy(update=update)})
+
+
+def suggest(
+    trial: optuna.Trial, space: dict[str, IntRange | FloatRange | Choice]
+) -> dict[str, Any]:
+    """Sample one value per dotted path of the search space."""
+    params: dict[str, Any] = {}
+    for path, dim in space.items():
+        if isinstance(dim, Choice):
+            params[path] = trial.suggest_categorical(path, dim.choices)
+        elif isinstance(dim, IntRange):
+            params[path] = trial.suggest_int(path, dim.low, dim.high, step=dim.step, log=dim.log)
+        else:
+            params[path] = trial.suggest_float(path, dim.low, dim.high, step=dim.step, log=dim.log)
+    return params
 
 
 def single_device_note(cfg: Config) -> str | None:

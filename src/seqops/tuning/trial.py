@@ -21,12 +21,12 @@ import optuna
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from seqops.config import Choice, Config, FloatRange, IntRange, apply_overrides, parse_config
+from seqops.config import Config, apply_overrides, parse_config
 from seqops.data.sequences import SequenceSet
 from seqops.data.splits import stratified_folds
 from seqops.layout import split_file
 from seqops.model.training import fit
-from seqops.tuning.study import WORKER_ATTR, trial_base, worker_id
+from seqops.tuning.study import WORKER_ATTR, suggest, trial_base, worker_id
 
 #: MLflow run status for each final trial state (a pruned trial ended as intended).
 _RUN_STATUS = {
@@ -34,21 +34,6 @@ _RUN_STATUS = {
     TrialState.PRUNED: "FINISHED",
     TrialState.FAIL: "FAILED",
 }
-
-
-def suggest(
-    trial: optuna.Trial, space: dict[str, IntRange | FloatRange | Choice]
-) -> dict[str, Any]:
-    """Sample one value per dotted path of the search space."""
-    params: dict[str, Any] = {}
-    for path, dim in space.items():
-        if isinstance(dim, Choice):
-            params[path] = trial.suggest_categorical(path, dim.choices)
-        elif isinstance(dim, IntRange):
-            params[path] = trial.suggest_int(path, dim.low, dim.high, step=dim.step, log=dim.log)
-        else:
-            params[path] = trial.suggest_float(path, dim.low, dim.high, step=dim.step, log=dim.log)
-    return params
 
 
 def trial_config(cfg: Config, params: dict[str, Any]) -> Config:

@@ -9,18 +9,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqops.config import Config, load_config, parse_config
+from seqops.config import Config, parse_config
 from seqops.data.text import train_tokenizer
 from seqops.errors import ConfigError, DataError
 from seqops.model.training import build_model
 from seqops.tasks.classification import ClassificationMeta, Scaler
 from seqops.tasks.text import TOKENIZER_FILE, TextMeta
+from tests.conftest import preset_params
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_sst2_preset_is_valid() -> None:
-    cfg = load_config(REPO / "params" / "sst2.yaml")
+    cfg = parse_config(preset_params("sst2"))
     assert cfg.data.task == "text_classification" and cfg.data.dataset is None
     assert cfg.data.val_path is not None and cfg.data.test_path is not None
 

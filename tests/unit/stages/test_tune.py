@@ -9,8 +9,8 @@ import pytest
 
 from seqops.config import Config, parse_config
 from seqops.errors import ConfigError
-from seqops.tuning.study import single_device_note, study_name, trial_base
-from seqops.tuning.trial import best_value, suggest, trial_config
+from seqops.tuning.study import single_device_note, study_name, suggest, trial_base
+from seqops.tuning.trial import best_value, trial_config
 
 
 def _space(**dims: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def test_study_name_changes_with_space_data_seed_but_not_budget() -> None:
 
 
 def test_trial_base_caps_epochs_only_downwards() -> None:
-    assert trial_base(Config()).train.max_epochs == 20
+    assert trial_base(Config()).train.max_epochs == 10
     short = parse_config({"train": {"max_epochs": 5}})
     assert trial_base(short).train.max_epochs == 5
     assert trial_base(parse_config({"tune": {"max_epochs": None}})).train.max_epochs == 60
@@ -152,3 +152,32 @@ def test_best_value_follows_direction_and_ignores_missing_epochs() -> None:
     assert best_value(history, "val/loss", "maximize") == 0.9
     with pytest.raises(RuntimeError, match="never logged"):
         best_value(history, "val/accuracy", "maximize")
+
+
+def _finished(value_at_step_4: float) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        value=value_at_step_4,
+        intermediate_values={step: value_at_step_4 for step in range(5)},
+        state=optuna.trial.TrialState.COMPLETE,
+    )
+
+
+def test_the_round_pruner_compares_only_with_earlier_rounds() -> None:
+    from seqops.tuning.rounds import RoundPruner
+
+    median = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    study = optuna.create_study(direction="minimize", pruner=median)
+    study.add_trial(_finished(1.0))  # trial 0: the earlier round
+    study.add_trial(_finished(0.1))  # trial 1: trial 2's round-mate, which happened to finish
+    trial = study.ask()  # trial 2
+    trial.report(0.8, step=4)
+    frozen = study._storage.get_trial(trial._trial_id)
+    # Seeing the round-mate, the median of 1.0 and 0.1 (0.55) prunes a 0.8; whether it is
+    # seen depends on timing, so the round's pruner sees only trial 0 (1.0) and continues.
+    assert bool(median.prune(study, frozen)) is True
+    assert bool(RoundPruner(median, first=1).prune(study, frozen)) is False
+    worse = study.ask()  # trial 3, in the same round
+    worse.report(1.5, step=4)
+    frozen = study._storage.get_trial(worse._trial_id)
+    assert bool(RoundPruner(median, first=1).prune(study, frozen)) is True  # worse than trial 0
+    assert bool(RoundPruner(median, first=0).prune(study, frozen)) is False  # nothing to compare
