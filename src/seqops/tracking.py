@@ -125,7 +125,13 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed process whose parent died too waits as a zombie until PID 1 reaps it, which
+    # some containers never do: it no longer runs, so it owns nothing.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def fail_orphaned_runs(experiment: str) -> list[str]:

@@ -233,7 +233,10 @@ def test_a_killed_or_failed_export_never_leaves_a_servable_unchecked_bundle(
 
 #: Another good model (a different ONNX file, better trained than the tiny default) for
 #: promotion and rollback.
-OTHER = {"model": {"hidden_size": 32}, "train": {"max_epochs": 8, "patience": 8}}
+OTHER = {
+    "model": {"hidden_size": 32},
+    "train": {"max_epochs": 8, "patience": 8, "epoch_examples": 1024},
+}
 
 
 def _set(project: Path, **sections: dict) -> None:
