@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Tecator regression pipeline (params/tecator.yaml, its own budget) end to end in a scratch
 # copy of the repo, then checks on its reports: the ridge baseline at its measured value, the
-# test RMSE against the preset's ceiling (reported), ONNX parity, the served prediction equal to
+# test RMSE against the preset's ceiling (reported), ONNX parity, the served prediction equal to the
 # evaluated one, the gate's verdict; then `seqops predict` on raw spectra and
 # benchmarks/regression.py. About 2-3 minutes on 2 cores.
 #
