@@ -8,7 +8,7 @@
 #   .ci/regression_pipeline.sh
 #   KEEP=1 .ci/regression_pipeline.sh
 #
-# The gate's quality checks (the preset's RMSE ceiling, not worse than the baseline) are
+# The gate's quality checks (the preset's RMSE ceiling, against the ridge baseline) are
 # reported, not required: on Tecator's 138 training spectra the preset's bidirectional GRU
 # has not beaten ridge regression (see benchmarks/regression.py), and the gate refusing that
 # model is the gate working. Parity, serving and the other checks are required.
@@ -42,7 +42,7 @@ if not export["parity"]["passed"] or export["served"]["served_max_abs_diff"] > 1
     problems.append(f"ONNX parity / served prediction: {export['parity']}, {export['served']}")
 # The quality checks (the RMSE ceiling, the baseline) are the gate's to judge and are
 # reported; a refusal there is the gate working. Every other check must pass.
-quality = {"test/rmse", "not_worse_than_baseline"}
+quality = {"test/rmse", "not_worse_than_baseline", "beats_baseline"}
 failed = [n for n, c in release["checks"].items() if not c["passed"] and n not in quality]
 if failed:
     problems.append(f"release checks failed: {failed}")
