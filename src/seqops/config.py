@@ -394,7 +394,8 @@ class TuneConfig(_Section):
     --workers N` overrides it). Trials run in rounds of this many: each round's params are
     sampled before it starts and its pruner compares with the trials of earlier rounds only,
     so a given worker count gives the same study every time; another count gives another
-    (equally valid) study. 1: one trial after another in the stage's own process."""
+    (equally valid) study; not with `pruner: hyperband`, whose bracket views see round-mates.
+    1: one trial after another in the stage's own process."""
     folds: int = Field(1, ge=1, le=10)
     """1: a trial trains on the training split and is scored on the validation split. k > 1
     (classification only): a trial trains k times, on stratified folds of train + val pooled,

@@ -1,6 +1,7 @@
 """Trials side by side, deterministically: rounds of `tune.workers` trials on a process pool.
 
-    run_rounds(job, workers=2)      # what `seqops tune` runs for tune.workers > 1
+    with start_pool(2) as pool:                 # what `seqops tune` runs for tune.workers: 2
+        run_rounds(job, pool, 2, setup_worker)
 
 Free-running workers on one study give a different study on every run: what TPE samples and
 what the median pruner compares with depend on which trial happened to finish first. Here the
@@ -8,7 +9,8 @@ coordinating process asks the sampler for a whole round (TPE's constant liar kee
 trials apart) and fixes every sampled value before the round starts; each trial's pruner sees
 only the trials of earlier rounds (`RoundPruner`). Each trial trains with the same seed and
 one torch thread in a pool process started once, so the study (values, prunes, best params)
-is the same on every run with the same worker count.
+is the same on every run with the same worker count. (The hyperband pruner builds its own
+bracket views of the study, which see round-mates: with it, rounds are not reproducible.)
 """
 
 from __future__ import annotations
