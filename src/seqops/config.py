@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from seqops import credentials
-from seqops.errors import ConfigError
+from seqops.errors import ConfigError, clip, quote
 
 Cell = Literal["lstm", "gru", "rnn"]
 Pooling = Literal["last", "mean", "max", "attention"]
@@ -296,7 +296,7 @@ class TrainConfig(_Section):
         # Checked here, not by Lightning: train deletes the previous model before it starts.
         if not (self.monitor.startswith("val/") or self.monitor == "train/loss"):
             raise ValueError(
-                f"train.monitor = {self.monitor!r}: expected a per-epoch val/ metric "
+                f"train.monitor = {quote(self.monitor)}: expected a per-epoch val/ metric "
                 "(or train/loss)"
             )
         if self.devices == 0:
@@ -349,7 +349,7 @@ class Choice(_Section):
     @model_validator(mode="after")
     def _distinct(self) -> Choice:
         if len({repr(c) for c in self.choices}) != len(self.choices):
-            raise ValueError(f"choices {self.choices} repeat a value")
+            raise ValueError(f"choices {quote(self.choices)} repeat a value")
         return self
 
 
@@ -442,10 +442,10 @@ class TuneConfig(_Section):
         if self.storage is not None and self.storage_env is not None:
             raise ValueError("tune.storage and tune.storage_env are both set: keep one")
         if not self.metric.startswith("val/"):
-            raise ValueError(f"tune.metric={self.metric!r}: must be a per-epoch val/ metric")
+            raise ValueError(f"tune.metric={quote(self.metric)}: must be a per-epoch val/ metric")
         if self.direction is not None and self.direction != metric_direction(self.metric):
             raise ValueError(
-                f"tune.direction={self.direction!r} contradicts tune.metric={self.metric!r} "
+                f"tune.direction={self.direction!r} contradicts tune.metric={quote(self.metric)} "
                 f"(expected {metric_direction(self.metric)!r}, or null)"
             )
         if self.enabled and not self.space:
@@ -464,7 +464,14 @@ class ExportConfig(_Section):
     opset: int = Field(17, ge=14, le=21)
     """ONNX opset of `models/model.onnx`."""
     parity_atol: float = Field(1e-5, gt=0.0)
-    """Largest absolute logit difference ONNX Runtime may show against PyTorch."""
+    """Absolute part of the parity tolerance: ONNX Runtime's output may differ from
+    PyTorch's by `parity_atol + parity_rtol * |PyTorch's|`, elementwise (numpy.allclose)."""
+    parity_rtol: float = Field(1e-4, ge=0.0, lt=1.0)
+    """Relative part of the parity tolerance: float32 kernels summing in another order
+    differ in proportion to the output's size (on OSULeaf a logit differed by 2.5e-5, over
+    an absolute 1e-5, with every decision the same), so large outputs get a proportional
+    margin. Decisions (a classifier's argmax) must agree whatever the tolerance. 0 = the
+    absolute part only."""
     parity_batch_sizes: list[int] = Field([1, 8, 64], min_length=1)
     """Batches of real test sequences checked for parity (batch 1 always matters)."""
     max_length: int = Field(512, ge=2)
@@ -477,7 +484,9 @@ class ExportConfig(_Section):
     @model_validator(mode="after")
     def _positive_batches(self) -> ExportConfig:
         if any(b < 1 for b in self.parity_batch_sizes):
-            raise ValueError(f"parity_batch_sizes must be >= 1, got {self.parity_batch_sizes}")
+            raise ValueError(
+                f"parity_batch_sizes must be >= 1, got {quote(self.parity_batch_sizes)}"
+            )
         return self
 
 
@@ -520,10 +529,10 @@ class ReleaseConfig(_Section):
     @model_validator(mode="after")
     def _threshold_for_direction(self) -> ReleaseConfig:
         if not self.metric.startswith("test/"):
-            raise ValueError(f"release.metric = {self.metric!r}: must be a test/ metric")
+            raise ValueError(f"release.metric = {quote(self.metric)}: must be a test/ metric")
         if metric_direction(self.metric) == "minimize" and self.max_metric is None:
             raise ValueError(
-                f"release.metric = {self.metric!r} is an error (lower is better): "
+                f"release.metric = {quote(self.metric)} is an error (lower is better): "
                 "set release.max_metric, its ceiling"
             )
         return self
@@ -558,7 +567,7 @@ class TrackingConfig(_Section):
         # No scheme (or a one-letter Windows drive) is a local folder: MLflow's file store.
         if len(scheme) > 1 and scheme not in _TRACKING_SCHEMES:
             raise ValueError(
-                f"tracking.uri: scheme {scheme!r} is not a tracking store MLflow knows "
+                f"tracking.uri: scheme {quote(scheme)} is not a tracking store MLflow knows "
                 f"(expected one of {', '.join(_TRACKING_SCHEMES)}, or a folder)"
             )
         return self
@@ -652,7 +661,7 @@ class Config(_Section):
             name = metric.rsplit("/", 1)[-1]
             if not (name in allowed or (loss_ok and name == "loss")):
                 raise ValueError(
-                    f"{where} = {metric!r} does not fit data.task = {self.data.task!r} "
+                    f"{where} = {quote(metric)} does not fit data.task = {self.data.task!r} "
                     f"(use one of {sorted(allowed)}{', or loss' if loss_ok else ''})"
                 )
         return self
@@ -675,7 +684,7 @@ def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> N
     Each endpoint / choice is validated by the section itself, so the field's own type and
     bounds decide (one source of truth): `model.hidden_size` up to 5000 fails like a typo would.
     """
-    where = f"tune.space.{path}"
+    where = f"tune.space.{clip(path, 60)}"
     section_name, _, leaf = path.partition(".")
     if section_name not in _SEARCHABLE or "." in leaf:
         raise ValueError(f"{where}: not a searchable path (expected model.<key> or train.<key>)")
@@ -691,7 +700,7 @@ def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> N
             isinstance(dim, FloatRange) and field_info.annotation is not float
         ):
             raise ValueError(
-                f"{where}: a {dim.type} range does not fit {path} "
+                f"{where}: a {dim.type} range does not fit {clip(path, 60)} "
                 f"({getattr(field_info.annotation, '__name__', field_info.annotation)}); "
                 "use type: categorical"
             )
@@ -701,7 +710,9 @@ def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> N
             type(section).model_validate({**section.model_dump(), leaf: value})
         except ValidationError as exc:
             reasons = "; ".join(e["msg"] for e in exc.errors())
-            raise ValueError(f"{where}: {value!r} is not a valid {path} ({reasons})") from None
+            raise ValueError(
+                f"{where}: {quote(value)} is not a valid {clip(path, 60)} ({clip(reasons, 200)})"
+            ) from None
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -724,34 +735,64 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
         for part in parents:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"{path}: '{part}' is a value, not a section")
+                raise ConfigError(f"{clip(path)}: {quote(part)} is a value, not a section")
             node = child
         node[leaf] = value
     return tree
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
-    """One line: every bad key with its value and what was expected, `; `-separated."""
+#: Bad keys one message lists before it says how many more there are.
+_MAX_REASONS = 8
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """A validation error's location as a dotted key path; a key the user wrote is cut to a
+    readable length like any quoted value."""
+    return ".".join(clip(str(p), 40) for p in loc) or "(top level)"
+
+
+def _line_of(loc: tuple[Any, ...], lines: KeyLines) -> str:
+    """`line N: ` for the deepest part of `loc` the file holds, else nothing."""
+    for end in range(len(loc), 0, -1):
+        line = lines.get(tuple(loc[:end]))
+        if line is not None:
+            return f"line {line}: "
+    return ""
+
+
+def _format_error(exc: ValidationError, source: str, lines: KeyLines) -> str:
+    """One line: each bad key with its line, its value (cut to a bounded length) and what
+    was expected, `; `-separated, at most `_MAX_REASONS` of them."""
     reasons = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "value_error":
-            # Cross-field checks usually name their key path themselves.
-            reason = str(err["ctx"]["error"])
-            named = not err["loc"] or reason.startswith(str(err["loc"][0]))
-            reasons.append(reason if named else f"{path}: {reason}")
-        elif err["type"] == "extra_forbidden":
-            reasons.append(f"{path} = {err['input']!r}: unknown key (typo?)")
-        else:
-            shown = err["input"]
-            if isinstance(shown, str):  # a refused URI shows no password
-                shown = credentials.mask(shown)
-            reasons.append(f"{path} = {shown!r}: {err['msg']}")
+    errors = exc.errors()
+    for err in errors[:_MAX_REASONS]:
+        reasons.append(_line_of(err["loc"], lines) + _reason(err))
+    if len(errors) > _MAX_REASONS:
+        reasons.append(f"and {len(errors) - _MAX_REASONS} more")
     return f"invalid configuration in {source}: " + "; ".join(reasons)
 
 
-def parse_config(raw: dict[str, Any] | None, source: str = "params") -> Config:
-    """Validate an already-loaded mapping; raises ConfigError naming each bad key."""
+def _reason(err: Any) -> str:
+    """One validation error: the key path, the value cut to a bounded length, the problem."""
+    path = _key_path(err["loc"])
+    if err["type"] == "value_error":
+        # Cross-field checks usually name their key path themselves.
+        reason = clip(str(err["ctx"]["error"]), 300)
+        named = not err["loc"] or reason.startswith(str(err["loc"][0]))
+        return reason if named else f"{path}: {reason}"
+    if err["type"] == "extra_forbidden":
+        return f"{path} = {quote(err['input'])}: unknown key (typo?)"
+    shown = err["input"]
+    if isinstance(shown, str):  # a refused URI shows no password
+        shown = credentials.mask(shown)
+    return f"{path} = {quote(shown)}: {clip(err['msg'], 200)}"
+
+
+def parse_config(
+    raw: dict[str, Any] | None, source: str = "params", lines: KeyLines | None = None
+) -> Config:
+    """Validate an already-loaded mapping; raises ConfigError naming each bad key (and its
+    line, from `lines`)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -760,27 +801,182 @@ def parse_config(raw: dict[str, Any] | None, source: str = "params") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source)) from None
+        raise ConfigError(_format_error(exc, source, lines or {})) from None
 
 
-def read_yaml(path: str | Path) -> Any:
+#: Largest YAML file `read_yaml` parses by default (params files are a few kB).
+MAX_YAML_BYTES = 1 << 20
+#: Most nodes a document's aliases (`*name`) may stand for in all, counting each alias as the
+#: whole subtree it repeats: a "billion laughs" document (ten aliases of ten aliases of ...)
+#: is refused while it is read, before anything expands it.
+MAX_ALIAS_NODES = 1000
+#: Deepest nesting of sequences and mappings (the composer recurses once per level).
+MAX_YAML_DEPTH = 64
+#: Explicit tags a document may carry: the core schema's (`!!str 1`). Any other, `!!python/...`
+#: and `!!binary` included, is refused.
+_CORE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses, naming the line, what would make a document mean
+    something other than what it shows: a key given twice (the last would silently win),
+    aliases that expand beyond `MAX_ALIAS_NODES` nodes, nesting beyond `MAX_YAML_DEPTH`,
+    and tags outside the core schema."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source = source
+        self.expanded = 0
+        self.depth = 0
+        self.sizes: dict[int, int] = {}
+        self.open: list[str | None] = []  # anchors of the nodes being composed
+
+    def refuse(self, mark: Any, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}, line {mark.line + 1}: {problem}")
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self.open:
+                raise self.refuse(
+                    event.start_mark, "an alias refers to the mapping or list it is in"
+                )
+            if event.anchor in self.anchors:  # else PyYAML's own "undefined alias" error
+                self.expanded += self._size(self.anchors[event.anchor])
+                if self.expanded > MAX_ALIAS_NODES:
+                    raise self.refuse(
+                        event.start_mark,
+                        f"aliases expand to more than {MAX_ALIAS_NODES} values (at "
+                        f"*{clip(str(event.anchor), 40)}); write the values out",
+                    )
+            return super().compose_node(parent, index)
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!") and tag not in _CORE_TAGS:
+            raise self.refuse(
+                event.start_mark,
+                f"tag {quote(tag)} is not allowed (plain YAML values only: no !!python, "
+                "!!binary, !!set or custom tags)",
+            )
+        anchor = getattr(event, "anchor", None)
+        self.depth += 1
+        self.open.append(anchor)
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise self.refuse(event.start_mark, f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+            self.open.pop()
+
+    def _size(self, node: Any) -> int:
+        """Nodes in `node`'s tree, each alias inside it counted as what it repeats."""
+        found = self.sizes.get(id(node))
+        if found is None:
+            children = (
+                [c for pair in node.value for c in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+                if isinstance(node, yaml.SequenceNode)
+                else []
+            )
+            found = 1 + sum(self._size(child) for child in children)
+            self.sizes[id(node)] = found
+        return found
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = first.get(key)
+            except TypeError:
+                continue  # an unhashable key: PyYAML's own error names it
+            if line is not None:
+                raise self.refuse(
+                    key_node.start_mark,
+                    f"key {quote(key)} appears twice in one mapping (first at line {line}); "
+                    "keep one",
+                )
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+#: Where each key of a YAML document is: key path (`("model", "cell")`) → line (from 1).
+KeyLines = dict[tuple[str | int, ...], int]
+
+
+def _key_lines(node: Any, path: tuple[str | int, ...], out: KeyLines) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                out.setdefault((*path, key.value), key.start_mark.line + 1)
+                _key_lines(value, (*path, key.value), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            out.setdefault((*path, i), value.start_mark.line + 1)
+            _key_lines(value, (*path, i), out)
+
+
+def parse_yaml(text: str, source: str, lines: KeyLines | None = None) -> Any:
+    """A YAML document as plain Python values, refused with one ConfigError naming `source`
+    and the line when it repeats a key, expands aliases beyond a small limit, nests too
+    deeply or carries a non-core tag (see `_StrictLoader`). `lines`, when given, receives
+    the line of each key."""
+    loader = _StrictLoader(text, source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if lines is not None:
+            _key_lines(node, (), lines)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}, line {mark.line + 1}" if mark is not None else source
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise ConfigError(f"{where}: not valid YAML ({clip(problem, 200)})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({clip(str(exc), 200)})") from None
+    except ValueError as exc:  # a value PyYAML cannot build (an int past 4300 digits)
+        raise ConfigError(f"{source}: a value cannot be read ({clip(str(exc), 200)})") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(
+    path: str | Path, max_bytes: int | None = MAX_YAML_BYTES, lines: KeyLines | None = None
+) -> Any:
+    """A YAML file through `parse_yaml` (`lines` receives each key's line); one larger than
+    `max_bytes` (None: any size) or not UTF-8 is refused before it is parsed."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise ConfigError(f"{path}: {size:,} bytes, more than a params file holds ({max_bytes:,})")
     try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return parse_yaml(text, str(path), lines)
 
 
 def load_config(
     path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None
 ) -> Config:
-    """Read and validate `params.yaml`, with optional dotted-path overrides on top."""
-    raw = read_yaml(path)
+    """Read and validate `params.yaml`, with optional dotted-path overrides on top; an
+    error names the line of each bad key the file holds (not of one an override set)."""
+    lines: KeyLines = {}
+    raw = read_yaml(path, lines=lines)
     if overrides:
         raw = apply_overrides(raw or {}, overrides)
-    return parse_config(raw, str(path))
+        replaced = [tuple(p.split(".")) for p in overrides]
+        lines = {k: v for k, v in lines.items() if not any(k[: len(r)] == r for r in replaced)}
+    return parse_config(raw, str(path), lines)
 
 
 def load_merged_config(params: str | Path, best_params: Path) -> Config:

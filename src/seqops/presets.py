@@ -20,8 +20,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from seqops import outputs
-from seqops.config import flatten, parse_config
-from seqops.errors import ConfigError
+from seqops.config import flatten, parse_config, read_yaml
+from seqops.errors import ConfigError, clip
 
 #: Mappings a preset replaces whole instead of merging into.
 REPLACED = {("tune", "space")}
@@ -42,10 +42,16 @@ def _yaml() -> YAML:
 
 
 def _load(path: Path) -> Any:
+    """`path` as ruamel's round-trip document, once `config.read_yaml` accepted it: the
+    same refusals (a repeated key, aliases expanding past a small limit, deep nesting, a
+    non-core tag, an oversized file) name the file and line here as for any params file."""
+    read_yaml(path)
     try:
         return _yaml().load(path.read_text())
     except YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(
+            f"{path}: not valid YAML ({clip(' '.join(str(exc).split()), 200)})"
+        ) from None
 
 
 def _merge(base: Any, preset: Any, trail: tuple[str, ...] = ()) -> None:

@@ -131,3 +131,88 @@ def test_forecasting_config_errors_name_the_key(extra: dict, message: str) -> No
 def test_a_classification_task_refuses_a_forecast_metric() -> None:
     with pytest.raises(ConfigError, match=r"train\.monitor = 'val/rmse' does not fit"):
         parse_config({"train": {"monitor": "val/rmse"}})
+
+
+# -- the YAML itself: strict and bounded, refused before anything is built ---------------------
+
+#: A "billion laughs" document: nine levels of ten aliases, 10^9 strings once expanded.
+LAUGHS = "lol0: &a0 [lol]\n" + "".join(
+    f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train:\n  lr: 0.1\nmodel: {}\ntrain:\n  lr: 0.2\n", "line 4: key 'train' appears twice"),
+        ("train:\n  lr: 0.1\n  lr: 0.2\n", "line 3: key 'lr' appears twice in one mapping"),
+        (LAUGHS, "line 4: aliases expand to more than 1000 values"),
+        ("a: &a [1, *a]\n", "line 1: an alias refers to the mapping or list it is in"),
+        ("seed: !!python/object/apply:os.system [echo]\n", "line 1: tag 'tag:yaml.org,2002:python"),
+        ("seed: !!binary aGk=\n", "is not allowed (plain YAML values only"),
+        ("seed: !custom 1\n", "line 1: tag '!custom' is not allowed"),
+        ("data: " + "[" * 100_000 + "]" * 100_000 + "\n", "line 1: nested deeper than 64 levels"),
+        ("seed: " + "9" * 5000 + "\n", "a value cannot be read"),
+        ("model: [unclosed\n", "line 2: not valid YAML"),
+    ],
+    ids=["duplicate section", "duplicate key", "billion laughs", "recursive alias", "python tag",
+         "binary tag", "custom tag", "deep nesting", "5000-digit int", "unclosed list"],
+)  # fmt: skip
+def test_bad_yaml_is_one_bounded_line_naming_file_and_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(params)
+    line = str(err.value)
+    assert "\n" not in line and len(line) < 400, line
+    assert line.startswith(f"{params}") and message in line, line
+
+
+def test_small_aliases_and_core_tags_still_read(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("model: &m {hidden_size: 8}\ntrain: {lr: !!float 1}\n")
+    assert load_config(params).model.hidden_size == 8
+    assert load_config(params).train.lr == 1.0
+
+
+def test_an_oversized_or_non_utf8_params_file_is_refused_unparsed(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\n# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError, match="bytes, more than a params file holds"):
+        load_config(params)
+    params.write_bytes(b"seed: 1\nmodel: {cell: \xff}\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(params)
+
+
+def test_messages_quote_user_values_cut_to_a_bounded_length() -> None:
+    huge = "x" * 10_000_000
+    cases = [
+        {"model": {"cell": huge}},
+        {"train": {"monitor": huge}},
+        {"model": {huge: 1}},
+        {f"typo{i}": i for i in range(500)},
+        {"tune": {"space": {f"model.{huge}": {"type": "int", "low": 1, "high": 2}}}},
+        {"release": {"metric": huge}},
+    ]
+    for raw in cases:
+        with pytest.raises(ConfigError) as err:
+            parse_config(raw)
+        message = str(err.value)
+        assert "\n" not in message and len(message) < 1200, message[:2000]
+        assert "…" in message or "..." in message or "more" in message, message
+
+
+def test_a_bad_value_names_its_line_unless_an_override_set_it(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\nmodel:\n  hidden_size: 8\n  cell: transformer\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(params)
+    assert f"invalid configuration in {params}: line 4: model.cell = 'transformer'" in str(
+        err.value
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(params, {"model.cell": "tree"})
+    assert ": model.cell = 'tree'" in str(err.value) and "line 4" not in str(err.value)

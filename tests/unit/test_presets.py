@@ -78,3 +78,26 @@ def test_a_preset_that_does_not_validate_leaves_params_untouched(workspace: Path
     with pytest.raises(ConfigError, match=r"model.hiden_size = 3: unknown key"):
         presets.apply("bad", workspace / "params.yaml", workspace / "params")
     assert (workspace / "params.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model:\n  hidden_size: 8\n  hidden_size: 16\n", "key 'hidden_size' appears twice"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"a{i}: &a{i} [{', '.join(['*a'] * 10)}]\n" for i in range(12)),
+            "aliases expand to more than 1000 values",
+        ),
+        ("seed: !!python/name:os.system\n", "is not allowed"),
+    ],
+    ids=["duplicate key", "alias expansion", "python tag"],
+)
+def test_a_preset_ruamel_would_read_is_refused_like_params(
+    workspace: Path, text: str, message: str
+) -> None:
+    (workspace / "params" / "bad.yaml").write_text(text)
+    before = (workspace / "params.yaml").read_bytes()
+    with pytest.raises(ConfigError, match=f"bad.yaml, line \\d+: .*{message}"):
+        presets.apply("bad", workspace / "params.yaml", workspace / "params")
+    assert (workspace / "params.yaml").read_bytes() == before
