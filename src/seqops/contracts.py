@@ -13,13 +13,22 @@ keys exist: the task a file belongs to is a field (`task`), and the task's own m
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, SerializeAsAny, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from seqops import outputs
-from seqops.errors import DataError
+from seqops.errors import DataError, clip
 
 
 class Contract(BaseModel):
@@ -39,14 +48,17 @@ class Contract(BaseModel):
         return outputs.write_json(path, self.model_dump(mode="json", exclude_none=True))
 
     @classmethod
-    def parse(cls, raw: Any, source: str | Path) -> Self:
+    def parse(cls, raw: Any, source: str | Path, *, strict: bool = False) -> Self:
+        """`raw` validated; `strict`: a value of another JSON type (a string for a number,
+        `true` for a count) is refused, not converted (what a reader of a file a user may
+        have edited wants)."""
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(raw, strict=strict)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            where = ".".join(clip(str(p), 40) for p in first["loc"]) or "(top level)"
             raise DataError(
-                f"{source}: not a valid {cls.__name__} ({where}: {first['msg']}); "
+                f"{source}: not a valid {cls.__name__} ({where}: {clip(first['msg'], 200)}); "
                 "re-run the stage that writes it"
             ) from None
 
@@ -55,13 +67,86 @@ class Contract(BaseModel):
         return cls.parse(read_json(path), path)
 
 
+#: Largest JSON file `read_json` parses: reports and bundle metadata are kilobytes.
+MAX_JSON_BYTES = 16 << 20
+#: Deepest nesting of arrays and objects `read_json` parses (Python's parser recurses once
+#: per level: 200,000 `[` would be a RecursionError, not an answer).
+MAX_JSON_DEPTH = 32
+#: A JSON string (skipped whole, brackets inside it do not nest) or a bracket.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*+"?|[\[\]{}]')
+
+
+def json_depth(data: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply `data` nests arrays and objects, counted up to `limit + 1` (a scan of the
+    bytes, before any parser recurses into them)."""
+    depth = deepest = 0
+    for token in _JSON_NESTING.finditer(data):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
 def read_json(path: Path) -> Any:
+    """A JSON file, its size and nesting bounded before it is parsed; a missing, oversized,
+    too deeply nested or malformed one is one DataError naming it."""
     if not path.is_file():
         raise DataError(f"{path}: not found (run the pipeline stage that writes it)")
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise DataError(f"{path}: {size:,} bytes, more than a report holds ({MAX_JSON_BYTES:,})")
+    data = path.read_bytes()
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise DataError(
+            f"{path}: nested deeper than {MAX_JSON_DEPTH} levels; not written by seqops"
+        )
     try:
-        return json.loads(path.read_text())
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
+        raise DataError(f"{path}: not valid JSON ({clip(str(exc), 200)})") from None
+
+
+#: A finite float (NaN and infinities refused).
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+#: A finite float above zero: a scale that is divided by.
+Scale = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+#: A bundle file's name: a plain name inside the bundle's directory, no path.
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=255)]
+#: A hex sha256 digest.
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+def distinct(names: list[str], what: str) -> list[str]:
+    """`names` when none repeats; else ValueError naming the first repeat."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} repeat {clip(repr(name), 80)}")
+        seen.add(name)
+    return names
+
+
+class Scaler(Contract):
+    """Per-channel mean and std of the training split: inputs become `(x - mean) / std`."""
+
+    mean: list[Finite]
+    std: list[Scale]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Scaler:
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"{len(self.mean)} means but {len(self.std)} stds")
+        return self
+
+    def check_features(self, n_features: int) -> None:
+        """Raise ValueError unless there is one mean and std per feature."""
+        if len(self.mean) != n_features:
+            raise ValueError(f"scaler has {len(self.mean)} channels for {n_features} feature_names")
 
 
 # -- prepare → every later stage ------------------------------------------------------------
@@ -73,20 +158,48 @@ class DataMeta(Contract):
     Each task subclasses it with a `task` literal and its own fields (a scaler, a tokenizer
     file, forecast windows); `seqops.tasks.read_meta` picks the subclass from `task`."""
 
+    #: Classifiers name at least two classes, one per output.
+    classifier: ClassVar[bool] = False
+
     task: str
     input: Literal["x", "tokens"]
     """The ONNX input the model reads: float features `x` or token ids `tokens`."""
     feature_names: list[str]
     label_names: list[str]
     """Class names in output order; empty for tasks that predict numbers."""
-    n_outputs: int
+    n_outputs: int = Field(ge=1)
     """Width of the model's head: classes, target series, or 1 for one number."""
-    max_train_length: int
+    max_train_length: int = Field(ge=1)
+
+    @field_validator("feature_names")
+    @classmethod
+    def _distinct_features(cls, names: list[str]) -> list[str]:
+        return distinct(names, "feature names")
+
+    @field_validator("label_names")
+    @classmethod
+    def _distinct_labels(cls, names: list[str]) -> list[str]:
+        return distinct(names, "label names")
+
+    @model_validator(mode="after")
+    def _one_label_per_output(self) -> Self:
+        if self.classifier and len(self.label_names) < 2:
+            raise ValueError(
+                f"a classifier needs 2 or more label_names, got {len(self.label_names)}"
+            )
+        if self.label_names and len(self.label_names) != self.n_outputs:
+            raise ValueError(
+                f"{len(self.label_names)} label_names for {self.n_outputs} outputs (n_outputs)"
+            )
+        return self
 
 
 class OnnxIO(Contract):
-    inputs: list[str]
-    outputs: list[str]
+    """The graph's input and output names and named dims, as export wrote them (checked
+    against the graph itself when the predictor opens it)."""
+
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    outputs: list[str] = Field(min_length=1, max_length=1)
     dynamic_axes: dict[str, dict[str, str]]
 
 
@@ -98,14 +211,29 @@ class Bundle(Contract):
     data: SerializeAsAny[DataMeta]
     id_column: str
     time_column: str
-    max_length: int
+    max_length: int = Field(ge=1)
     """Longest sequence predict / serve accept (longer ones are refused, not truncated)."""
     onnx: OnnxIO
-    sha256: dict[str, str] | None = None
+    sha256: dict[FileName, Sha256] | None = None
     """The hex sha256 of every other file of the bundle by name (`model.onnx`, the int8 model
     when there is one, the task's bundle files), recorded by export after its checks passed:
     the predictor refuses a bundle whose files do not match (a killed or mixed-up export).
-    None only in a bundle still being built, or one written before export recorded them."""
+    None only in a bundle still being built, or one written before export recorded them.
+    `bundle.sha256` beside it covers this file too (`seqops.onnx_contract.DIGESTS_FILE`)."""
+
+    @model_validator(mode="after")
+    def _fits_the_data(self) -> Bundle:
+        if self.onnx.inputs[0] != self.data.input:
+            raise ValueError(
+                f"onnx.inputs[0] = {clip(repr(self.onnx.inputs[0]), 40)} but data.input is "
+                f"{self.data.input!r}"
+            )
+        if self.max_length < self.data.max_train_length:
+            raise ValueError(
+                f"max_length {self.max_length} is below data.max_train_length "
+                f"{self.data.max_train_length}"
+            )
+        return self
 
 
 # -- reports (reports/*.json) -----------------------------------------------------------------
@@ -250,9 +378,17 @@ class MetricsReport(Contract):
 
 
 class Parity(Contract):
+    """ONNX Runtime against PyTorch on the export's parity batches, and the margin used:
+    passed when every output is within `atol + rtol * |PyTorch's|` (`worst_ratio` <= 1) and
+    every decision agrees."""
+
     max_abs_diff: float
     argmax_agreement: float | None = None
     atol: float
+    rtol: float = 0.0
+    worst_ratio: float | None = None
+    """The largest `|ONNX - PyTorch| / (atol + rtol * |PyTorch|)`: how much of the margin
+    the worst output used (above 1 fails)."""
     shapes_checked: list[list[int]]
     passed: bool
 
@@ -281,6 +417,8 @@ class ExportReport(Contract):
 
     def numbers(self) -> dict[str, Any]:
         found: dict[str, Any] = {"parity_max_abs_diff": self.parity.max_abs_diff}
+        if self.parity.worst_ratio is not None:
+            found["parity_worst_ratio"] = self.parity.worst_ratio
         if self.parity.argmax_agreement is not None:
             found["parity_argmax_agreement"] = self.parity.argmax_agreement
         found.update(self.served)

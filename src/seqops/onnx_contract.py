@@ -4,7 +4,8 @@ See docs/architecture.md, "Exported model".
 
 Export writes a graph that satisfies it, the parity check and the benchmark feed it, and the
 torch-free predictor in `seqops.serving` reads it. Opset and tolerance are params
-(`export.opset`, `export.parity_atol` in params.yaml).
+(`export.opset`, `export.parity_atol` and `export.parity_rtol` in params.yaml); `Tolerance`
+is how every export check compares two outputs.
 
     from seqops.onnx_contract import check_graph, expected_shapes
     check_graph(onnx.load("models/model.onnx"), expected_shapes("x", 12, "logits", ["batch", 9]))
@@ -14,7 +15,10 @@ Imports neither torch nor onnx at module level, so the predictor stays light.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from seqops.errors import SeqopsError
 
@@ -48,6 +52,39 @@ def dynamic_axes(input_name: str, output_name: str = OUTPUT) -> dict[str, dict[i
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 PREPROCESSING_FILE = "preprocessing.json"
+DIGESTS_FILE = "bundle.sha256"
+"""The bundle's integrity record, written last by export: the sha256 of every other file of
+the bundle, `preprocessing.json` included, one `<hex>  <name>` line each (`sha256sum -c`
+reads it). The predictor opens nothing that does not match it."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an output may be from the one it is checked against: `|got - expected| <=
+    atol + rtol * |expected|` elementwise (numpy.allclose), so a logit of 40 may differ by
+    more than one of 0.01, as float32 arithmetic in another order does."""
+
+    atol: float
+    rtol: float = 0.0
+
+    def ratio(self, got: np.ndarray, expected: np.ndarray) -> float:
+        """The largest `|got - expected| / (atol + rtol * |expected|)`: at most 1 within the
+        tolerance; infinite for a NaN, an infinity or a shape mismatch."""
+        got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+        if got.shape != expected.shape:
+            return float("inf")
+        if got.size == 0:
+            return 0.0
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            diff = np.abs(got - expected)
+            ratio = np.where(diff == 0, 0.0, diff / (self.atol + self.rtol * np.abs(expected)))
+        return float(np.max(np.where(np.isfinite(ratio), ratio, np.inf)))
+
+    def scaled(self, scale: float) -> Tolerance:
+        """The same tolerance for outputs multiplied by `scale` (a target's std): the
+        absolute part scales, the relative part does not."""
+        return Tolerance(self.atol * scale, self.rtol)
+
 
 #: The op onnxruntime's dynamic quantization turns an LSTM into; absent means it stayed fp32.
 QUANTIZED_LSTM_OP = "DynamicQuantizeLSTM"

@@ -3,13 +3,16 @@
     report, example = export_bundle(checkpoint, processed, models_dir, cfg.export, cfg.data)
 
 All or nothing: the bundle is built and checked in a staging directory inside `models/` and
-only then moved into place, `preprocessing.json` (holding the sha256 of every other file)
-last, so a failed or killed export never leaves a bundle the predictor would serve unchecked.
+only then moved into place, `preprocessing.json` (holding the sha256 of every other file) and
+the integrity record `bundle.sha256` (the sha256 of every file, `preprocessing.json`
+included) last, so a failed or killed export never leaves a bundle the predictor would serve
+unchecked.
 The bundle is `model.onnx` (names and symbolic dims per `seqops.onnx_contract`, asserted on
 the written graph; `onnx.checker` full check), `preprocessing.json` (the typed
 `seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`) and, for LSTM
 models, `model.int8.onnx`. Raises ExportError when ONNX Runtime disagrees with PyTorch beyond
-`export.parity_atol` (or on any classifier decision), at every checked (batch, time) shape,
+`export.parity_atol + export.parity_rtol * |output|` (or on any classifier decision), at every
+checked (batch, time) shape,
 or when the task's served-path check fails. Nothing here depends on which task it is: the
 task supplies the output's name and shape, the decision agreement, the quality metric and
 the served-path checks.
@@ -115,17 +118,25 @@ def check_parity(
     batches: list[tuple[np.ndarray, np.ndarray]],
     atol: float,
     task: Task,
+    rtol: float = 0.0,
 ) -> Parity:
-    """Max |ONNX - PyTorch| over the outputs and, for classifiers, decision agreement (None
-    for numbers); `passed` against `atol`."""
+    """ONNX Runtime against PyTorch on `batches`: max |ONNX - PyTorch|, the worst share of
+    the tolerance `atol + rtol * |PyTorch|` used and, for classifiers, decision agreement
+    (None for numbers); `passed` when every output is within the tolerance (NaN never is)
+    and every decision agrees."""
     net.eval()
-    worst, total, shapes = 0.0, 0, []
+    tolerance = contract.Tolerance(atol, rtol)
+    worst, ratio, total, shapes = 0.0, 0.0, 0, []
     agreed: int | None = 0
     for x, lengths in batches:
         expected = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
         got = predictor.run(x, lengths)
-        worst = max(worst, float(np.abs(got - expected).max()))
-        agree = task.agreement(got, expected)
+        ratio = max(ratio, tolerance.ratio(got, expected))
+        if got.shape == expected.shape:
+            worst = max(worst, float(np.nan_to_num(np.abs(got - expected), nan=np.inf).max()))
+        else:
+            worst = float("inf")
+        agree = task.agreement(got, expected) if got.shape == expected.shape else 0
         agreed = None if agree is None or agreed is None else agreed + agree
         total += len(x)
         shapes.append([int(x.shape[0]), int(x.shape[1])])
@@ -134,8 +145,10 @@ def check_parity(
         max_abs_diff=worst,
         argmax_agreement=agreement,
         atol=atol,
+        rtol=rtol,
+        worst_ratio=ratio,
         shapes_checked=shapes,
-        passed=worst <= atol and agreement in (1.0, None),
+        passed=ratio <= 1.0 and agreement in (1.0, None),
     )
 
 
@@ -192,8 +205,9 @@ STAGING_PREFIX = ".export-"
 
 def seal_bundle(directory: Path, bundle: Bundle) -> Bundle:
     """Record the sha256 of the bundle's files in `directory` (`model.onnx`, the int8 model if
-    there is one, the task's bundle files) in its `preprocessing.json`, written last; returns
-    the sealed bundle. The predictor serves only files matching these digests."""
+    there is one, the task's bundle files) in its `preprocessing.json`, then of all of them,
+    `preprocessing.json` included, in the integrity record `bundle.sha256`, written last;
+    returns the sealed bundle. The predictor serves only files matching these digests."""
     names = [
         contract.MODEL_FILE,
         contract.INT8_FILE,
@@ -202,28 +216,33 @@ def seal_bundle(directory: Path, bundle: Bundle) -> Bundle:
     digests = {n: outputs.sha256(directory / n) for n in names if (directory / n).is_file()}
     sealed = bundle.model_copy(update={"sha256": digests})
     sealed.write(directory / contract.PREPROCESSING_FILE)
+    record_digests(directory, [*digests, contract.PREPROCESSING_FILE])
     return sealed
+
+
+def record_digests(directory: Path, names: list[str]) -> Path:
+    """Write the integrity record `directory/bundle.sha256`: one `<sha256>  <name>` line per
+    file of `names` (what `sha256sum` writes and `sha256sum -c` checks)."""
+    lines = [f"{outputs.sha256(directory / name)}  {name}\n" for name in sorted(names)]
+    return outputs.write_text(directory / contract.DIGESTS_FILE, "".join(lines))
 
 
 def publish_bundle(staging: Path, models: Path) -> None:
     """Move the checked bundle in `staging` into `models`, file by file (`os.replace`).
 
-    The old `preprocessing.json` goes first and the new one, holding the digests of the
-    others, last: a kill in between leaves a bundle the predictor refuses (no
-    `preprocessing.json`, or files not matching it), never one it would serve unchecked. A
-    stale int8 model the new bundle lacks is deleted."""
-    outputs.remove(models / contract.PREPROCESSING_FILE)
+    The old integrity record and `preprocessing.json` go first, and the new ones, holding
+    the digests of the others, last: a kill in between leaves a bundle the predictor refuses
+    (no record, or files not matching it), never one it would serve unchecked. A stale int8
+    model the new bundle lacks is deleted."""
+    last = (contract.PREPROCESSING_FILE, contract.DIGESTS_FILE)
+    outputs.remove(*(models / name for name in reversed(last)))
     if not (staging / contract.INT8_FILE).exists():
         outputs.remove(models / contract.INT8_FILE)
-    others = {p.name for p in staging.iterdir()} - {
-        contract.MODEL_FILE,
-        contract.PREPROCESSING_FILE,
-    }
+    others = {p.name for p in staging.iterdir()} - {contract.MODEL_FILE, *last}
     os.replace(staging / contract.MODEL_FILE, models / contract.MODEL_FILE)
     outputs.kill_point("swapping")
-    for name in sorted(others):
+    for name in [*sorted(others), *last]:
         os.replace(staging / name, models / name)
-    os.replace(staging / contract.PREPROCESSING_FILE, models / contract.PREPROCESSING_FILE)
 
 
 def export_bundle(
@@ -271,19 +290,19 @@ def build_bundle(
     outputs.kill_point("written")
 
     fp32 = Predictor(fp32_path, bundle, files)
-    parity = check_parity(
-        net, fp32, parity_batches(test, cfg.parity_batch_sizes, cfg.max_length), cfg.parity_atol,
-        task,
-    )  # fmt: skip
+    batches = parity_batches(test, cfg.parity_batch_sizes, cfg.max_length)
+    parity = check_parity(net, fp32, batches, cfg.parity_atol, task, cfg.parity_rtol)
     if not parity.passed:
         agreement = parity.argmax_agreement
         raise ExportError(
             f"ONNX Runtime disagrees with PyTorch: max |output diff| "
-            f"{parity.max_abs_diff:.3g} (limit {cfg.parity_atol:g})"
+            f"{parity.max_abs_diff:.3g}, {parity.worst_ratio:.3g} times the tolerance "
+            f"(atol {cfg.parity_atol:g} + rtol {cfg.parity_rtol:g} × |output|)"
             + (f", argmax agreement {agreement:.2%}" if agreement is not None else "")
             + f" over shapes {parity.shapes_checked}"
         )
-    served = task.served_checks(net, fp32, processed, cfg.parity_atol)
+    tolerance = contract.Tolerance(cfg.parity_atol, cfg.parity_rtol)
+    served = task.served_checks(net, fp32, processed, tolerance)
     fp32_quality = task.quality(fp32, processed)
     reason = (
         quantize_int8(hparams["network"]["cell"], fp32_path, int8_path)
@@ -331,6 +350,7 @@ def artifacts(models: Path, meta: Any) -> dict[str, str]:
     found = {
         "model": str(models / contract.MODEL_FILE),
         "preprocessing": str(models / contract.PREPROCESSING_FILE),
+        artifact_key(contract.DIGESTS_FILE): str(models / contract.DIGESTS_FILE),
     }
     for name in get_task(meta.task).bundle_files(meta):
         found[artifact_key(name)] = str(models / name)

@@ -90,16 +90,21 @@ def write_yaml(path: str | Path, obj: Any) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write a file to; it replaces `path` only on success."""
+    """Yield a temporary path to write a file to; it replaces `path` only on success.
+
+    The temporary file is created new (`O_EXCL`, a random name beside `path`) before the
+    caller's writer opens it by name: a file or a symlink planted at a predictable name is
+    never written through."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd, tmp = _create_file(path)
+    os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 @contextlib.contextmanager

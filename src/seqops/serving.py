@@ -27,6 +27,8 @@ into HTTP 400 with the same message. Nothing here imports torch.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +45,7 @@ from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.contracts import Bundle
 from seqops.data.sources import check_filled, numeric_columns, one_line, time_order
-from seqops.errors import DataError
+from seqops.errors import DataError, quote
 from seqops.tasks import get_task, read_bundle
 from seqops.tasks.base import Codec, RunModel
 
@@ -59,6 +61,10 @@ _ORT_LOAD_ERRORS = tuple(
 
 #: Prediction files by suffix.
 OUTPUT_FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".ndjson", ".json")
+
+#: A sha256 in hex, and a bundle file's name (no directory), in `bundle.sha256`.
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
 
 def read_input(path: Path, text_column: str | None = None) -> pd.DataFrame:
@@ -155,6 +161,54 @@ def bundle_files(bundle: Bundle, directory: Path) -> dict[str, Path]:
     return {name: directory / name for name in get_task(bundle.data.task).bundle_files(bundle.data)}
 
 
+#: Largest integrity record read (a line per bundle file).
+MAX_DIGESTS_BYTES = 64 << 10
+
+
+def read_digests(record: Path) -> dict[str, str]:
+    """The integrity record `bundle.sha256` (`<hex sha256>  <file name>` lines, as
+    `sha256sum` writes them) as file name → digest; a missing or malformed one is refused."""
+    if not record.is_file():
+        raise DataError(
+            f"{record}: not found: the bundle has no integrity record (an unfinished export, "
+            "or one from an older seqops); re-run `seqops export`"
+        )
+    if record.stat().st_size > MAX_DIGESTS_BYTES:
+        raise DataError(f"{record}: larger than an integrity record; re-run `seqops export`")
+    digests: dict[str, str] = {}
+    try:
+        lines = record.read_bytes().decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        lines = ["?"]
+    for number, line in enumerate(lines, 1):
+        digest, _, name = line.partition("  ")
+        if not (_HEX64.fullmatch(digest) and _FILE_NAME.fullmatch(name)) or name in digests:
+            raise DataError(
+                f"{record}: line {number} is not '<sha256>  <file name>' of a new file; "
+                "re-run `seqops export`"
+            )
+        digests[name] = digest
+    return digests
+
+
+def check_digests(record: Path, digests: dict[str, str], files: dict[str, Path]) -> None:
+    """Raise DataError unless each of `files` (bundle file name → where it is) is listed in
+    the integrity record with its sha256, naming the first file that is not."""
+    for name, path in files.items():
+        want = digests.get(name)
+        if want is None:
+            raise DataError(
+                f"{path}: not part of the bundle {record} records; re-run `seqops export`"
+            )
+        if not path.is_file():
+            raise DataError(f"{path}: not found (run `seqops export` to write the ONNX bundle)")
+        if outputs.sha256(path) != want:
+            raise DataError(
+                f"{path}: sha256 differs from the one {record} records (a file changed after "
+                "export, or one from another export); re-run `seqops export`"
+            )
+
+
 def check_files(pre_file: Path | str, bundle: Bundle, files: dict[str, Path]) -> None:
     """Raise DataError unless each of `files` (bundle file name → where it is) has the sha256
     that `bundle` (read from `pre_file`) records for it: the files of one export, whole.
@@ -233,33 +287,66 @@ class Predictor:
         self._check_graph(model_file)
 
     def _check_graph(self, model_file: Path) -> None:
-        """The graph takes the inputs `preprocessing.json` describes, with its feature count."""
-        graph = {i.name: i.shape for i in self.session.get_inputs()}
-        expected = [self.input_name, contract.LENGTHS]
-        if sorted(graph) != sorted(expected):
+        """The graph is the one `preprocessing.json` describes: its input and output names,
+        element types and shapes (`onnx_contract.expected_shapes` for the bundle's task: the
+        feature count, one output per label, the forecast horizon), symbolic dims by name."""
+        meta = self.bundle.data
+        task = get_task(meta.task)
+        ins, outs = self.session.get_inputs(), self.session.get_outputs()
+        graph = {v.name: v.shape for v in [*ins, *outs]}
+        names = [v.name for v in ins], [v.name for v in outs]
+        described = self.bundle.onnx.inputs, self.bundle.onnx.outputs
+        if sorted(names[0]) != sorted(described[0]) or names[1] != described[1]:
             raise DataError(
-                f"{model_file}: graph inputs {sorted(graph)} do not match "
-                f"{contract.PREPROCESSING_FILE} ({expected}); re-run `seqops export`"
+                f"{model_file}: graph inputs {quote(names[0])} and outputs {quote(names[1])} "
+                f"do not match {contract.PREPROCESSING_FILE} ({quote(described[0])}, "
+                f"{quote(described[1])}); re-run `seqops export`"
             )
-        n_features = len(self.bundle.data.feature_names)
+        n_features = len(meta.feature_names)
         last = graph[self.input_name][-1]
         if self.input_name == contract.INPUT and isinstance(last, int) and last != n_features:
             raise DataError(
                 f"{model_file}: the graph takes {last} features per step but "
                 f"{contract.PREPROCESSING_FILE} lists {n_features}; re-run `seqops export`"
             )
+        expected = contract.expected_shapes(
+            meta.input, n_features, task.output, task.output_shape(meta)
+        )
+        if graph != expected:
+            raise DataError(
+                f"{model_file}: graph shapes {quote(graph, 200)} do not match the "
+                f"{quote(expected, 200)} that {contract.PREPROCESSING_FILE} describes; re-run "
+                "`seqops export`"
+            )
+        types = {v.name: v.type for v in [*ins, *outs]}
+        integers = (contract.TOKENS, contract.LENGTHS)
+        want = {n: "tensor(int64)" if n in integers else "tensor(float)" for n in expected}
+        if types != want:
+            raise DataError(
+                f"{model_file}: graph element types {types}, expected {want}; re-run "
+                "`seqops export`"
+            )
 
     @classmethod
     def load(cls, model_dir: Path, *, int8: bool = False, threads: int | None = None) -> Predictor:
-        """The bundle in `model_dir` (`models/`): fp32 by default, the int8 model on request."""
+        """The bundle in `model_dir` (`models/`): fp32 by default, the int8 model on request.
+
+        The bundle proves itself before it answers: `preprocessing.json` must match the
+        integrity record (`bundle.sha256`) before it is parsed, then validate as the strict
+        typed `Bundle` (finite means, positive scales, a name per output, ...), then the ONNX
+        model and the task's files must match the record, and the graph the metadata."""
         if not model_dir.is_dir():
             raise DataError(f"{model_dir}: model directory does not exist")
         pre_file = model_dir / contract.PREPROCESSING_FILE
         if not pre_file.is_file():
             raise DataError(f"{pre_file}: not found (run `seqops export` to write the ONNX bundle)")
+        record = model_dir / contract.DIGESTS_FILE
+        digests = read_digests(record)
+        check_digests(record, digests, {contract.PREPROCESSING_FILE: pre_file})
         bundle = read_bundle(pre_file)
         files = bundle_files(bundle, model_dir)
         name = contract.INT8_FILE if int8 else contract.MODEL_FILE
+        check_digests(record, digests, {name: model_dir / name, **files})
         check_files(pre_file, bundle, {name: model_dir / name, **files})
         return cls(model_dir / name, bundle, files, threads)
 
@@ -281,29 +368,42 @@ class Predictor:
 
 
 def write_predictions(predictions: pd.DataFrame, path: Path | None) -> None:
-    """CSV to stdout without a path; else CSV, TSV, Parquet or JSON lines by suffix (atomic)."""
+    """CSV to stdout without a path; else CSV, TSV, Parquet or JSON lines by suffix (atomic:
+    a temporary file beside it, renamed over it). A place that cannot be written is one
+    DataError, and nothing is left there."""
     if path is None:
         predictions.to_csv(sys.stdout, index=False)
         return
     suffix = check_output(path)
-    if suffix == ".parquet":
-        with outputs.atomic_path(path) as tmp:
-            predictions.to_parquet(tmp, index=False)
-    elif suffix in (".csv", ".tsv", ".txt"):
-        text = predictions.to_csv(index=False, sep="\t" if suffix == ".tsv" else ",")
-        outputs.write_text(path, text)
-    else:
-        outputs.write_text(path, predictions.to_json(orient="records", lines=True))
+    try:
+        if suffix == ".parquet":
+            with outputs.atomic_path(path) as tmp:
+                predictions.to_parquet(tmp, index=False)
+        elif suffix in (".csv", ".tsv", ".txt"):
+            text = predictions.to_csv(index=False, sep="\t" if suffix == ".tsv" else ",")
+            outputs.write_text(path, text)
+        else:
+            outputs.write_text(path, predictions.to_json(orient="records", lines=True))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the predictions ({exc.strerror or exc})") from None
 
 
 def check_output(path: Path) -> str:
-    """The predictions file's suffix, checked before any work: a directory or an unknown
-    suffix is refused."""
+    """The predictions file's suffix, checked before any work: a directory, an unknown
+    suffix, or a folder that is missing or not writable is refused."""
     if path.is_dir():
         raise DataError(f"{path}: --output is a directory; name a file (csv, tsv, parquet, jsonl)")
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise DataError(f"{path}: unsupported output format {suffix!r} (csv, tsv, parquet, jsonl)")
+        raise DataError(
+            f"{path}: unsupported output format {quote(suffix, 20)} (csv, tsv, parquet, jsonl)"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist (create it first)"
+        raise DataError(f"{path}: --output's folder {folder} {problem}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{path}: --output's folder {folder} is not writable")
     return suffix
 
 
@@ -390,16 +490,25 @@ class OnnxSequenceModel(PythonModel):
 
     def load_context(self, context: Any) -> None:
         artifacts = context.artifacts
-        bundle = read_bundle(Path(artifacts["preprocessing"]))
+        pre_file = Path(artifacts["preprocessing"])
+        # The integrity record (`bundle` artifact) covers preprocessing.json too, checked
+        # before it is parsed. Models logged before export wrote one (or before it recorded
+        # digests at all) were checked when logged, and the registry keeps serving them.
+        record_key = artifact_key(contract.DIGESTS_FILE)
+        record = Path(artifacts[record_key]) if record_key in artifacts else None
+        digests = read_digests(record) if record is not None else {}
+        if record is not None:
+            check_digests(record, digests, {contract.PREPROCESSING_FILE: pre_file})
+        bundle = read_bundle(pre_file)
         files = {
             name: Path(artifacts[artifact_key(name)])
             for name in get_task(bundle.data.task).bundle_files(bundle.data)
         }
         model = Path(artifacts["model"])
-        # Models logged before export recorded digests carry none: they were checked when
-        # logged, and the registry keeps serving them.
+        if record is not None:
+            check_digests(record, digests, {contract.MODEL_FILE: model, **files})
         if bundle.sha256 is not None:
-            check_files(artifacts["preprocessing"], bundle, {contract.MODEL_FILE: model, **files})
+            check_files(pre_file, bundle, {contract.MODEL_FILE: model, **files})
         self._predictor = Predictor(model, bundle, files)
         _guard_scoring_server()
 

@@ -296,6 +296,42 @@ def test_bad_params_through_the_real_command(tmp_path: Path) -> None:
     assert _no_prepare_outputs(tmp_path)
 
 
+#: A "billion laughs" document: nine levels of ten aliases, 10^9 strings once expanded.
+_LAUGHS = "lol0: &a0 [lol]\n" + "".join(
+    f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)
+)
+
+#: name -> (params.yaml as written, what the message must say): refused while it is read.
+PARAMS_FILE_CASES: dict[str, tuple[str, str]] = {
+    "repeated section": (
+        "train:\n  lr: 0.01\nseed: 1\ntrain:\n  max_epochs: 2\n",
+        "params.yaml, line 4: key 'train' appears twice in one mapping (first at line 1)",
+    ),
+    "repeated key": ("model:\n  cell: gru\n  cell: lstm\n", "line 3: key 'cell' appears twice"),
+    "billion laughs": (_LAUGHS, "params.yaml, line 4: aliases expand to more than 1000 values"),
+    "python tag": ("seed: !!python/object/apply:os.getpid []\n", "line 1: tag 'tag:yaml.org"),
+    "deep nesting": ("seed: " + "[" * 200_000 + "]" * 200_000 + "\n", "nested deeper than 64"),
+    "10 MB value": ("data:\n  dataset: " + "x" * 10_000_000 + "\n", "more than a params file"),
+    "100 kB value": ("model:\n  cell: " + "x" * 100_000 + "\n", "model.cell = 'xxxxxxxx"),
+    "100 kB key": ("model:\n  ? " + "k" * 100_000 + "\n  : 1\n", "model.kkkkkkkk"),
+}
+
+
+@pytest.mark.parametrize("case", list(PARAMS_FILE_CASES))
+def test_bad_params_file(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, expected = PARAMS_FILE_CASES[case]
+    (tmp_path / "params.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(["prepare"], capsys)
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith("seqops prepare: error: ") and expected in line, line
+    assert len(line) < 300, line
+    assert _no_prepare_outputs(tmp_path)
+
+
 # -- predict files: `seqops predict` on one tiny bundle ---------------------------------------
 
 FEATURES = ["a", "b", "c"]
@@ -336,36 +372,120 @@ def _truncate(models: Path) -> None:
     (models / "model.onnx").write_bytes(data[: len(data) // 2])
 
 
+def _reseal(models: Path) -> None:
+    from tests.unit.bundles import reseal
+
+    reseal(models)
+
+
+def _model_digest_written_in(models: Path) -> None:
+    """Record model.onnx's sha256 in preprocessing.json, as export would (not in the
+    integrity record, which covers preprocessing.json too)."""
+    pre = json.loads((models / "preprocessing.json").read_text())
+    pre["sha256"]["model.onnx"] = hashlib.sha256((models / "model.onnx").read_bytes()).hexdigest()
+    (models / "preprocessing.json").write_text(json.dumps(pre))
+
+
 def _resealed(spoil: Callable[[Path], Any]) -> Callable[[Path], None]:
-    """`spoil`, then record the spoiled model's sha256 as export would: the predictor's
-    digest check passes and its ONNX loading is what must refuse the file."""
+    """`spoil`, then record the spoiled model's sha256 as export would, in preprocessing.json
+    and in the integrity record: the predictor's digest checks pass and its ONNX loading is
+    what must refuse the file."""
 
     def spoil_and_seal(models: Path) -> None:
         spoil(models)
-        pre = json.loads((models / "preprocessing.json").read_text())
-        digest = hashlib.sha256((models / "model.onnx").read_bytes()).hexdigest()
-        pre["sha256"]["model.onnx"] = digest
-        (models / "preprocessing.json").write_text(json.dumps(pre))
+        _model_digest_written_in(models)
+        _reseal(models)
 
     return spoil_and_seal
 
 
 def _preprocessing(text: str) -> Callable[[Path], Any]:
-    return lambda models: (models / "preprocessing.json").write_text(text)
+    """preprocessing.json replaced by `text`, the integrity record written over it: its
+    parser is what must refuse it."""
+
+    def write(models: Path) -> None:
+        (models / "preprocessing.json").write_text(text)
+        _reseal(models)
+
+    return write
 
 
-def _extra_feature(models: Path) -> None:
-    pre = json.loads((models / "preprocessing.json").read_text())
+def _edited(change: Callable[[dict[str, Any]], Any], reseal: bool = True) -> Callable[[Path], Any]:
+    """preprocessing.json edited by `change` (on its parsed JSON) and, with `reseal`, the
+    integrity record written over it; without, the record is what must refuse it."""
+
+    def edit(models: Path) -> None:
+        pre = json.loads((models / "preprocessing.json").read_text())
+        change(pre)
+        (models / "preprocessing.json").write_text(json.dumps(pre))
+        if reseal:
+            _reseal(models)
+
+    return edit
+
+
+def _extra_feature(pre: dict[str, Any]) -> None:
     pre["data"]["feature_names"].append("d")
     pre["data"]["scaler"]["mean"].append(0.0)
     pre["data"]["scaler"]["std"].append(1.0)
-    (models / "preprocessing.json").write_text(json.dumps(pre))
+
+
+def _std(index: int, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda pre: pre["data"]["scaler"]["std"].__setitem__(index, value)
+
+
+def _three_labels(pre: dict[str, Any]) -> None:
+    pre["data"]["label_names"] = ["down", "flat", "up"]
+    pre["data"]["n_outputs"] = 3
+
+
+def _text_meta(tokenizer: str) -> Callable[[dict[str, Any]], None]:
+    """The bundle's metadata made a text model's, its tokenizer file named `tokenizer`."""
+
+    def change(pre: dict[str, Any]) -> None:
+        pre["data"] = {
+            "task": "text_classification",
+            "input": "tokens",
+            "feature_names": [],
+            "label_names": ["down", "up"],
+            "n_outputs": 2,
+            "max_train_length": 8,
+            "tokenizer": tokenizer,
+            "vocab_size": 10,
+            "max_len": 8,
+            "text_column": "text",
+        }
+
+    return change
+
+
+def _another_model(models: Path) -> None:
+    """model.onnx replaced by another valid model with the same contract (another seed)."""
+    import torch
+
+    from seqops.model.network import SequenceNet
+    from tests.unit.bundles import classification_meta, export
+
+    torch.manual_seed(1)
+    net = SequenceNet(3, 2, cell="gru", hidden_size=4, num_layers=1, pooling="mean").eval()
+    export(net, models / "model.onnx", classification_meta(FEATURES, ["down", "up"]))
+
+
+def _swapped_model_digest_written_in(models: Path) -> None:
+    _another_model(models)
+    _model_digest_written_in(models)
+
+
+def _record(text: str) -> Callable[[Path], Any]:
+    return lambda models: (models / "bundle.sha256").write_text(text)
 
 
 #: name -> (input file name, its bytes, a change to the bundle or None, output name, message)
 PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], Any] | None, str, str]] = {
     "output is a directory": ("in.csv", _csv(_request()), None, "outdir/", "is a directory"),
     "output suffix": ("in.csv", _csv(_request()), None, "out.xlsx", "unsupported output format"),
+    "output folder missing": ("in.csv", _csv(_request()), None, "no/out.csv", "does not exist"),
+    "output folder a file": ("in.csv", _csv(_request()), None, "in.csv/o.csv", "is not a folder"),
     "model.onnx changed after export": (
         "in.csv",
         _csv(_request()),
@@ -412,9 +532,123 @@ PREDICT_CASES: dict[str, tuple[str, bytes, Callable[[Path], Any] | None, str, st
     "preprocessing vs graph": (
         "in.csv",
         _csv(_request().assign(d=1.0)),
-        _extra_feature,
+        _edited(_extra_feature),
         "out.csv",
         "the graph takes 3 features per step but preprocessing.json lists 4",
+    ),
+    # tampering the integrity record catches: preprocessing.json is not the one exported
+    "reversed label names": (
+        "in.csv",
+        _csv(_request()),
+        _edited(lambda pre: pre["data"]["label_names"].reverse(), reseal=False),
+        "out.csv",
+        "preprocessing.json: sha256 differs from the one",
+    ),
+    "another model, its digest written in": (
+        "in.csv",
+        _csv(_request()),
+        _swapped_model_digest_written_in,
+        "out.csv",
+        "preprocessing.json: sha256 differs from the one",
+    ),
+    "negative std, not resealed": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_std(0, -1.0), reseal=False),
+        "out.csv",
+        "preprocessing.json: sha256 differs from the one",
+    ),
+    "no integrity record": (
+        "in.csv",
+        _csv(_request()),
+        lambda models: (models / "bundle.sha256").unlink(),
+        "out.csv",
+        "bundle.sha256: not found: the bundle has no integrity record",
+    ),
+    "record names a path": (
+        "in.csv",
+        _csv(_request()),
+        _record("0" * 64 + "  ../model.onnx\n"),
+        "out.csv",
+        "bundle.sha256: line 1 is not '<sha256>  <file name>'",
+    ),
+    "record of other files": (
+        "in.csv",
+        _csv(_request()),
+        _record("0" * 64 + "  preprocessing.json\n"),
+        "out.csv",
+        "preprocessing.json: sha256 differs from the one",
+    ),
+    # metadata the record vouches for but the typed model refuses (a buggy or forged export)
+    "negative std": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_std(0, -1.0)),
+        "out.csv",
+        "scaler.std.0: Input should be greater than 0",
+    ),
+    "zero std": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_std(2, 0.0)),
+        "out.csv",
+        "scaler.std.2: Input should be greater than 0",
+    ),
+    "NaN std": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_std(1, float("nan"))),
+        "out.csv",
+        "scaler.std.1: Input should be a finite number",
+    ),
+    "text std": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_std(1, "1.0")),
+        "out.csv",
+        "scaler.std.1: Input should be a valid number",
+    ),
+    "short std": (
+        "in.csv",
+        _csv(_request()),
+        _edited(lambda pre: pre["data"]["scaler"]["std"].pop()),
+        "out.csv",
+        "3 means but 2 stds",
+    ),
+    "repeated label names": (
+        "in.csv",
+        _csv(_request()),
+        _edited(lambda pre: pre["data"].update(label_names=["up", "up"])),
+        "out.csv",
+        "label names repeat 'up'",
+    ),
+    "a label name short": (
+        "in.csv",
+        _csv(_request()),
+        _edited(lambda pre: pre["data"].update(n_outputs=3)),
+        "out.csv",
+        "2 label_names for 3 outputs",
+    ),
+    "labels vs graph outputs": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_three_labels),
+        "out.csv",
+        "do not match the {'lengths': ['batch'], 'logits': ['batch', 3],",
+    ),
+    "deeply nested preprocessing": (
+        "in.csv",
+        _csv(_request()),
+        _preprocessing('{"data": ' + "[" * 200_000 + "]" * 200_000 + "}"),
+        "out.csv",
+        "preprocessing.json: nested deeper than 32 levels",
+    ),
+    "tokenizer outside the bundle": (
+        "in.csv",
+        _csv(_request()),
+        _edited(_text_meta("../tokenizer.json")),
+        "out.csv",
+        "not a valid TextMeta (tokenizer: String should match pattern",
     ),
     "0-byte csv": ("in.csv", b"", None, "out.csv", "in.csv: input is empty"),
     "0-byte parquet": ("in.parquet", b"", None, "out.csv", "cannot be read as parquet"),
@@ -478,6 +712,7 @@ def test_bad_predict_input(
     out = tmp_path / output
     if output.endswith("/"):
         out.mkdir()
+    files = {p.name: p.read_bytes() for p in models.iterdir()}
     code, err = _cli(
         ["predict", "--model", str(models), "--input", str(tmp_path / name), "--output", str(out)],
         capsys,
@@ -485,8 +720,12 @@ def test_bad_predict_input(
     assert code == 2, err
     line = _one_line(err)
     assert line.startswith("seqops predict: error: ") and expected in line, line
+    assert len(line) < 400 + 3 * len(str(tmp_path)), line  # paths, and no user value unbounded
     assert out.is_dir() if output.endswith("/") else not out.exists()
     assert list(out.iterdir()) == [] if out.is_dir() else True
+    assert {p.name: p.read_bytes() for p in models.iterdir()} == files  # nothing deleted
+    made = {output.rstrip("/")} if output.endswith("/") else set()
+    assert {p.name for p in tmp_path.iterdir()} == {"models", name} | made  # nothing written
 
 
 def test_predict_exit_code_through_the_real_command(bundle: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,9 @@ from seqops.cli import main
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.onnx_export import publish_bundle, quantize_int8, seal_bundle
-from seqops.serving import Predictor
+from seqops.serving import Predictor, predict_file, read_digests
 from seqops.tasks import read_bundle
-from tests.unit.bundles import classification_meta, write_bundle
+from tests.unit.bundles import classification_meta, reseal, write_bundle
 
 FEATURES = ["a", "b"]
 LABELS = ["no", "yes"]
@@ -120,8 +121,77 @@ def test_a_bundle_without_digests_is_refused(bundle: Path) -> None:
     raw = json.loads(pre.read_text())
     del raw["sha256"]
     pre.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match=f"{pre}: sha256 differs from the one"):
+        Predictor.load(bundle)  # the integrity record covers preprocessing.json
+    reseal(bundle)
     with pytest.raises(DataError, match=f"{pre}: records no sha256"):
         Predictor.load(bundle)
+    (bundle / contract.DIGESTS_FILE).unlink()
+    with pytest.raises(DataError, match=r"bundle\.sha256: not found: the bundle has no integrity"):
+        Predictor.load(bundle)
+
+
+def test_the_integrity_record_covers_every_file_in_sha256sum_form(bundle: Path) -> None:
+    record = bundle / contract.DIGESTS_FILE
+    names = [contract.INT8_FILE, contract.MODEL_FILE, contract.PREPROCESSING_FILE]
+    assert record.read_text() == "".join(f"{outputs.sha256(bundle / n)}  {n}\n" for n in names)
+    assert read_digests(record) == {n: outputs.sha256(bundle / n) for n in names}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda raw: raw["data"]["label_names"].reverse(),
+        lambda raw: raw["data"]["scaler"]["std"].__setitem__(0, 2.0),
+        lambda raw: raw.update(max_length=raw["max_length"] + 1),
+    ],
+    ids=["reversed labels", "another std", "another max_length"],
+)
+def test_metadata_changed_after_export_is_refused_though_it_validates(
+    bundle: Path, change: Any
+) -> None:
+    pre = bundle / contract.PREPROCESSING_FILE
+    raw = json.loads(pre.read_text())
+    change(raw)
+    pre.write_text(json.dumps(raw))
+    read_bundle(pre)  # a valid bundle: only the record tells it is not the exported one
+    with pytest.raises(DataError, match=f"{pre}: sha256 differs from the one .*bundle.sha256"):
+        Predictor.load(bundle)
+
+
+def test_a_swapped_model_with_its_digest_written_in_is_refused(
+    bundle: Path, other_model: Path
+) -> None:
+    shutil.copyfile(other_model, bundle / contract.MODEL_FILE)
+    pre = bundle / contract.PREPROCESSING_FILE
+    raw = json.loads(pre.read_text())
+    raw["sha256"][contract.MODEL_FILE] = outputs.sha256(bundle / contract.MODEL_FILE)
+    pre.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match=f"{pre}: sha256 differs"):
+        Predictor.load(bundle)
+    reseal(bundle)  # the whole record rewritten too: here the registry's digest must decide
+    Predictor.load(bundle)
+
+
+def test_the_graph_is_checked_against_the_metadata(bundle: Path, tmp_path: Path) -> None:
+    """A bundle whose model has another head than its labels say is refused when opened."""
+    three = write_bundle(
+        tmp_path / "three",
+        SequenceNet(2, 3, cell="lstm", hidden_size=4, num_layers=1).eval(),
+        classification_meta(FEATURES, ["a", "b", "c"]),
+    )
+    shutil.copyfile(three / contract.MODEL_FILE, bundle / contract.MODEL_FILE)
+    _seal_model(bundle)
+    with pytest.raises(DataError, match=r"graph shapes .* do not match"):
+        Predictor.load(bundle)
+
+
+def _seal_model(bundle: Path) -> None:
+    pre = bundle / contract.PREPROCESSING_FILE
+    raw = json.loads(pre.read_text())
+    raw["sha256"][contract.MODEL_FILE] = outputs.sha256(bundle / contract.MODEL_FILE)
+    pre.write_text(json.dumps(raw))
+    reseal(bundle)
 
 
 def test_an_int8_model_the_bundle_does_not_record_is_refused(bundle: Path) -> None:
@@ -144,6 +214,7 @@ def test_publish_moves_the_bundle_in_with_preprocessing_last(
     publish_bundle(staging, bundle)
     assert sorted(p.name for p in staging.iterdir()) == []
     assert not (bundle / contract.INT8_FILE).exists()  # stale: not part of the new bundle
+    assert contract.INT8_FILE not in read_digests(bundle / contract.DIGESTS_FILE)
     assert (bundle / contract.MODEL_FILE).read_bytes() == other_model.read_bytes()
     Predictor.load(bundle)
 
@@ -170,3 +241,38 @@ def test_outputs_get_the_mode_open_and_mkdir_give(tmp_path: Path, umask: None) -
     os.umask(0o022)
     assert _mode(outputs.write_text(tmp_path / "b.txt", "x")) == 0o644
     assert _mode(outputs.write_yaml(tmp_path / "a.json", {"x": 1})) == 0o644  # replaced
+
+
+def test_atomic_path_never_writes_through_a_planted_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary file is created new (O_EXCL): a symlink at the name it would take is
+    skipped, never followed."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    target = tmp_path / "out.bin"
+    names = iter(["planted", "fresh"])
+    monkeypatch.setattr(outputs.secrets, "token_hex", lambda n: next(names))
+    os.symlink(victim, tmp_path / ".out.bin.planted.tmp")
+    with outputs.atomic_path(target) as tmp:
+        assert tmp.name == ".out.bin.fresh.tmp" and not tmp.is_symlink()
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and victim.read_text() == "precious"
+    assert not (tmp_path / ".out.bin.fresh.tmp").exists()
+
+
+def test_predictions_that_cannot_be_written_are_one_error_and_no_file(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.csv"
+
+    def refuse(path: Path, text: str) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(outputs, "write_text", refuse)
+    with pytest.raises(DataError, match=f"{out}: cannot write the predictions .Permission denied"):
+        predict_file(bundle, _request(tmp_path), out)
+    assert not out.exists()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(DataError, match=f"{out}: --output's folder {tmp_path} is not writable"):
+        predict_file(bundle, _request(tmp_path), out)

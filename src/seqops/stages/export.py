@@ -2,19 +2,20 @@
 
     seqops export [--params params.yaml]
 
-Writes `models/model.onnx`, `models/preprocessing.json`, the task's bundle files (a text
+Writes `models/model.onnx`, `models/preprocessing.json`, the integrity record
+`models/bundle.sha256` (the sha256 of every bundle file), the task's bundle files (a text
 model's `models/tokenizer.json`) and `models/model.int8.onnx` for LSTM models (both
 undeclared in dvc.yaml: they do not always exist), and `reports/export.json` (opset, dynamic
-axes, parity, served-path checks, int8). The checks are `seqops.onnx_export`'s: the stage fails
-when ONNX Runtime disagrees with PyTorch or the served path disagrees with the evaluated
-model. The bundle is logged as an MLflow pyfunc model (models from code,
-`seqops.pyfunc_model`) in the training run of `models/run.json`.
+axes, parity with the tolerance it used, served-path checks, int8). The checks are
+`seqops.onnx_export`'s: the stage fails when ONNX Runtime disagrees with PyTorch or the
+served path disagrees with the evaluated model. The bundle is logged as an MLflow pyfunc
+model (models from code, `seqops.pyfunc_model`) in the training run of `models/run.json`.
 
 All or nothing: the previous bundle is deleted first (as `dvc repro` deletes a stage's outs:
 it belongs to another checkpoint), the new one is built and checked in `models/.export-*/`
-and only then moved in, `preprocessing.json` with the other files' sha256 last. A failed or
-killed export leaves no bundle, or one `seqops predict` refuses naming the file that does
-not match; never one served unchecked. `dvc repro` then runs export again.
+and only then moved in, `preprocessing.json` and `bundle.sha256` (the files' sha256) last.
+A failed or killed export leaves no bundle, or one `seqops predict` refuses naming the file
+that does not match; never one served unchecked. `dvc repro` then runs export again.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         layout.models / contract.MODEL_FILE,
         layout.models / contract.INT8_FILE,
         layout.models / contract.PREPROCESSING_FILE,
+        layout.models / contract.DIGESTS_FILE,
         *(layout.models / name for name in get_task(meta.task).bundle_files(meta)),
         layout.export_report,
         layout.stage_metrics("export"),
@@ -142,7 +144,9 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     )
     agreement = parity.argmax_agreement
     print(
-        f"export: parity max |diff| {parity.max_abs_diff:.2e} over {parity.shapes_checked}"
+        f"export: parity max |diff| {parity.max_abs_diff:.2e}, {parity.worst_ratio or 0:.2f} "
+        f"of the tolerance (atol {parity.atol:g} + rtol {parity.rtol:g} × |output|) over "
+        f"{parity.shapes_checked}"
         + (f", argmax agreement {agreement:.0%}" if agreement is not None else "")
         + f"; {int8_text}"
     )

@@ -55,19 +55,21 @@ def _task_of(raw: Any, source: Path) -> Task:
 
 
 def read_meta(path: Path) -> DataMeta:
-    """prepare's metadata, validated as its task's own type."""
+    """prepare's metadata, validated (strictly: no type conversion) as its task's own type."""
     raw = read_json(path)
-    return _task_of(raw, path).meta_type.parse(raw, path)
+    return _task_of(raw, path).meta_type.parse(raw, path, strict=True)
 
 
 def read_bundle(path: Path) -> Bundle:
-    """The bundle's `preprocessing.json`, with `data` validated as its task's own type."""
+    """The bundle's `preprocessing.json`, with `data` validated as its task's own type, all
+    of it strictly (no type conversion) and with its ranges: finite means, positive finite
+    scales, one per feature, distinct label names, one per output."""
     raw = _json_object(read_json(path), path)
     data = raw.get("data")
     if not isinstance(data, dict):
         raise DataError(f"{path}: no 'data' object (written by an older seqops? re-run export)")
-    meta = _task_of(data, path).meta_type.parse(data, path)
-    return Bundle.parse({**raw, "data": meta}, path)
+    meta = _task_of(data, path).meta_type.parse(data, path, strict=True)
+    return Bundle.parse({**raw, "data": meta}, path, strict=True)
 
 
 __all__ = ["TASKS", "Task", "get_task", "read_bundle", "read_meta"]

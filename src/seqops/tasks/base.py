@@ -385,10 +385,15 @@ class Task(ABC):
         """The served model's test quality (int8 is judged against fp32 on it)."""
 
     def served_checks(
-        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
+        self,
+        system: SequenceNet,
+        predictor: Predictor,
+        processed: Path,
+        tolerance: contract.Tolerance,
     ) -> dict[str, float]:
         """The whole serving path from raw inputs against the evaluated model; raises
-        ExportError when they differ. Returns the gaps by name."""
+        ExportError when they differ beyond `tolerance` (the parity tolerance, on the
+        model's scaled outputs). Returns the gaps by name."""
         return {}
 
     @abstractmethod

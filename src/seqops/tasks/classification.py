@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import model_validator
 
-from seqops.contracts import Bundle, Contract, DataMeta, DataReport, MetricsReport
+from seqops.contracts import Bundle, DataMeta, DataReport, MetricsReport, Scaler
 from seqops.errors import DataError
 from seqops.layout import split_file
 from seqops.tasks.base import (
@@ -55,17 +56,17 @@ SPLITS = ("train", "val", "test")
 BOOTSTRAP = 1000
 
 
-class Scaler(Contract):
-    """Per-channel mean and std of the training split."""
-
-    mean: list[float]
-    std: list[float]
-
-
 class ClassificationMeta(DataMeta):
+    classifier: ClassVar[bool] = True
+
     task: Literal["sequence_classification"] = "sequence_classification"
     input: Literal["x"] = "x"
     scaler: Scaler
+
+    @model_validator(mode="after")
+    def _scaler_per_feature(self) -> ClassificationMeta:
+        self.scaler.check_features(len(self.feature_names))
+        return self
 
 
 # -- prepare ----------------------------------------------------------------------------------

@@ -24,10 +24,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, ValidationError, model_validator
 
 from seqops import onnx_contract as contract
-from seqops.contracts import Bundle, Contract, DataMeta, DataReport, MetricsReport, SeriesInfo
-from seqops.errors import DataError, ExportError
+from seqops.contracts import (
+    Bundle,
+    Contract,
+    DataMeta,
+    DataReport,
+    FileName,
+    Finite,
+    MetricsReport,
+    Scale,
+    SeriesInfo,
+    distinct,
+)
+from seqops.errors import DataError, ExportError, clip, quote
 from seqops.tasks.base import (
     TEXT_ONLY,
     Check,
@@ -60,19 +72,62 @@ BOOTSTRAP = 1000
 
 
 class CutsInfo(Contract):
-    val_start: int
-    test_start: int
+    val_start: int = Field(ge=0)
+    test_start: int = Field(ge=0)
+
+
+class ForecastWindows(Contract):
+    """What `ForecastMeta.forecast` holds (`ForecastSpec.to_dict()`), with its ranges."""
+
+    lookback: int = Field(ge=1)
+    horizon: int = Field(ge=1)
+    differencing: Literal["none", "first", "seasonal"]
+    season_length: int = Field(ge=1)
+    feature_names: list[str] = Field(min_length=1)
+    target_names: list[str] = Field(min_length=1)
+    mean: list[Finite]
+    std: list[Scale]
+
+    @model_validator(mode="after")
+    def _per_feature(self) -> ForecastWindows:
+        n = len(self.feature_names)
+        if not len(self.mean) == len(self.std) == n:
+            raise ValueError(
+                f"{len(self.mean)} means and {len(self.std)} stds for {n} feature_names"
+            )
+        distinct(self.feature_names, "feature names")
+        distinct(self.target_names, "target names")
+        if not set(self.target_names) <= set(self.feature_names):
+            raise ValueError("target_names must be among feature_names")
+        return self
 
 
 class ForecastMeta(DataMeta):
     task: Literal["forecasting"] = "forecasting"
     input: Literal["x"] = "x"
     forecast: dict[str, Any]
-    """`ForecastSpec.to_dict()`: windows, differencing, the training part's scaler."""
+    """`ForecastSpec.to_dict()`: windows, differencing, the training part's scaler (checked
+    as a `ForecastWindows`)."""
     freq: str | None = None
     """pandas frequency of timestamps; None when time counts integer steps."""
     cuts: CutsInfo
-    series_file: str = SERIES_FILE
+    series_file: FileName = SERIES_FILE
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> ForecastMeta:
+        try:
+            windows = ForecastWindows.model_validate(self.forecast)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(clip(str(p), 40) for p in first["loc"])
+            raise ValueError(f"forecast.{where}: {clip(first['msg'], 200)}") from None
+        if windows.feature_names != self.feature_names:
+            raise ValueError("forecast.feature_names differ from feature_names")
+        if len(windows.target_names) != self.n_outputs:
+            raise ValueError(
+                f"{len(windows.target_names)} forecast.target_names for {self.n_outputs} outputs"
+            )
+        return self
 
     @property
     def spec(self) -> ForecastSpec:
@@ -435,7 +490,7 @@ class Forecasting(Task):
         super().check_data(data)
         if data.dataset not in (None, *FORECAST_DATASETS):
             raise ValueError(
-                f"data.dataset = {data.dataset!r}: not a bundled series for forecasting "
+                f"data.dataset = {quote(data.dataset)}: not a bundled series for forecasting "
                 f"(choose one of {list(FORECAST_DATASETS)}, or set dataset: null and data.path)"
             )
 
@@ -566,12 +621,16 @@ class Forecasting(Task):
         return Quality("test/rmse", rmse, lower_is_better=True)
 
     def served_checks(
-        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
+        self,
+        system: SequenceNet,
+        predictor: Predictor,
+        processed: Path,
+        tolerance: contract.Tolerance,
     ) -> dict[str, float]:
         """The whole serving path (raw history rows → preprocessing.json → ONNX → units)
-        against the evaluated PyTorch forecasts; raises when they differ beyond what `atol` on
-        the scaled outputs allows once integrated and scaled back (atol × target std ×
-        horizon)."""
+        against the evaluated PyTorch forecasts; raises when they differ beyond what
+        `tolerance` on the scaled outputs allows once integrated and scaled back (its
+        absolute part × target std × horizon, its relative part as it is)."""
         bundle = predictor.codec.bundle
         test = forecast_test(processed, bundle.data)  # type: ignore[arg-type]
         spec = test.spec
@@ -580,11 +639,13 @@ class Forecasting(Task):
         served = predictor.predict_frame(requests, where="test histories")
         got = served[spec.target_names].to_numpy().reshape(expected.shape)
         gap = float(np.abs(got - expected).max())
-        limit = atol * float(spec.std[spec.target_index].max()) * spec.horizon
-        if gap > limit:
+        limit = tolerance.scaled(float(spec.std[spec.target_index].max()) * spec.horizon)
+        ratio = limit.ratio(got, expected)
+        if ratio > 1.0:
             raise ExportError(
                 f"forecasts served from raw test histories differ from the evaluated model's by "
-                f"{gap:.3g} (limit {limit:.3g}): preprocessing.json does not match the model"
+                f"{gap:.3g}, {ratio:.3g} times the tolerance (atol {limit.atol:.3g} + rtol "
+                f"{limit.rtol:g} × |forecast|): preprocessing.json does not match the model"
             )
         return {"served_max_abs_diff": gap}
 

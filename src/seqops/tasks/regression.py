@@ -29,8 +29,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import model_validator
 
-from seqops.contracts import Bundle, Contract, DataMeta, DataReport, MetricsReport
+from seqops import onnx_contract as contract
+from seqops.contracts import (
+    Bundle,
+    Contract,
+    DataMeta,
+    DataReport,
+    Finite,
+    MetricsReport,
+    Scale,
+    Scaler,
+)
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
 from seqops.tasks.base import (
@@ -49,7 +60,6 @@ from seqops.tasks.base import (
 from seqops.tasks.classification import (
     BOOTSTRAP,
     SPLITS,
-    Scaler,
     example_frame,
     load_sequences,
     longest_sequence,
@@ -86,8 +96,8 @@ class TargetScaler(Contract):
     """The training split's target mean and std: the network reads and writes
     `(y - mean) / std`."""
 
-    mean: float
-    std: float
+    mean: Finite
+    std: Scale
 
 
 class RegressionMeta(DataMeta):
@@ -96,6 +106,13 @@ class RegressionMeta(DataMeta):
     scaler: Scaler
     """Per-channel feature scaler (the classifier's: `example_frame` reads it)."""
     target: TargetScaler
+
+    @model_validator(mode="after")
+    def _one_output_per_scaled_feature(self) -> RegressionMeta:
+        self.scaler.check_features(len(self.feature_names))
+        if self.n_outputs != 1:
+            raise ValueError(f"n_outputs = {self.n_outputs}: a regressor predicts 1 number")
+        return self
 
 
 # -- prepare ----------------------------------------------------------------------------------
@@ -465,10 +482,15 @@ class SequenceRegression(Task):
         return Quality("test/rmse", rmse, lower_is_better=True)
 
     def served_checks(
-        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
+        self,
+        system: SequenceNet,
+        predictor: Predictor,
+        processed: Path,
+        tolerance: contract.Tolerance,
     ) -> dict[str, float]:
         """Raw test rows → preprocessing.json → ONNX → units against the evaluated model; the
-        limit is `atol` on the standardised output, in units (atol × target std)."""
+        limit is `tolerance` on the standardised output, in units (its absolute part × target
+        std, its relative part as it is)."""
         from seqops.data.sequences import SequenceSet
 
         codec = predictor.codec
@@ -477,12 +499,15 @@ class SequenceRegression(Task):
         expected = model_predict(system, test) * codec.target.std + codec.target.mean
         requests = example_frame(test, codec.bundle, len(test))
         served = predictor.predict_frame(requests, where="test requests")
-        gap = float(np.abs(served[PREDICTION].to_numpy() - expected).max())
-        limit = atol * codec.target.std
-        if gap > limit:
+        got = served[PREDICTION].to_numpy()
+        gap = float(np.abs(got - expected).max())
+        limit = tolerance.scaled(codec.target.std)
+        ratio = limit.ratio(got, expected)
+        if ratio > 1.0:
             raise ExportError(
                 f"predictions served from raw test rows differ from the evaluated model's by "
-                f"{gap:.3g} (limit {limit:.3g}): preprocessing.json does not match the model"
+                f"{gap:.3g}, {ratio:.3g} times the tolerance (atol {limit.atol:.3g} + rtol "
+                f"{limit.rtol:g} × |prediction|): preprocessing.json does not match the model"
             )
         return {"served_max_abs_diff": gap}
 

@@ -20,12 +20,14 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from seqops.contracts import Bundle, DataMeta, DataReport
+from seqops import onnx_contract as contract
+from seqops.contracts import Bundle, DataMeta, DataReport, FileName
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
 from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared
@@ -88,11 +90,13 @@ def tfidf_baseline(
 
 
 class TextMeta(DataMeta):
+    classifier: ClassVar[bool] = True
+
     task: Literal["text_classification"] = "text_classification"
     input: Literal["tokens"] = "tokens"
-    tokenizer: str = TOKENIZER_FILE
-    vocab_size: int
-    max_len: int
+    tokenizer: FileName = TOKENIZER_FILE
+    vocab_size: int = Field(ge=3)
+    max_len: int = Field(ge=1)
     text_column: str
 
 
@@ -256,7 +260,11 @@ class TextClassification(ClassifierTask):
         embedding.weight.requires_grad_(not model.freeze_embeddings)
 
     def served_checks(
-        self, system: SequenceNet, predictor: Predictor, processed: Path, atol: float
+        self,
+        system: SequenceNet,
+        predictor: Predictor,
+        processed: Path,
+        tolerance: contract.Tolerance,
     ) -> dict[str, float]:
         """The raw test texts through `tokenizer.json` and ONNX must match the prepared token
         ids' probabilities, or the served model is not the evaluated one."""

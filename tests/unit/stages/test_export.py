@@ -136,6 +136,59 @@ def test_parity_failure_is_reported(tmp_path: Path, test_set: SequenceSet) -> No
     assert result.max_abs_diff > 1e-3
 
 
+def test_the_tolerance_has_an_absolute_and_a_relative_part() -> None:
+    """numpy.allclose semantics: |got - expected| <= atol + rtol * |expected|."""
+    tol = contract.Tolerance(atol=1e-5, rtol=1e-4)
+    expected = np.array([[0.0, 40.0, -40.0]])
+    assert tol.ratio(expected, expected) == 0.0
+    # 2.5e-5 off a logit of 40 is well within; off a logit of 0 it is 2.5 times the margin
+    assert tol.ratio(expected + np.array([0.0, 2.5e-5, -2.5e-5]), expected) < 0.01
+    assert tol.ratio(expected + np.array([2.5e-5, 0.0, 0.0]), expected) == pytest.approx(2.5)
+    assert contract.Tolerance(1e-5).ratio(expected + 2.5e-5, expected) == pytest.approx(2.5)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        b = rng.normal(0, 30, size=5)
+        a = b + rng.normal(0, 1e-3, size=5)
+        assert (tol.ratio(a, b) <= 1) == np.allclose(a, b, atol=1e-5, rtol=1e-4)
+    assert tol.ratio(expected + np.array([0, 0, np.nan]), expected) == np.inf
+    assert tol.ratio(expected[:, :2], expected) == np.inf  # another shape
+    assert tol.scaled(10.0) == contract.Tolerance(1e-4, 1e-4)
+
+
+class _Offset:
+    """A predictor whose outputs are the network's times `scale` plus `shift`."""
+
+    def __init__(self, net: SequenceNet, scale: float, shift: float = 0.0) -> None:
+        self.net, self.scale, self.shift = net, scale, shift
+
+    def run(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+        return out * self.scale + self.shift
+
+
+def test_parity_uses_the_relative_tolerance_and_reports_its_margin(test_set: SequenceSet) -> None:
+    net = tiny_net("gru", False, "mean")
+    batches = parity_batches(test_set, [4], 20)
+    scaled = _Offset(net, 1 + 5e-5)  # off in proportion to each output, as float32 kernels are
+    strict = check_parity(net, scaled, batches, atol=1e-9, task=CLASSIFIER)
+    relative = check_parity(net, scaled, batches, atol=1e-9, task=CLASSIFIER, rtol=1e-4)
+    assert strict.passed is False and strict.worst_ratio is not None and strict.worst_ratio > 1
+    assert relative.passed is True and relative.worst_ratio is not None
+    assert 0.4 < relative.worst_ratio <= 0.5 + 1e-6
+    assert (relative.atol, relative.rtol) == (1e-9, 1e-4)
+    assert relative.argmax_agreement == 1.0
+    # a decision that changes fails whatever the tolerance
+    flipped = _Offset(net, -1.0)
+    result = check_parity(net, flipped, batches, atol=1e3, task=CLASSIFIER, rtol=0.9)
+    assert result.argmax_agreement is not None and result.argmax_agreement < 1.0
+    assert result.worst_ratio is not None and result.worst_ratio <= 1.0
+    assert result.passed is False
+    # NaN is never within any tolerance
+    nan = _Offset(net, 1.0, np.nan)
+    assert check_parity(net, nan, batches, atol=1.0, task=CLASSIFIER, rtol=0.5).passed is False
+
+
 def test_lstm_int8_has_the_quantized_op(tmp_path: Path, test_set: SequenceSet) -> None:
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
     net = tiny_net("lstm", True, "mean")
