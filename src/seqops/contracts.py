@@ -494,3 +494,6 @@ class RunInfo(Contract):
     run_id: str
     experiment_id: str
     tracking_uri: str
+    """The store as configured: a relative `sqlite:///mlflow.db` is resolved against the
+    project's root when used (`seqops.tracking.at_root`), so a copy of a project never writes
+    into the original's store."""

@@ -4,7 +4,9 @@ The tracking URI is `MLFLOW_TRACKING_URI` when set, else `tracking.uri` from par
 (default: the embedded `sqlite:///mlflow.db` at the project root). A relative SQLite path
 resolves against the project's own root, also when DVC runs a stage in a temporary copy of the
 repository (`dvc exp run --temp` / `--queue` work under `<root>/.dvc/tmp/exps/`), so those
-experiments land in the same store as the others. Nothing happens at import time; stages call
+experiments land in the same store as the others. `models/run.json` records the URI as
+configured (relative) and later stages resolve it the same way, so a copy of a project
+writes into its own store, never the original's. Nothing happens at import time; stages call
 `use_tracking()` in their `main()`.
 """
 
@@ -25,7 +27,7 @@ import mlflow
 from seqops import credentials
 from seqops.config import TrackingConfig, read_yaml
 from seqops.contracts import RunInfo
-from seqops.errors import ConfigError
+from seqops.errors import ConfigError, DataError, clip
 
 #: Where DVC copies the repository for `dvc exp run --temp` / `--queue`.
 _DVC_TEMP = (".dvc", "tmp", "exps")
@@ -42,20 +44,35 @@ def project_root(where: Path | None = None) -> Path:
     return here
 
 
-def resolve_uri(cfg: TrackingConfig) -> str:
-    """The tracking URI, a relative SQLite path made absolute under `project_root()`, a bare
-    `postgresql://` on the installed driver; one holding a password is refused (it would land
-    in `models/run.json` and MLflow's "View run at" lines)."""
+def configured_uri(cfg: TrackingConfig) -> str:
+    """The tracking URI as configured (`MLFLOW_TRACKING_URI`, else `tracking.uri`), a bare
+    `postgresql://` on the installed driver, a relative SQLite path left relative: what
+    `models/run.json` records, so a copy of the project resolves it against its own root
+    (`at_root`) and never writes into the original's store. One holding a password is
+    refused (it would land in `models/run.json` and MLflow's "View run at" lines).
+
+    Read it before `use_tracking`: MLflow exports the URI it is given (resolved) to
+    `MLFLOW_TRACKING_URI` for subprocesses."""
     from_env = os.environ.get("MLFLOW_TRACKING_URI")
     if from_env and credentials.has_password(from_env):
         raise ConfigError(
             credentials.refusal("MLFLOW_TRACKING_URI", from_env, credentials.TRACKING_ADVICE)
         )
-    uri = credentials.rdb_url(from_env or cfg.uri)
+    return credentials.rdb_url(from_env or cfg.uri)
+
+
+def at_root(uri: str) -> str:
+    """`uri` with a relative SQLite path made absolute under `project_root()` (the project
+    being run, also from a DVC temporary experiment workspace); any other URI unchanged."""
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return f"{prefix}{project_root() / uri.removeprefix(prefix)}"
     return uri
+
+
+def resolve_uri(cfg: TrackingConfig) -> str:
+    """The tracking URI to connect to: `configured_uri`, resolved by `at_root`."""
+    return at_root(configured_uri(cfg))
 
 
 def experiment_name() -> str | None:
@@ -87,7 +104,7 @@ def dvc_stage_hashes(lock_file: Path) -> dict[str, str]:
     """A short digest per stage of `dvc.lock` (its command, deps, params and outs)."""
     if not lock_file.is_file():
         return {}
-    lock = read_yaml(lock_file) or {}
+    lock = read_yaml(lock_file, max_bytes=None) or {}
     return {
         name: hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
         for name, entry in (lock.get("stages") or {}).items()
@@ -167,9 +184,23 @@ def log_dataset(source: str, digest: str, context: str, tags: dict[str, str]) ->
 
 @contextmanager
 def resume_run(run_file: Path) -> Iterator[mlflow.ActiveRun]:
-    """Reopen the training run recorded in `models/run.json` to add results to it."""
+    """Reopen the training run recorded in `models/run.json` to add results to it, in the
+    store it records, a relative SQLite path resolved against this project's root (a copy
+    of a project writes into its own copy of the store). A run the store does not hold is
+    one DataError naming `run_file`."""
+    from mlflow.exceptions import MlflowException
+
     info = RunInfo.read(run_file)
-    mlflow.set_tracking_uri(info.tracking_uri)
+    uri = at_root(info.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.MlflowClient().get_run(info.run_id)
+    except MlflowException:
+        raise DataError(
+            f"{run_file}: run {clip(info.run_id, 40)} is not in the tracking store "
+            f"{clip(credentials.mask(uri), 200)} (a project copied without its store, or "
+            "another store configured?); re-run `seqops train`"
+        ) from None
     with mlflow.start_run(run_id=info.run_id) as run:
         yield run
 

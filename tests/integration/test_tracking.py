@@ -61,3 +61,47 @@ def test_a_run_left_running_by_a_killed_process_is_marked_killed(
         tracking.use_tracking(TrackingConfig(uri=uri))
         assert client.get_run(live.info.run_id).info.status == "RUNNING"
     assert client.get_run(orphan).info.status == "KILLED"
+
+
+def test_run_json_records_the_store_as_configured_and_a_copy_writes_into_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`models/run.json` keeps `sqlite:///mlflow.db` relative: a copy of the project adds
+    results to its own store, never the original's; one without the run is one error."""
+    import shutil
+
+    from seqops.contracts import RunInfo
+    from seqops.errors import DataError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    original = tmp_path / "original"
+    original.mkdir()
+    monkeypatch.chdir(original)
+    cfg = TrackingConfig()
+    store = tracking.configured_uri(cfg)  # as the train stage records it
+    tracking.use_tracking(cfg)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("train/loss", 1.0)
+    run_file = Path("models") / "run.json"
+    RunInfo(run_id=run.info.run_id, experiment_id=run.info.experiment_id, tracking_uri=store).write(
+        run_file
+    )
+    assert RunInfo.read(run_file).tracking_uri == "sqlite:///mlflow.db"
+
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    monkeypatch.chdir(copy)
+    with tracking.resume_run(run_file):
+        mlflow.log_metric("test/accuracy", 0.5)
+    assert mlflow.get_tracking_uri() == f"sqlite:///{copy.resolve() / 'mlflow.db'}"
+    in_copy = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}").get_run(run.info.run_id)
+    in_original = MlflowClient(f"sqlite:///{original / 'mlflow.db'}").get_run(run.info.run_id)
+    assert in_copy.data.metrics == {"train/loss": 1.0, "test/accuracy": 0.5}
+    assert in_original.data.metrics == {"train/loss": 1.0}
+
+    bare = tmp_path / "bare"
+    shutil.copytree(original, bare, ignore=shutil.ignore_patterns("mlflow.db"))
+    monkeypatch.chdir(bare)
+    message = r"run.json: run \w+ is not in the tracking store"
+    with pytest.raises(DataError, match=message), tracking.resume_run(run_file):
+        pass

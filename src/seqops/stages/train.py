@@ -119,7 +119,10 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
     check_trainer(cfg)  # a bad Lightning option stops here, with the previous model kept
     outputs.remove(layout.checkpoint, layout.run_file, report_file, curves, numbers)
     data_report = DataReport.read(layout.data_report)
-    uri = tracking.use_tracking(cfg.tracking)
+    # As configured (a relative store stays relative), read before MLflow exports the
+    # resolved URI to this process's environment.
+    store = tracking.configured_uri(cfg.tracking)
+    tracking.use_tracking(cfg.tracking)
     name = tracking.experiment_name()
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=name) as run:
         mlflow.set_tags(
@@ -160,7 +163,9 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
         report.write(report_file, numbers)
         mlflow.log_artifact(str(report_file), "reports")
         RunInfo(
-            run_id=run.info.run_id, experiment_id=run.info.experiment_id, tracking_uri=uri
+            run_id=run.info.run_id,
+            experiment_id=run.info.experiment_id,
+            tracking_uri=store,
         ).write(layout.run_file)
     print(
         f"train: best {cfg.train.monitor}={result.best_score:.4f} at epoch {result.best_epoch} "
