@@ -70,10 +70,18 @@ def test_run_json_records_the_store_as_configured_and_a_copy_writes_into_its_own
     results to its own store, never the original's; one without the run is one error."""
     import shutil
 
+    from mlflow.tracking import _tracking_service, fluent
+
     from seqops.contracts import RunInfo
     from seqops.errors import DataError
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # MLflow's process-wide state (store, active experiment, the URI it exports to the
+    # environment) comes back as it was after the test.
+    monkeypatch.setattr(_tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
     original = tmp_path / "original"
     original.mkdir()
     monkeypatch.chdir(original)
