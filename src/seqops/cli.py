@@ -4,14 +4,24 @@
     seqops tune --workers N            # N trials side by side (default: tune.workers)
     seqops export | benchmark          # ONNX bundle + parity + int8; latency per runtime
     seqops release [--rollback]        # registry + gate verdict; or champion ← previous-champion
-    seqops promote                     # champion ← the released candidate if its gate passed
+    seqops promote [--allow-rolled-back] [--dry-run]
+                                       # champion ← the committed model, judged again now
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
                                        # (classes, forecasts, or numbers per sequence)
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
     seqops preset sst2                 # params/sst2.yaml (only what differs) over params.yaml
 
-A user error (bad params, bad data) prints one line naming the problem and exits with 2; a
-failed release gate at `seqops promote` exits with 3.
+A user error (bad params, bad data) prints one line naming the problem and exits with 2.
+`seqops promote` refuses with one line on stderr and its own exit status:
+
+    3  the gate, run again against today's champion with today's release params, failed
+    4  models/model.onnx, models/preprocessing.json or a report the gate reads is not the
+       file dvc.lock at HEAD records (or data/processed/ is not reports/data.json's data):
+       commit the pipeline's results, or `dvc checkout` the committed ones
+    5  the version was rolled back (`seqops release --rollback`); --allow-rolled-back
+       judges and promotes it again
+    6  models/model.onnx is not the file the registered version (reports/release.json)
+       records, or the registry's copy of it is not
 """
 
 from __future__ import annotations
@@ -83,10 +93,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     promote = sub.add_parser(
         "promote",
-        help="move 'champion' to the candidate `seqops release` judged, if its gate passed "
-        "(exit 3 when it failed)",
+        help="judge the committed model again against today's 'champion' and, if it passes, "
+        "make it 'champion' (exit 3: gate failed, 4: not committed, 5: rolled back, "
+        "6: not the registered file)",
+        description=_first_doc_line("seqops.promotion"),
     )
     promote.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
+    promote.add_argument(
+        "--allow-rolled-back",
+        action="store_true",
+        help="promote a version `seqops release --rollback` demoted (judged again all the same)",
+    )
+    promote.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="judge only: the same refusals and exit codes, nothing recorded or moved",
+    )
     lineage = sub.add_parser(
         "lineage",
         help="trace an ONNX file to its registered version, commit, data, params, trial, run",
@@ -129,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "promote":
             from seqops.stages.release import promote_main
 
-            promote_main(args.params)
+            promote_main(
+                args.params, allow_rolled_back=args.allow_rolled_back, dry_run=args.dry_run
+            )
             return 0
         module = importlib.import_module(f"seqops.stages.{args.command}")
         # Only tune and release take options beyond --params.

@@ -1,17 +1,22 @@
 """The model card `models/MODEL_CARD.md`, generated from the pipeline's reports and lineage.
 
-    render_model_card(Layout(), release_report, merged_params) -> markdown
+    render_model_card(Layout(), verdict, merged_params, standing) -> markdown
 
 Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals, the
 classical baseline(s) with the model's difference and its interval, ONNX parity, latency,
 int8, the release gate, intended use and limits, lineage. The task-specific parts (inputs,
 targets, the data paragraph, the metrics section, intended use) come from the task
 (`Task.card_*`).
+
+The status line and the gate come from the registry (`registry.Standing`), so card and
+registry agree: a champion's card shows the verdict it was promoted under; an evaluation that
+judged it again (other release params, another champion) is shown beside it as what it is, a
+record that changes neither the champion nor that verdict.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -31,9 +36,91 @@ from seqops.markdown import fmt, table
 from seqops.tasks import get_task
 from seqops.tasks.base import baseline_card_lines
 
+if TYPE_CHECKING:
+    from seqops.registry import Standing, Verdict
 
-def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, Any]) -> str:
-    """Markdown for the released version; `params` are the merged, flattened train params."""
+
+def status_line(verdict: Verdict, standing: Standing) -> str:
+    """The card's status, as the registry has it."""
+    promoted = standing.promoted
+    if "champion" in standing.aliases:
+        if promoted is None:
+            return "champion"
+        return (
+            f"champion, promoted under the verdict below (judged against {promoted.against} "
+            f"with release params `{promoted.params}`)"
+        )
+    if standing.rolled_back:
+        return "rolled back (`seqops promote --allow-rolled-back` would judge it again)"
+    if "previous-champion" in standing.aliases:
+        return "previous-champion (`seqops release --rollback` makes it champion again)"
+    if promoted is not None:
+        return "formerly champion"
+    if verdict.report.passed:
+        return (
+            f"candidate, passed the release gate against {verdict.against} (`seqops promote` "
+            "judges it again against the champion of that moment)"
+        )
+    return f"candidate, failed the release gate against {verdict.against}"
+
+
+def gate_table(release: ReleaseReport) -> str:
+    return table(
+        ("check", "value", "threshold", "passed", "detail"),
+        [
+            (n, fmt(c.value), fmt(c.threshold), "yes" if c.passed else "**no**", c.detail)
+            for n, c in release.checks.items()
+        ],
+    )
+
+
+def gate_lines(verdict: Verdict, standing: Standing) -> list[str]:
+    """The release gate section: the verdict the version was promoted under when there is
+    one, and `verdict` (this evaluation) beside it when it judged differently."""
+
+    def record(v: Verdict) -> str:
+        return f", record: MLflow run `{v.record}`" if v.record else ""
+
+    promoted = standing.promoted
+    if promoted is None:
+        return [
+            "## Release gate",
+            "",
+            f"Judged against {verdict.against} with release params `{verdict.params}` "
+            f"(by `seqops {verdict.by}`{record(verdict)}): "
+            f"**{'passed' if verdict.report.passed else 'failed'}**.",
+            "",
+            gate_table(verdict.report),
+        ]
+    out = [
+        "## Release gate (the verdict it was promoted under)",
+        "",
+        f"Judged against {promoted.against} with release params `{promoted.params}` by "
+        f"`seqops promote`{record(promoted)}: "
+        f"**{'passed' if promoted.report.passed else 'failed'}**.",
+        "",
+        gate_table(promoted.report),
+    ]
+    if not verdict.same_judgement(promoted):
+        out += [
+            "",
+            "### Latest evaluation (changes neither the champion nor the verdict above)",
+            "",
+            f"Judged again by `seqops {verdict.by}` against {verdict.against} with release "
+            f"params `{verdict.params}`{record(verdict)}: "
+            f"**{'passed' if verdict.report.passed else 'failed'}**.",
+            "",
+            gate_table(verdict.report),
+        ]
+    return out
+
+
+def render_model_card(
+    layout: Layout, verdict: Verdict, params: dict[str, Any], standing: Standing
+) -> str:
+    """Markdown for the version `verdict` judged, with the registry's `standing` of it;
+    `params` are the merged, flattened train params."""
+    release = verdict.report
     data, metrics = DataReport.read(layout.data_report), MetricsReport.read(layout.metrics)
     export = ExportReport.read(layout.export_report)
     latency = LatencyReport.read(layout.latency_report)
@@ -45,16 +132,11 @@ def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, 
     lineage = release.lineage  # the tags the registry version carries
     predictions = pd.read_csv(layout.predictions)
     name, version = release.model_name, release.version
-    if "champion" in release.aliases:
-        status = "champion"
-    elif release.passed:
-        status = "candidate, passed the release gate (`seqops promote` makes it champion)"
-    else:
-        status = "candidate, failed the release gate"
     out = [
         f"# Model card: {name} v{version}",
         "",
-        f"Status: **{status}**. Generated by `seqops release` from the pipeline's reports.",
+        f"Status: **{status_line(verdict, standing)}**. Generated by `seqops {verdict.by}` "
+        "from the pipeline's reports and the model registry.",
         "",
         "## Data",
         "",
@@ -136,16 +218,7 @@ def render_model_card(layout: Layout, release: ReleaseReport, params: dict[str, 
     ]
     out.append(table(("runtime", "p50", "p95", "p99", "throughput"), rows))
     out += ["", f"ONNX fp32 is {latency.speedup_p50:.2f}× faster than PyTorch eager (p50)."]
-    out += ["", "## Release gate", ""]
-    out.append(
-        table(
-            ("check", "value", "threshold", "passed", "detail"),
-            [
-                (n, fmt(c.value), fmt(c.threshold), "yes" if c.passed else "**no**", c.detail)
-                for n, c in release.checks.items()
-            ],
-        )
-    )
+    out += ["", *gate_lines(verdict, standing)]
     out += [
         "",
         "## Intended use and limits",

@@ -1,152 +1,112 @@
-"""The release gate and the MLflow Model Registry: register, check, promote, roll back, trace.
+"""The MLflow Model Registry: registered versions, verdict records, standing, lineage.
 
-    report = release(cfg.release, layout)     # register the candidate, run the gate
-    rollback(cfg.release)                     # champion <- previous-champion
+    verdict, standing = release(cfg.release, layout, experiment_id)   # the release stage
+    standing(client, "seqops", "3")          # its aliases, the verdict it was promoted under
     lineage(Path("models/model.onnx"), "seqops")
 
-The gate's checks (see docs/architecture.md, "Release"):
+A model is registered once per distinct ONNX file (tag `onnx.sha256`), with aliases rather
+than stages: `candidate`, `champion`, `previous-champion`. The gate itself is `seqops.gate`;
+moving `champion` is `seqops.promotion`.
 
-- quality: the task metric on the test set against `release.min_metric` (higher is better)
-  or `release.max_metric` (an error);
-- parity: ONNX Runtime matched PyTorch (`reports/export.json`);
-- latency: ONNX fp32 batch-1 p95 <= `release.max_p95_ms` (`reports/latency.json`);
-- no regression: candidate and champion, both served from their registered ONNX bundles,
-  scored per example on the same raw test inputs and compared with the task's paired test
-  (`Task.scorer`) at `release.alpha`; passes, saying why, when there is no champion yet;
-- not worse than the baseline: the model is not significantly worse than any of its task's
-  classical baselines on the same test examples (`reports/predictions.csv`, the task's paired
-  test at `release.baseline_alpha`; `tasks.base.baseline_check`);
-- the task's own checks (`Task.extra_checks`, e.g. beating seasonal naive's RMSE).
-
-The release stage records the verdict and never moves `champion`, so every `dvc exp run` is
-kept and cheap. `promote` (`seqops promote`, run by the release workflow) moves `champion` to a
-candidate whose gate passed, keeps the old one as `previous-champion`, and exits 3 when the
-gate failed.
+Verdicts are records, not mutable tags. Each gate evaluation (by the release stage or by
+`seqops promote`) is its own MLflow run (tag `seqops.stage=gate`), nested under the version's
+training run without writing to it: the release params it was judged under (and their
+digest), the champion it was compared with, `release/passed`, and the whole verdict as the
+artifact `verdict/release.json`. A version never promoted also gets a tag
+`gate.vs_<champion>.<params digest>` naming the run. Promotion records the verdict it promoted
+under in the version's `promoted.*` tags, which only `promote` writes. So judging a version
+again (a release-only experiment on the champion's ONNX file) adds a record and changes
+nothing else: not the champion's tags, not its training run, not an alias; and `candidate`
+never moves onto the champion's version.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from seqops import gate
 from seqops import onnx_contract as contract
-from seqops.config import ReleaseConfig, metric_direction
-from seqops.contracts import (
-    CheckResult,
-    DataReport,
-    ExportReport,
-    LatencyReport,
-    MetricsReport,
-    ReleaseReport,
-    TuneReport,
-)
+from seqops.config import ReleaseConfig, read_yaml
+from seqops.contracts import CheckResult, DataReport, ReleaseReport, TuneReport
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.outputs import kill_point, sha256
-from seqops.tasks import get_task, read_bundle
 from seqops.tasks.base import Check
 
 CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous-champion"
 
+#: Version tags. Lineage (`onnx.sha256`, `git.*`, `data.hash`, `dvc.*`, `optuna.*`) is written
+#: once, at registration.
+ONNX_TAG = "onnx.sha256"
+ROLLED_BACK = "rolled_back"
+#: Written by `promote` only: the verdict (gate run) a version was last promoted under, the
+#: champion it replaced, the digest of the release params it was judged under.
+PROMOTED = "promoted"
+PROMOTED_VERDICT, PROMOTED_VS, PROMOTED_PARAMS = (
+    "promoted.verdict",
+    "promoted.vs",
+    "promoted.params",
+)
+LINEAGE_PREFIXES = ("git.", "mlflow.source.git.", "data.hash", "dvc.", "onnx.", "optuna.")
 
-class GateFailed(SeqopsError):
-    """At least one release check failed; the champion was left as it was. The CLI exits with
-    its own status (3), apart from bad input (2)."""
+#: A gate run's verdict artifact (a `ReleaseReport`) and its tags.
+VERDICT_ARTIFACT = "verdict/release.json"
+GATE_STAGE = "gate"
 
-    exit_code = 3
-
-
-#: Metrics are computed in float32: 19 of 20 right is stored as 0.949999988. A score within this
-#: relative distance of its threshold counts as on it.
-FLOAT32_TOLERANCE = 1e-6
-
-
-def at_most(value: float, limit: float) -> bool:
-    """`value <= limit`, with a score equal to the limit up to float32 rounding passing."""
-    return value <= limit + FLOAT32_TOLERANCE * max(1.0, abs(limit))
-
-
-def gate(
-    cfg: ReleaseConfig,
-    metrics: MetricsReport,
-    export_report: ExportReport,
-    latency: LatencyReport,
-    regression: Check,
-    baseline: Check | None = None,
-) -> list[Check]:
-    value = float(metrics.test[cfg.metric.removeprefix("test/")])
-    parity = export_report.parity
-    p95 = latency.onnx_fp32.p95_ms
-    agreement = parity.argmax_agreement
-    if cfg.max_metric is not None and metric_direction(cfg.metric) == "minimize":
-        quality = Check(cfg.metric, value, cfg.max_metric, at_most(value, cfg.max_metric))
-    else:
-        quality = Check(cfg.metric, value, cfg.min_metric, at_most(cfg.min_metric, value))
-    checks = [
-        quality,
-        Check(
-            "onnx_parity",
-            parity.passed,
-            True,
-            parity.passed,
-            f"max |Δoutput| {parity.max_abs_diff:.2e}"
-            + (f", argmax agreement {agreement:.2%}" if agreement is not None else ""),
-        ),
-        Check("onnx_fp32_p95_ms", p95, cfg.max_p95_ms, p95 <= cfg.max_p95_ms),
-    ]
-    if baseline is not None:
-        checks.append(baseline)
-    return [*checks, *get_task(metrics.task).extra_checks(metrics), regression]
+#: Registered-model tag holding a promotion in progress, `<old version or empty>><new version>`:
+#: written before the aliases move and removed after, so an interrupted promotion is completed
+#: by the next registry command instead of leaving the aliases half moved.
+PROMOTION_TAG = "seqops.promotion"
 
 
-def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout) -> Check | None:
-    """The model against its classical baselines on the same test examples, or None when
-    `release.baseline_alpha` is null or the task reported no baseline."""
-    import pandas as pd
+class RegistryMismatch(SeqopsError):
+    """The candidate's ONNX file is not the one its registered version records (or the
+    registry's copy is not): promoting would serve a model nobody judged."""
 
-    from seqops.tasks.base import baseline_check
-
-    if cfg.baseline_alpha is None or not metrics.baseline:
-        return None
-    if not layout.predictions.is_file():
-        raise SeqopsError(f"{layout.predictions}: not found (re-run `seqops evaluate`)")
-    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(layout.predictions))
-    return baseline_check(scores, cfg.baseline_alpha)
+    exit_code = 6
 
 
-def regression_check(
-    cfg: ReleaseConfig, candidate_uri: str, champion_version: Any | None, layout: Layout
-) -> Check:
-    """Candidate and champion, both served from their registered ONNX bundles, scored on the
-    same raw test inputs and compared with the task's paired test."""
-    if champion_version is None:
-        return Check(
-            "no_regression_vs_champion", None, cfg.alpha, True, "no champion yet: first release"
+@dataclass(frozen=True)
+class Verdict:
+    """One gate evaluation: the checks against `report.champion` under the release params with
+    digest `params`, recorded as gate run `record` by `by` (`release` or `promote`)."""
+
+    report: ReleaseReport
+    params: str
+    record: str | None
+    by: str
+
+    @property
+    def against(self) -> str:
+        champion = self.report.champion
+        return f"champion v{champion}" if champion is not None else "no champion yet"
+
+    def same_judgement(self, other: Verdict) -> bool:
+        """The same champion, release params and checks (records and aliases aside)."""
+        return (self.report.champion, self.params, self.report.checks) == (
+            other.report.champion,
+            other.params,
+            other.report.checks,
         )
-    import mlflow
-
-    bundle = read_bundle(layout.models / contract.PREPROCESSING_FILE)
-    scorer = get_task(bundle.data.task).scorer(layout.processed, bundle)
-    champion_uri = f"models:/{cfg.model_name}/{champion_version.version}"
-    try:
-        champion = scorer.score(mlflow.pyfunc.load_model(champion_uri))
-    except Exception as exc:  # a champion trained on other data or features cannot be compared
-        return Check(
-            "no_regression_vs_champion",
-            None,
-            cfg.alpha,
-            False,
-            f"champion v{champion_version.version} cannot score this test set: {exc}",
-        )
-    check = scorer.compare(
-        scorer.score(mlflow.pyfunc.load_model(candidate_uri)), champion, cfg.alpha
-    )
-    detail = f"vs champion v{champion_version.version}: {check.detail}"
-    return Check(check.name, check.value, check.threshold, check.passed, detail)
 
 
-def _alias_version(client: Any, name: str, alias: str) -> Any | None:
+@dataclass(frozen=True)
+class Standing:
+    """What the registry says about one version when its model card is written."""
+
+    aliases: tuple[str, ...]
+    promoted: Verdict | None = None
+    """The verdict of its latest promotion, if it was ever promoted."""
+    rolled_back: bool = False
+
+
+def alias_version(client: Any, name: str, alias: str) -> Any | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -160,7 +120,7 @@ def lineage_tags(layout: Layout) -> dict[str, str]:
 
     data = DataReport.read(layout.data_report)
     tags = tracking.lineage_tags(layout.root, data.data_hash)
-    tags["onnx.sha256"] = sha256(layout.models / contract.MODEL_FILE)
+    tags[ONNX_TAG] = sha256(layout.models / contract.MODEL_FILE)
     if layout.tune_report.is_file():
         tune = TuneReport.read(layout.tune_report)
         for key, value in (
@@ -173,66 +133,117 @@ def lineage_tags(layout: Layout) -> dict[str, str]:
     return tags
 
 
+def registered_lineage(version: Any) -> dict[str, str]:
+    """The lineage tags a registered version carries (what made it), without verdict tags."""
+    return {k: v for k, v in version.tags.items() if k.startswith(LINEAGE_PREFIXES)}
+
+
 def find_version(client: Any, name: str, digest: str) -> Any | None:
     """The registered version of `name` whose ONNX file has sha256 `digest` (the first one)."""
     matches = [
         v
         for v in client.search_model_versions(f"name = '{name}'")
-        if v.tags.get("onnx.sha256") == digest
+        if v.tags.get(ONNX_TAG) == digest
     ]
     return min(matches, key=lambda v: int(v.version)) if matches else None
 
 
-def register(client: Any, cfg: ReleaseConfig, lineage: dict[str, str], model_uri: str) -> Any:
+def register(
+    client: Any, cfg: ReleaseConfig, lineage: dict[str, str], model_uri: str, champion: Any | None
+) -> Any:
     """The candidate's registry version: registered once per distinct ONNX file (a rerun on
-    the same model reuses its version), tagged with its lineage, aliased `candidate`."""
+    the same model reuses its version), tagged with its lineage, aliased `candidate` unless it
+    is the champion's version (the champion judged again is no candidate)."""
     from mlflow import register_model
 
-    version = find_version(client, cfg.model_name, lineage["onnx.sha256"])
+    version = find_version(client, cfg.model_name, lineage[ONNX_TAG])
     if version is None:
         version = register_model(model_uri, cfg.model_name)
         for key, value in lineage.items():
             client.set_model_version_tag(cfg.model_name, version.version, key, value)
-    client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
-    return version
+    if champion is None or str(champion.version) != str(version.version):
+        client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
+    return client.get_model_version(cfg.model_name, version.version)
 
 
-def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
-    """Register the candidate and run the gate against the current champion; the verdict is
-    the report. Nothing moves `champion`: that is `promote`'s job."""
-    from mlflow import MlflowClient
+def _bundle_onnx(model_dir: Path) -> Path:
+    """The ONNX file inside a downloaded MLflow model of the bundle (its `model` artifact)."""
+    try:
+        flavor = read_yaml(model_dir / "MLmodel")["flavors"]["python_function"]
+        return model_dir / flavor["artifacts"]["model"]["path"]
+    except (SeqopsError, KeyError, TypeError):
+        raise RegistryMismatch(f"{model_dir}: not an ONNX bundle logged by seqops") from None
 
-    metrics = MetricsReport.read(layout.metrics)
-    export_report = ExportReport.read(layout.export_report)
-    latency = LatencyReport.read(layout.latency_report)
-    if export_report.mlflow_model_uri is None:
-        raise SeqopsError(f"{layout.export_report}: no MLflow model (re-run `seqops export`)")
-    client = MlflowClient()
-    recover_promotion(client, cfg.model_name)
-    champion = _alias_version(client, cfg.model_name, CHAMPION)
-    lineage = lineage_tags(layout)
-    version = register(client, cfg, lineage, export_report.mlflow_model_uri)
-    is_champion = champion is not None and str(champion.version) == str(version.version)
-    if is_champion:
-        regression = Check(
-            "no_regression_vs_champion",
-            None,
-            cfg.alpha,
-            True,
-            f"the candidate is the champion v{version.version} (the same ONNX file)",
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """MLflow draws a progress bar per download on stderr; a refusal is one line there."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def registered_copy(client: Any, name: str, version: Any, dst: Path) -> Path:
+    """Download `version`'s registered bundle into `dst`; raise RegistryMismatch unless its
+    ONNX file has the sha256 the version records."""
+    from mlflow.artifacts import download_artifacts
+
+    recorded = version.tags.get(ONNX_TAG)
+    if not recorded:
+        raise RegistryMismatch(f"{name} v{version.version} records no {ONNX_TAG}")
+    uri = f"models:/{name}/{version.version}"
+    with _no_progress_bars():
+        local = Path(download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+    onnx_file = _bundle_onnx(local)
+    found = sha256(onnx_file) if onnx_file.is_file() else "missing"
+    if found != recorded:
+        raise RegistryMismatch(
+            f"{name} v{version.version}: the registry's {contract.MODEL_FILE} (sha256 "
+            f"{found[:16]}) is not the file the version records (sha256 {recorded[:16]})"
         )
+    return local
+
+
+def _regression(
+    client: Any, cfg: ReleaseConfig, layout: Layout, candidate_dir: Path, champion: Any, tmp: Path
+) -> Check:
+    import mlflow
+
+    try:
+        champion_model = mlflow.pyfunc.load_model(
+            str(registered_copy(client, cfg.model_name, champion, tmp / "champion"))
+        )
+    except Exception as exc:  # a missing, altered or unloadable champion cannot be compared
+        return gate.cannot_compare(cfg, champion.version, f"cannot be loaded: {exc}")
+    candidate_model = mlflow.pyfunc.load_model(str(candidate_dir))
+    return gate.against_champion(cfg, layout, candidate_model, champion_model, champion.version)
+
+
+def judge(
+    client: Any, cfg: ReleaseConfig, layout: Layout, version: Any, champion: Any | None
+) -> ReleaseReport:
+    """The gate for registered `version` against `champion` as given (the caller reads it from
+    the registry just before): the workspace's reports, and the paired test of both registered
+    bundles, the candidate's verified against its recorded sha256 (RegistryMismatch)."""
+    if champion is not None and str(champion.version) == str(version.version):
+        regression = gate.is_the_champion(cfg, version.version)
     else:
-        candidate_uri = f"models:/{cfg.model_name}/{version.version}"
-        regression = regression_check(cfg, candidate_uri, champion, layout)
-    baseline = against_baseline(cfg, metrics, layout)
-    checks = gate(cfg, metrics, export_report, latency, regression, baseline)
-    passed = all(c.passed for c in checks)
-    client.set_model_version_tag(
-        cfg.model_name, version.version, "gate.passed", str(passed).lower()
-    )
-    aliases = [CANDIDATE] + ([CHAMPION] if is_champion else [])
+        with tempfile.TemporaryDirectory(prefix="seqops-gate-") as tmp:
+            candidate_dir = registered_copy(client, cfg.model_name, version, Path(tmp) / "cand")
+            if champion is None:
+                regression = gate.no_champion(cfg)
+            else:
+                regression = _regression(client, cfg, layout, candidate_dir, champion, Path(tmp))
+    checks = gate.evaluate(cfg, layout, regression)
     return ReleaseReport(
-        passed=passed,
+        passed=all(c.passed for c in checks),
         checks={
             c.name: CheckResult(**{k: v for k, v in asdict(c).items() if k != "name"})
             for c in checks
@@ -240,20 +251,125 @@ def release(cfg: ReleaseConfig, layout: Layout) -> ReleaseReport:
         model_name=cfg.model_name,
         version=int(version.version),
         run_id=version.run_id,
-        aliases=aliases,
-        lineage=lineage,
+        aliases=sorted(version.aliases),
+        lineage=registered_lineage(version),
         champion=int(champion.version) if champion is not None else None,
     )
 
 
-# -- promotion ----------------------------------------------------------------------------------
+def record_verdict(
+    client: Any,
+    experiment_id: str,
+    cfg: ReleaseConfig,
+    report: ReleaseReport,
+    by: str,
+    extra_tags: dict[str, str] | None = None,
+) -> Verdict:
+    """Record one gate evaluation as its own MLflow run, nested under the version's training
+    run (which it leaves untouched), and tag a version never promoted with it."""
+    from seqops import tracking
 
-#: Registered-model tag holding a promotion in progress, `<old version or empty>><new version>`:
-#: written before the aliases move and removed after, so an interrupted promotion is completed
-#: by the next registry command instead of leaving the aliases half moved.
-PROMOTION_TAG = "seqops.promotion"
-#: The steps after which `promote` SIGKILLs itself when `SEQOPS_KILL_AT` names one (kill tests).
-PROMOTION_STEPS = ("records", "intent", "champion", "previous")
+    digest = gate.params_digest(cfg)
+    against = str(report.champion) if report.champion is not None else "none"
+    tags = {
+        "seqops.stage": GATE_STAGE,
+        "seqops.gate.by": by,
+        "seqops.gate.model": report.model_name,
+        "seqops.gate.version": str(report.version),
+        "seqops.gate.champion": against,
+        "seqops.gate.params": digest,
+        "seqops.gate.passed": str(report.passed).lower(),
+        **tracking.owner_tags(),
+        **(extra_tags or {}),
+    }
+    if report.run_id:
+        tags["mlflow.parentRunId"] = report.run_id
+    vs = f"v{report.champion}" if report.champion is not None else "no champion"
+    run = client.create_run(
+        experiment_id, tags=tags, run_name=f"gate v{report.version} vs {vs} ({by})"
+    )
+    record = run.info.run_id
+    try:
+        for key, value in cfg.model_dump(mode="json").items():
+            client.log_param(record, f"release.{key}", "null" if value is None else value)
+        client.log_metric(record, "release/passed", float(report.passed))
+        failed = sum(not c.passed for c in report.checks.values())
+        client.log_metric(record, "release/checks_failed", float(failed))
+        client.log_text(
+            record, report.model_dump_json(indent=2, exclude_none=True), VERDICT_ARTIFACT
+        )
+    except BaseException:
+        client.set_terminated(record, status="FAILED")
+        raise
+    client.set_terminated(record)
+    version = client.get_model_version(report.model_name, str(report.version))
+    if PROMOTED not in version.tags and CHAMPION not in version.aliases:
+        key = f"gate.vs_{against}.{digest}"
+        value = f"{'passed' if report.passed else 'failed'} {record}"
+        client.set_model_version_tag(report.model_name, str(report.version), key, value)
+    return Verdict(report, digest, record, by)
+
+
+def read_verdict(client: Any, record: str) -> Verdict | None:
+    """The verdict gate run `record` holds, or None when it is gone or holds none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_run(record).data.tags
+        with tempfile.TemporaryDirectory(prefix="seqops-verdict-") as tmp, _no_progress_bars():
+            path = Path(client.download_artifacts(record, VERDICT_ARTIFACT, tmp))
+            report = ReleaseReport.read(path)
+    except (MlflowException, OSError, SeqopsError):
+        return None
+    by = tags.get("seqops.gate.by", "promote")
+    return Verdict(report, tags.get("seqops.gate.params", ""), record, by)
+
+
+def standing(client: Any, name: str, version: str | int) -> Standing:
+    found = client.get_model_version(name, str(version))
+    record = found.tags.get(PROMOTED_VERDICT)
+    return Standing(
+        aliases=tuple(sorted(found.aliases)),
+        promoted=read_verdict(client, record) if record else None,
+        rolled_back=found.tags.get(ROLLED_BACK) == "true",
+    )
+
+
+def release(cfg: ReleaseConfig, layout: Layout, experiment_id: str) -> tuple[Verdict, Standing]:
+    """What the release stage does: register the workspace's model, judge it against the
+    current champion, record the verdict. Nothing moves `champion`: that is `promote`'s job."""
+    from mlflow import MlflowClient
+
+    from seqops.contracts import ExportReport
+
+    export_report = ExportReport.read(layout.export_report)
+    if export_report.mlflow_model_uri is None:
+        raise SeqopsError(f"{layout.export_report}: no MLflow model (re-run `seqops export`)")
+    client = MlflowClient()
+    recover_promotion(client, cfg.model_name)
+    champion = alias_version(client, cfg.model_name, CHAMPION)
+    version = register(client, cfg, lineage_tags(layout), export_report.mlflow_model_uri, champion)
+    verdict = record_verdict(
+        client, experiment_id, cfg, judge(client, cfg, layout, version, champion), "release"
+    )
+    return verdict, standing(client, cfg.model_name, version.version)
+
+
+# -- moving aliases (used by seqops.promotion) --------------------------------------------------
+
+
+def finish_promotion(client: Any, name: str, old: str | None, new: str) -> None:
+    """The aliases of a promotion whose records and intent tag are written: `champion` (the
+    alias serving reads, one call), then `previous-champion`; a re-promoted version loses its
+    rolled-back mark; the intent tag goes last."""
+    client.set_registered_model_alias(name, CHAMPION, new)
+    kill_point("champion")
+    if old:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+    kill_point("previous")
+    if ROLLED_BACK in client.get_model_version(name, new).tags:
+        client.delete_model_version_tag(name, new, ROLLED_BACK)
+    client.delete_registered_model_tag(name, PROMOTION_TAG)
 
 
 def recover_promotion(client: Any, name: str) -> str | None:
@@ -267,94 +383,11 @@ def recover_promotion(client: Any, name: str) -> str | None:
     if not pending:
         return None
     old, _, new = pending.partition(">")
-    client.set_registered_model_alias(name, CHAMPION, new)
-    if old:
-        client.set_registered_model_alias(name, PREVIOUS, old)
-    client.delete_registered_model_tag(name, PROMOTION_TAG)
+    finish_promotion(client, name, old or None, new)
     return f"completed an interrupted promotion of v{new} (champion before: v{old or 'none'})"
 
 
-def promote(cfg: ReleaseConfig, layout: Layout) -> dict[str, Any]:
-    """Move `champion` to the candidate the release stage judged, if its gate passed.
-
-    The order makes a kill at any point safe: the candidate's records (model card, release
-    report, tags) are complete before anything moves; an intent tag is written; `champion`
-    moves (the alias serving reads, one call); `previous-champion` follows; the tag goes. A
-    later `promote`, `release` or rollback completes an interrupted one from the tag."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    report = ReleaseReport.read(layout.release_report)
-    onnx_file = layout.models / contract.MODEL_FILE
-    if not onnx_file.is_file() or report.lineage.get("onnx.sha256") != sha256(onnx_file):
-        raise SeqopsError(
-            f"{onnx_file} is not the model {layout.release_report} judged; run `dvc repro` first"
-        )
-    if not report.passed:
-        failed = [n for n, c in report.checks.items() if not c.passed]
-        raise GateFailed(
-            f"gate failed ({', '.join(failed)}): {report.model_name} v{report.version} is not "
-            "promoted; champion unchanged"
-        )
-    name, new = report.model_name, str(report.version)
-    client = MlflowClient()
-    recovered = recover_promotion(client, name)
-    champion = _alias_version(client, name, CHAMPION)
-    old = str(champion.version) if champion is not None else None
-    if old == new:
-        return {"model_name": name, "champion": int(new), "changed": False, "recovered": recovered}
-    if report.run_id:
-        with mlflow.start_run(run_id=report.run_id):
-            mlflow.log_artifact(str(layout.release_report), "reports")
-            mlflow.log_artifact(str(layout.model_card))
-            mlflow.set_tag("seqops.promoted", "true")
-    client.set_model_version_tag(name, new, "promoted", "true")
-    kill_point("records")
-    client.set_registered_model_tag(name, PROMOTION_TAG, f"{old or ''}>{new}")
-    kill_point("intent")
-    client.set_registered_model_alias(name, CHAMPION, new)
-    kill_point("champion")
-    if old is not None:
-        client.set_registered_model_alias(name, PREVIOUS, old)
-    kill_point("previous")
-    client.delete_registered_model_tag(name, PROMOTION_TAG)
-    return {
-        "model_name": name,
-        "champion": int(new),
-        "previous_champion": int(old) if old is not None else None,
-        "changed": True,
-        "recovered": recovered,
-    }
-
-
-def rollback(cfg: ReleaseConfig) -> dict[str, Any]:
-    """Point `champion` back at `previous-champion`, a genuinely different model (another
-    ONNX file); the demoted version is tagged."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    recover_promotion(client, cfg.model_name)
-    previous = _alias_version(client, cfg.model_name, PREVIOUS)
-    current = _alias_version(client, cfg.model_name, CHAMPION)
-    if previous is None:
-        raise SeqopsError(
-            f"{cfg.model_name}: no '{PREVIOUS}' alias to roll back to "
-            f"(champion is {f'v{current.version}' if current else 'unset'})"
-        )
-    if current is not None and previous.tags.get("onnx.sha256") == current.tags.get("onnx.sha256"):
-        raise SeqopsError(
-            f"{cfg.model_name}: '{PREVIOUS}' v{previous.version} is the same ONNX file as the "
-            f"champion v{current.version}; nothing different to roll back to"
-        )
-    client.set_registered_model_alias(cfg.model_name, CHAMPION, previous.version)
-    client.delete_registered_model_alias(cfg.model_name, PREVIOUS)
-    if current is not None:
-        client.set_model_version_tag(cfg.model_name, current.version, "rolled_back", "true")
-    return {
-        "model_name": cfg.model_name,
-        "champion": int(previous.version),
-        "demoted": int(current.version) if current is not None else None,
-    }
+# -- lineage ------------------------------------------------------------------------------------
 
 
 def lineage(onnx_file: Path, model_name: str) -> dict[str, Any]:
@@ -368,7 +401,7 @@ def lineage(onnx_file: Path, model_name: str) -> dict[str, Any]:
     matches = [
         v
         for v in client.search_model_versions(f"name = '{model_name}'")
-        if v.tags.get("onnx.sha256") == digest
+        if v.tags.get(ONNX_TAG) == digest
     ]
     if not matches:
         raise SeqopsError(

@@ -19,7 +19,8 @@ from mlflow import MlflowClient
 
 from seqops.onnx_export import EXPORT_STEPS, STAGING_PREFIX
 from seqops.outputs import KILL_AT_ENV
-from seqops.registry import PROMOTION_STEPS, PROMOTION_TAG
+from seqops.promotion import PROMOTION_STEPS
+from seqops.registry import PROMOTION_TAG
 from tests.conftest import BIN, built_repro_log, run
 from tests.integration.test_serving_mlflow import raw_test_frame
 
@@ -247,6 +248,12 @@ def _set(project: Path, **sections: dict) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def _commit(project: Path, message: str) -> None:
+    """Commit the pipeline's results: `seqops promote` promotes only the committed model."""
+    run([*GIT, "add", "-A"], project)
+    run([*GIT, "commit", "-qm", message], project)
+
+
 def _client(project: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
 
@@ -312,6 +319,7 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
         assert section in card, section
     assert "max \\|Δoutput\\|" in card  # a `|` inside a cell would break the gate table
 
+    _commit(project, "the tiny default model")
     promoted = run([SEQOPS, "promote"], project)
     assert "v1 is now 'champion'" in promoted.stdout
     assert _aliases(client) == {"candidate": 1, "champion": 1}
@@ -332,6 +340,7 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     regression = worse["checks"]["no_regression_vs_champion"]
     assert not regression["passed"] and regression["value"] < 0.05
     _assert_the_baseline_won(project)
+    _commit(project, "one epoch")
     refused = run([SEQOPS, "promote"], project, check=False)
     assert refused.returncode == 3 and "gate failed" in refused.stderr
     assert "not_worse_than_baseline" in refused.stderr
@@ -341,6 +350,7 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     _set(project, model=OTHER["model"], train=OTHER["train"], release={"baseline_alpha": None})
     run([DVC, "repro"], project)
     assert _release(project)["passed"] and _release(project)["version"] == 3
+    _commit(project, "another good model")
     run([SEQOPS, "promote"], project)
     assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
 
@@ -353,10 +363,12 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     again = run([SEQOPS, "release", "--rollback"], project, check=False)
     assert again.returncode == 2 and "no 'previous-champion' alias" in again.stderr
 
-    # Promoting v3 again, SIGKILLed after each step: the registry holds either the old
-    # champion or the new one with its records, and the next command completes the promotion.
+    # Promoting the rolled-back v3 again (as asked), SIGKILLed after each step: the registry
+    # holds either the old champion or the new one with its records, and the next command
+    # completes the promotion.
+    again = [SEQOPS, "promote", "--allow-rolled-back"]
     for step in PROMOTION_STEPS:
-        killed = run([SEQOPS, "promote"], project, check=False, env={"SEQOPS_KILL_AT": step})
+        killed = run(again, project, check=False, env={"SEQOPS_KILL_AT": step})
         assert killed.returncode == -9, (step, killed.stderr)
         aliases = _aliases(client)
         assert aliases["champion"] in (1, 3), step
@@ -364,7 +376,7 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
             v3 = client.get_model_version("seqops", "3")
             assert v3.tags["promoted"] == "true"
             assert "MODEL_CARD.md" in {a.path for a in client.list_artifacts(v3.run_id)}, step
-        run([SEQOPS, "promote"], project)
+        run(again, project)
         assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
         assert PROMOTION_TAG not in client.get_registered_model("seqops").tags
         run([SEQOPS, "release", "--rollback"], project)

@@ -27,6 +27,7 @@ from tests.conftest import (
     run,
     serve_model,
 )
+from tests.integration.test_default_project import _commit
 
 pytestmark = pytest.mark.slow
 
@@ -199,6 +200,7 @@ def test_server_forecasts_like_seqops_predict(pipeline: Path, server: str, tmp_p
 
 
 def test_a_second_model_is_compared_with_the_champion_by_diebold_mariano(pipeline: Path) -> None:
+    _commit(pipeline, "co2 model")  # promote takes the committed model
     run([str(BIN / "seqops"), "promote"], pipeline)  # v1 becomes champion
     again = run([str(BIN / "seqops"), "release"], pipeline)  # the same ONNX: no new version
     assert _json(pipeline, "release.json")["version"] == 1, again.stdout

@@ -22,6 +22,7 @@ from tests.conftest import BIN, _free_port, run, run_env, running_server
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 DVC, SEQOPS = str(BIN / "dvc"), str(BIN / "seqops")
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
 @pytest.fixture
@@ -61,6 +62,8 @@ def test_second_release_is_compared_with_the_champion_on_the_tracking_server(
     _set(project, tune={"enabled": False})
 
     run([DVC, "repro"], project, env=env)
+    run([*GIT, "add", "-A"], project)
+    run([*GIT, "commit", "-qm", "first model"], project)  # promote takes the committed model
     first = _release(project)
     assert first["version"] == 1 and first["passed"], first
     assert "no champion yet" in first["checks"]["no_regression_vs_champion"]["detail"]

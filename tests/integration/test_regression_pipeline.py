@@ -30,6 +30,7 @@ from tests.conftest import (
     run,
     serve_model,
 )
+from tests.integration.test_default_project import _commit
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +124,7 @@ def test_every_stage_runs_for_regression(pipeline: Path) -> None:
 
 
 def test_a_model_that_failed_the_gate_is_not_promoted(pipeline: Path) -> None:
+    _commit(pipeline, "tecator model")  # promote takes the committed model
     proc = run([str(BIN / "seqops"), "promote"], pipeline, check=False)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "beats_baseline" in proc.stderr
@@ -257,6 +259,7 @@ def test_a_users_file_beats_ridge_and_the_next_model_meets_diebold_mariano(
     release = _json(root, "release.json")
     assert release["passed"] and release["checks"]["beats_baseline"]["passed"]
 
+    _commit(root, "power model")  # promote takes the committed model
     run([str(BIN / "seqops"), "promote"], root)  # v1 becomes champion
     params["train"]["max_epochs"] += 1  # another model
     (root / "params.yaml").write_text(yaml.safe_dump(params))

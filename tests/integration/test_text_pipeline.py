@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, run
+from tests.integration.test_default_project import _commit
 
 # The scoring-server fixture of the float tests, started over this module's `pipeline`.
 from tests.integration.test_serving_mlflow import invoke, server  # noqa: F401
@@ -113,6 +114,7 @@ def test_every_stage_runs_for_text(pipeline: Path) -> None:
 
 
 def test_a_second_model_is_compared_with_the_champion_on_raw_texts(pipeline: Path) -> None:
+    _commit(pipeline, "text model")  # promote takes the committed model
     run([str(BIN / "seqops"), "promote"], pipeline)  # v1 becomes champion
     params = yaml.safe_load((pipeline / "params.yaml").read_text())
     params["train"]["max_epochs"] += 1  # another model

@@ -19,7 +19,7 @@ import torch
 from seqops.config import ReleaseConfig
 from seqops.contracts import MetricsReport
 from seqops.data.sequences import SequenceSet
-from seqops.registry import against_baseline
+from seqops.gate import against_baseline
 from seqops.tasks import get_task
 from seqops.tasks.base import PairedScores, baseline_card_lines, baseline_check
 from seqops.tasks.classification import (

@@ -94,7 +94,7 @@ def test_forecast_gate_uses_an_error_ceiling_and_seasonal_naive() -> None:
         Parity,
         RuntimeLatency,
     )
-    from seqops.registry import gate
+    from seqops.gate import gate
     from seqops.tasks.base import Check
 
     cfg = ReleaseConfig(metric="test/rmse", max_metric=0.5)

@@ -15,7 +15,7 @@ from seqops.contracts import (
     Parity,
     RuntimeLatency,
 )
-from seqops.registry import at_most, gate
+from seqops.gate import at_most, gate
 from seqops.tasks.base import Check
 
 

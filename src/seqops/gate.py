@@ -1,0 +1,154 @@
+"""The release gate: the checks a candidate must pass, judged against one champion.
+
+    checks = evaluate(cfg.release, layout, regression)   # regression: against_champion(...)
+
+The checks (see docs/architecture.md, "Release"):
+
+- quality: the task metric on the test set against `release.min_metric` (higher is better)
+  or `release.max_metric` (an error);
+- parity: ONNX Runtime matched PyTorch (`reports/export.json`);
+- latency: ONNX fp32 batch-1 p95 <= `release.max_p95_ms` (`reports/latency.json`);
+- not worse than the baseline: the model is not significantly worse than any of its task's
+  classical baselines on the same test examples (`reports/predictions.csv`, the task's paired
+  test at `release.baseline_alpha`; `tasks.base.baseline_check`);
+- the task's own checks (`Task.extra_checks`, e.g. beating seasonal naive's RMSE);
+- no regression: candidate and champion, both served from their registered ONNX bundles,
+  scored per example on the same raw test inputs and compared with the task's paired test
+  (`Task.scorer`: McNemar for classifiers, Diebold-Mariano for errors) at `release.alpha`;
+  passes, saying why, when there is no champion yet.
+
+A verdict is these checks against one champion under one set of release params
+(`params_digest`). The release stage and `seqops promote` each judge for themselves and record
+their verdict (`seqops.registry.record_verdict`); none is ever reused against another champion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from seqops import onnx_contract as contract
+from seqops.config import ReleaseConfig, metric_direction
+from seqops.contracts import ExportReport, LatencyReport, MetricsReport
+from seqops.errors import SeqopsError
+from seqops.layout import Layout
+from seqops.tasks import get_task, read_bundle
+from seqops.tasks.base import Check
+
+REGRESSION = "no_regression_vs_champion"
+
+
+class GateFailed(SeqopsError):
+    """At least one release check failed; the champion was left as it was. The CLI exits with
+    its own status (3), apart from bad input (2)."""
+
+    exit_code = 3
+
+
+#: Metrics are computed in float32: 19 of 20 right is stored as 0.949999988. A score within this
+#: relative distance of its threshold counts as on it.
+FLOAT32_TOLERANCE = 1e-6
+
+
+def at_most(value: float, limit: float) -> bool:
+    """`value <= limit`, with a score equal to the limit up to float32 rounding passing."""
+    return value <= limit + FLOAT32_TOLERANCE * max(1.0, abs(limit))
+
+
+def params_digest(cfg: ReleaseConfig) -> str:
+    """A short digest of the release params: which thresholds a verdict was judged under."""
+    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def gate(
+    cfg: ReleaseConfig,
+    metrics: MetricsReport,
+    export_report: ExportReport,
+    latency: LatencyReport,
+    regression: Check,
+    baseline: Check | None = None,
+) -> list[Check]:
+    value = float(metrics.test[cfg.metric.removeprefix("test/")])
+    parity = export_report.parity
+    p95 = latency.onnx_fp32.p95_ms
+    agreement = parity.argmax_agreement
+    if cfg.max_metric is not None and metric_direction(cfg.metric) == "minimize":
+        quality = Check(cfg.metric, value, cfg.max_metric, at_most(value, cfg.max_metric))
+    else:
+        quality = Check(cfg.metric, value, cfg.min_metric, at_most(cfg.min_metric, value))
+    checks = [
+        quality,
+        Check(
+            "onnx_parity",
+            parity.passed,
+            True,
+            parity.passed,
+            f"max |Δoutput| {parity.max_abs_diff:.2e}"
+            + (f", argmax agreement {agreement:.2%}" if agreement is not None else ""),
+        ),
+        Check("onnx_fp32_p95_ms", p95, cfg.max_p95_ms, p95 <= cfg.max_p95_ms),
+    ]
+    if baseline is not None:
+        checks.append(baseline)
+    return [*checks, *get_task(metrics.task).extra_checks(metrics), regression]
+
+
+def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout) -> Check | None:
+    """The model against its classical baselines on the same test examples, or None when
+    `release.baseline_alpha` is null or the task reported no baseline."""
+    import pandas as pd
+
+    from seqops.tasks.base import baseline_check
+
+    if cfg.baseline_alpha is None or not metrics.baseline:
+        return None
+    if not layout.predictions.is_file():
+        raise SeqopsError(f"{layout.predictions}: not found (re-run `seqops evaluate`)")
+    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(layout.predictions))
+    return baseline_check(scores, cfg.baseline_alpha)
+
+
+def evaluate(cfg: ReleaseConfig, layout: Layout, regression: Check) -> list[Check]:
+    """Every check on the workspace's reports, with `regression` (the paired test against the
+    champion, computed by the caller from the registered bundles) last."""
+    metrics = MetricsReport.read(layout.metrics)
+    export_report = ExportReport.read(layout.export_report)
+    latency = LatencyReport.read(layout.latency_report)
+    baseline = against_baseline(cfg, metrics, layout)
+    return gate(cfg, metrics, export_report, latency, regression, baseline)
+
+
+def no_champion(cfg: ReleaseConfig) -> Check:
+    return Check(REGRESSION, None, cfg.alpha, True, "no champion yet: first release")
+
+
+def is_the_champion(cfg: ReleaseConfig, version: str) -> Check:
+    return Check(
+        REGRESSION,
+        None,
+        cfg.alpha,
+        True,
+        f"the candidate is the champion v{version} (the same ONNX file)",
+    )
+
+
+def cannot_compare(cfg: ReleaseConfig, version: str, reason: str) -> Check:
+    return Check(REGRESSION, None, cfg.alpha, False, f"champion v{version} {reason}")
+
+
+def against_champion(
+    cfg: ReleaseConfig, layout: Layout, candidate: Any, champion: Any, version: str
+) -> Check:
+    """The paired test of `candidate` against `champion` (loaded MLflow pyfunc models of their
+    registered bundles), both scored per example on the workspace's raw test inputs."""
+    bundle = read_bundle(layout.models / contract.PREPROCESSING_FILE)
+    scorer = get_task(bundle.data.task).scorer(layout.processed, bundle)
+    try:
+        champion_scores = scorer.score(champion)
+    except Exception as exc:  # a champion trained on other data or features cannot be compared
+        return cannot_compare(cfg, version, f"cannot score this test set: {exc}")
+    check = scorer.compare(scorer.score(candidate), champion_scores, cfg.alpha)
+    detail = f"vs champion v{version}: {check.detail}"
+    return Check(check.name, check.value, check.threshold, check.passed, detail)
