@@ -1,0 +1,217 @@
+"""`.ci/check_reports.py` checks what the params say: on small, consistent report folders
+written for the default params, each preset and tuning off it passes; on one with a short
+predictions file, a missed floor, a lost split or a silent pruner it fails, naming each."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from seqops.config import Config, metric_direction, parse_config
+from seqops.contracts import (
+    CheckResult,
+    DataReport,
+    ExportReport,
+    Int8Report,
+    LatencyReport,
+    LengthStats,
+    MetricsReport,
+    Parity,
+    ReleaseReport,
+    RuntimeLatency,
+    TuneReport,
+)
+from tests.conftest import REPO, merge, preset_params
+
+
+def _load_check_reports() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "check_reports", REPO / ".ci" / "check_reports.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_reports = _load_check_reports()
+
+#: The params of each project the checks must pass on.
+PROJECTS: dict[str, dict[str, Any]] = {
+    "default": yaml.safe_load((REPO / "params.yaml").read_text()),
+    "tuning_off": merge(yaml.safe_load((REPO / "params.yaml").read_text()),
+                        {"tune": {"enabled": False}}),
+    **{name: preset_params(name) for name in ("sst2", "co2", "tecator")},
+}  # fmt: skip
+
+
+def _sizes(cfg: Config) -> tuple[int, int]:
+    """(n_test, scored test values): a forecast scores every step of each test window."""
+    if cfg.data.task == "forecasting":
+        return 1, cfg.data.forecast.horizon
+    return 12, 12
+
+
+def _quality(cfg: Config) -> tuple[str, float, float]:
+    """The release metric, a value that clears its limit, and the limit."""
+    metric = cfg.release.metric
+    if metric_direction(metric) == "minimize":
+        assert cfg.release.max_metric is not None
+        return metric, cfg.release.max_metric / 2, cfg.release.max_metric
+    return metric, min(1.0, cfg.release.min_metric + 0.02), cfg.release.min_metric
+
+
+def write_project(root: Path, params: dict[str, Any], **changes: Any) -> Path:
+    """A project folder whose reports agree with `params` and with each other; `changes`
+    (`pruned`, `rows`, `value`, `n_test`, `failed_check`) break one thing each."""
+    (root / "reports" / "plots" / "evaluate").mkdir(parents=True)
+    (root / "models").mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cfg = parse_config(params)
+    reports = root / "reports"
+    n_test, scored = _sizes(cfg)
+    metric, value, limit = _quality(cfg)
+    value = changes.get("value", value)
+    length = LengthStats(min=3, median=5.0, max=9)
+    classified = cfg.data.task.endswith("classification")
+    DataReport(
+        task=cfg.data.task,
+        n_train=40,
+        n_val=8,
+        n_test=changes.get("n_test", n_test),
+        n_features=2,
+        source="fake",
+        data_hash="0" * 64,
+        length={"train": length, "val": length, "test": length},
+        n_classes=2 if classified else None,
+        class_counts={"train": {"a": 20, "b": 20}, "val": {"a": 4, "b": 4},
+                      "test": {"a": 6, "b": 6}} if classified else None,
+    ).write(reports / "data.json")  # fmt: skip
+    test: dict[str, float | int] = {metric.removeprefix("test/"): value, "n": scored}
+    if cfg.data.task == "forecasting":
+        test["n_windows"] = n_test
+    MetricsReport(task=cfg.data.task, test=test).write(reports / "metrics.json")
+    with (reports / "predictions.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "actual", "model"])
+        writer.writerows([i, 0, 0] for i in range(changes.get("rows", scored)))
+    tune = cfg.tune
+    pruned = changes.get("pruned", 1 if tune.enabled else 0)
+    TuneReport(
+        n_trials=tune.n_trials if tune.enabled else 0,
+        complete=tune.n_trials - pruned if tune.enabled else 0,
+        pruned=pruned,
+        failed=0,
+        metric=tune.metric,
+        direction=tune.goal,
+        wall_s=1.0,
+        epochs=10,
+        enabled=tune.enabled,
+    ).write(reports / "tune.json")
+    ExportReport(
+        opset=17,
+        dynamic_axes={},
+        parity=Parity(max_abs_diff=1e-7, atol=cfg.export.parity_atol,
+                      rtol=cfg.export.parity_rtol, shapes_checked=[[1, 5]], passed=True),
+        int8=Int8Report(available=False, metric=metric, fp32=value, reason="GRU"),
+    ).write(reports / "export.json")  # fmt: skip
+    timing = RuntimeLatency(
+        p50_ms=0.1, p95_ms=0.2, p99_ms=0.3, mean_ms=0.1, throughput=1e4, n_calls=100,
+        threads=1, throughput_batch=64, model="model.onnx",
+    )  # fmt: skip
+    LatencyReport(torch=timing, onnx_fp32=timing, speedup_p50=1.0, settings={}).write(
+        reports / "latency.json"
+    )
+    checks = {
+        metric: CheckResult(value=value, threshold=limit, passed=True),
+        "onnx_parity": CheckResult(value=True, threshold=True, passed=True),
+        "no_regression_vs_champion": CheckResult(threshold=0.05, passed=True),
+    }
+    if "failed_check" in changes:
+        checks[changes["failed_check"]] = CheckResult(value=1.2, threshold=1.0, passed=False)
+    ReleaseReport(
+        passed=all(c.passed for c in checks.values()),
+        checks=checks,
+        model_name=cfg.release.model_name,
+        version=1,
+        aliases=["candidate"],
+        lineage={"onnx.sha256": "0" * 64},
+    ).write(reports / "release.json")
+    (reports / "train.json").write_text("{}")
+    (reports / "plots" / "learning_curves.csv").write_text("epoch,train/loss\n0,1.0\n")
+    (reports / "plots" / "evaluate" / "plot.csv").write_text("x,y\n")
+    sections = "\n\n".join(check_reports.CARD_SECTIONS)
+    (root / "models" / "MODEL_CARD.md").write_text(f"# Model card\n\n{sections}\n")
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_passes_on_the_default_pipeline_each_preset_and_tuning_off(
+    name: str, tmp_path: Path
+) -> None:
+    allow = ("beats_baseline",) if name == "tecator" else ()
+    root = write_project(tmp_path, PROJECTS[name])
+    assert check_reports.check_all(root, allow) == []
+    if name == "tecator":  # its gate refuses its model (beats_baseline): allowed when named
+        other = write_project(tmp_path / "t", PROJECTS[name], failed_check="beats_baseline")
+        assert check_reports.check_all(other, allow) == []
+        assert check_reports.main(["--root", str(other), "--allow-failed", "beats_baseline"]) == 0
+
+
+def test_fails_naming_each_inconsistency(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path, PROJECTS["default"], rows=11, value=0.9, n_test=13, pruned=0,
+        failed_check="onnx_fp32_p95_ms",
+    )  # fmt: skip
+    failures = check_reports.check_all(root)
+    joined = "\n".join(failures)
+    assert "test/accuracy 0.9 < release.min_metric 0.95" in joined
+    assert "evaluated 12 test examples" in joined and "n_test = 13" in joined
+    assert "test class counts add up to 12, n_test is 13" in joined
+    assert "predictions.csv has 11 rows" in joined and "scored n = 12" in joined
+    assert "the median pruner pruned no trial of 3 it could have stopped" in joined
+    assert "release gate failed (onnx_fp32_p95_ms" in joined
+    assert len(failures) == 6, failures
+    assert check_reports.main(["--root", str(root)]) == 1
+
+
+def test_a_failed_release_check_fails_unless_it_is_allowed(tmp_path: Path) -> None:
+    root = write_project(tmp_path, PROJECTS["tecator"], failed_check="beats_baseline")
+    (failure,) = check_reports.check_all(root)
+    assert failure.startswith("release gate failed (beats_baseline")
+
+
+def test_pruning_is_required_only_when_the_pruner_could_prune(tmp_path: Path) -> None:
+    few = merge(PROJECTS["sst2"], {"tune": {"n_trials": 2}})  # CI's reduced SST-2 budget
+    assert check_reports.prunable_trials(parse_config(few)) == 0
+    assert check_reports.check_all(write_project(tmp_path / "few", few, pruned=0)) == []
+    off = merge(PROJECTS["default"], {"tune": {"pruner": "none"}})
+    assert check_reports.check_all(write_project(tmp_path / "off", off, pruned=0)) == []
+    many = PROJECTS["default"]  # 6 trials, 3 start-up, rounds of 2: 3 prunable
+    assert check_reports.prunable_trials(parse_config(many)) == 3
+    (failure,) = check_reports.check_all(write_project(tmp_path / "many", many, pruned=0))
+    assert "pruned no trial" in failure
+
+
+def test_tuning_off_must_mean_no_search(tmp_path: Path) -> None:
+    root = write_project(tmp_path, PROJECTS["tuning_off"])
+    searched = TuneReport(
+        n_trials=6, complete=6, pruned=0, failed=0, metric="val/loss", direction="minimize",
+        wall_s=1.0, epochs=60, enabled=True,
+    )  # fmt: skip
+    searched.write(root / "reports" / "tune.json")
+    (failure,) = check_reports.check_all(root)
+    assert "tune.enabled is false" in failure
+
+
+def test_a_missing_report_is_a_failure_naming_it(tmp_path: Path) -> None:
+    root = write_project(tmp_path, PROJECTS["default"])
+    (root / "reports" / "latency.json").unlink()
+    (failure,) = check_reports.check_all(root)
+    assert "reports/latency.json: not found" in failure
