@@ -71,19 +71,33 @@ def test_release_runs_the_gate_and_ships_the_bundle() -> None:
         assert f"models/{asset}" in steps
 
 
-def test_release_promotes_against_the_registry_from_secrets_before_publishing() -> None:
+def test_release_promotes_only_a_published_release_and_undoes_a_half_done_one() -> None:
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
     (job,) = workflow["jobs"].values()
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         assert job["env"][name] == f"${{{{ secrets.{name} }}}}", name
-    runs = [str(step.get("run", "")) for step in job["steps"]]
+    steps = job["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
 
     def first(needle: str) -> int:
         return next(i for i, cmd in enumerate(runs) if needle in cmd)
 
     # Without the URI secret: an explicit local store, said before the pipeline runs.
     assert first('MLFLOW_TRACKING_URI=sqlite:///mlflow.db" >> "$GITHUB_ENV"') < first("make repro")
-    assert first("make repro") < first("seqops promote") < first("gh release create")
+    # Judged (moving nothing) before anything is published; the draft is uploaded before
+    # `champion` moves, and made public after.
+    dry_run = first("seqops promote --dry-run")
+    promote = runs.index(".venv/bin/seqops promote")
+    assert first("make repro") < first("seqops release") < dry_run
+    assert dry_run < first("gh release create") < promote < first("--draft=false")
+    assert "--draft" in runs[first("gh release create")]
+    # A failure after the promotion rolls it back; after the draft, deletes the draft.
+    ids = {step.get("id"): i for i, step in enumerate(steps)}
+    assert ids["publish"] == first("gh release create") and ids["promote"] == promote
+    rollback, delete = first("seqops release --rollback"), first("gh release delete")
+    assert steps[rollback]["if"] == "failure() && steps.promote.outcome == 'success'"
+    assert steps[delete]["if"] == "failure() && steps.publish.outcome == 'success'"
+    assert promote < rollback < delete
 
 
 def test_ci_pulls_and_pushes_the_dvc_cache_through_a_remote_from_a_secret() -> None:
