@@ -133,8 +133,11 @@ def write_project(root: Path, params: dict[str, Any], **changes: Any) -> Path:
         "onnx_parity": CheckResult(value=True, threshold=True, passed=True),
         "no_regression_vs_champion": CheckResult(threshold=0.05, passed=True),
     }
-    if "failed_check" in changes:
-        checks[changes["failed_check"]] = CheckResult(value=1.2, threshold=1.0, passed=False)
+    failed = changes.get("failed_check")
+    if failed == metric:
+        checks[metric] = CheckResult(value=value, threshold=limit, passed=False)
+    elif failed is not None:
+        checks[failed] = CheckResult(value=1.2, threshold=1.0, passed=False)
     ReleaseReport(
         passed=all(c.passed for c in checks.values()),
         checks=checks,
@@ -185,6 +188,14 @@ def test_a_failed_release_check_fails_unless_it_is_allowed(tmp_path: Path) -> No
     root = write_project(tmp_path, PROJECTS["tecator"], failed_check="beats_baseline")
     (failure,) = check_reports.check_all(root)
     assert failure.startswith("release gate failed (beats_baseline")
+    # Tecator's measured model also misses its RMSE ceiling (6.63 against 6.0): naming the
+    # release metric lets the quality check and the gate's row fail too.
+    missed = write_project(tmp_path / "missed", PROJECTS["tecator"], value=6.63,
+                           failed_check="test/rmse")  # fmt: skip
+    quality, gate = check_reports.check_all(missed, ("beats_baseline",))
+    assert quality == "test/rmse 6.63 > release.max_metric 6.0"
+    assert gate.startswith("release gate failed (test/rmse: 6.63")
+    assert check_reports.check_all(missed, ("beats_baseline", "test/rmse")) == []
 
 
 def test_pruning_is_required_only_when_the_pruner_could_prune(tmp_path: Path) -> None:
