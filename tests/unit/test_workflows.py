@@ -67,7 +67,13 @@ def test_ci_lints_tests_runs_the_pipeline_and_diffs_metrics() -> None:
 def test_release_runs_the_gate_and_ships_the_bundle() -> None:
     steps = _steps("release.yml")
     assert "make repro" in steps
-    for asset in ("model.onnx", "model.int8.onnx", "preprocessing.json", "MODEL_CARD.md"):
+    for asset in (
+        "model.onnx",
+        "model.int8.onnx",
+        "preprocessing.json",
+        "bundle.sha256",
+        "MODEL_CARD.md",
+    ):
         assert f"models/{asset}" in steps
 
 
