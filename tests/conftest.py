@@ -198,31 +198,34 @@ def _built_snapshot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
 
 
 @pytest.fixture
-def built_project(_built_snapshot: tuple[Path, Path]) -> Path:
+def built_project(_built_snapshot: tuple[Path, Path]) -> Iterator[Path]:
     """The tiny project right after its first `dvc repro` (uncommitted, as `project` would be).
 
     Restored from the pristine copy at the path it was built in, because MLflow's store, the
     Optuna journal and `models/run.json` hold absolute paths; a test may change it freely."""
     built, snapshot = _built_snapshot
-    _forget_sqlite_engines(built)
+    forget_mlflow_stores()
     shutil.rmtree(built, ignore_errors=True)
     shutil.copytree(snapshot, built, symlinks=True)
-    return built
+    yield built
+    forget_mlflow_stores()
 
 
-def _forget_sqlite_engines(root: Path) -> None:
-    """Close the SQLAlchemy engines MLflow keeps per store URI in this process for files under
-    `root`: a pooled connection would go on reading the replaced file's old inode."""
-    for name in (
-        "mlflow.store.tracking.sqlalchemy_store",
-        "mlflow.store.model_registry.sqlalchemy_store",
-    ):
-        store = sys.modules.get(name)
-        if store is None:
-            continue
-        engines = store.SqlAlchemyStore._engine_map
-        for uri in [uri for uri in engines if str(root) in uri]:
-            engines.pop(uri).dispose()
+def forget_mlflow_stores() -> None:
+    """Drop the stores MLflow caches per URI in this process, with their SQLAlchemy engines: a
+    pooled connection would go on reading a replaced `mlflow.db`'s old inode."""
+    if "mlflow" not in sys.modules:
+        return
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as Tracking
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+
+    TrackingStoreRegistry._get_store_with_resolved_uri.cache_clear()
+    ModelRegistryStoreRegistry._get_store_with_resolved_uri.cache_clear()
+    for store in (Tracking, Registry):
+        while store._engine_map:
+            store._engine_map.popitem()[1].dispose()
 
 
 def built_repro_log(project: Path) -> str:

@@ -221,20 +221,7 @@ def check_files(pre_file: Path | str, bundle: Bundle, files: dict[str, Path]) ->
             f"{pre_file}: records no sha256 of the bundle's files (an unfinished export or "
             "one from an older seqops); re-run `seqops export`"
         )
-    for name, path in files.items():
-        want = bundle.sha256.get(name)
-        if want is None:
-            raise DataError(
-                f"{path}: not part of the bundle {pre_file} describes (no sha256 recorded "
-                "for it); re-run `seqops export`"
-            )
-        if not path.is_file():
-            raise DataError(f"{path}: not found (run `seqops export` to write the ONNX bundle)")
-        if outputs.sha256(path) != want:
-            raise DataError(
-                f"{path}: sha256 differs from the one {pre_file} records (a file from another "
-                "or an interrupted export); re-run `seqops export`"
-            )
+    check_digests(Path(pre_file), bundle.sha256, files)
 
 
 def run_batches(sequences: Sequence[np.ndarray], run: RunModel) -> np.ndarray:

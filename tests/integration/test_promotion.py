@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,27 +31,6 @@ from tests.integration.test_default_project import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mlflow_stores() -> Iterator[None]:
-    """A store per test: MLflow caches one per URI with its SQLAlchemy engine, and every test
-    reads a restored copy of the built project's `mlflow.db` at the same path."""
-    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as Tracking
-    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
-    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
-
-    def forget() -> None:
-        TrackingStoreRegistry._get_store_with_resolved_uri.cache_clear()
-        ModelRegistryStoreRegistry._get_store_with_resolved_uri.cache_clear()
-        for store in (Tracking, Registry):
-            while store._engine_map:
-                store._engine_map.popitem()[1].dispose()
-
-    forget()
-    yield
-    forget()
 
 
 def _promote(project: Path, *flags: str) -> subprocess.CompletedProcess[str]:
