@@ -10,7 +10,9 @@ The checks (see docs/architecture.md, "Release"):
 - latency: ONNX fp32 batch-1 p95 <= `release.max_p95_ms` (`reports/latency.json`);
 - not worse than the baseline: the model is not significantly worse than any of its task's
   classical baselines on the same test examples (`reports/predictions.csv`, the task's paired
-  test at `release.baseline_alpha`; `tasks.base.baseline_check`);
+  test at `release.baseline_alpha`; `tasks.base.baseline_check`); whenever a baseline scores
+  better on test, significant or not, its detail opens with `baseline_sentences`, which the
+  evaluate and release stages print and the model card shows too;
 - the task's own checks (`Task.extra_checks`, e.g. beating seasonal naive's RMSE);
 - no regression: candidate and champion, both served from their registered ONNX bundles,
   scored per example on the same raw test inputs and compared with the task's paired test
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from seqops import onnx_contract as contract
@@ -34,7 +37,7 @@ from seqops.contracts import ExportReport, LatencyReport, MetricsReport
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.tasks import get_task, read_bundle
-from seqops.tasks.base import Check
+from seqops.tasks.base import Check, PairedScores
 
 REGRESSION = "no_regression_vs_champion"
 
@@ -95,19 +98,66 @@ def gate(
     return [*checks, *get_task(metrics.task).extra_checks(metrics), regression]
 
 
-def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout) -> Check | None:
-    """The model against its classical baselines on the same test examples, or None when
-    `release.baseline_alpha` is null or the task reported no baseline."""
+def paired_baselines(metrics: MetricsReport, predictions: Path) -> PairedScores | None:
+    """The model and its classical baselines per test example (`reports/predictions.csv`), or
+    None when the task reported no baseline."""
     import pandas as pd
 
+    if not metrics.baseline:
+        return None
+    if not predictions.is_file():
+        raise SeqopsError(f"{predictions}: not found (re-run `seqops evaluate`)")
+    return get_task(metrics.task).paired_scores(metrics, pd.read_csv(predictions))
+
+
+def model_beats_baselines(scores: PairedScores) -> bool:
+    """The model scores strictly better on test than every classical baseline (higher
+    accuracy, lower RMSE); a tie is not a win."""
+    model = scores.value(scores.model)
+    for baseline in scores.baselines.values():
+        theirs = scores.value(baseline)
+        if (model <= theirs) if scores.kind == "correct" else (model >= theirs):
+            return False
+    return True
+
+
+def baseline_sentences(scores: PairedScores, alpha: float | None = None) -> list[str]:
+    """One sentence per classical baseline that scores better than the model on test, whether
+    or not the task's paired test finds the difference significant (at `alpha`, when given)."""
+    found = []
+    for name, baseline in scores.baselines.items():
+        p_value, better, _ = scores.worse_than(name)
+        if not better:
+            continue
+        if alpha is None:
+            significance = f"p={p_value:.2g}"
+        else:
+            word = "significant" if p_value < alpha else "not significant"
+            significance = f"{word} at α={alpha:g}, p={p_value:.2g}"
+        found.append(
+            f"The classical baseline ({name}) is better than the model on test: "
+            f"{scores.value(baseline):.4g} vs {scores.value(scores.model):.4g} {scores.metric} "
+            f"({significance})."
+        )
+    return found
+
+
+def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout) -> Check | None:
+    """The model against its classical baselines on the same test examples, or None when
+    `release.baseline_alpha` is null or the task reported no baseline. A baseline that scored
+    better is said in words first, significant or not."""
     from seqops.tasks.base import baseline_check
 
     if cfg.baseline_alpha is None or not metrics.baseline:
         return None
-    if not layout.predictions.is_file():
-        raise SeqopsError(f"{layout.predictions}: not found (re-run `seqops evaluate`)")
-    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(layout.predictions))
-    return baseline_check(scores, cfg.baseline_alpha)
+    scores = paired_baselines(metrics, layout.predictions)
+    assert scores is not None  # metrics.baseline is set
+    check = baseline_check(scores, cfg.baseline_alpha)
+    said = baseline_sentences(scores, cfg.baseline_alpha)
+    if not said:
+        return check
+    detail = f"{' '.join(said)} ({check.detail})"
+    return Check(check.name, check.value, check.threshold, check.passed, detail)
 
 
 def evaluate(cfg: ReleaseConfig, layout: Layout, regression: Check) -> list[Check]:

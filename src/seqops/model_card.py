@@ -31,6 +31,7 @@ from seqops.contracts import (
     TrainReport,
     TuneReport,
 )
+from seqops.gate import baseline_sentences
 from seqops.layout import Layout
 from seqops.markdown import fmt, table
 from seqops.tasks import get_task
@@ -115,6 +116,13 @@ def gate_lines(verdict: Verdict, standing: Standing) -> list[str]:
     return out
 
 
+def _baseline_alpha(release: ReleaseReport) -> float | None:
+    """The level the gate tested the baselines at, when it did."""
+    check = release.checks.get("not_worse_than_baseline")
+    threshold = check.threshold if check is not None else None
+    return float(threshold) if isinstance(threshold, int | float) else None
+
+
 def render_model_card(
     layout: Layout, verdict: Verdict, params: dict[str, Any], standing: Standing
 ) -> str:
@@ -182,7 +190,10 @@ def render_model_card(
     out += task.card_metrics(metrics, predictions)
     if metrics.baseline:
         out += ["", "## Against the classical baseline", ""]
-        out += baseline_card_lines(task.paired_scores(metrics, predictions))
+        scores = task.paired_scores(metrics, predictions)
+        out += baseline_card_lines(scores)
+        said = baseline_sentences(scores, _baseline_alpha(release))
+        out += ["", " ".join(said)] if said else []
     out += ["", "## ONNX export and parity", ""]
     parity = export.parity
     agreement = parity.argmax_agreement

@@ -8,6 +8,11 @@ predictions `reports/predictions.csv` (what the release's paired test and the mo
 read), and its plots in `reports/plots/evaluate/` (one DVC output: each task writes the plots
 that mean something for it). Metrics and images also go to the MLflow run of
 `models/run.json`.
+
+Where the task has classical baselines, the headline numbers (`reports/metrics/evaluate.json`,
+what `dvc exp show` shows) carry `beats_baseline`: 1 when the model scores better on test than
+every baseline, 0 when not; and a baseline that scores better is said in words, significant
+or not (`seqops.gate.baseline_sentences`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from seqops import outputs
 from seqops.config import load_config
 from seqops.contracts import MetricsReport
+from seqops.gate import baseline_sentences, model_beats_baselines, paired_baselines
 from seqops.layout import Layout
 from seqops.model.runtime import evaluate_checkpoint, use_threads
 
@@ -39,7 +45,22 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
         layout.evaluation_plots.mkdir(parents=True, exist_ok=True)
         for image in evaluation.write_plots(layout.evaluation_plots, Path(tmp)):
             mlflow.log_artifact(str(image), "plots")
-        evaluation.metrics.write(layout.metrics, numbers)
+        said = _headline(evaluation.metrics, layout.predictions, numbers)
+        evaluation.metrics.write(layout.metrics)
         mlflow.log_artifact(str(layout.metrics), "reports")
     print(evaluation.summary())
+    for sentence in said:
+        print(f"evaluate: {sentence}")
     return evaluation.metrics
+
+
+def _headline(metrics: MetricsReport, predictions: Path, numbers: Path) -> list[str]:
+    """Write the headline numbers, with `beats_baseline` where the task has baselines;
+    return the sentences saying which baselines scored better than the model."""
+    scores = paired_baselines(metrics, predictions)
+    found = metrics.numbers()
+    if scores is None:
+        outputs.write_json(numbers, found)
+        return []
+    outputs.write_json(numbers, {**found, "beats_baseline": int(model_beats_baselines(scores))})
+    return baseline_sentences(scores)

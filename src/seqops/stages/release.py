@@ -67,6 +67,16 @@ def _refresh_card(params: str | Path, layout: Layout, cfg: Any, versions: set[in
     outputs.write_text(layout.model_card, _card_renderer(params, layout)(verdict, now))
 
 
+def _baseline_sentences(cfg: Any, layout: Layout) -> list[str]:
+    """The classical baselines that scored better than the model on test, in words (whether
+    or not the gate checks them: `release.baseline_alpha` may be null)."""
+    from seqops.contracts import MetricsReport
+    from seqops.gate import baseline_sentences, paired_baselines
+
+    scores = paired_baselines(MetricsReport.read(layout.metrics), layout.predictions)
+    return [] if scores is None else baseline_sentences(scores, cfg.release.baseline_alpha)
+
+
 def main(
     params: str | Path = "params.yaml", layout: Layout | None = None, *, rollback_: bool = False
 ) -> ReleaseReport | dict[str, Any]:
@@ -96,6 +106,8 @@ def main(
     for name, check in report.checks.items():
         mark = "pass" if check.passed else "FAIL"
         print(f"  [{mark}] {name}: {check.value} (threshold {check.threshold}) {check.detail}")
+    for sentence in _baseline_sentences(cfg, layout):
+        print(f"release: {sentence}")
     model = f"{cfg.release.model_name} v{report.version}"
     outcome = "passed" if report.passed else "failed"
     print(f"release: {model} {outcome} the gate against {verdict.against} ({verdict.record})")
