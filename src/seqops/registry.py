@@ -8,6 +8,13 @@ A model is registered once per distinct ONNX file (tag `onnx.sha256`), with alia
 than stages: `candidate`, `champion`, `previous-champion`. The gate itself is `seqops.gate`;
 moving `champion` is `seqops.promotion`.
 
+Each version also records the sha256 of the bundle's integrity record `bundle.sha256` (tag
+`seqops.bundle_sha256`, the workspace's record when it was registered). That record names the
+sha256 of every bundle file, so the tag pins the whole bundle: the gate, `seqops predict
+--model models:/NAME/N` and MLflow's scoring server (`seqops.serving`) refuse a registered
+bundle whose record is not that one, even when its files agree with the record it carries (an
+artifact store rewritten consistently). Someone who can also rewrite the tag is not stopped.
+
 Verdicts are records, not mutable tags. Each gate evaluation (by the release stage or by
 `seqops promote`) is its own MLflow run (tag `seqops.stage=gate`), nested under the version's
 training run without writing to it: the release params it was judged under (and their
@@ -44,6 +51,9 @@ CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous-champion"
 #: Version tags. Lineage (`onnx.sha256`, `git.*`, `data.hash`, `dvc.*`, `optuna.*`) is written
 #: once, at registration.
 ONNX_TAG = "onnx.sha256"
+#: The sha256 of the bundle's integrity record (`bundle.sha256`); `seqops.serving` checks it
+#: under the same name (it does not import this module: serving stays free of the gate).
+BUNDLE_TAG = "seqops.bundle_sha256"
 ROLLED_BACK = "rolled_back"
 #: Written by `promote` only: the verdict (gate run) a version was last promoted under, the
 #: champion it replaced, the digest of the release params it was judged under.
@@ -121,6 +131,12 @@ def lineage_tags(layout: Layout) -> dict[str, str]:
     data = DataReport.read(layout.data_report)
     tags = tracking.lineage_tags(layout.root, data.data_hash)
     tags[ONNX_TAG] = sha256(layout.models / contract.MODEL_FILE)
+    record = layout.models / contract.DIGESTS_FILE
+    if not record.is_file():
+        raise SeqopsError(
+            f"{record}: not found: the bundle has no integrity record (re-run `seqops export`)"
+        )
+    tags[BUNDLE_TAG] = sha256(record)
     if layout.tune_report.is_file():
         tune = TuneReport.read(layout.tune_report)
         for key, value in (
@@ -153,7 +169,9 @@ def register(
 ) -> Any:
     """The candidate's registry version: registered once per distinct ONNX file (a rerun on
     the same model reuses its version), tagged with its lineage, aliased `candidate` unless it
-    is the champion's version (the champion judged again is no candidate)."""
+    is the champion's version (the champion judged again is no candidate). A version
+    registered before versions recorded their bundle's digest gets the workspace's now; the
+    gate then checks the registry's copy against it."""
     from mlflow import register_model
 
     version = find_version(client, cfg.model_name, lineage[ONNX_TAG])
@@ -161,6 +179,10 @@ def register(
         version = register_model(model_uri, cfg.model_name)
         for key, value in lineage.items():
             client.set_model_version_tag(cfg.model_name, version.version, key, value)
+    elif BUNDLE_TAG not in version.tags and BUNDLE_TAG in lineage:
+        client.set_model_version_tag(
+            cfg.model_name, version.version, BUNDLE_TAG, lineage[BUNDLE_TAG]
+        )
     if champion is None or str(champion.version) != str(version.version):
         client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
     return client.get_model_version(cfg.model_name, version.version)
@@ -192,7 +214,7 @@ def _no_progress_bars() -> Iterator[None]:
 
 def registered_copy(client: Any, name: str, version: Any, dst: Path) -> Path:
     """Download `version`'s registered bundle into `dst`; raise RegistryMismatch unless its
-    ONNX file has the sha256 the version records."""
+    ONNX file and its integrity record have the sha256 the version records."""
     from mlflow.artifacts import download_artifacts
 
     recorded = version.tags.get(ONNX_TAG)
@@ -208,6 +230,15 @@ def registered_copy(client: Any, name: str, version: Any, dst: Path) -> Path:
             f"{name} v{version.version}: the registry's {contract.MODEL_FILE} (sha256 "
             f"{found[:16]}) is not the file the version records (sha256 {recorded[:16]})"
         )
+    bundle = version.tags.get(BUNDLE_TAG)
+    if bundle:
+        record = onnx_file.parent / contract.DIGESTS_FILE
+        found = sha256(record) if record.is_file() else "missing"
+        if found != bundle:
+            raise RegistryMismatch(
+                f"{name} v{version.version}: the registry's {contract.DIGESTS_FILE} (sha256 "
+                f"{found[:16]}) is not the bundle the version records (sha256 {bundle[:16]})"
+            )
     return local
 
 

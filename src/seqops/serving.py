@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,12 @@ _ORT_LOAD_ERRORS = tuple(
     for name in ("Fail", "InvalidArgument", "InvalidProtobuf", "InvalidGraph", "NoSuchFile",
                  "NotImplemented", "RuntimeException")
 )  # fmt: skip
+
+#: The model-version tag holding the sha256 of a registered bundle's `bundle.sha256`
+#: (`seqops.registry.BUNDLE_TAG`, not imported: serving stays free of the registry's gate).
+REGISTRY_BUNDLE_TAG = "seqops.bundle_sha256"
+#: What MLflow writes beside a model it downloads from the registry: its name and version.
+REGISTERED_META_FILE = "registered_model_meta"
 
 #: Prediction files by suffix.
 OUTPUT_FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".ndjson", ".json")
@@ -222,6 +229,54 @@ def check_files(pre_file: Path | str, bundle: Bundle, files: dict[str, Path]) ->
             "one from an older seqops); re-run `seqops export`"
         )
     check_digests(Path(pre_file), bundle.sha256, files)
+
+
+def registered_version(model_root: Path) -> tuple[str, str] | None:
+    """`(name, version)` of the registered version a model directory was downloaded as
+    (`models:/NAME/N` or `@alias`: MLflow writes `registered_model_meta` beside `MLmodel`),
+    None for a model not loaded from the registry."""
+    meta_file = model_root / REGISTERED_META_FILE
+    if not meta_file.is_file() or meta_file.stat().st_size > MAX_DIGESTS_BYTES:
+        return None
+    import yaml
+
+    try:
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not isinstance(meta, dict) or not meta.get("model_name") or not meta.get("model_version"):
+        return None
+    return str(meta["model_name"]), str(meta["model_version"])
+
+
+def check_registered(model_root: Path, record: Path | None) -> None:
+    """Raise DataError when `model_root` was downloaded from the registry and its integrity
+    record `record` is not the one the version records (tag `seqops.bundle_sha256`): a bundle
+    rewritten in the artifact store, record and all. A version registered before versions
+    recorded the digest carries no tag and is not compared."""
+    found = registered_version(model_root)
+    if found is None:
+        return
+    name, version = found
+    from mlflow import MlflowClient
+
+    try:
+        tags = MlflowClient().get_model_version(name, version).tags
+    except MlflowException as exc:
+        raise DataError(
+            f"{name} v{version}: cannot read the registry's record of the bundle "
+            f"({one_line(exc.message)})"
+        ) from None
+    want = tags.get(REGISTRY_BUNDLE_TAG)
+    if not want:
+        return
+    got = outputs.sha256(record) if record is not None and record.is_file() else "missing"
+    if got != want:
+        raise DataError(
+            f"{name} v{version}: the bundle's {contract.DIGESTS_FILE} (sha256 {got[:16]}) is not "
+            f"the one the registry records (sha256 {want[:16]}): the registered bundle changed "
+            "after it was registered"
+        )
 
 
 def run_batches(sequences: Sequence[np.ndarray], run: RunModel) -> np.ndarray:
@@ -400,11 +455,62 @@ def predict_file(
     """What `seqops predict` does: read, predict, write; returns the predictions."""
     if output_file is not None:
         check_output(output_file)
-    predictor = Predictor.load(model_dir)
+    if str(model_dir).startswith(REGISTRY_SCHEME):
+        with tempfile.TemporaryDirectory(prefix="seqops-predict-") as tmp:
+            return _predict(load_registered(str(model_dir), Path(tmp)), input_file, output_file)
+    return _predict(Predictor.load(model_dir), input_file, output_file)
+
+
+def _predict(predictor: Predictor, input_file: Path, output_file: Path | None) -> pd.DataFrame:
     frame = predictor.codec.read(input_file)
     predictions = predictor.predict_frame(frame, where=str(input_file))
     write_predictions(predictions, output_file)
     return predictions
+
+
+#: `seqops predict --model models:/NAME/N` (or `models:/NAME@alias`): a registered version.
+REGISTRY_SCHEME = "models:/"
+
+
+def load_registered(uri: str, tmp: Path) -> Predictor:
+    """The predictor of registered model `uri`, downloaded into `tmp` from the tracking store
+    (`MLFLOW_TRACKING_URI`, else `tracking.uri` of `params.yaml` in the working directory) and
+    loaded as the scoring server loads it: every file checked against the bundle's record, and
+    the record against the registry's (`check_registered`)."""
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+
+    from seqops import credentials
+    from seqops.config import TrackingConfig, read_yaml
+
+    params = Path("params.yaml")
+    raw = read_yaml(params) if params.is_file() else None
+    section = raw.get("tracking") if isinstance(raw, dict) else None
+    cfg = TrackingConfig.model_validate(section or {})
+    # A relative SQLite store resolves against the working directory, as MLflow resolves it.
+    mlflow.set_tracking_uri(credentials.rdb_url(os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri))
+    before = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        local = Path(download_artifacts(artifact_uri=uri, dst_path=str(tmp)))
+    except MlflowException as exc:
+        raise DataError(
+            f"--model {uri}: cannot be loaded from the registry ({one_line(exc.message)})"
+        ) from None
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = before
+    try:
+        model = mlflow.pyfunc.load_model(str(local))
+    except MlflowException as exc:
+        raise DataError(f"--model {uri}: not a seqops bundle ({one_line(exc.message)})") from None
+    # The logged model runs the serving code logged with it: its class, not necessarily ours.
+    predictor = getattr(model.unwrap_python_model(), "_predictor", None)
+    if not isinstance(predictor, Predictor) and type(predictor).__name__ != "Predictor":
+        raise DataError(f"--model {uri}: not a seqops ONNX bundle")
+    return predictor  # type: ignore[no-any-return]
 
 
 def artifact_key(file_name: str) -> str:
@@ -471,6 +577,14 @@ def _guard_scoring_server() -> None:
     scoring_server.invocations = guarded
 
 
+def _model_root(artifact: Path) -> Path:
+    """The MLflow model directory (the one holding `MLmodel`) an artifact file lies in."""
+    for parent in list(artifact.parents)[:3]:
+        if (parent / "MLmodel").is_file():
+            return parent
+    return artifact.parent
+
+
 class OnnxSequenceModel(PythonModel):
     """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX), `preprocessing` (JSON) and
     the task's bundle files by `artifact_key` (a text model's `tokenizer`)."""
@@ -483,6 +597,8 @@ class OnnxSequenceModel(PythonModel):
         # digests at all) were checked when logged, and the registry keeps serving them.
         record_key = artifact_key(contract.DIGESTS_FILE)
         record = Path(artifacts[record_key]) if record_key in artifacts else None
+        # A model downloaded from the registry must be the bundle its version recorded.
+        check_registered(_model_root(Path(artifacts["model"])), record)
         digests = read_digests(record) if record is not None else {}
         if record is not None:
             check_digests(record, digests, {contract.PREPROCESSING_FILE: pre_file})
