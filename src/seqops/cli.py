@@ -16,8 +16,9 @@ A user error (bad params, bad data) prints one line naming the problem and exits
 
     3  the gate, run again against today's champion with today's release params, failed
     4  models/model.onnx, models/preprocessing.json or a report the gate reads is not the
-       file dvc.lock at HEAD records (or data/processed/ is not reports/data.json's data):
-       commit the pipeline's results, or `dvc checkout` the committed ones
+       file dvc.lock at HEAD records (or data/processed/ is not reports/data.json's data),
+       or is stale: made under params params.yaml no longer holds (the line names the
+       files); commit the pipeline's results, or `dvc checkout` the committed ones
     5  the version was rolled back (`seqops release --rollback`); --allow-rolled-back
        judges and promotes it again
     6  models/model.onnx is not the file the registered version (reports/release.json)

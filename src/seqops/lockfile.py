@@ -1,12 +1,20 @@
 """Is the workspace what the commit says? The files `dvc.lock` at `HEAD` records, checked.
 
     verify_committed(Path("."), [Path("models/model.onnx"), ...])   # raises NotCommitted
+    verify_fresh(Path("."), [Path("reports/metrics.json"), ...])    # raises StaleReport
 
 `seqops promote` judges and ships the model in the workspace; the commit (its `dvc.lock`) is
 what a reviewer, a tag and a fresh clone see. Promotion refuses unless each file it reads is
 byte for byte the one `HEAD`'s `dvc.lock` records (DVC's md5 of a file is the plain md5 of its
 bytes), in every stage that records it: the export stage's outputs and the release stage's
 inputs, so a committed lock whose release stage judged another model is refused too.
+
+A report is stale when the params it was made under are not today's: `dvc.lock` records, per
+stage, the params values the stage ran with (and the files it read and wrote). A file is stale
+when the stage that wrote it, or a stage upstream of that one, recorded a value that
+`params.yaml` no longer holds; the refusal names the stale files and the first changed param.
+`verify_committed` checks this against `HEAD`'s lock, `verify_fresh` against the workspace's
+(the one `dvc repro` updates after each stage).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from seqops.config import read_yaml
 from seqops.errors import SeqopsError
 
 LOCK_FILE = "dvc.lock"
@@ -28,6 +37,11 @@ class NotCommitted(SeqopsError):
     `HEAD` records (edited, retrained without committing, or never committed)."""
 
     exit_code = 4
+
+
+class StaleReport(NotCommitted):
+    """A report (or model) was made under params that `params.yaml` no longer holds: the
+    pipeline was not re-run (`dvc repro`) after the params changed."""
 
 
 def md5(path: Path) -> str:
@@ -74,10 +88,136 @@ def recorded(lock: dict[str, Any], stage: str, kind: str) -> dict[str, str]:
     }
 
 
+def workspace_lock(root: Path) -> dict[str, Any] | None:
+    """The workspace's `dvc.lock`, or None where there is none (the pipeline never ran under
+    DVC: nothing records what the reports were made from)."""
+    path = root / LOCK_FILE
+    if not path.is_file():
+        return None
+    try:
+        lock = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise NotCommitted(f"{path}: cannot be read ({exc})") from None
+    return lock if isinstance(lock, dict) else {}
+
+
+_ABSENT = "(absent)"
+
+
+def _lookup(params: Any, dotted: str) -> Any:
+    """The value at `dotted` (`data.id_column`) in a params tree, or `_ABSENT`."""
+    for key in dotted.split("."):
+        if not isinstance(params, dict) or key not in params:
+            return _ABSENT
+        params = params[key]
+    return params
+
+
+def _number(value: Any) -> float | None:
+    """A number, or a string YAML 1.1 left unparsed (`1e-05`), as a float; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _same(recorded: Any, current: Any) -> bool:
+    """Equal as params values: DVC writes its lock with a YAML 1.2 writer, `config.read_yaml`
+    reads params as YAML 1.1, so `1e-5` may come back as a string on one side."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        return recorded.keys() == current.keys() and all(
+            _same(recorded[k], current[k]) for k in recorded
+        )
+    if isinstance(recorded, list) and isinstance(current, list):
+        return len(recorded) == len(current) and all(map(_same, recorded, current))
+    a, b = _number(recorded), _number(current)
+    return a == b if a is not None and b is not None else recorded == current
+
+
+def _difference(key: str, was: Any, now: Any) -> str | None:
+    """`key: X when it ran, Y now` at the first differing leaf under `key`, or None."""
+    if _same(was, now):
+        return None
+    if isinstance(was, dict) and isinstance(now, dict):
+        for sub in sorted(was.keys() | now.keys(), key=str):
+            found = _difference(f"{key}.{sub}", was.get(sub, _ABSENT), now.get(sub, _ABSENT))
+            if found:
+                return found
+    return f"{key}: {was!r} when it ran, {now!r} now"
+
+
+def _changed_param(root: Path, stage: dict[str, Any]) -> str | None:
+    """`file key: X when it ran, Y now` for the first param the stage recorded that differs
+    today."""
+    for file, values in (stage.get("params") or {}).items():
+        current = read_yaml(root / file)
+        for key, was in (values or {}).items():
+            found = _difference(str(key), was, _lookup(current, str(key)))
+            if found:
+                return f"{file} {found}"
+    return None
+
+
+def _paths(stage: dict[str, Any], kind: str) -> list[str]:
+    return [str(e["path"]) for e in stage.get(kind) or [] if isinstance(e, dict) and "path" in e]
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(f"{b}/") or b.startswith(f"{a}/")
+
+
+def stale_stages(root: Path, lock: dict[str, Any]) -> dict[str, str]:
+    """stage -> why, for each stage of `lock` whose recorded params are not today's, and each
+    stage downstream of one (it read a file such a stage wrote)."""
+    stages = {str(k): v for k, v in (lock.get("stages") or {}).items() if isinstance(v, dict)}
+    stale = {name: why for name, s in stages.items() if (why := _changed_param(root, s))}
+    grew = True
+    while grew:
+        grew = False
+        for name, stage in stages.items():
+            if name in stale:
+                continue
+            for upstream in list(stale):
+                if any(_overlaps(d, o) for d in _paths(stage, "deps")
+                       for o in _paths(stages[upstream], "outs")):  # fmt: skip
+                    stale[name], grew = stale[upstream], True
+                    break
+    return stale
+
+
+def verify_fresh(root: Path, files: list[Path], lock: dict[str, Any] | None = None) -> None:
+    """Raise StaleReport naming those of `files` (relative to `root`) a stage wrote under
+    params `params.yaml` no longer holds, or downstream of one; `lock` defaults to the
+    workspace's dvc.lock (none: nothing to check)."""
+    lock = workspace_lock(root) if lock is None else lock
+    if not lock:
+        return
+    stale = stale_stages(root, lock)
+    stages = lock.get("stages") or {}
+    found: dict[str, str] = {}
+    for file in files:
+        key = file.as_posix()
+        for name, why in stale.items():
+            if key in _paths(stages[name], "outs"):
+                found[key] = why
+    if found:
+        names = ", ".join(found)
+        verb = "is" if len(found) == 1 else "are"
+        raise StaleReport(
+            f"{names} {verb} stale: made under other params ({next(iter(found.values()))}); "
+            "re-run `dvc repro` (and commit its results)"
+        )
+
+
 def verify_committed(root: Path, files: list[Path], records: tuple[tuple[str, str], ...]) -> None:
     """Raise NotCommitted unless each of `files` (relative to `root`) exists and has the md5
     that every (stage, kind) of `records` in `HEAD`'s dvc.lock lists for it; at least one of
-    them must list it."""
+    them must list it. Raise StaleReport when one of them was made under params
+    `params.yaml` no longer holds (`verify_fresh` against that lock)."""
     lock = committed_lock(root)
     listed = [(f"{stage} {kind}", recorded(lock, stage, kind)) for stage, kind in records]
     for file in files:
@@ -98,3 +238,4 @@ def verify_committed(root: Path, files: list[Path], records: tuple[tuple[str, st
                     f"its {where} (md5 {want[:12]}): commit the pipeline's results "
                     "(or `dvc checkout` the committed ones) before promoting"
                 )
+    verify_fresh(root, files, lock)

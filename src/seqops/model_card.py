@@ -16,6 +16,7 @@ record that changes neither the champion nor that verdict.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -33,6 +34,7 @@ from seqops.contracts import (
 )
 from seqops.gate import baseline_sentences
 from seqops.layout import Layout
+from seqops.lockfile import verify_fresh
 from seqops.markdown import fmt, table
 from seqops.tasks import get_task
 from seqops.tasks.base import baseline_card_lines
@@ -116,6 +118,15 @@ def gate_lines(verdict: Verdict, standing: Standing) -> list[str]:
     return out
 
 
+def card_inputs(layout: Layout) -> list[Path]:
+    """The files the card is made from, relative to the project root: it refuses to speak for
+    a stale one (`lockfile.verify_fresh`: made under params `params.yaml` no longer holds)."""
+    files = [layout.data_report, layout.tune_report, layout.train_report, layout.metrics,
+             layout.predictions, layout.export_report, layout.latency_report, layout.run_file,
+             layout.best_params]  # fmt: skip
+    return [f.relative_to(layout.root) for f in files]
+
+
 def _baseline_alpha(release: ReleaseReport) -> float | None:
     """The level the gate tested the baselines at, when it did."""
     check = release.checks.get("not_worse_than_baseline")
@@ -128,6 +139,7 @@ def render_model_card(
 ) -> str:
     """Markdown for the version `verdict` judged, with the registry's `standing` of it;
     `params` are the merged, flattened train params."""
+    verify_fresh(layout.root, card_inputs(layout))
     release = verdict.report
     data, metrics = DataReport.read(layout.data_report), MetricsReport.read(layout.metrics)
     export = ExportReport.read(layout.export_report)

@@ -9,8 +9,9 @@ not trusted, as it may have been judged against another champion or other releas
 this order:
 
 - 4 (`lockfile.NotCommitted`): `models/model.onnx`, `models/preprocessing.json` or a report the
-  gate reads is not the file `dvc.lock` at HEAD records, or `data/processed/` is not the data
-  `reports/data.json` describes;
+  gate reads is not the file `dvc.lock` at HEAD records, or was made under params that
+  `params.yaml` no longer holds (`lockfile.StaleReport`, naming the stale files), or
+  `data/processed/` is not the data `reports/data.json` describes;
 - 6 (`registry.RegistryMismatch`): the registered version's recorded sha256 is not that of
   `models/model.onnx`, or the registry's copy of the file is not the recorded one;
 - 5 (`RolledBack`): the version was rolled back, unless `allow_rolled_back`;
