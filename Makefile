@@ -43,8 +43,12 @@ format: install  ## apply ruff fixes and formatting
 typecheck: install  ## mypy over the package
 	mypy
 
-ui: install  ## serve the MLflow UI on http://127.0.0.1:5000
-	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+PORT ?= 5000
+ui: install  ## serve the MLflow UI on http://127.0.0.1:5000 (another port: make ui PORT=5001)
+	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(PORT)
 
-clean:  ## remove pipeline outputs (keeps .venv, mlflow.db and the Optuna store)
-	rm -rf data/processed models reports
+# Tracked files (the committed reports, models/README.md) stay: only what git does not track
+# under the output folders goes, ignored files (the DVC-cached model files) included.
+OUTPUTS := data/processed models reports
+clean:  ## remove untracked pipeline outputs in data/processed, models, reports (git-tracked files stay)
+	git clean -fdx --quiet -- $(OUTPUTS)

@@ -10,6 +10,7 @@
                                        # (classes, forecasts, or numbers per sequence)
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
     seqops preset sst2                 # params/sst2.yaml (only what differs) over params.yaml
+    seqops --version                   # the installed package's version
 
 A user error (bad params, bad data) prints one line naming the problem and exits with 2.
 `seqops promote` refuses with one line on stderr and its own exit status:
@@ -50,8 +51,18 @@ def _first_doc_line(module: str) -> str:
     return next(iter((ast.get_docstring(ast.parse(source)) or "").splitlines()), "")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seqops")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqops", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
         doc = _first_doc_line(f"seqops.stages.{stage}")
@@ -110,10 +121,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="judge only: the same refusals and exit codes, nothing recorded or moved",
     )
-    lineage = sub.add_parser(
-        "lineage",
-        help="trace an ONNX file to its registered version, commit, data, params, trial, run",
-    )
+    traced = "trace an ONNX file to its registered version, commit, data, params, trial, run"
+    lineage = sub.add_parser("lineage", help=traced, description=traced)
     lineage.add_argument("onnx_file", type=Path, help="e.g. models/model.onnx")
     lineage.add_argument("--params", default="params.yaml", help=_PARAMS_HELP)
     preset = sub.add_parser(
