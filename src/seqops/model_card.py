@@ -146,7 +146,10 @@ def render_model_card(
     latency = LatencyReport.read(layout.latency_report)
     train, run = TrainReport.read(layout.train_report), RunInfo.read(layout.run_file)
     tune = TuneReport.read(layout.tune_report) if layout.tune_report.is_file() else None
-    tuned = set(read_yaml(layout.best_params) or {}) if layout.best_params.is_file() else set()
+    # Marked tuned: the searched paths (`tune.space`, the keys of best_params.yaml) when a
+    # search ran; with tuning disabled that file holds the base values, nothing was chosen.
+    searched = bool(tune and tune.study) and layout.best_params.is_file()
+    tuned = set(read_yaml(layout.best_params) or {}) if searched else set()
     task = get_task(data.task)
 
     lineage = release.lineage  # the tags the registry version carries
@@ -181,7 +184,10 @@ def render_model_card(
         "",
         table(
             ("param", "value"),
-            [(f"`{k}`" + (" *" if k in tuned else ""), fmt(v)) for k, v in sorted(params.items())],
+            [
+                (f"`{k}`" + (" *" if k in tuned else ""), fmt(v))
+                for k, v in sorted(task.applicable(params).items())  # this task's params only
+            ],
         ),
         "",
         f"Trained {train.epochs_run} epochs; best `{train.monitor}` {fmt(train.best_score)} at "

@@ -80,10 +80,22 @@ def experiment_name() -> str | None:
     return os.environ.get("DVC_EXP_NAME") or None
 
 
+def preflight(cfg: TrackingConfig) -> str:
+    """The URI `use_tracking` connects to, refused before a stage deletes anything: a password
+    in `MLFLOW_TRACKING_URI`, or a server whose port does not answer within a few seconds
+    (one line naming `host:port`, never the password)."""
+    uri = resolve_uri(cfg)
+    problem = credentials.unreachable(uri)
+    if problem:
+        where = "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "tracking.uri"
+        raise ConfigError(f"{where}: the tracking server is unreachable: {problem}")
+    return uri
+
+
 def use_tracking(cfg: TrackingConfig) -> str:
     """Point MLflow at the configured store and experiment, and mark KILLED the runs a killed
     stage left RUNNING; returns the URI used."""
-    uri = resolve_uri(cfg)
+    uri = preflight(cfg)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(cfg.experiment)
     fail_orphaned_runs(cfg.experiment)
@@ -169,17 +181,25 @@ def fail_orphaned_runs(experiment: str) -> list[str]:
     return killed
 
 
-def log_dataset(source: str, digest: str, context: str, tags: dict[str, str]) -> None:
-    """Record the dataset the active run trained on (MLflow's dataset inputs): where it came
-    from and prepare's hash of what the stages read."""
+def training_dataset(source: str, digest: str) -> Any:
+    """The dataset a run trains on, as MLflow names it: `source`'s name and prepare's hash of
+    what the stages read (its first 16 hex digits). The same object names the dataset input
+    of the run and the dataset of the metrics measured on it (a logged model's among them)."""
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
 
     name = Path(source).name if "/" in source else source
-    dataset = MetaDataset(  # type: ignore[abstract]  # profile is optional at run time
+    return MetaDataset(  # type: ignore[abstract]  # profile is optional at run time
         CodeDatasetSource(tags={"source": source}), name=name, digest=digest[:16]
     )
+
+
+def log_dataset(source: str, digest: str, context: str, tags: dict[str, str]) -> Any:
+    """Record the dataset the active run trained on (MLflow's dataset inputs): where it came
+    from and prepare's hash of what the stages read; returns it (see `training_dataset`)."""
+    dataset = training_dataset(source, digest)
     mlflow.log_input(dataset, context=context, tags=tags)
+    return dataset
 
 
 @contextmanager

@@ -82,6 +82,12 @@ def _curves_png(rows: list[dict[str, float]], path: Path, best_epoch: int, monit
     plt.close(fig)
 
 
+def headline_step(result: FitResult) -> int:
+    """The step of the kept epoch's metrics in the MLflow run: one past its last epoch, after
+    the per-epoch history (step = epoch), so that MLflow takes them as each key's latest."""
+    return max([result.epochs_run, *(int(row["epoch"]) + 1 for row in result.history)])
+
+
 def train_report(cfg: Config, result: FitResult) -> TrainReport:
     final = result.history[result.best_epoch] if result.best_epoch >= 0 else {}
     return TrainReport(
@@ -117,6 +123,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
     report_file = layout.train_report
     numbers = layout.stage_metrics("train")
     check_trainer(cfg)  # a bad Lightning option stops here, with the previous model kept
+    tracking.preflight(cfg.tracking)  # so does a password in the URI or a server that is down
     outputs.remove(layout.checkpoint, layout.run_file, report_file, curves, numbers)
     data_report = DataReport.read(layout.data_report)
     # As configured (a relative store stays relative), read before MLflow exports the
@@ -152,6 +159,10 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
                 "train/refit_examples": result.refit_examples,
             }
         )
+        # The run's headline (what the runs table shows: each key's value at its latest
+        # step) is the kept epoch's, the one reports/train.json records.
+        if report.best:
+            mlflow.log_metrics(report.best, step=headline_step(result))
         png = Path(tmp) / "learning_curves.png"
         _curves_png(result.history, png, result.best_epoch, cfg.train.monitor)
         mlflow.log_artifact(str(png), "plots")

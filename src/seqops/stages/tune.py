@@ -218,7 +218,12 @@ def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
 
     from seqops import tracking
 
-    tracking.resolve_uri(cfg.tracking)  # a password in MLFLOW_TRACKING_URI stops it here
+    # A password in MLFLOW_TRACKING_URI, or a tracking server that does not answer, stops
+    # it here, before the previous outputs go.
+    if cfg.tune.enabled:
+        tracking.preflight(cfg.tracking)
+    else:
+        tracking.resolve_uri(cfg.tracking)
     report_file = layout.tune_report
     numbers = layout.stage_metrics("tune")
     outputs.remove(layout.best_params, report_file, layout.tune_plots, numbers)
@@ -278,7 +283,16 @@ def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
                 f"{report.failed} failed); see the trial errors above"
             )
         best = best_params(cfg, study)
-        mlflow.log_metrics({"tune/best_value": report.best_value, "tune/wall_s": wall_s})
+        # The study's outcome as reports/tune.json tells it (pruned trials' runs end KILLED).
+        mlflow.log_metrics(
+            {
+                "tune/best_value": report.best_value,
+                "tune/wall_s": wall_s,
+                "tune/complete": report.complete,
+                "tune/pruned": report.pruned,
+                "tune/failed": report.failed,
+            }
+        )
         mlflow.set_tags({f"best.{k}": str(v) for k, v in best.items()})
         outputs.write_yaml(layout.best_params, best)
         report.write(report_file, numbers)

@@ -2,7 +2,9 @@
 
 Each trial is a nested MLflow run under the study's parent run, with the sampled params
 (dotted names), the per-epoch validation metrics and its final state as the tag
-`optuna.trial.state` (COMPLETE, PRUNED or FAIL), so the MLflow UI compares trials.
+`optuna.trial.state` (COMPLETE, PRUNED or FAIL), so the MLflow UI compares trials. A pruned
+trial's run ends KILLED (stopped before its epochs were done, not FINISHED) with the epoch
+and the reason as the tags `seqops.pruned_at_epoch` and `seqops.pruned_reason`.
 """
 
 from __future__ import annotations
@@ -28,11 +30,23 @@ from seqops.layout import split_file
 from seqops.model.training import fit
 from seqops.tuning.study import WORKER_ATTR, suggest, trial_base, worker_id
 
-#: MLflow run status for each final trial state (a pruned trial ended as intended).
-_RUN_STATUS = {
+#: MLflow run status for each final trial state: a pruned trial was stopped before its
+#: epochs were done, so its run does not read as a finished one in the MLflow UI.
+RUN_STATUS = {
     TrialState.COMPLETE: "FINISHED",
-    TrialState.PRUNED: "FINISHED",
+    TrialState.PRUNED: "KILLED",
     TrialState.FAIL: "FAILED",
+}
+
+#: Tags of a pruned trial's run: the epoch whose value pruned it, and why.
+PRUNED_AT_EPOCH = "seqops.pruned_at_epoch"
+PRUNED_REASON = "seqops.pruned_reason"
+
+#: What each pruner compared the trial's value with (`tune.pruner`).
+_PRUNER_RULE = {
+    "median": "worse than the median of the earlier trials at that epoch",
+    "successive_halving": "not among the best trials that reached that rung",
+    "hyperband": "not among the best trials of its bracket at that rung",
 }
 
 
@@ -47,6 +61,16 @@ def best_value(history: list[dict[str, float]], metric: str, direction: str) -> 
     if not values:
         raise RuntimeError(f"{metric!r} was never logged with a finite value")
     return min(values) if direction == "minimize" else max(values)
+
+
+def pruned_tags(pruner: str, metric: str, epoch: int, value: float | None) -> dict[str, str]:
+    """The MLflow tags of a trial `pruner` stopped after `epoch` on `metric` = `value`."""
+    rule = _PRUNER_RULE.get(pruner, "judged not worth finishing")
+    shown = "(not logged)" if value is None else f"{value:.4g}"
+    return {
+        PRUNED_AT_EPOCH: str(epoch),
+        PRUNED_REASON: f"{pruner} pruner: {metric} {shown} at epoch {epoch} was {rule}",
+    }
 
 
 def write_folds(processed: Path, out: Path, folds: int, seed: int) -> list[Path]:
@@ -69,18 +93,21 @@ def write_folds(processed: Path, out: Path, folds: int, seed: int) -> list[Path]
 class ValMetricsLogger(pl.Callback):
     """Logs `val/*` to the active MLflow run at each validation end, before the pruner can stop
     the trial, so a pruned trial's curve includes the epoch that pruned it. `epochs` counts
-    the epochs the trial trained, the cost the tuning benchmark compares."""
+    the epochs the trial trained, the cost the tuning benchmark compares; `last` holds the
+    latest epoch's `val/*` values (what the pruner judged)."""
 
     def __init__(self) -> None:
         self.epochs = 0
+        self.last: dict[str, float] = {}
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         self.epochs = trainer.current_epoch + 1
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        self.last = metrics
         if mlflow.active_run() is None:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         mlflow.log_metrics(metrics, step=trainer.current_epoch)
 
 
@@ -99,6 +126,7 @@ class Objective:
         cfg = trial_config(self.cfg, params)
         run = self._start_run(trial, params)
         state = TrialState.FAIL
+        tags: dict[str, str] = {}
         val_logger = ValMetricsLogger()
         later_folds_epochs: list[int] = []
         try:
@@ -111,12 +139,15 @@ class Objective:
             return value
         except optuna.TrialPruned:
             state = TrialState.PRUNED
+            metric = self.cfg.tune.metric
+            epoch = val_logger.epochs - 1  # the pruner judged the epoch that just ended
+            tags = pruned_tags(self.cfg.tune.pruner, metric, epoch, val_logger.last.get(metric))
             raise
         finally:
             trial.set_user_attr("epochs", val_logger.epochs + sum(later_folds_epochs))
             if run:
-                mlflow.set_tag("optuna.trial.state", state.name)
-                mlflow.end_run(status=_RUN_STATUS[state])
+                mlflow.set_tags({"optuna.trial.state": state.name, **tags})
+                mlflow.end_run(status=RUN_STATUS[state])
 
     def _fold_values(
         self,
