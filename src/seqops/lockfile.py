@@ -125,15 +125,27 @@ def _number(value: Any) -> float | None:
         return None
 
 
+#: What YAML 1.1 (`config.read_yaml`) reads as a boolean and YAML 1.2 (DVC) as a string.
+_YAML11_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _boolean(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    return _YAML11_BOOLS.get(value.lower()) if isinstance(value, str) else None
+
+
 def _same(recorded: Any, current: Any) -> bool:
-    """Equal as params values: DVC writes its lock with a YAML 1.2 writer, `config.read_yaml`
-    reads params as YAML 1.1, so `1e-5` may come back as a string on one side."""
+    """Equal as params values: DVC reads and writes YAML 1.2, `config.read_yaml` reads params
+    as YAML 1.1, so `1e-5` or `yes` may come back as a string on one side only."""
     if isinstance(recorded, dict) and isinstance(current, dict):
         return recorded.keys() == current.keys() and all(
             _same(recorded[k], current[k]) for k in recorded
         )
     if isinstance(recorded, list) and isinstance(current, list):
         return len(recorded) == len(current) and all(map(_same, recorded, current))
+    if isinstance(recorded, bool) or isinstance(current, bool):
+        return _boolean(recorded) is not None and _boolean(recorded) == _boolean(current)
     a, b = _number(recorded), _number(current)
     return a == b if a is not None and b is not None else recorded == current
 

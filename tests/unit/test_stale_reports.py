@@ -93,3 +93,15 @@ def test_without_a_lock_nothing_is_checked(tmp_path: Path) -> None:
     (root / "dvc.lock").write_text(yaml.safe_dump(LOCK))
     with pytest.raises(StaleReport, match=r"reports/metrics\.json is stale"):
         verify_fresh(root, [Path("reports/metrics.json")])
+
+
+@pytest.mark.parametrize(
+    ("recorded", "current", "same"),
+    [("1e-05", 1e-05, True), (1e-05, "1e-5", True), ("yes", True, True), (False, "off", True),
+     (True, 1, False), (3, 4, False), ("lstm", "gru", False), (None, None, True),
+     ({"a": [1, 2]}, {"a": [1, 2.0]}, True), ({"a": 1}, {"a": 1, "b": 2}, False)],
+)  # fmt: skip
+def test_values_compare_across_yaml_versions(recorded: Any, current: Any, same: bool) -> None:
+    from seqops.lockfile import _same
+
+    assert _same(recorded, current) is same
