@@ -14,6 +14,7 @@ Defaults live on the fields below and nowhere else; the field docstrings documen
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -38,6 +39,22 @@ Pooling = Literal["last", "mean", "max", "attention"]
 TaskName = Literal[
     "sequence_classification", "text_classification", "forecasting", "sequence_regression"
 ]
+
+#: Upper bounds of the values that size memory or threads, checked before a stage deletes its
+#: previous outputs: steps per sequence or window (`export.max_length`, `tokenizer.max_len`,
+#: `forecast.lookback`, ...), examples per batch, vocabulary entries, threads per process.
+MAX_STEPS = 1_000_000
+MAX_BATCH = 65_536
+MAX_VOCAB = 5_000_000
+MAX_THREADS = 1024
+MAX_EXAMPLES = 100_000_000
+MAX_CALLS = 10_000_000
+#: What MLflow accepts as a registered model name that also reads safely in `models:/` URIs
+#: and registry filter strings; an experiment name as MLflow allows it (1-500 characters),
+#: printable and without blank ends.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_EXPERIMENT_NAME = 500
 
 #: Metrics to minimise; every other name in the vocabulary (docs/architecture.md) is maximised.
 _LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece")
@@ -69,11 +86,11 @@ class TokenizerConfig(_Section):
     """Unicode normalisation applied before splitting."""
     lowercase: bool = True
     """Lower-case text before splitting."""
-    vocab_size: int = Field(20000, ge=3)
+    vocab_size: int = Field(20000, ge=3, le=MAX_VOCAB)
     """Largest vocabulary, special tokens `[PAD]` (id 0) and `[UNK]` (id 1) included."""
     min_frequency: int = Field(1, ge=1)
     """A token seen fewer times in the training split becomes `[UNK]`."""
-    max_len: int = Field(128, ge=1)
+    max_len: int = Field(128, ge=1, le=MAX_STEPS)
     """Texts are truncated to this many tokens, in training and at prediction alike."""
 
 
@@ -88,9 +105,9 @@ class ForecastConfig(_Section):
 
     target_columns: list[str] | None = Field(None, min_length=1)
     """Columns to forecast; null = every value column (all but the time column)."""
-    lookback: int = Field(36, ge=2)
+    lookback: int = Field(36, ge=2, le=MAX_STEPS)
     """Past steps the model reads (after differencing) to make one forecast."""
-    horizon: int = Field(12, ge=1)
+    horizon: int = Field(12, ge=1, le=MAX_STEPS)
     """Steps forecast at once (direct multi-step: one output per step)."""
     differencing: Literal["none", "first", "seasonal"] = "none"
     """Model differences instead of levels: `first` (y[t] - y[t-1]) or `seasonal`
@@ -232,7 +249,7 @@ class TrainConfig(_Section):
 
     max_epochs: int = Field(60, ge=1)
     """Upper bound on epochs; early stopping usually ends sooner."""
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     """Sequences per batch."""
     lr: float = Field(3e-3, gt=0.0, le=1.0)
     """AdamW peak learning rate."""
@@ -250,7 +267,7 @@ class TrainConfig(_Section):
     """Validation metric for early stopping and the best checkpoint."""
     patience: int = Field(15, ge=1)
     """Epochs without improvement of `monitor` before stopping."""
-    epoch_examples: int = Field(1024, ge=0)
+    epoch_examples: int = Field(1024, ge=0, le=MAX_EXAMPLES)
     """Examples an epoch draws at least: a training split smaller than this is repeated
     (the copies shuffled together) until an epoch holds this many, so a tiny split still
     gets enough optimiser steps for `max_epochs`, `patience` and the tuner's `max_epochs` to
@@ -286,7 +303,7 @@ class TrainConfig(_Section):
     """Lightning strategy."""
     deterministic: bool = True
     """Deterministic kernels: two runs from one commit give identical metrics on CPU."""
-    threads: int = Field(1, ge=0)
+    threads: int = Field(1, ge=0, le=MAX_THREADS)
     """PyTorch intra-op threads of each process that runs torch (train, each tuning worker, each
     DDP rank, evaluate, export); 0 keeps PyTorch's default (one per core), which oversubscribes
     a machine shared with other CPU-bound processes (benchmarks/scaling.py measures both)."""
@@ -472,9 +489,11 @@ class ExportConfig(_Section):
     an absolute 1e-5, with every decision the same), so large outputs get a proportional
     margin. Decisions (a classifier's argmax) must agree whatever the tolerance. 0 = the
     absolute part only."""
-    parity_batch_sizes: list[int] = Field([1, 8, 64], min_length=1)
+    parity_batch_sizes: list[Annotated[int, Field(le=MAX_BATCH)]] = Field(
+        [1, 8, 64], min_length=1, max_length=16
+    )
     """Batches of real test sequences checked for parity (batch 1 always matters)."""
-    max_length: int = Field(512, ge=2)
+    max_length: int = Field(512, ge=2, le=MAX_STEPS)
     """Longest sequence `seqops predict` and the server accept; longer ones are rejected
     (truncating would silently change the answer). Parity is also checked at this length.
     Forecasting models read the last `data.forecast.lookback` steps of any longer history."""
@@ -493,23 +512,25 @@ class ExportConfig(_Section):
 class BenchmarkConfig(_Section):
     """Latency of PyTorch eager vs ONNX fp32 vs ONNX int8, each runtime in its own process."""
 
-    n_calls: int = Field(1000, ge=100)
+    n_calls: int = Field(1000, ge=100, le=MAX_CALLS)
     """Timed batch-1 calls per runtime (p99 needs at least a few hundred)."""
-    warmup: int = Field(100, ge=0)
+    warmup: int = Field(100, ge=0, le=MAX_CALLS)
     """Untimed calls first (allocator, caches, lazy initialisation)."""
-    threads: int = Field(1, ge=1)
+    threads: int = Field(1, ge=1, le=MAX_THREADS)
     """Intra-op threads of every runtime (inter-op is 1, spinning off)."""
-    throughput_batch: int = Field(64, ge=1)
+    throughput_batch: int = Field(64, ge=1, le=MAX_BATCH)
     """Batch size of the throughput measurement."""
-    throughput_calls: int = Field(20, ge=1)
+    throughput_calls: int = Field(20, ge=1, le=MAX_CALLS)
     """Timed calls at `throughput_batch`."""
 
 
 class ReleaseConfig(_Section):
     """The release gate and the MLflow Model Registry entry (docs/architecture.md)."""
 
-    model_name: str = Field("seqops", min_length=1)
-    """Registered model name; versions get aliases `candidate`, `champion`, `previous-champion`."""
+    model_name: str = "seqops"
+    """Registered model name; versions get aliases `candidate`, `champion`, `previous-champion`.
+    Letters, digits, `_`, `.` and `-` (up to 128, starting with a letter or digit): it is part
+    of `models:/NAME/N` URIs and registry queries, which `/`, `:`, `@` or quotes would break."""
     metric: str = "test/accuracy"
     """Task metric the quality check reads from `reports/metrics.json` (an error such as
     `test/rmse` for forecasting and regression); must be one the task reports."""
@@ -525,6 +546,16 @@ class ReleaseConfig(_Section):
     """Significance level of the check that the model is not significantly worse than its
     classical baseline(s) on the same test examples (the task's paired test: McNemar for
     classifiers, Diebold-Mariano for errors); null turns the check off."""
+
+    @field_validator("model_name")
+    @classmethod
+    def _registrable_name(cls, value: str) -> str:
+        if not _MODEL_NAME.fullmatch(value):
+            raise ValueError(
+                f"release.model_name = {quote(value)}: expected 1 to 128 letters, digits, '_', "
+                "'.' or '-', starting with a letter or digit (it is part of models:/NAME/N URIs)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _threshold_for_direction(self) -> ReleaseConfig:
@@ -559,7 +590,8 @@ class TrackingConfig(_Section):
     """Tracking store: the embedded SQLite file at the repo root, or any server URI (no password
     in it: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD hold a server's credentials)."""
     experiment: str = "seqops"
-    """Experiment that holds every run of this project."""
+    """Experiment that holds every run of this project (MLflow's rule: 1 to 500 characters; no
+    control characters, no blank ends)."""
 
     @model_validator(mode="after")
     def _known_scheme(self) -> TrackingConfig:
@@ -570,7 +602,36 @@ class TrackingConfig(_Section):
                 f"tracking.uri: scheme {quote(scheme)} is not a tracking store MLflow knows "
                 f"(expected one of {', '.join(_TRACKING_SCHEMES)}, or a folder)"
             )
+        if scheme in ("http", "https", "postgresql", "mysql", "mssql"):
+            parts = urlsplit(self.uri)
+            try:
+                parts.port  # noqa: B018  # a port that is not a number raises here
+            except ValueError:
+                raise ValueError(
+                    f"tracking.uri: the port of {quote(credentials.mask(self.uri))} is not a "
+                    "number from 0 to 65535"
+                ) from None
+            if not parts.hostname:
+                raise ValueError(
+                    f"tracking.uri: {quote(credentials.mask(self.uri))} names no host "
+                    f"(expected {scheme}://HOST[:PORT]/...)"
+                )
         return self
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment_name(cls, value: str) -> str:
+        if not value.strip() or value != value.strip() or _CONTROL.search(value):
+            raise ValueError(
+                f"tracking.experiment = {quote(value)}: expected a name without blank ends or "
+                "control characters"
+            )
+        if len(value) > _MAX_EXPERIMENT_NAME:
+            raise ValueError(
+                f"tracking.experiment: {len(value)} characters, more than MLflow's "
+                f"{_MAX_EXPERIMENT_NAME}"
+            )
+        return value
 
     @field_validator("uri")
     @classmethod

@@ -102,3 +102,38 @@ def connection_error(where: str, url: str, reason: object) -> str:
     if password:
         first = first.replace(password, MASK)
     return f"{where}: cannot connect to the database at {endpoint(url)}: {first}"
+
+
+#: Schemes of stores reached over the network (a `+driver` suffix allowed), with their ports.
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+#: Seconds a stage waits for a store's port to answer before it refuses to start.
+REACH_TIMEOUT_S = 5.0
+
+
+def unreachable(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """Why the server of network store `url` cannot be reached (None when its port accepts a
+    connection, or when `url` is no network store): a TCP connect with a `timeout`, so a
+    stopped server fails a stage in seconds, not after MLflow's minutes of HTTP retries.
+    The reason names `host:port`, never the user or password."""
+    import socket
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in _DEFAULT_PORTS:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return f"the port of {parts.hostname or '?'} is not a number"
+    host = parts.hostname
+    if not host:
+        return "the URI names no host"
+    where = f"{f'[{host}]' if ':' in host else host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"{where} did not answer within {timeout:g} s"
+    except OSError as exc:
+        return f"{where} cannot be reached ({exc.strerror or type(exc).__name__})"

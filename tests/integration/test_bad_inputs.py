@@ -221,6 +221,35 @@ PARAM_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "target_columns []": ({"data.forecast.target_columns": []}, "data.forecast.target_columns"),
     "tracking ftp": ({"tracking.uri": "ftp://host/mlflow"}, "tracking.uri: scheme 'ftp'"),
     "tracking s3": ({"tracking.uri": "s3://bucket/runs"}, "tracking.uri: scheme 's3'"),
+    "tracking http without host": ({"tracking.uri": "http:///mlflow"}, "names no host"),
+    "tracking port not a number": (
+        {"tracking.uri": "http://127.0.0.1:50x0"},
+        "tracking.uri: the port of 'http://127.0.0.1:50x0' is not a number",
+    ),
+    "tracking password": (
+        {"tracking.uri": "http://bob:s3cret@127.0.0.1:5000"},
+        "tracking.uri: holds a password",
+    ),
+    "experiment blank": ({"tracking.experiment": " "}, "tracking.experiment = ' '"),
+    "experiment control character": (
+        {"tracking.experiment": "seq\nops"},
+        "tracking.experiment = 'seq\\nops'",
+    ),
+    "experiment 501 characters": ({"tracking.experiment": "e" * 501}, "more than MLflow's 500"),
+    "model_name with a slash": ({"release.model_name": "team/seqops"}, "release.model_name"),
+    "model_name with an alias sign": ({"release.model_name": "seqops@v1"}, "models:/NAME/N"),
+    "model_name with a quote": ({"release.model_name": "o'brien"}, "release.model_name"),
+    "train.threads 100000": ({"train.threads": 100_000}, "train.threads = 100000"),
+    "benchmark.threads 0": ({"benchmark.threads": 0}, "benchmark.threads = 0"),
+    "export.max_length 10^9": ({"export.max_length": 10**9}, "export.max_length = 1000000000"),
+    "batch_size 10^7": ({"train.batch_size": 10**7}, "train.batch_size = 10000000"),
+    "tokenizer.max_len 10^8": (
+        {"data.tokenizer.max_len": 10**8},
+        "data.tokenizer.max_len = 100000000",
+    ),
+    "vocab_size 10^9": ({"data.tokenizer.vocab_size": 10**9}, "data.tokenizer.vocab_size"),
+    "lookback 10^8": ({"data.forecast.lookback": 10**8}, "data.forecast.lookback"),
+    "parity batch 10^6": ({"export.parity_batch_sizes": [1, 10**6]}, "export.parity_batch_sizes"),
     "seed true": ({"seed": True}, "seed = True"),
     "n_trials 2.5": ({"tune.n_trials": 2.5}, "tune.n_trials = 2.5"),
     "timeout inf": ({"tune.timeout_s": float("inf")}, "tune.timeout_s = inf"),
@@ -869,3 +898,59 @@ def test_server_answers_csv_like_json_and_names_what_it_takes(server: str) -> No
     assert status == 415 and "text/csv" in answer and "application/json" in answer
     # the server survived every bad request
     assert _post(server, _split(frame), _JSON)[0] == 200
+
+
+# -- a tracking server that does not answer ---------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file under models/ and reports/ with its sha256."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in ("models", "reports")
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+    }
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["params", "environment", "environment with a password"])
+def test_an_unreachable_tracking_server_stops_stages_before_they_delete(
+    built_project: Path, where: str
+) -> None:
+    import time
+
+    port = _closed_port()
+    env: dict[str, str] = {}
+    if where == "params":
+        params = yaml.safe_load((built_project / "params.yaml").read_text())
+        params["tracking"]["uri"] = f"http://127.0.0.1:{port}"
+        (built_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    elif where == "environment":
+        env = {"MLFLOW_TRACKING_URI": f"http://bob@127.0.0.1:{port}/",
+               "MLFLOW_TRACKING_PASSWORD": "s3cret"}  # fmt: skip
+    else:
+        env = {"MLFLOW_TRACKING_URI": f"http://bob:s3cret@127.0.0.1:{port}/"}
+    before = _tree(built_project)
+    for stage in ("train", "release"):
+        start = time.monotonic()
+        proc = run([str(BIN / "seqops"), stage], built_project, check=False, env=env)
+        elapsed = time.monotonic() - start
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"seqops {stage}: error: "), line
+        assert "s3cret" not in proc.stdout + proc.stderr
+        if where == "environment with a password":
+            assert "MLFLOW_TRACKING_URI" in line and "bob:***@" in line, line
+        else:
+            assert f"127.0.0.1:{port}" in line and "unreachable" in line, line
+        assert elapsed < 60, elapsed  # torch's import included; MLflow's retries take minutes
+        assert _tree(built_project) == before
