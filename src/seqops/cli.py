@@ -140,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in (*STAGES, "promote"):
+        from seqops.credentials import tracked_dvc_secrets
+
+        for warning in tracked_dvc_secrets(Path.cwd()):
+            print(f"seqops {args.command}: warning: {warning}", file=sys.stderr)
     try:
         if args.command == "predict":
             from seqops.serving import predict_file

@@ -17,6 +17,7 @@ with a message saying how to pass it instead:
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
@@ -137,3 +138,64 @@ def unreachable(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
         return f"{where} did not answer within {timeout:g} s"
     except OSError as exc:
         return f"{where} cannot be reached ({exc.strerror or type(exc).__name__})"
+
+
+#: Options of DVC remotes that hold a secret (s3, gs, azure, ssh, http, webdav, gdrive, oss):
+#: in `.dvc/config` they are committed to git; `dvc remote modify --local` writes them to the
+#: untracked `.dvc/config.local` instead.
+DVC_SECRET_OPTIONS = frozenset(
+    {
+        "password",
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "account_key",
+        "sas_token",
+        "connection_string",
+        "client_secret",
+        "gdrive_client_secret",
+        "key_secret",
+        "oss_key_secret",
+        "oss_key_id",
+        "token",
+        "custom_auth_header_value",
+        "passphrase",
+    }
+)
+
+#: Largest `.dvc/config` read (a few remotes' worth).
+_MAX_DVC_CONFIG = 1 << 20
+
+
+def tracked_dvc_secrets(root: Path) -> list[str]:
+    """Warnings, one line each, for the secret options of DVC remotes (or of `core`) written
+    in `root/.dvc/config`, the file git tracks, with the `dvc remote modify --local` command
+    that moves each to `.dvc/config.local`. The values are never read into a message."""
+    import configparser
+
+    config = root / ".dvc" / "config"
+    if not config.is_file() or config.stat().st_size > _MAX_DVC_CONFIG:
+        return []
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(config.read_text(encoding="utf-8"), source=str(config))
+    except (configparser.Error, UnicodeDecodeError):
+        return []
+    found = []
+    for section in parser.sections():
+        kind, _, name = section.strip("'\" ").partition(" ")
+        name = name.strip("'\" ")
+        for option in parser.options(section):
+            if option.lower() not in DVC_SECRET_OPTIONS or not parser.get(section, option):
+                continue
+            if kind == "remote" and name:
+                fix = f"dvc remote modify --local {name} {option} <value>"
+                where = f"remote {name!r}"
+            else:
+                fix = f"dvc config --local {kind}.{option} <value>"
+                where = f"section {kind!r}"
+            found.append(
+                f"{config}: {where} holds {option!r}, which git commits with the repository; "
+                f"remove it there and set it with `{fix}` (.dvc/config.local is not tracked)"
+            )
+    return found

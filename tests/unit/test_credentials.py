@@ -110,3 +110,53 @@ def test_the_storage_url_can_come_whole_from_a_named_environment_variable(
     monkeypatch.delenv("STUDY_DB")
     with pytest.raises(ConfigError, match="the environment variable STUDY_DB is not set"):
         storage_spec(cfg.tune, tmp_path, "s")
+
+
+def _dvc_config(root: Path, text: str) -> Path:
+    (root / ".dvc").mkdir(exist_ok=True)
+    (root / ".dvc" / "config").write_text(text)
+    return root
+
+
+def test_remote_secrets_in_the_tracked_dvc_config_are_named_never_shown(tmp_path: Path) -> None:
+    root = _dvc_config(
+        tmp_path,
+        "[core]\n    remote = storage\n"
+        "['remote \"storage\"']\n    url = s3://bucket/seqops\n"
+        f"    access_key_id = AKIA{SECRET}\n    secret_access_key = {SECRET}\n"
+        "['remote \"web\"']\n    url = https://dvc.example.org\n    user = bob\n"
+        f"    password = {SECRET}\n",
+    )
+    found = credentials.tracked_dvc_secrets(root)
+    assert len(found) == 3, found
+    assert all(SECRET not in line and "\n" not in line for line in found)
+    assert "dvc remote modify --local storage secret_access_key <value>" in found[1]
+    assert "remote 'web' holds 'password'" in found[2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://bucket/seqops\n",
+        "not an ini file at all [[[",
+        "",
+    ],
+)
+def test_a_dvc_config_without_secrets_gives_no_warning(tmp_path: Path, text: str) -> None:
+    assert credentials.tracked_dvc_secrets(_dvc_config(tmp_path, text)) == []
+    assert credentials.tracked_dvc_secrets(tmp_path / "elsewhere") == []
+
+
+def test_seqops_warns_on_stderr_and_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seqops.cli import main
+
+    _dvc_config(tmp_path, f"['remote \"s\"']\n    url = s3://b/x\n    password = {SECRET}\n")
+    (tmp_path / "params.yaml").write_text("seed: 1\nseed: 2\n")  # refused after the warning
+    monkeypatch.chdir(tmp_path)
+    assert main(["prepare"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("seqops prepare: warning: ") and "'password'" in err[0], err
+    assert err[1].startswith("seqops prepare: error: "), err
+    assert SECRET not in "\n".join(err)
