@@ -153,6 +153,10 @@ class DataConfig(_Section):
     """Column naming the sequence each row belongs to (long format)."""
     time_column: str = "time"
     """Column ordering the rows of one sequence (long format)."""
+    time_format: str | None = Field(None, min_length=2, max_length=64)
+    """strftime format of a text time column (`%d/%m/%Y`, `%Y-%m-%dT%H:%M%z`); null = read
+    each row as pandas does, refusing dates that read day-first and month-first alike
+    (`03/04/2020`). Requests to a served model are read without it (use ISO 8601 or numbers)."""
     label_column: str = "label"
     """Column with the class (or, for regression, the number) of the sequence; must be
     constant within a sequence."""
@@ -165,6 +169,25 @@ class DataConfig(_Section):
     """Stratified share held out for test, for user files only (bundled sets keep theirs)."""
     forecast: ForecastConfig = ForecastConfig()
     """Forecasting only: windows, differencing, chronological splits, gaps."""
+
+    @field_validator("time_format")
+    @classmethod
+    def _strftime(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from datetime import UTC, datetime
+
+        if "%" not in value:
+            raise ValueError(f"data.time_format = {quote(value)}: holds no % directive")
+        sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+        try:
+            datetime.strptime(sample.strftime(value), value)
+        except ValueError:
+            raise ValueError(
+                f"data.time_format = {quote(value)}: not a strftime format that reads back what "
+                "it writes (e.g. '%d/%m/%Y', '%m/%d/%Y %H:%M', '%Y-%m-%dT%H:%M:%S%z')"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

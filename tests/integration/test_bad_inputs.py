@@ -125,6 +125,62 @@ DATA_CASES: dict[str, tuple[str, bytes, dict[str, Any], str]] = {
         {"feature_columns": ["f9"]},
         "missing column(s) ['f9']",
     ),
+    "ambiguous day/month dates": (
+        "d.csv",
+        _csv(
+            _rows().assign(
+                time=lambda f: f.time.map({0: "01/02/2020", 1: "02/01/2020", 2: "03/01/2020"})
+            )
+        ),
+        {},
+        "is ambiguous: row 0 holds '01/02/2020'",
+    ),
+    "day-first and month-first dates": (
+        "d.csv",
+        _csv(
+            _rows().assign(
+                time=lambda f: f.time.map({0: "13/01/2020", 1: "01/14/2020", 2: "01/01/2020"})
+            )
+        ),
+        {},
+        "mixes day-first and month-first dates",
+    ),
+    "time not in data.time_format": (
+        "d.csv",
+        _csv(_with(2, "time", "2020-01-03")),
+        {"time_format": "%d/%m/%Y"},
+        "which does not match data.time_format '%d/%m/%Y'",
+    ),
+    "times with and without a zone": (
+        "d.csv",
+        _csv(
+            _rows().assign(
+                time=lambda f: f.time.map(
+                    {0: "2020-01-01T00:00+01:00", 1: "2020-01-02T00:00", 2: "2020-01-03T00:00"}
+                )
+            )
+        ),
+        {},
+        "mixes times with a zone (row 0",
+    ),
+    "class smaller than its splits": (
+        "d.csv",
+        _csv(pd.concat([_rows(), _rows(2).assign(id=lambda f: "r" + f.id, label="rare")])),
+        {},
+        "fewer examples than the 3 splits (train, validation, test) each class must reach: 'rare': 2",
+    ),
+    "series: ambiguous dates": (
+        "s.csv",
+        _series_csv(["01/02/2020", "02/02/2020", "03/02/2020"]),
+        {"task": "forecasting"},
+        "is ambiguous: row 0 holds '01/02/2020'",
+    ),
+    "series: times with and without a zone": (
+        "s.csv",
+        _series_csv(["2020-01-01T00:00+00:00", "2020-01-02T00:00", "2020-01-03T00:00"]),
+        {"task": "forecasting"},
+        "mixes times with a zone (row 0",
+    ),
     "series: number among timestamps": (
         "s.csv",
         _series_csv(["2020-01-01", "5", "2020-03-01"]),

@@ -73,14 +73,17 @@ def season_from_freq(freq: str | None) -> int | None:
     return _SEASONS.get(base.lstrip("0123456789"))
 
 
-def parse_times(column: pd.Series, where: str, name: str) -> pd.Index:
-    """Integer steps, or timestamps; anything else names the first unreadable row."""
+def parse_times(
+    column: pd.Series, where: str, name: str, time_format: str | None = None
+) -> pd.Index:
+    """Integer steps, or timestamps (`seqops.data.sources.parse_timestamps`: `time_format`,
+    day/month order, zones); anything else names the first unreadable row."""
     if column.isna().any():
         row = int(np.flatnonzero(column.isna().to_numpy())[0])
         raise DataError(f"{where}: time column {name!r} is empty at row {row}")
     if pd.api.types.is_integer_dtype(column):
         return pd.Index(column.to_numpy(dtype=np.int64))
-    from seqops.data.sources import check_one_kind
+    from seqops.data.sources import check_one_kind, parse_timestamps
 
     check_one_kind(column, where, name)  # a number among timestamps would read as 1970
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
@@ -88,12 +91,16 @@ def parse_times(column: pd.Series, where: str, name: str) -> pd.Index:
             f"{where}: time column {name!r} holds {column.dtype} values; use timestamps or "
             "integer step numbers"
         )
-    parsed = pd.to_datetime(column, errors="coerce")
+    if pd.api.types.is_datetime64_any_dtype(column):
+        parsed = column.dt.tz_localize(None) if column.dt.tz is not None else column
+    else:
+        parsed = parse_timestamps(column, where, name, time_format, mixed=False)
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        expected = f"data.time_format {time_format!r}" if time_format else "a timestamp"
         raise DataError(
             f"{where}: time column {name!r} row {row} holds {column.iloc[row]!r}, "
-            "which is not a timestamp"
+            f"which is not {expected}"
         )
     return pd.DatetimeIndex(parsed)
 
@@ -206,6 +213,7 @@ def load_series_file(
     value_columns: list[str] | None,
     freq: str | None,
     gaps: str,
+    time_format: str | None = None,
 ) -> Series:
     """A time column plus value columns (all other columns unless `value_columns` says)."""
     from seqops.data.sources import numeric_columns, read_table
@@ -222,6 +230,6 @@ def load_series_file(
     names = value_columns or [str(c) for c in frame.columns if c != time_column]
     if not names:
         raise DataError(f"{where}: no value columns besides the time column {time_column!r}")
-    times = parse_times(frame[time_column], where, time_column)
+    times = parse_times(frame[time_column], where, time_column, time_format)
     values = numeric_columns(frame, names, where, gaps=True)
     return regularise(times, values, names, freq, gaps, where)

@@ -11,6 +11,7 @@ downloaded at run time. A user file is in long format, one row per time step:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,9 @@ def load_bundled(name: str, split: str) -> RawSequences:
     return RawSequences(sequences, [str(v) for v in y], [str(c) for c in channels])
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """CSV, TSV or Parquet by suffix, with errors that name the file."""
+def read_table(path: Path, id_column: str | None = None) -> pd.DataFrame:
+    """CSV, TSV or Parquet by suffix, with errors that name the file. The `id_column` of a CSV
+    or TSV is read as written (text: `007` and `7` stay two ids)."""
     if not path.is_file():
         raise DataError(f"data.path: {path} does not exist")
     suffix = path.suffix.lower()
@@ -68,7 +70,12 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+            frame = pd.read_csv(
+                path,
+                sep="\t" if suffix == ".tsv" else ",",
+                encoding="utf-8",
+                dtype={id_column: str} if id_column else None,
+            )
     except pd.errors.EmptyDataError:
         raise DataError(f"data.path: {path} is empty") from None
     except UnicodeDecodeError as exc:
@@ -114,8 +121,120 @@ def check_one_kind(column: pd.Series, where: str, name: str) -> None:
             )
 
 
-def time_order(column: pd.Series, where: str, name: str) -> np.ndarray:
-    """What sorts a sequence's rows: numbers as numbers (`"10"` after `"2"`), else timestamps.
+#: A date written day and month first in either order: two numbers of at most two digits, then
+#: the year, one separator between them (`03/04/2020`, `3.4.20`, `03-04-2020 10:00`).
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)")
+
+
+def _day_first(text: pd.Series, where: str, name: str) -> bool:
+    """Whether numeric dates in `text` are day-first; refused when every row reads as a valid
+    date both ways (and some row differently: `03/04/2020`), or when no one order fits all."""
+    parts = text.str.extract(_DAY_MONTH)
+    matched = parts[0].notna().to_numpy()
+    if not matched.any():
+        return False
+    first, second = parts[0][matched].astype(int), parts[2][matched].astype(int)
+    day_first = bool(((first >= 1) & (first <= 31) & (second >= 1) & (second <= 12)).all())
+    month_first = bool(((first >= 1) & (first <= 12) & (second >= 1) & (second <= 31)).all())
+    sep = str(parts[1][matched].iloc[0])
+    formats = f"'%d{sep}%m{sep}%Y' or '%m{sep}%d{sep}%Y'"
+    if day_first and month_first:
+        differ = (first != second).to_numpy()
+        if not differ.any():
+            return False
+        row = int(np.flatnonzero(matched)[_first(differ)])
+        raise DataError(
+            f"{where}: time column {name!r} is ambiguous: row {row} holds {text.iloc[row]!r}, "
+            "and every row reads as a date day-first and month-first alike; set "
+            f"data.time_format ({formats})"
+        )
+    if not (day_first or month_first):
+        rows = np.flatnonzero(matched)
+        a = int(rows[_first((first > 12).to_numpy())])
+        b = int(rows[_first((second > 12).to_numpy())])
+        raise DataError(
+            f"{where}: time column {name!r} mixes day-first and month-first dates (row {a} "
+            f"holds {text.iloc[a]!r}, row {b} holds {text.iloc[b]!r}); set data.time_format "
+            f"({formats})"
+        )
+    return day_first
+
+
+def _wall_clock(stamps: pd.Series) -> pd.Series:
+    """Timestamps of one zone as that zone's wall-clock time (naive); naive ones unchanged."""
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        return stamps.dt.tz_localize(None)
+    return stamps
+
+
+def _zone_rows(text: pd.Series, day_first: bool) -> np.ndarray:
+    """Per row: whether it parses to a time with a zone (an offset, `Z`, ...)."""
+
+    def aware(value: str) -> bool:
+        try:
+            return pd.to_datetime(value, dayfirst=day_first).tzinfo is not None
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+    return text.map(aware).to_numpy(dtype=bool)
+
+
+def _refuse_zone_mix(text: pd.Series, where: str, name: str, day_first: bool) -> None:
+    """Raise DataError when some rows of `text` carry a zone and others do not."""
+    zoned = _zone_rows(text, day_first)
+    if zoned.any() and not zoned.all():
+        plain, with_zone = _first(~zoned), _first(zoned)
+        raise DataError(
+            f"{where}: time column {name!r} mixes times with a zone (row {with_zone} holds "
+            f"{text.iloc[with_zone]!r}) and without one (row {plain} holds "
+            f"{text.iloc[plain]!r}); give every row a zone (normalised to UTC) or none"
+        )
+
+
+def parse_timestamps(
+    column: pd.Series,
+    where: str,
+    name: str,
+    time_format: str | None = None,
+    *,
+    mixed: bool = True,
+) -> pd.Series:
+    """Text timestamps as naive datetime64, NaT where a row is not one (the caller names it).
+
+    With `time_format` (`data.time_format`, a strftime string) every row is read with it.
+    Without, a numeric date is read in the one day/month order every row allows; a column
+    where both orders fit every row (`03/04/2020`) is refused, naming a row, unless
+    `time_format` says which. Zones: one zone throughout → its wall-clock times; several
+    offsets (daylight saving, several sources) → normalised to UTC; rows with a zone mixed
+    with rows without one are refused, naming one of each. `mixed` reads each row in its own
+    layout; else all rows in the layout of the first (a series' time column)."""
+    text = column.astype(str)
+    if time_format is not None:
+        try:
+            stamps = pd.to_datetime(text, format=time_format, errors="coerce", utc=False)
+        except ValueError:  # several offsets read with a %z format
+            stamps = pd.to_datetime(text, format=time_format, errors="coerce", utc=True)
+            return stamps.dt.tz_convert(None)
+        return _wall_clock(stamps)
+    day_first = _day_first(text, where, name)
+    layout = "mixed" if mixed else None
+    try:
+        stamps = pd.to_datetime(text, errors="coerce", format=layout, dayfirst=day_first)
+    except ValueError:  # pandas refuses several zones in one column
+        _refuse_zone_mix(text, where, name, day_first)
+        stamps = pd.to_datetime(
+            text, errors="coerce", format=layout, dayfirst=day_first, utc=True
+        ).dt.tz_convert(None)
+    if stamps.isna().any():  # a row unread for a zone its neighbours lack is named as such
+        _refuse_zone_mix(text, where, name, day_first)
+    return _wall_clock(stamps)
+
+
+def time_order(
+    column: pd.Series, where: str, name: str, time_format: str | None = None
+) -> np.ndarray:
+    """What sorts a sequence's rows: numbers as numbers (`"10"` after `"2"`), else timestamps
+    (`parse_timestamps`: `time_format`, day/month order, zones).
 
     An empty cell, a boolean column, numbers mixed with text, or text that is neither a
     number nor a timestamp is an error naming the row."""
@@ -123,13 +242,21 @@ def time_order(column: pd.Series, where: str, name: str) -> np.ndarray:
     check_filled(frame, name, where)
     if column.dtype == bool:
         raise DataError(f"{where}: time column {name!r} holds booleans; use numbers or timestamps")
-    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return _wall_clock(column).to_numpy()
+    if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy()
     check_one_kind(column, where, name)
     numbers = pd.to_numeric(column, errors="coerce")
-    if numbers.notna().all():
+    if numbers.notna().all() and time_format is None:
         return numbers.to_numpy()
-    stamps = pd.to_datetime(column, errors="coerce", format="mixed")
+    stamps = parse_timestamps(column, where, name, time_format)
+    if time_format is not None and stamps.isna().any():
+        row = _first(stamps.isna().to_numpy())
+        raise DataError(
+            f"{where}: time column {name!r} row {row} holds {column.iloc[row]!r}, which does "
+            f"not match data.time_format {time_format!r}"
+        )
     if stamps.notna().all():
         return stamps.to_numpy()
     # Name the first row that breaks what most rows are.
@@ -195,9 +322,11 @@ def load_long_file(
     time_column: str,
     label_column: str,
     feature_columns: list[str] | None,
+    time_format: str | None = None,
 ) -> RawSequences:
-    """Sequences from a long-format table, ordered by `time_column` within each id."""
-    frame = read_table(path)
+    """Sequences from a long-format table, ordered by `time_column` within each id (ids as
+    written: text in CSV/TSV)."""
+    frame = read_table(path, id_column)
     required = [id_column, time_column, label_column, *(feature_columns or [])]
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -214,7 +343,8 @@ def load_long_file(
     for column in (id_column, label_column):
         check_filled(frame, column, str(path))
     check_one_kind(frame[id_column], str(path), id_column)
-    order = pd.Series(time_order(frame[time_column], str(path), time_column), index=frame.index)
+    times = time_order(frame[time_column], str(path), time_column, time_format)
+    order = pd.Series(times, index=frame.index)
 
     sequences: list[np.ndarray] = []
     labels: list[str] = []

@@ -8,6 +8,21 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from seqops.errors import DataError
 
 
+def check_class_sizes(labels: np.ndarray, names: list[str], splits: list[str], source: str) -> None:
+    """Refuse a class with fewer examples than the `splits` it must reach (train, validation,
+    and test unless the source brings its own): it would be missing from one of them, so that
+    split's metrics would silently say nothing about it. Names each such class and its count."""
+    classes, counts = np.unique(labels, return_counts=True)
+    small = {names[c]: int(n) for c, n in zip(classes, counts, strict=True) if n < len(splits)}
+    if small:
+        shown = ", ".join(f"{name!r}: {n}" for name, n in list(small.items())[:10])
+        raise DataError(
+            f"{source}: class(es) with fewer examples than the {len(splits)} splits "
+            f"({', '.join(splits)}) each class must reach: {shown}"
+            f"{' …' if len(small) > 10 else ''}; add examples or drop the class"
+        )
+
+
 def stratified_split(
     labels: np.ndarray, fraction: float, seed: int, *, names: list[str], what: str
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,7 @@ def load_sequences(data: DataConfig) -> tuple[Any, Any | None, str]:
         time_column=data.time_column,
         label_column=data.label_column,
         feature_columns=data.feature_columns,
+        time_format=data.time_format,
     )
     check_nonempty(raw.sequences, str(data.path))
     return raw, None, str(data.path)
@@ -682,11 +683,13 @@ class SequenceClassification(ClassifierTask):
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         from seqops.data.scaling import ChannelScaler
         from seqops.data.sequences import SequenceSet
-        from seqops.data.splits import stratified_split
+        from seqops.data.splits import check_class_sizes, stratified_split
 
         raw, raw_test, source = load_sequences(data)
         names = sorted(set(raw.labels))
         everything = SequenceSet(raw.sequences, encode_labels(raw.labels, names, source))
+        carved = ["train", "validation"] + (["test"] if raw_test is None else [])
+        check_class_sizes(everything.labels, names, carved, source)
         if raw_test is None:
             keep, held = stratified_split(
                 everything.labels, data.test_fraction, seed, names=names, what="test"

@@ -513,6 +513,7 @@ class Forecasting(Task):
                 value_columns=data.feature_columns,
                 freq=fc.freq,
                 gaps=fc.gaps,
+                time_format=data.time_format,
             )
             source = str(data.path)
         targets = fc.target_columns or series.names

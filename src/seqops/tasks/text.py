@@ -170,7 +170,7 @@ class TextClassification(ClassifierTask):
 
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         from seqops.data.sequences import SequenceSet
-        from seqops.data.splits import stratified_split
+        from seqops.data.splits import check_class_sizes, stratified_split
         from seqops.data.text import TextEncoder, read_labelled_text, tokenizer_from_config
 
         assert data.path is not None
@@ -182,6 +182,12 @@ class TextClassification(ClassifierTask):
             )
         parts: dict[str, tuple[list[str], np.ndarray]] = {}
         rest = (texts, encode_labels(labels, names, str(data.path)))
+        carved = ["train"] + [
+            split
+            for split, path in (("validation", data.val_path), ("test", data.test_path))
+            if path is None
+        ]
+        check_class_sizes(rest[1], names, carved, str(data.path))
         for split, path, fraction in (
             ("test", data.test_path, data.test_fraction),
             ("val", data.val_path, data.val_fraction),
