@@ -4,7 +4,10 @@ Four tables, one row per bad input: training data (`seqops prepare` on a user fi
 (`load_config`, and `seqops train` / `prepare` for the exit code and the outputs kept), predict
 files (`seqops predict` on a tiny bundle built once) and scoring-server requests (one real
 `mlflow models serve` for the module). Each row asserts the exit code or HTTP status, that the
-message is one line naming the problem, and that nothing valid-looking was left behind.
+message is one line naming the problem, and that nothing valid-looking was left behind. The
+main cases (missing file, missing column, NaN, no rows, a params typo) also run for every task,
+and a tracking server that does not answer stops `seqops train` and `release` on the built
+project in seconds, its outputs kept.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ DATA_CASES: dict[str, tuple[str, bytes, dict[str, Any], str]] = {
         "d.csv",
         _csv(pd.concat([_rows(), _rows(2).assign(id=lambda f: "r" + f.id, label="rare")])),
         {},
-        "fewer examples than the 3 splits (train, validation, test) each class must reach: 'rare': 2",
+        "the 3 splits (train, validation, test) each class must reach: 'rare': 2",
     ),
     "series: ambiguous dates": (
         "s.csv",
@@ -1010,3 +1013,98 @@ def test_an_unreachable_tracking_server_stops_stages_before_they_delete(
             assert f"127.0.0.1:{port}" in line and "unreachable" in line, line
         assert elapsed < 60, elapsed  # torch's import included; MLflow's retries take minutes
         assert _tree(built_project) == before
+
+
+# -- the main bad inputs, task by task ---------------------------------------------------------
+
+
+def _task_frame(task: str) -> pd.DataFrame:
+    """A valid training table of `task` (in the columns its params below name)."""
+    if task == "forecasting":
+        months = pd.date_range("2020-01-01", periods=24, freq="MS").strftime("%Y-%m-%d")
+        return pd.DataFrame({"month": months, "y": np.arange(24, dtype=float)})
+    if task == "text_classification":
+        return pd.DataFrame(
+            {"text": [f"text number {i}" for i in range(12)], "label": ["pos", "neg"] * 6}
+        )
+    frame = _rows()
+    if task == "sequence_regression":
+        frame["label"] = frame["id"].str[1:].astype(float)
+    return frame
+
+
+#: task -> (extra params, the column a missing-column case drops, the cell a NaN case empties)
+TASKS: dict[str, tuple[dict[str, Any], str, tuple[int, str]]] = {
+    "sequence_classification": ({}, "time", (4, "f1")),
+    "sequence_regression": (
+        {"release": {"metric": "test/rmse", "max_metric": 1.0}},
+        "label",
+        (4, "f2"),
+    ),
+    "forecasting": (
+        {"release": {"metric": "test/rmse", "max_metric": 1.0}},
+        "month",
+        (5, "y"),
+    ),
+    "text_classification": ({}, "text", (3, "label")),
+}
+
+#: case -> what the one line says, by task (a substring)
+TASK_CASES: dict[str, dict[str, str]] = {
+    "missing file": dict.fromkeys(TASKS, "does not exist"),
+    "missing column": {
+        "sequence_classification": "missing column(s) ['time']",
+        "sequence_regression": "missing column(s) ['label']",
+        "forecasting": "missing column(s) ['month']",
+        "text_classification": "'text'",
+    },
+    "NaN": {
+        "sequence_classification": "'f1' has a NaN or infinite value at row 4",
+        "sequence_regression": "'f2' has a NaN or infinite value at row 4",
+        "forecasting": "2020-06-01",
+        "text_classification": "row 3",
+    },
+    "no rows": dict.fromkeys(TASKS, "no rows"),
+}
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("case", list(TASK_CASES))
+def test_main_bad_inputs_of_every_task(
+    task: str,
+    case: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    extra, column, (row, cell) = TASKS[task]
+    frame = _task_frame(task)
+    if case == "missing column":
+        frame = frame.drop(columns=column)
+    elif case == "NaN":
+        frame = frame.astype({cell: object})
+        frame.loc[row, cell] = None
+    elif case == "no rows":
+        frame = frame.iloc[:0]
+    if case != "missing file":
+        frame.to_csv(tmp_path / "d.csv", index=False)
+    data = {"task": task, "dataset": None, "path": "d.csv", **_TASK_DATA.get(task, {})}
+    write_params(tmp_path / "params.yaml", {**extra, "data": data})
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(["prepare"], capsys)
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith("seqops prepare: error: "), line
+    assert TASK_CASES[case][task] in line, line
+    assert _no_prepare_outputs(tmp_path)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_a_params_typo_is_named_for_every_task(task: str, tmp_path: Path) -> None:
+    extra, _, _ = TASKS[task]
+    data = {"task": task, "dataset": None, "path": "d.csv", **_TASK_DATA.get(task, {})}
+    params = write_params(tmp_path / "params.yaml", {**extra, "data": data})
+    load_config(params)  # the task's params are valid as written
+    with pytest.raises(ConfigError) as err:
+        load_config(params, overrides={"data.tim_column": "t"})
+    assert "data.tim_column = 't': unknown key (typo?)" in _one_line(str(err.value))
