@@ -202,6 +202,17 @@ def log_dataset(source: str, digest: str, context: str, tags: dict[str, str]) ->
     return dataset
 
 
+def trained_on(run_id: str) -> Any:
+    """The dataset run `run_id` trained on (its dataset input of context "training", as
+    `log_dataset` records it), or None: what a model logged in that run is measured on, to
+    pass as `dataset=` to `mlflow.log_metrics(..., model_id=...)`."""
+    run = mlflow.MlflowClient().get_run(run_id)
+    for entry in run.inputs.dataset_inputs if run.inputs else []:
+        if any(t.key == "mlflow.data.context" and t.value == "training" for t in entry.tags):
+            return entry.dataset
+    return None
+
+
 @contextmanager
 def resume_run(run_file: Path) -> Iterator[mlflow.ActiveRun]:
     """Reopen the training run recorded in `models/run.json` to add results to it, in the

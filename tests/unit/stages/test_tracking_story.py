@@ -72,3 +72,23 @@ def test_a_pruned_trial_run_ends_killed_with_its_epoch_and_reason(
     )
     assert complete.info.status == "FINISHED"
     assert trials.PRUNED_AT_EPOCH not in complete.data.tags
+
+
+def test_the_dataset_a_run_trained_on_is_found_again_by_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqops import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run() as trained:
+            tracking.log_dataset("data/raw/vowels.csv", "ab" * 32, "training", {"n_train": "9"})
+        with mlflow.start_run() as bare:
+            pass
+        found = tracking.trained_on(trained.info.run_id)
+        assert tracking.trained_on(bare.info.run_id) is None
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the environment
+    assert (found.name, found.digest) == ("vowels.csv", "ab" * 8)
