@@ -1,6 +1,9 @@
 """`seqops promote` decides at promotion time, through the real CLI and MLflow sqlite registry.
 
-On the tiny default project (`built_project`, one `dvc repro` in): an older experiment
+On the tiny default project (`built_project`, one `dvc repro` in): the release stage records
+its verdict without moving `champion`, promotion moves it (refusing a model that failed the
+gate), rollback restores the previous champion, and a promotion SIGKILLed after any step is
+completed by the next command; an older experiment
 applied and committed after a better champion exists is judged again against today's champion
 and refused; a rolled-back version comes back only when asked; a release-only experiment on
 the champion's own ONNX file changes none of its tags, training-run metrics or aliases and
@@ -18,6 +21,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from seqops.promotion import PROMOTION_STEPS
+from seqops.registry import PROMOTION_TAG
 from tests.conftest import run
 from tests.integration.test_default_project import (
     DVC,
@@ -69,6 +74,158 @@ def _card(project: Path) -> str:
     return (project / "models" / "MODEL_CARD.md").read_text()
 
 
+def _assert_the_baseline_won(project: Path) -> None:
+    """One epoch of a tiny LSTM against MiniRocket on the same JapaneseVowels split: the
+    baseline is in every report, and the gate refuses the model saying the baseline won."""
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    baseline = metrics["baseline"]["minirocket"]
+    assert baseline["accuracy"] > 0.9 > metrics["test"]["accuracy"]
+    assert metrics["skill"]["accuracy_minus_minirocket"] < 0
+    predictions = (project / "reports" / "predictions.csv").read_text().splitlines()
+    assert predictions[0].endswith(",minirocket") and len(predictions) == 371
+
+    release = _release(project)
+    check = release["checks"]["not_worse_than_baseline"]
+    assert not release["passed"] and not check["passed"] and check["value"] < 0.05
+    assert "the baseline won: minirocket" in check["detail"]
+    card = (project / "models" / "MODEL_CARD.md").read_text()
+    assert "## Against the classical baseline" in card and "| minirocket |" in card
+    assert "the baseline won" in card
+    run_id = json.loads((project / "models" / "run.json").read_text())["run_id"]
+    logged = _client(project).get_run(run_id).data.metrics
+    assert logged["baseline/minirocket/accuracy"] == pytest.approx(baseline["accuracy"])
+
+    # dvc exp show reads the evaluate stage's numbers, baseline included.
+    shown = json.loads(run([DVC, "exp", "show", "--json"], project).stdout)
+    workspace = shown[0]["data"]["metrics"]["reports/metrics/evaluate.json"]["data"]
+    assert workspace["baseline"]["minirocket"]["accuracy"] == pytest.approx(baseline["accuracy"])
+
+
+def test_release_records_promote_moves_and_rollback_restores(built_project: Path) -> None:
+    # The tiny default model (about 0.94 on the test split) was released by its first repro.
+    project = built_project
+    first = _release(project)
+    assert first["passed"] and first["version"] == 1
+    assert "no champion yet" in first["checks"]["no_regression_vs_champion"]["detail"]
+    client = _client(project)
+    assert _aliases(client) == {"candidate": 1}  # the release stage never moves champion
+    card = (project / "models" / "MODEL_CARD.md").read_text()
+    for section in (
+        "## Data",
+        "## Params",
+        "## Tuning",
+        "## Test metrics (95 % confidence",
+        "## ONNX export and parity",
+        "## int8",
+        "## Latency",
+        "## Release gate",
+        "## Intended use and limits",
+        "## Lineage",
+    ):
+        assert section in card, section
+    assert "max \\|Δoutput\\|" in card  # a `|` inside a cell would break the gate table
+
+    _commit(project, "the tiny default model")
+    promoted = run([SEQOPS, "promote"], project)
+    assert "v1 is now 'champion'" in promoted.stdout
+    assert _aliases(client) == {"candidate": 1, "champion": 1}
+    # The same ONNX file again: no second version, and promoting it again changes nothing.
+    run([SEQOPS, "release"], project)
+    assert len(client.search_model_versions("name = 'seqops'")) == 1
+    assert "already is 'champion'" in run([SEQOPS, "promote"], project).stdout
+
+    # Clearly worse: one epoch, judged against the classical baseline as well. dvc repro
+    # succeeds (the experiment is kept) with the verdict recorded; promotion is refused with
+    # the gate's own exit code and the champion stays v1.
+    _set(
+        project, train={"max_epochs": 1}, tune={"enabled": False}, release={"baseline_alpha": 0.05}
+    )
+    run([DVC, "repro"], project)
+    worse = _release(project)
+    assert not worse["passed"] and worse["version"] == 2
+    regression = worse["checks"]["no_regression_vs_champion"]
+    assert not regression["passed"] and regression["value"] < 0.05
+    _assert_the_baseline_won(project)
+    _commit(project, "one epoch")
+    refused = run([SEQOPS, "promote"], project, check=False)
+    assert refused.returncode == 3 and "gate failed" in refused.stderr
+    assert "not_worse_than_baseline" in refused.stderr
+    assert _aliases(client) == {"candidate": 2, "champion": 1}
+
+    # Another good model becomes champion, v1 previous-champion.
+    _set(project, model=OTHER["model"], train=OTHER["train"], release={"baseline_alpha": None})
+    run([DVC, "repro"], project)
+    assert _release(project)["passed"] and _release(project)["version"] == 3
+    _commit(project, "another good model")
+    run([SEQOPS, "promote"], project)
+    assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
+    assert "Status: **champion, promoted under the verdict below" in _card(project)
+
+    run([SEQOPS, "release", "--rollback"], project)
+    assert _aliases(client)["champion"] == 1
+    assert "previous-champion" not in _aliases(client)
+    v1, v3 = (client.get_model_version("seqops", v) for v in ("1", "3"))
+    assert v1.tags["onnx.sha256"] != v3.tags["onnx.sha256"]  # a genuinely different model
+    assert v3.tags["rolled_back"] == "true"
+    again = run([SEQOPS, "release", "--rollback"], project, check=False)
+    assert again.returncode == 2 and "no 'previous-champion' alias" in again.stderr
+
+    # The rolled-back v3 comes back only when asked, judged against today's champion v1.
+    assert "Status: **rolled back" in _card(project)  # the workspace's model is v3
+    _assert_refused(_promote(project), 5, "v3 was rolled back", "--allow-rolled-back")
+    _assert_refused(_promote(project, "--dry-run"), 5, "v3 was rolled back")
+    assert _aliases(client) == {"candidate": 3, "champion": 1}
+    dry = run([SEQOPS, "promote", "--dry-run", "--allow-rolled-back"], project)
+    assert "passes the gate against today's champion" in dry.stdout
+    assert _aliases(client) == {"candidate": 3, "champion": 1}  # a dry run moves nothing
+    assert not _gate_runs(client, 3, "promote")[1:]  # and records nothing (one promotion so far)
+    back = run([SEQOPS, "promote", "--allow-rolled-back"], project)
+    assert "v3 is now 'champion', judged against champion v1" in back.stdout
+    assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
+    v3 = client.get_model_version("seqops", "3")
+    assert "rolled_back" not in v3.tags
+    first, second = _gate_runs(client, 3, "promote")
+    assert v3.tags["promoted.verdict"] == second.info.run_id  # the verdict of this promotion
+    assert second.data.tags["seqops.gate.allowed_rolled_back"] == "true"
+    assert first.data.tags["seqops.gate.passed"] == second.data.tags["seqops.gate.passed"]
+    card = _card(project)
+    assert "Status: **champion, promoted under the verdict below (judged against champion v1" in (
+        card
+    )
+    assert f"MLflow run `{second.info.run_id}`" in card
+    run([SEQOPS, "release", "--rollback"], project)
+    assert _aliases(client) == {"candidate": 3, "champion": 1}
+
+    # Promoting the rolled-back v3 again (as asked), SIGKILLed after each step: the registry
+    # holds either the old champion or the new one with its records, and the next command
+    # completes the promotion.
+    again = [SEQOPS, "promote", "--allow-rolled-back"]
+    for step in PROMOTION_STEPS:
+        killed = run(again, project, check=False, env={"SEQOPS_KILL_AT": step})
+        assert killed.returncode == -9, (step, killed.stderr)
+        aliases = _aliases(client)
+        assert aliases["champion"] in (1, 3), step
+        if aliases["champion"] == 3:
+            v3 = client.get_model_version("seqops", "3")
+            assert v3.tags["promoted"] == "true"
+            assert "MODEL_CARD.md" in {a.path for a in client.list_artifacts(v3.run_id)}, step
+        run(again, project)
+        assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
+        assert PROMOTION_TAG not in client.get_registered_model("seqops").tags
+        run([SEQOPS, "release", "--rollback"], project)
+        assert _aliases(client) == {"candidate": 3, "champion": 1}
+
+    # Lineage: the ONNX file in models/ traces back to v3's run, commit and data.
+    traced = json.loads(run([SEQOPS, "lineage", "models/model.onnx"], project).stdout)
+    assert traced["verified"] and traced["version"] == 3
+    data = json.loads((project / "reports/data.json").read_text())
+    assert traced["data_hash"] == data["data_hash"]
+    assert traced["params"]["model.hidden_size"] == "32"
+    (project / "tampered.onnx").write_bytes((project / "models/model.onnx").read_bytes() + b"x")
+    bad = run([SEQOPS, "lineage", "tampered.onnx"], project, check=False)
+    assert bad.returncode == 2 and "matches no registered version" in bad.stderr
+
+
 def test_an_older_candidate_is_judged_against_todays_champion(built_project: Path) -> None:
     project = built_project  # v1, the tiny default model, released with no champion
     _commit(project, "the tiny default model")
@@ -104,47 +261,6 @@ def test_an_older_candidate_is_judged_against_todays_champion(built_project: Pat
     assert verdicts == {"vs_none": "passed", "vs_1": "failed"}
     assert "promoted" not in v2.tags
     assert _gate_runs(client, 2, "release")[0].data.tags["seqops.gate.passed"] == "true"
-
-
-def test_a_rolled_back_version_comes_back_only_when_asked(built_project: Path) -> None:
-    project = built_project
-    _commit(project, "the tiny default model")
-    run([SEQOPS, "promote"], project)
-    _set(project, model=OTHER["model"], train=OTHER["train"], tune={"enabled": False})
-    run([DVC, "repro"], project)
-    assert _release(project)["version"] == 2 and _release(project)["passed"]
-    _commit(project, "another good model")
-    run([SEQOPS, "promote"], project)
-    client = _client(project)
-    assert _aliases(client) == {"candidate": 2, "champion": 2, "previous-champion": 1}
-    assert "Status: **champion, promoted under the verdict below" in _card(project)
-
-    run([SEQOPS, "release", "--rollback"], project)
-    assert _aliases(client) == {"candidate": 2, "champion": 1}
-    assert "Status: **rolled back" in _card(project)  # the workspace's model is v2
-    _assert_refused(_promote(project), 5, "v2 was rolled back", "--allow-rolled-back")
-    _assert_refused(_promote(project, "--dry-run"), 5, "v2 was rolled back")
-    assert _aliases(client) == {"candidate": 2, "champion": 1}
-
-    dry = run([SEQOPS, "promote", "--dry-run", "--allow-rolled-back"], project)
-    assert "passes the gate against today's champion" in dry.stdout
-    assert _aliases(client) == {"candidate": 2, "champion": 1}  # a dry run moves nothing
-    assert not _gate_runs(client, 2, "promote")[1:]  # and records nothing (one promotion so far)
-
-    again = run([SEQOPS, "promote", "--allow-rolled-back"], project)
-    assert "v2 is now 'champion', judged against champion v1" in again.stdout
-    assert _aliases(client) == {"candidate": 2, "champion": 2, "previous-champion": 1}
-    v2 = client.get_model_version("seqops", "2")
-    assert "rolled_back" not in v2.tags
-    first, second = _gate_runs(client, 2, "promote")
-    assert v2.tags["promoted.verdict"] == second.info.run_id  # the verdict of this promotion
-    assert second.data.tags["seqops.gate.allowed_rolled_back"] == "true"
-    assert first.data.tags["seqops.gate.passed"] == second.data.tags["seqops.gate.passed"]
-    card = _card(project)
-    assert (
-        "Status: **champion, promoted under the verdict below (judged against champion v1" in card
-    )
-    assert f"MLflow run `{second.info.run_id}`" in card
 
 
 def test_judging_the_champion_again_changes_nothing_of_it(built_project: Path) -> None:
