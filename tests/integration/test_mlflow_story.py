@@ -100,13 +100,6 @@ def test_the_training_run_headlines_the_kept_epoch_beside_the_test_metrics(
     assert dataset.dataset.name == data["source"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export logs the model at step 0, which copies the run's epoch-0 val/* onto it, and "
-    "its metrics carry no dataset: seqops.stages.export is to log the model at the run's "
-    "headline step (reports/train.json epochs_run) and its metrics with "
-    "dataset=tracking.trained_on(run_id)",
-)
 def test_the_logged_model_carries_the_kept_epoch_the_test_metrics_and_the_dataset(
     built_project: Path,
 ) -> None:

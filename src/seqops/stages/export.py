@@ -51,13 +51,17 @@ def log_bundle(
     report: ExportReport,
     example: pd.DataFrame,
     model_metrics: list[tuple[int, dict[str, float]]],
+    step: int,
 ) -> str:
     """Log parity figures and the ONNX bundle as a pyfunc model into the active MLflow run;
     `example` (raw requests) is its input example, `model_metrics` ((step, metrics): the kept
-    epoch's validation scores at its epoch, the test metrics at 0, the steps the run already
-    has them at) are what the MLflow UI shows on the model."""
+    epoch's validation scores at the run's headline step, the test metrics at 0, the steps the
+    run already has them at) are what the MLflow UI shows on the model, with the training
+    dataset. The model is logged at `step` (the headline step), because MLflow copies the run's
+    metrics at the model's step onto it: at step 0 that would be epoch 0's."""
     import mlflow
 
+    from seqops import tracking
     from seqops.serving import bundle_files, served_signature
 
     bundle = read_bundle(models_dir / contract.PREPROCESSING_FILE)
@@ -78,6 +82,7 @@ def log_bundle(
         code_paths=[str(Path(__file__).resolve().parents[1])],
         signature=served_signature(codec),
         input_example=example,
+        step=step,
         pip_requirements=[
             f"onnxruntime=={ort.__version__}",
             f"pandas=={pd.__version__}",
@@ -86,18 +91,21 @@ def log_bundle(
             f"pydantic=={__import__('pydantic').VERSION}",
         ],
     )
-    for step, metrics in model_metrics:
-        mlflow.log_metrics(metrics, step=step, model_id=info.model_id)
+    active = mlflow.active_run()
+    dataset = tracking.trained_on(active.info.run_id) if active else None
+    for at, metrics in model_metrics:
+        mlflow.log_metrics(metrics, step=at, model_id=info.model_id, dataset=dataset)
     return str(info.model_uri)
 
 
 def logged_model_metrics(layout: Layout) -> list[tuple[int, dict[str, float]]]:
-    """(step, metrics) for the logged model: the kept epoch's validation scores at its epoch
-    and, once evaluate has run, the test metrics at step 0 (where the run has them)."""
+    """(step, metrics) for the logged model: the kept epoch's validation scores at the run's
+    headline step (`epochs_run`, where train logs them after the per-epoch history) and, once
+    evaluate has run, the test metrics at step 0 (where the run has them)."""
     trained = TrainReport.read(layout.train_report)
     found = [
         (
-            max(trained.best_epoch, 0),
+            trained.epochs_run,
             {k: v for k, v in trained.best.items() if k.startswith("val/")},
         )
     ]
@@ -132,7 +140,8 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     )
     model_metrics = logged_model_metrics(layout)
     with tracking.resume_run(layout.run_file):
-        uri = log_bundle(layout.models, report, example, model_metrics)
+        headline = TrainReport.read(layout.train_report).epochs_run
+        uri = log_bundle(layout.models, report, example, model_metrics, headline)
         report = report.model_copy(update={"mlflow_model_uri": uri})
         report.write(layout.export_report, layout.stage_metrics("export"))
         mlflow.log_artifact(str(layout.export_report), "reports")
