@@ -213,6 +213,17 @@ def trained_on(run_id: str) -> Any:
     return None
 
 
+def preflight_run(run_file: Path) -> str:
+    """The store `resume_run` will reopen, checked before a stage after training deletes its
+    outputs: `run_file` readable, and a tracking server that answers within a few seconds
+    (one line naming `host:port`, never a password). Returns the URI."""
+    uri = at_root(RunInfo.read(run_file).tracking_uri)
+    problem = credentials.unreachable(uri)
+    if problem:
+        raise ConfigError(f"{run_file}: the run's tracking server is unreachable: {problem}")
+    return uri
+
+
 @contextmanager
 def resume_run(run_file: Path) -> Iterator[mlflow.ActiveRun]:
     """Reopen the training run recorded in `models/run.json` to add results to it, in the

@@ -1015,6 +1015,26 @@ def test_an_unreachable_tracking_server_stops_stages_before_they_delete(
         assert _tree(built_project) == before
 
 
+
+def test_stages_after_training_stop_before_they_delete_when_the_runs_server_is_down(
+    built_project: Path,
+) -> None:
+    """evaluate, export and benchmark reopen the run `models/run.json` names: a server there
+    that does not answer stops them in one line, naming host and port, with nothing removed."""
+    port = _closed_port()
+    run_file = built_project / "models" / "run.json"
+    info = json.loads(run_file.read_text())
+    info["tracking_uri"] = f"http://127.0.0.1:{port}"
+    run_file.write_text(json.dumps(info))
+    before = _tree(built_project)
+    for stage in ("evaluate", "export", "benchmark"):
+        proc = run([str(BIN / "seqops"), stage], built_project, check=False)
+        assert proc.returncode == 2, (stage, proc.stdout, proc.stderr)
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"seqops {stage}: error: models/run.json: "), line
+        assert f"127.0.0.1:{port}" in line and "unreachable" in line, line
+        assert _tree(built_project) == before, stage
+
 # -- the main bad inputs, task by task ---------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> La
     layout = layout or Layout()
     cfg = load_config(params)
     numbers = layout.stage_metrics("benchmark")
+    tracking.preflight_run(layout.run_file)  # before anything is deleted
     outputs.remove(layout.latency_report, layout.latency_plot, numbers)
     report = benchmark(layout.models, layout.processed, cfg.benchmark)
     report.write(layout.latency_report, numbers)

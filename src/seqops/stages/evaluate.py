@@ -37,6 +37,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
     # fail early on a bad params file, as every stage does
     use_threads(load_config(params).train.threads)
     numbers = layout.stage_metrics("evaluate")
+    tracking.preflight_run(layout.run_file)  # before anything is deleted
     outputs.remove(layout.metrics, layout.predictions, layout.evaluation_plots, numbers)
     evaluation = evaluate_checkpoint(layout.checkpoint, layout.processed)
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):

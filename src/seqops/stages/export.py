@@ -126,6 +126,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     cfg = load_config(params)
     use_threads(cfg.train.threads)
     meta = read_meta(layout.processed_meta)
+    tracking.preflight_run(layout.run_file)  # before anything is deleted
     outputs.remove(
         layout.models / contract.MODEL_FILE,
         layout.models / contract.INT8_FILE,
