@@ -136,7 +136,7 @@ def baseline_sentences(scores: PairedScores, alpha: float | None = None) -> list
             significance = f"{word} at α={alpha:g}, p={p_value:.2g}"
         found.append(
             f"The classical baseline ({name}) is better than the model on test: "
-            f"{scores.value(baseline):.4g} vs {scores.value(scores.model):.4g} {scores.metric} "
+            f"{scores.value(baseline):#.4g} vs {scores.value(scores.model):#.4g} {scores.metric} "
             f"({significance})."
         )
     return found

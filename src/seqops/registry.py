@@ -170,8 +170,9 @@ def register(
     """The candidate's registry version: registered once per distinct ONNX file (a rerun on
     the same model reuses its version), tagged with its lineage, aliased `candidate` unless it
     is the champion's version (the champion judged again is no candidate). A version
-    registered before versions recorded their bundle's digest gets the workspace's now; the
-    gate then checks the registry's copy against it."""
+    registered before versions recorded their bundle's digest is left without one: its
+    registered artifacts may predate the record, so the workspace's digest cannot vouch for
+    them (re-register the model to have it checked)."""
     from mlflow import register_model
 
     version = find_version(client, cfg.model_name, lineage[ONNX_TAG])
@@ -179,10 +180,6 @@ def register(
         version = register_model(model_uri, cfg.model_name)
         for key, value in lineage.items():
             client.set_model_version_tag(cfg.model_name, version.version, key, value)
-    elif BUNDLE_TAG not in version.tags and BUNDLE_TAG in lineage:
-        client.set_model_version_tag(
-            cfg.model_name, version.version, BUNDLE_TAG, lineage[BUNDLE_TAG]
-        )
     if champion is None or str(champion.version) != str(version.version):
         client.set_registered_model_alias(cfg.model_name, CANDIDATE, version.version)
     return client.get_model_version(cfg.model_name, version.version)

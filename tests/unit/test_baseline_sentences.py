@@ -46,8 +46,8 @@ def _scores(evaluation: ClassificationEvaluation) -> PairedScores:
 
 @pytest.mark.parametrize(
     ("baseline_right", "words"),
-    [(90, "0.9 vs 0.7 accuracy (significant at α=0.05, p="),
-     (74, "0.74 vs 0.7 accuracy (not significant at α=0.05, p=")],
+    [(90, "0.9000 vs 0.7000 accuracy (significant at α=0.05, p="),
+     (74, "0.7400 vs 0.7000 accuracy (not significant at α=0.05, p=")],
 )  # fmt: skip
 def test_a_better_baseline_is_said_significant_or_not(baseline_right: int, words: str) -> None:
     scores = _scores(_evaluation(baseline_right))
@@ -72,7 +72,7 @@ def test_errors_compare_rmse_lower_is_better() -> None:
     scores = PairedScores("error", actual * 0 + 0.2, {"ridge": actual * 0 + 0.1})
     (sentence,) = baseline_sentences(scores)
     assert sentence.startswith("The classical baseline (ridge) is better than the model on test:")
-    assert "0.1 vs 0.2 rmse (p=" in sentence
+    assert "0.1000 vs 0.2000 rmse (p=" in sentence
 
 
 @pytest.mark.parametrize(("baseline_right", "said"), [(74, True), (60, False)])
