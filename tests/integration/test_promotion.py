@@ -196,8 +196,9 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     run([SEQOPS, "release", "--rollback"], project)
     assert _aliases(client) == {"candidate": 3, "champion": 1}
 
-    # Promoting the rolled-back v3 again (as asked), SIGKILLed after each step: the registry
-    # holds either the old champion or the new one with its records, and the next command
+    # Promoting the rolled-back v3 again (as asked), SIGKILLed after each step in turn, each
+    # command taking up where the killed one left off: the registry always holds either the
+    # old champion or the new one with its records, and the command after the last kill
     # completes the promotion.
     again = [SEQOPS, "promote", "--allow-rolled-back"]
     for step in PROMOTION_STEPS:
@@ -209,11 +210,12 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
             v3 = client.get_model_version("seqops", "3")
             assert v3.tags["promoted"] == "true"
             assert "MODEL_CARD.md" in {a.path for a in client.list_artifacts(v3.run_id)}, step
-        run(again, project)
-        assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
-        assert PROMOTION_TAG not in client.get_registered_model("seqops").tags
-        run([SEQOPS, "release", "--rollback"], project)
-        assert _aliases(client) == {"candidate": 3, "champion": 1}
+        else:
+            assert "previous-champion" not in aliases, step
+    assert "completed an interrupted promotion of v3" in run(again, project).stdout
+    assert _aliases(client) == {"candidate": 3, "champion": 3, "previous-champion": 1}
+    assert PROMOTION_TAG not in client.get_registered_model("seqops").tags
+    assert "rolled_back" not in client.get_model_version("seqops", "3").tags
 
     # Lineage: the ONNX file in models/ traces back to v3's run, commit and data.
     traced = json.loads(run([SEQOPS, "lineage", "models/model.onnx"], project).stdout)
