@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
         install_s, _ = timed(["make", "install"], clone)
         test_s, out = timed(["make", "test"], clone)
+    log = Path(tempfile.gettempdir()) / "seqops-test-suite.log"
+    log.write_text(out)  # pytest's whole output, with the slowest tests
     summary = next(line for line in reversed(out.splitlines()) if " passed" in line)
     slowest = re.findall(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)$", out, re.MULTILINE)
     rows = [
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     for step, secs in rows:
         print(f"{step:>30}: {secs:7.1f} s")
     print(summary)
+    print(f"pytest's output: {log}")
     if not args.no_write:
         OUTPUT.parent.mkdir(parents=True, exist_ok=True)
         OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
