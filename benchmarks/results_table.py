@@ -87,12 +87,14 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip()
 
 
-def commit_line() -> str:
+def commit_line(worktree: bool = True) -> str:
+    """HEAD's short hash and date; with `worktree`, whether this checkout's tracked files
+    differ from it (a benchmark that clones HEAD measures HEAD itself)."""
     short = _git("rev-parse", "--short", "HEAD")
     if short is None:
         return "unknown (not a git checkout)"
     date = _git("log", "-1", "--format=%cd", "--date=short") or "?"
-    changed = _git(
+    changed = worktree and _git(
         "status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){OUTPUT}"
     )
     dirty = ", dirty (tracked files differ from the commit)" if changed else ""
@@ -303,7 +305,7 @@ def result_table(result: dict[str, Any], source: Path) -> list[str]:
     lines = [
         f"### {result['title']}",
         "",
-        f"`{result['command']}` at commit `{result['commit']}` on {result['machine']} "
+        f"`{result['command']}` at commit {result['commit']} on {result['machine']} "
         f"(`{source.as_posix()}`).",
         "",
         "| " + " | ".join(_cell(c) for c in result["columns"]) + " |",

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "title": "Test suite on a fresh clone (`make test`)",
         "command": ".venv/bin/python benchmarks/test_suite.py",
-        "commit": commit_line(),
+        "commit": commit_line(worktree=False),  # the clone is HEAD
         "machine": machine_line(),
         "columns": ["step", "wall (s)"],
         "rows": rows,
