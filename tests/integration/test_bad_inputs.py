@@ -1015,7 +1015,6 @@ def test_an_unreachable_tracking_server_stops_stages_before_they_delete(
         assert _tree(built_project) == before
 
 
-
 def test_stages_after_training_stop_before_they_delete_when_the_runs_server_is_down(
     built_project: Path,
 ) -> None:
@@ -1034,6 +1033,7 @@ def test_stages_after_training_stop_before_they_delete_when_the_runs_server_is_d
         assert line.startswith(f"seqops {stage}: error: models/run.json: "), line
         assert f"127.0.0.1:{port}" in line and "unreachable" in line, line
         assert _tree(built_project) == before, stage
+
 
 # -- the main bad inputs, task by task ---------------------------------------------------------
 

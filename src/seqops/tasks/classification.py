@@ -173,7 +173,6 @@ def minirocket_baseline(train: SequenceSet, test: SequenceSet) -> np.ndarray:
     return np.asarray(ridge.predict(np.asarray(x_test)), dtype=np.int64)
 
 
-
 def warm_baseline() -> None:
     """Compile MiniRocket's numba kernels into the environment's cache (`make install` calls
     this, where pip compiles bytecode), so no pipeline run or test pays the compilation."""
@@ -183,6 +182,7 @@ def warm_baseline() -> None:
     sequences = [rng.normal(size=(12, 2)).astype(np.float32) for _ in range(4)]
     tiny = SequenceSet(sequences, np.array([0, 1, 0, 1], dtype=np.int64))
     minirocket_baseline(tiny, tiny)
+
 
 def baseline_metrics(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import f1_score
