@@ -15,7 +15,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from seqops.tasks.base import FORECAST_ONLY, TEXT_ONLY
 from tests.conftest import BIN, run, write_params
+from tests.integration.test_tune import TINY_TUNE
 
 pytestmark = pytest.mark.slow
 
@@ -23,30 +25,7 @@ SEQOPS = str(BIN / "seqops")
 
 #: Params that only another task reads (text: tokenizer, embeddings, text files; forecasting:
 #: its windows): never on a JapaneseVowels classification run or card.
-OTHER_TASKS = (
-    "data.forecast.",
-    "data.tokenizer.",
-    "data.text_column",
-    "data.val_path",
-    "data.test_path",
-    "model.embedding_dim",
-    "model.embeddings_path",
-    "model.freeze_embeddings",
-)
-
-#: A study that prunes: 4 trials of 3 epochs, the median pruner from epoch 1 after one trial.
-PRUNING_TUNE: dict[str, Any] = {
-    "n_trials": 4,
-    "max_epochs": 3,
-    "startup_trials": 2,
-    "pruner": "median",
-    "pruner_startup_trials": 1,
-    "pruner_warmup_epochs": 1,
-    "space": {
-        "model.hidden_size": {"type": "int", "low": 4, "high": 16},
-        "train.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
-    },
-}
+OTHER_TASKS = (*FORECAST_ONLY, *TEXT_ONLY)
 
 
 def _json(project: Path, name: str) -> dict[str, Any]:
@@ -132,7 +111,7 @@ def test_pruned_trials_end_killed_and_say_at_which_epoch_and_why(built_project: 
     if not report["pruned"]:
         # The tiny build's study stops trials before the pruner's warm-up; a study that
         # prunes runs on the same prepared data.
-        write_params(project / "params.yaml", {"tune": PRUNING_TUNE})
+        write_params(project / "params.yaml", {"tune": TINY_TUNE})
         run([SEQOPS, "tune"], project)
         report = _json(project, "tune.json")
     assert report["pruned"] > 0 and report["complete"] > 0

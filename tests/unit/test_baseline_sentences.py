@@ -22,21 +22,10 @@ from seqops.registry import Standing, Verdict
 from seqops.tasks import get_task
 from seqops.tasks.base import PairedScores
 from seqops.tasks.classification import ClassificationEvaluation
+from tests.unit.test_baselines import _evaluation
 
 REPO = Path(__file__).resolve().parents[2]
 SAID = "The classical baseline (minirocket) is better than the model on test"
-
-
-def _evaluation(baseline_right: int, n: int = 100) -> ClassificationEvaluation:
-    """A model right on the first 70 of `n` examples; the baseline on the first
-    `baseline_right`."""
-    target = torch.tensor([i % 2 for i in range(n)])
-    predicted = torch.where(torch.arange(n) < 70, target, 1 - target)
-    probs = torch.nn.functional.one_hot(predicted, 2).float() * 0.8 + 0.1
-    baseline = np.where(np.arange(n) < baseline_right, target.numpy(), 1 - target.numpy())
-    return ClassificationEvaluation(
-        probs, target, ["neg", "pos"], "sequence_classification", {"minirocket": baseline}
-    )
 
 
 def _scores(evaluation: ClassificationEvaluation) -> PairedScores:
