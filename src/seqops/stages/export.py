@@ -98,22 +98,26 @@ def log_bundle(
     return str(info.model_uri)
 
 
-def logged_model_metrics(layout: Layout) -> list[tuple[int, dict[str, float]]]:
+def logged_model_metrics(layout: Layout, headline: int) -> list[tuple[int, dict[str, float]]]:
     """(step, metrics) for the logged model: the kept epoch's validation scores at the run's
-    headline step (`epochs_run`, where train logs them after the per-epoch history) and, once
-    evaluate has run, the test metrics at step 0 (where the run has them)."""
+    `headline` step (`headline_step`) and, once evaluate has run, the test metrics at step 0
+    (where the run has them)."""
     trained = TrainReport.read(layout.train_report)
-    found = [
-        (
-            trained.epochs_run,
-            {k: v for k, v in trained.best.items() if k.startswith("val/")},
-        )
-    ]
+    found = [(headline, {k: v for k, v in trained.best.items() if k.startswith("val/")})]
     if layout.metrics.is_file():
         tested = MetricsReport.read(layout.metrics)
         skip = ("n", "n_windows")
         found.append((0, {f"test/{k}": float(v) for k, v in tested.test.items() if k not in skip}))
     return found
+
+
+def headline_step(run_id: str, key: str = "val/loss") -> int:
+    """The step train logged the kept epoch's values at (after the per-epoch curve): the
+    latest step of `key` in the run, read back rather than computed a second way."""
+    import mlflow
+
+    history = mlflow.MlflowClient().get_metric_history(run_id, key)
+    return max((point.step for point in history), default=0)
 
 
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> ExportReport:
@@ -139,9 +143,9 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     report, example = export_bundle(
         layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
     )
-    model_metrics = logged_model_metrics(layout)
-    with tracking.resume_run(layout.run_file):
-        headline = TrainReport.read(layout.train_report).epochs_run
+    with tracking.resume_run(layout.run_file) as run:
+        headline = headline_step(run.info.run_id)
+        model_metrics = logged_model_metrics(layout, headline)
         uri = log_bundle(layout.models, report, example, model_metrics, headline)
         report = report.model_copy(update={"mlflow_model_uri": uri})
         report.write(layout.export_report, layout.stage_metrics("export"))
