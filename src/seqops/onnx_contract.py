@@ -56,6 +56,10 @@ DIGESTS_FILE = "bundle.sha256"
 """The bundle's integrity record, written last by export: the sha256 of every other file of
 the bundle, `preprocessing.json` included, one `<hex>  <name>` line each (`sha256sum -c`
 reads it). The predictor opens nothing that does not match it."""
+DIGEST_TAG = "seqops.bundle_sha256"
+"""The model-version tag holding the sha256 of a registered bundle's `DIGESTS_FILE`, set at
+registration; `seqops predict --model models:/...` and the scoring server refuse a bundle
+whose record differs from it."""
 
 
 @dataclass(frozen=True)

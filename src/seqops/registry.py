@@ -51,9 +51,7 @@ CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous-champion"
 #: Version tags. Lineage (`onnx.sha256`, `git.*`, `data.hash`, `dvc.*`, `optuna.*`) is written
 #: once, at registration.
 ONNX_TAG = "onnx.sha256"
-#: The sha256 of the bundle's integrity record (`bundle.sha256`); `seqops.serving` checks it
-#: under the same name (it does not import this module: serving stays free of the gate).
-BUNDLE_TAG = "seqops.bundle_sha256"
+BUNDLE_TAG = contract.DIGEST_TAG
 ROLLED_BACK = "rolled_back"
 #: Written by `promote` only: the verdict (gate run) a version was last promoted under, the
 #: champion it replaced, the digest of the release params it was judged under.

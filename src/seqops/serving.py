@@ -60,9 +60,6 @@ _ORT_LOAD_ERRORS = tuple(
                  "NotImplemented", "RuntimeException")
 )  # fmt: skip
 
-#: The model-version tag holding the sha256 of a registered bundle's `bundle.sha256`
-#: (`seqops.registry.BUNDLE_TAG`, not imported: serving stays free of the registry's gate).
-REGISTRY_BUNDLE_TAG = "seqops.bundle_sha256"
 #: What MLflow writes beside a model it downloads from the registry: its name and version.
 REGISTERED_META_FILE = "registered_model_meta"
 
@@ -267,7 +264,7 @@ def check_registered(model_root: Path, record: Path | None) -> None:
             f"{name} v{version}: cannot read the registry's record of the bundle "
             f"({one_line(exc.message)})"
         ) from None
-    want = tags.get(REGISTRY_BUNDLE_TAG)
+    want = tags.get(contract.DIGEST_TAG)
     if not want:
         return
     got = outputs.sha256(record) if record is not None and record.is_file() else "missing"

@@ -17,7 +17,6 @@ import pytest
 from mlflow import MlflowClient
 
 from seqops.registry import BUNDLE_TAG
-from seqops.serving import REGISTRY_BUNDLE_TAG
 from tests.conftest import BIN, run
 from tests.integration.test_serving_mlflow import raw_test_frame
 
@@ -40,10 +39,6 @@ def _registered_files(client: MlflowClient) -> Path:
     model_id = version.model_id or version.source.removeprefix("models:/")
     location = client.get_logged_model(model_id).artifact_location
     return Path(location.removeprefix("file://")) / "artifacts"
-
-
-def test_the_tag_names_the_same_thing_in_registry_and_serving() -> None:
-    assert BUNDLE_TAG == REGISTRY_BUNDLE_TAG
 
 
 def test_a_consistently_rewritten_registered_bundle_is_refused(
