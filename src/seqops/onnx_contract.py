@@ -32,21 +32,53 @@ TOKENS = "tokens"
 LENGTHS = "lengths"
 """int64 `(batch,)`, real steps per sequence (>= 1)."""
 OUTPUT = "logits"
-"""Classifiers' output: float32 `(batch, classes)`, unnormalised class scores. Other tasks
+"""Classifiers' output: float32 `(batch, classes)`, unnormalised class scores; for per-step
+models (taggers) `(batch, time, tags)`, 0 at padded steps (`per_step_shape`). Other tasks
 name their own output (`Task.output`)."""
 FORECAST = "forecast"
 """Forecasting models' output: float32 `(batch, horizon, targets)`, the next `horizon` steps
 of each target, standardised (and differenced) as `preprocessing.json`'s `forecast` says; the
 predictor turns them back into the series' units."""
 
+TRANSITIONS = "transitions"
+"""A CRF tagger's extra output: float32 `(tags, tags)`, the score of tag j following tag i at
+`[i, j]`. With `START_TRANSITIONS` and `END_TRANSITIONS`, what `seqops.decoding.viterbi`
+needs besides the per-step scores, so a predictor decodes without torch."""
+START_TRANSITIONS = "start_transitions"
+"""A CRF tagger's extra output: float32 `(tags,)`, the score of each tag at a first step."""
+END_TRANSITIONS = "end_transitions"
+"""A CRF tagger's extra output: float32 `(tags,)`, the score of each tag at a last step."""
+CRF_OUTPUTS = (TRANSITIONS, START_TRANSITIONS, END_TRANSITIONS)
+"""The CRF's outputs, in the order the graph lists them after the per-step scores."""
+
 BATCH = "batch"
 TIME = "time"
 
 
-def dynamic_axes(input_name: str, output_name: str = OUTPUT) -> dict[str, dict[int, str]]:
+def dynamic_axes(
+    input_name: str, output_name: str = OUTPUT, *, per_step: bool = False
+) -> dict[str, dict[int, str]]:
     """The named symbolic dims (torch.onnx's `dynamic_axes` form) of a graph whose first input
-    is `x` or `tokens`: batch and time on the input, batch on `lengths` and on the output."""
-    return {input_name: {0: BATCH, 1: TIME}, LENGTHS: {0: BATCH}, output_name: {0: BATCH}}
+    is `x` or `tokens`: batch and time on the input, batch on `lengths` and on the output,
+    and with `per_step` time on the output too (one output per input step). A CRF's
+    transition outputs have fixed dims only, so they appear nowhere here."""
+    output_axes = {0: BATCH, 1: TIME} if per_step else {0: BATCH}
+    return {input_name: {0: BATCH, 1: TIME}, LENGTHS: {0: BATCH}, output_name: output_axes}
+
+
+def per_step_shape(n_tags: int) -> list[str | int]:
+    """The shape of a per-step output: one score per tag at every step of every sequence."""
+    return [BATCH, TIME, n_tags]
+
+
+def is_per_step(output_shape: list[str | int]) -> bool:
+    """Whether an output of this shape has a time axis, i.e. one output per input step."""
+    return output_shape[:2] == [BATCH, TIME]
+
+
+def crf_shapes(n_tags: int) -> dict[str, list[str | int]]:
+    """The shapes of a CRF tagger's extra outputs (`CRF_OUTPUTS`)."""
+    return {TRANSITIONS: [n_tags, n_tags], START_TRANSITIONS: [n_tags], END_TRANSITIONS: [n_tags]}
 
 
 MODEL_FILE = "model.onnx"
@@ -103,12 +135,17 @@ class ContractError(SeqopsError):
 
 
 def expected_shapes(
-    input_name: str, n_features: int, output_name: str, output_shape: list[str | int]
+    input_name: str,
+    n_features: int,
+    output_name: str,
+    output_shape: list[str | int],
+    extra_outputs: dict[str, list[str | int]] | None = None,
 ) -> dict[str, list[str | int]]:
     """Each graph input and output's shape; strings are symbolic dims. The task gives its
-    output's name and shape (`[batch, classes]`, `[batch, horizon, targets]`, ...)."""
+    output's name and shape (`[batch, classes]`, `[batch, horizon, targets]`, ...); a graph
+    with more outputs (a CRF's, `crf_shapes`) lists them in `extra_outputs`, after it."""
     first: list[str | int] = [BATCH, TIME] if input_name == TOKENS else [BATCH, TIME, n_features]
-    return {input_name: first, LENGTHS: [BATCH], output_name: output_shape}
+    return {input_name: first, LENGTHS: [BATCH], output_name: output_shape, **(extra_outputs or {})}
 
 
 def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
@@ -120,25 +157,30 @@ def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
 
 
 def check_graph(model: onnx.ModelProto, expected: dict[str, list[str | int]]) -> None:
-    """Raise ContractError unless names, dtypes and symbolic dims are `expected` (inputs first,
-    then the one output, as `expected_shapes` orders them).
+    """Raise ContractError unless names, dtypes and symbolic dims are `expected` (the two
+    inputs first, `x` or `tokens` then `lengths`, then the outputs, as `expected_shapes`
+    orders them).
 
     Exporters can freeze a dim silently (tracing with batch 1, torch.export specialising a
     recurrent loop), so this reads the written graph rather than trusting the export call.
     """
-    *want_inputs, output = list(expected)
+    want_inputs, want_outputs = list(expected)[:2], list(expected)[2:]
     inputs = [v.name for v in model.graph.input]
     outputs = [v.name for v in model.graph.output]
-    if inputs != want_inputs or outputs != [output]:
+    if inputs != want_inputs or outputs != want_outputs:
         raise ContractError(
             f"graph has inputs {inputs} and outputs {outputs}; "
-            f"expected inputs {want_inputs} and outputs {[output]}"
+            f"expected inputs {want_inputs} and outputs {want_outputs}"
         )
     dtypes = {
         v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]
     }
     first = want_inputs[0]
-    want_dtypes = {first: _INT64 if first == TOKENS else _FLOAT, LENGTHS: _INT64, output: _FLOAT}
+    want_dtypes = {
+        first: _INT64 if first == TOKENS else _FLOAT,
+        LENGTHS: _INT64,
+        **dict.fromkeys(want_outputs, _FLOAT),
+    }
     if dtypes != want_dtypes:
         raise ContractError(f"graph element types {dtypes}; expected {want_dtypes}")
     shapes = graph_shapes(model)

@@ -15,7 +15,8 @@ models, `model.int8.onnx`. Raises ExportError when ONNX Runtime disagrees with P
 checked (batch, time) shape,
 or when the task's served-path check fails. Nothing here depends on which task it is: the
 task supplies the output's name and shape, the decision agreement, the quality metric and
-the served-path checks.
+the served-path checks. A per-step output shape (`onnx_contract.is_per_step`) gets a symbolic
+time axis; a network with a CRF also outputs its transition scores (`CRFGraph`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ExportError
 from seqops.layout import split_file
+from seqops.model.crf import LinearChainCRF
 from seqops.model.runtime import load_network
 from seqops.serving import Predictor
 from seqops.tasks import get_task, read_meta
@@ -56,6 +58,36 @@ def example_inputs(input_name: str, n_features: int) -> tuple[torch.Tensor, torc
     return x, torch.tensor([5, 2, 4], dtype=torch.int64)  # (B,)
 
 
+class CRFGraph(nn.Module):
+    """A network with a CRF as one graph: its per-step emission scores, then the CRF's
+    `transitions`, `start_transitions` and `end_transitions` (`onnx_contract.CRF_OUTPUTS`),
+    all a torch-free predictor needs to Viterbi-decode (`seqops.decoding`)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        crf = getattr(net, "crf", None)
+        if not isinstance(crf, LinearChainCRF):
+            raise ExportError(
+                f"the graph contract lists the CRF outputs {list(contract.CRF_OUTPUTS)} but "
+                "the network has no CRF"
+            )
+        self.net = net
+        self.crf = crf
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        crf = self.crf
+        return self.net(x, lengths), crf.transitions, crf.start_transitions, crf.end_transitions
+
+
+def crf_outputs(net: nn.Module) -> dict[str, list[str | int]]:
+    """The extra outputs of `net`'s graph: the CRF's (`onnx_contract.crf_shapes`) when it
+    has one, else none."""
+    crf = getattr(net, "crf", None)
+    return contract.crf_shapes(crf.n_tags) if isinstance(crf, LinearChainCRF) else {}
+
+
 def export_onnx(
     net: nn.Module,
     path: Path,
@@ -64,9 +96,16 @@ def export_onnx(
     output_name: str,
     expected: dict[str, list[str | int]],
 ) -> None:
-    """Write `net` to `path` in eval mode and check the written graph has `expected` shapes."""
+    """Write `net` to `path` in eval mode and check the written graph has `expected` shapes.
+
+    A per-step output in `expected` gets a symbolic time axis; when `expected` lists the CRF's
+    outputs, the graph is `CRFGraph(net)`."""
     net.eval()
     n_features = expected[input_name][2] if input_name == contract.INPUT else 0
+    with_crf = contract.TRANSITIONS in expected
+    graph = CRFGraph(net).eval() if with_crf else net  # eval: export restores its mode
+    output_names = [output_name, *contract.CRF_OUTPUTS] if with_crf else [output_name]
+    per_step = contract.is_per_step(expected[output_name])
     x, lengths = example_inputs(input_name, int(n_features))
     with outputs.atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         # The TorchScript exporter, not torch.export (dynamo=True): torch.export specialises
@@ -74,12 +113,12 @@ def export_onnx(
         # its deprecation notice and an h0-batch note that the batch-1 parity check covers.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net,
+            graph,
             (x, lengths),
             str(tmp),
             input_names=[input_name, contract.LENGTHS],
-            output_names=[output_name],
-            dynamic_axes=contract.dynamic_axes(input_name, output_name),
+            output_names=output_names,
+            dynamic_axes=contract.dynamic_axes(input_name, output_name, per_step=per_step),
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
@@ -173,14 +212,22 @@ def quantize_int8(cell: str, fp32_path: Path, int8_path: Path) -> str | None:
     return None
 
 
-def make_bundle(meta: DataMeta, task: Task, data: DataConfig, max_length: int) -> Bundle:
-    """prepare's metadata plus what the predictor needs to read raw request rows."""
+def make_bundle(
+    meta: DataMeta,
+    task: Task,
+    data: DataConfig,
+    max_length: int,
+    extra_outputs: tuple[str, ...] = (),
+) -> Bundle:
+    """prepare's metadata plus what the predictor needs to read raw request rows;
+    `extra_outputs` are the graph's outputs after the task's (a CRF's, `crf_outputs`)."""
     if max_length < meta.max_train_length:
         raise ExportError(
             f"export.max_length = {max_length} is below the longest training sequence "
             f"({meta.max_train_length} steps); raise it"
         )
-    axes = contract.dynamic_axes(meta.input, task.output)
+    per_step = contract.is_per_step(task.output_shape(meta))
+    axes = contract.dynamic_axes(meta.input, task.output, per_step=per_step)
     return Bundle(
         data=meta,
         id_column=data.id_column,
@@ -188,7 +235,7 @@ def make_bundle(meta: DataMeta, task: Task, data: DataConfig, max_length: int) -
         max_length=max_length,
         onnx=OnnxIO(
             inputs=[meta.input, contract.LENGTHS],
-            outputs=[task.output],
+            outputs=[task.output, *extra_outputs],
             dynamic_axes={
                 name: {str(i): d for i, d in dims.items()} for name, dims in axes.items()
             },
@@ -276,7 +323,8 @@ def build_bundle(
     task = get_task(meta.task)
     test = SequenceSet.load(processed / split_file("test"))
 
-    bundle = make_bundle(meta, task, data, cfg.max_length)
+    extra = crf_outputs(net)
+    bundle = make_bundle(meta, task, data, cfg.max_length, tuple(extra))
     files = {}
     for name in task.bundle_files(meta):
         shutil.copyfile(processed / name, directory / name)
@@ -284,7 +332,7 @@ def build_bundle(
     fp32_path = directory / contract.MODEL_FILE
     int8_path = directory / contract.INT8_FILE
     expected = contract.expected_shapes(
-        meta.input, len(meta.feature_names), task.output, task.output_shape(meta)
+        meta.input, len(meta.feature_names), task.output, task.output_shape(meta), extra
     )
     export_onnx(net, fp32_path, cfg.opset, meta.input, task.output, expected)
     outputs.kill_point("written")

@@ -2,7 +2,8 @@
 
 A batch is `(x, lengths, y)`: `x` float32 `(B, T, F)` zero-padded to the longest sequence in
 the batch (or int64 token ids `(B, T)` padded with id 0 for text), `lengths` int64 `(B,)`,
-`y` int64 classes `(B,)` or float32 forecast targets `(B, horizon, n_targets)`.
+`y` int64 classes `(B,)` or float32 forecast targets `(B, horizon, n_targets)`, or with
+`per_step` one int64 tag per step `(B, T)`, padded with `IGNORE_INDEX`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from torch.utils.data import DataLoader, Dataset
 from seqops.data.sequences import SequenceSet
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+IGNORE_INDEX = -100
+"""The label of a padded step in a per-step batch: what `nn.CrossEntropyLoss` leaves out by
+default, and never a real tag (tags are 0 .. C - 1)."""
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,6 +90,18 @@ def collate(items: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
     return x, lengths, torch.from_numpy(np.stack([np.asarray(y) for _, y in items]))
 
 
+def collate_per_step(items: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
+    """Per-step labels: each example's `(T_i,)` tags padded with `IGNORE_INDEX` to int64
+    `(B, max T)`, aligned with the padded inputs."""
+    x, lengths = pad_batch([s for s, _ in items])
+    y = torch.full((len(items), x.shape[1]), IGNORE_INDEX, dtype=torch.int64)
+    for i, (sequence, tags) in enumerate(items):
+        if len(tags) != len(sequence):
+            raise ValueError(f"example {i}: {len(tags)} tags for {len(sequence)} steps")
+        y[i, : len(tags)] = torch.from_numpy(np.asarray(tags, dtype=np.int64))
+    return x, lengths, y
+
+
 def loader(
     data: SequenceSet,
     batch_size: int,
@@ -93,14 +110,18 @@ def loader(
     seed: int = 0,
     augment: Augment = Augment(),
     augment_stream: int = 0,
+    per_step: bool = False,
 ) -> DataLoader:
     """Batches of `data`; `augment` (training only) changes each example as it is drawn,
-    from a random stream of `seed` and `augment_stream` (the DDP rank: ranks differ)."""
+    from a random stream of `seed` and `augment_stream` (the DDP rank: ranks differ).
+    `per_step`: labels are one tag per step (`collate_per_step`), not one per sequence."""
+    if per_step and augment.crop:
+        raise ValueError("augment crop drops steps, which per-step labels cannot follow")
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         _SequenceDataset(data, augment, seed, augment_stream),
         batch_size=batch_size,
         shuffle=shuffle,
-        collate_fn=collate,
+        collate_fn=collate_per_step if per_step else collate,
         generator=generator,
     )

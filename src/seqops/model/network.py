@@ -19,6 +19,17 @@ per batch (weight-drop, `SequenceNet.run_cell`).
 
     forecaster = SequenceNet(3, 1, horizon=12)
     forecast = forecaster(x, lengths) # x (B, T, 3) → (B, 12, 1): 12 steps of 1 target
+
+    tagger = SequenceNet(0, 7, vocab_size=20000, per_step=True, crf=True, char_vocab_size=90)
+    scores = tagger(tokens, lengths, chars)  # chars (B, T, W) int64 → (B, T, 7), 0 at padding
+
+Per-step output (`per_step=True`, for tagging) skips pooling and applies the head to every
+step's state: one output per input step, so the input encoder must keep the time axis (a
+strided conv is refused). The bidirectional states are already back in step order
+(`reverse_padded` undoes the reversal), so step t's output reads both directions at step t.
+Padded steps' outputs are set to 0. With `crf=True` the network also holds a linear-chain
+CRF (`seqops.model.crf`) whose transition scores the tagging objective trains and the
+exported graph outputs; the network's own output stays the per-step emission scores.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import torch
 from torch import nn
 
 from seqops.config import ModelConfig
+from seqops.model.crf import LinearChainCRF
 
 #: Architecture defaults come from the config's fields (the one place they are declared).
 _DEFAULT = ModelConfig()
@@ -78,7 +90,41 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, index.unsqueeze(-1).expand_as(x))
 
 
+class CharacterCNN(nn.Module):
+    """One vector per word from its characters: a character embedding, a convolution over
+    each word's characters and a max over its real ones (Ma & Hovy 2016), so a tagger sees
+    prefixes, suffixes and capitalisation of words its vocabulary does not hold.
+
+    Input `(B, T, W)` int64 character ids per word, 0 = padding (after a word's characters,
+    and whole padded words); output `(B, T, filters)`, 0 for a padded word. Padding never
+    changes a word's vector: the padding character embeds to zeros, as the convolution's
+    own zero padding at a word's edges does, and the max skips padded characters."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, filters: int, kernel: int) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"char_kernel must be odd (centred on a character), got {kernel}")
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.conv = nn.Conv1d(embedding_dim, filters, kernel, padding=kernel // 2)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        batch, time, width = chars.shape
+        words = chars.reshape(batch * time, width)  # (N, W)
+        h = self.embedding(words).transpose(1, 2)  # (N, E, W)
+        h = torch.tanh(self.conv(h)).transpose(1, 2)  # (N, W, F)
+        real = (words != 0).unsqueeze(-1)  # (N, W, 1)
+        h = torch.where(real, h, torch.full_like(h, float("-inf"))).amax(dim=1)  # (N, F)
+        h = torch.where(real.any(dim=1), h, torch.zeros_like(h))  # padded words: 0, not -inf
+        return h.view(batch, time, -1)  # (B, T, F)
+
+
 class SequenceNet(nn.Module):
+    """See the module docstring. Off by default, for tagging: `per_step` (one output per
+    step), `crf` (a CRF over those outputs, needs `per_step`) and, for token input, the
+    character features of `CharacterCNN` (`char_vocab_size` character ids; `char_dim`,
+    `char_filters`, `char_kernel` its sizes), concatenated to each word's embedding and read
+    from the `chars` argument of `forward`."""
+
     def __init__(
         self,
         n_features: int,
@@ -100,6 +146,12 @@ class SequenceNet(nn.Module):
         encoder_stride: int = _DEFAULT.encoder_stride,
         encoder_layers: int = _DEFAULT.encoder_layers,
         encoder_norm: bool = False,  # not the config default: older checkpoints have none
+        per_step: bool = False,
+        crf: bool = False,
+        char_vocab_size: int | None = None,
+        char_dim: int = 30,
+        char_filters: int = 30,
+        char_kernel: int = 3,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -110,6 +162,17 @@ class SequenceNet(nn.Module):
             raise ValueError(f"unknown encoder {encoder!r}")
         if encoder == "conv" and not 1 <= encoder_stride <= encoder_kernel:
             raise ValueError(f"need 1 <= encoder_stride <= encoder_kernel, got {encoder_stride}")
+        if per_step and encoder == "conv" and encoder_stride != 1 and not vocab_size:
+            raise ValueError(
+                f"per-step output needs one encoder step per input step: encoder_stride must "
+                f"be 1 with encoder conv (got {encoder_stride}), or use encoder linear"
+            )
+        if per_step and horizon is not None:
+            raise ValueError("per-step output has no forecast horizon (horizon must be None)")
+        if crf and not per_step:
+            raise ValueError("crf needs per_step: a CRF scores one tag per step")
+        if char_vocab_size and not vocab_size:
+            raise ValueError("char_vocab_size needs token input (vocab_size): chars are per word")
         self.pooling = pooling
         self.bidirectional = bidirectional
         self.hidden_size = hidden_size
@@ -126,6 +189,11 @@ class SequenceNet(nn.Module):
             nn.init.normal_(self.embedding.weight, std=0.1)
             with torch.no_grad():
                 self.embedding.weight[0].zero_()
+        self.characters = (
+            CharacterCNN(char_vocab_size, char_dim, char_filters, char_kernel)
+            if char_vocab_size
+            else None
+        )
         # Float features: a linear layer per step, or a strided Conv1d over time whose
         # output step j reads input steps [j*s, j*s + k) and so shortens a sequence to
         # ceil(T / s) steps (the recurrent cell then runs s times fewer steps).
@@ -147,6 +215,8 @@ class SequenceNet(nn.Module):
             nn.BatchNorm1d(hidden_size) for _ in range(convolutions if encoder_norm else 0)
         )
         first = embedding_dim if vocab_size else hidden_size
+        if self.characters is not None:
+            first += char_filters
         rnn = _CELLS[cell]
         # One single-layer, single-direction cell per (layer, direction): stacking by hand
         # lets the backward direction reverse within each length (see module docstring).
@@ -163,10 +233,13 @@ class SequenceNet(nn.Module):
         self.recurrent_dropout = recurrent_dropout
         self.locked_dropout = locked_dropout
         out = hidden_size * directions
-        self.attention = nn.Linear(out, 1) if pooling == "attention" else None
+        self.per_step = per_step
+        self.attention = nn.Linear(out, 1) if pooling == "attention" and not per_step else None
         # Forecasting: one output per (future step, target) at once (direct multi-step).
         self.horizon = horizon
         self.head = nn.Linear(out, n_outputs * (horizon or 1))
+        # Created last, so the layers above draw the same random numbers with or without it.
+        self.crf = LinearChainCRF(n_outputs) if crf else None
 
     def encoded_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Real steps per sequence after the input encoder: `ceil(length / stride)`."""
@@ -174,8 +247,16 @@ class SequenceNet(nn.Module):
             return lengths
         return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
 
-    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def embed(
+        self, x: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The input encoder: `(B, T', H)` inputs of the first recurrent layer."""
+        if self.characters is not None:
+            assert self.embedding is not None
+            if chars is None:
+                raise ValueError("this network reads character ids: pass chars (B, T, W)")
+            words = torch.cat([self.embedding(x), self.characters(chars)], dim=-1)
+            return self.step_dropout(words)  # (B, T, E + char_filters)
         if self.embedding is not None:
             return self.step_dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
         assert self.encoder is not None
@@ -194,10 +275,12 @@ class SequenceNet(nn.Module):
             x = torch.relu(x).transpose(1, 2)  # (B, ceil(T / s), H)
         return x
 
-    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, x: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Per-step states `(B, T', H * directions)` (`T' = ceil(T / stride)`, see
-        `encoded_lengths`); padded steps hold unspecified values."""
-        h = self.embed(x, lengths)
+        `encoded_lengths`), in step order; padded steps hold unspecified values."""
+        h = self.embed(x, lengths, chars)
         lengths = self.encoded_lengths(lengths)
         for i, forward_cell in enumerate(self.forward_cells):
             if i > 0:
@@ -254,8 +337,17 @@ class SequenceNet(nn.Module):
         weights = torch.softmax(scores, dim=1)
         return (torch.where(mask, h, torch.zeros_like(h)) * weights).sum(dim=1)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        pooled = self.pool(self.encode(x, lengths), self.encoded_lengths(lengths))  # (B, D)
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`(B, C)` per sequence, `(B, H, K)` forecasts, or with `per_step` `(B, T, C)`;
+        `chars` `(B, T, W)` only for a network with character features."""
+        if self.per_step:
+            h = self.encode(x, lengths, chars)  # (B, T, D)
+            out = self.head(self.dropout(h))  # (B, T, C)
+            real = step_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)
+            return torch.where(real, out, torch.zeros_like(out))
+        pooled = self.pool(self.encode(x, lengths, chars), self.encoded_lengths(lengths))  # (B, D)
         out = self.head(self.dropout(pooled))  # (B, C) or (B, H * K)
         if self.horizon is None:
             return out

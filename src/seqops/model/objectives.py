@@ -8,11 +8,16 @@
 A task (`seqops.tasks`) names its objective and arguments; `LitSequenceModel` builds it, so
 the system holds no task branches. Metric names follow the vocabulary in
 `docs/architecture.md` (`val/accuracy`, `val/rmse`, ...).
+
+Per-step objectives (`tagging`, `crf_tagging`) read `(B, T, C)` outputs of a `per_step`
+network and `(B, T)` labels padded with `IGNORE_INDEX` (`seqops.data.batches`): padded
+steps never reach the loss or the metrics. `crf_tagging` scores with the network's own CRF
+layer, so it is built with the network: `build_objective(spec, network)`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch import nn
@@ -20,13 +25,21 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
+from seqops.data.batches import IGNORE_INDEX
 from seqops.data.windows import integration_matrix
+from seqops.model.crf import LinearChainCRF
 
 
 class Objective(nn.Module):
     """Loss and validation metrics (`metrics`, a MetricCollection prefixed `val/`)."""
 
     metrics: MetricCollection
+
+    @classmethod
+    def build(cls, network: nn.Module | None, **kwargs: Any) -> Self:
+        """The objective from its spec's arguments; `network` is for an objective that
+        scores with layers of the network being trained (a CRF), unused by the others."""
+        return cls(**kwargs)
 
     def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -103,14 +116,90 @@ class Regression(Objective):
         self.metrics.update(output.squeeze(-1) * self.std + self.mean, y * self.std + self.mean)
 
 
+def real_steps(y: torch.Tensor) -> torch.Tensor:
+    """`(B, T)` boolean mask of the labelled steps of `(B, T)` per-step labels."""
+    return y != IGNORE_INDEX
+
+
+class Tagging(Objective):
+    """Cross-entropy over `(B, T, C)` per-step logits, averaged over the real steps (labels
+    equal to `IGNORE_INDEX` are left out); token accuracy over the real steps."""
+
+    def __init__(self, n_tags: int) -> None:
+        super().__init__()
+        self.cross_entropy = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.metrics = MetricCollection(
+            {"token_accuracy": MulticlassAccuracy(n_tags, average="micro")}
+        ).clone(prefix="val/")
+
+    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.cross_entropy(output.flatten(0, 1), y.flatten())  # (B * T, C), (B * T,)
+
+    def update(self, output: torch.Tensor, y: torch.Tensor) -> None:
+        real = real_steps(y)
+        self.metrics.update(output[real], y[real])  # (N, C), (N,)
+
+
+class CRFTagging(Objective):
+    """Negative log-likelihood of the gold tags under the network's linear-chain CRF over its
+    `(B, T, C)` emission scores, summed over the batch and divided by its real steps (a
+    per-step scale, like `Tagging`'s cross-entropy, so one learning rate suits both); token
+    accuracy of the Viterbi tags over the real steps.
+
+    The labels say where each sequence ends (real steps first, then `IGNORE_INDEX`), since
+    the loss sees no `lengths`; labels with a gap are refused. The CRF is the network's own
+    module, shared here (so it trains with the network and is saved and exported with it;
+    a system's state_dict lists it under both)."""
+
+    def __init__(self, crf: LinearChainCRF) -> None:
+        super().__init__()
+        self.crf = crf
+        self.metrics = MetricCollection(
+            {"token_accuracy": MulticlassAccuracy(crf.n_tags, average="micro")}
+        ).clone(prefix="val/")
+
+    @classmethod
+    def build(cls, network: nn.Module | None, **kwargs: Any) -> Self:
+        crf = getattr(network, "crf", None)
+        if not isinstance(crf, LinearChainCRF):
+            raise ValueError("crf_tagging needs the network it trains, built with crf=True")
+        return cls(crf, **kwargs)
+
+    @staticmethod
+    def lengths(y: torch.Tensor) -> torch.Tensor:
+        """`(B,)` real steps per sequence of `(B, T)` labels."""
+        real = real_steps(y)
+        lengths = real.sum(dim=1)
+        prefix = torch.arange(y.shape[1], device=y.device).unsqueeze(0) < lengths.unsqueeze(1)
+        if not torch.equal(real, prefix) or bool((lengths == 0).any()):
+            raise ValueError(
+                f"per-step labels must be one or more real tags then {IGNORE_INDEX} padding"
+            )
+        return lengths
+
+    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        lengths = self.lengths(y)
+        nll = self.crf.negative_log_likelihood(output, y, lengths)  # (B,)
+        return nll.sum() / lengths.sum()
+
+    def update(self, output: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            tags = self.crf.decode(output, self.lengths(y))  # (B, T), -1 at padding
+        real = real_steps(y)
+        self.metrics.update(tags[real], y[real])  # (N,), (N,)
+
+
 OBJECTIVES: dict[str, type[Objective]] = {
     "classification": Classification,
     "forecast": Forecast,
     "regression": Regression,
+    "tagging": Tagging,
+    "crf_tagging": CRFTagging,
 }
 
 
-def build_objective(spec: dict[str, Any]) -> Objective:
-    """`{"kind": <one of OBJECTIVES>, **its arguments}` → the objective."""
+def build_objective(spec: dict[str, Any], network: nn.Module | None = None) -> Objective:
+    """`{"kind": <one of OBJECTIVES>, **its arguments}` → the objective; `network`, the
+    network being trained, is needed by `crf_tagging` only (`Objective.build`)."""
     kind, kwargs = spec["kind"], {k: v for k, v in spec.items() if k != "kind"}
-    return OBJECTIVES[kind](**kwargs)
+    return OBJECTIVES[kind].build(network, **kwargs)
