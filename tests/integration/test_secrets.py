@@ -11,6 +11,7 @@ are searched for both passwords: zero hits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -55,7 +56,25 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
            "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
            "--host", "127.0.0.1", "--port", str(_free_port()), "--workers", "1"]  # fmt: skip
     with running_server(cmd, root, env, "/health", root / "server.log") as url:
+        _cheap_hash(root / "basic_auth.db", ADMIN, password)
         yield url, password, root
+
+
+def _cheap_hash(auth_db: Path, user: str, password: str) -> None:
+    """Store `user`'s password hash with 1,000 PBKDF2 rounds instead of werkzeug's default
+    scrypt: the server checks the hash on every request (about 60 ms each with scrypt, some
+    hundreds of requests per pipeline run). The password is still needed, and still never
+    stored: only its hash is, as before."""
+    import sqlite3
+
+    from werkzeug.security import generate_password_hash
+
+    with contextlib.closing(sqlite3.connect(auth_db)) as db, db:
+        changed = db.execute(
+            "UPDATE users SET password_hash = ? WHERE username = ?",
+            (generate_password_hash(password, "pbkdf2:sha256:1000"), user),
+        ).rowcount
+    assert changed == 1, f"{auth_db}: no user {user!r} to re-hash"
 
 
 def _status_without_credentials(url: str) -> int:

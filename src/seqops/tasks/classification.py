@@ -175,7 +175,7 @@ def minirocket_baseline(train: SequenceSet, test: SequenceSet) -> np.ndarray:
 
 def warm_baseline() -> None:
     """Compile MiniRocket's numba kernels into the environment's cache (`make install` calls
-    this, where pip compiles bytecode), so no pipeline run or test pays the compilation."""
+    this), so no pipeline run or test pays the compilation."""
     from seqops.data.sequences import SequenceSet
 
     rng = np.random.default_rng(0)
