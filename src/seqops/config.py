@@ -37,7 +37,11 @@ Cell = Literal["lstm", "gru", "rnn"]
 Pooling = Literal["last", "mean", "max", "attention"]
 #: The task families; each is one module of `seqops.tasks` (see docs/architecture.md).
 TaskName = Literal[
-    "sequence_classification", "text_classification", "forecasting", "sequence_regression"
+    "sequence_classification",
+    "text_classification",
+    "forecasting",
+    "sequence_regression",
+    "sequence_labeling",
 ]
 
 #: Upper bounds of the values that size memory or threads, checked before a stage deletes its
@@ -94,6 +98,24 @@ class TokenizerConfig(_Section):
     """Texts are truncated to this many tokens, in training and at prediction alike."""
 
 
+class LabelingConfig(_Section):
+    """Sequence labeling of tokens only: how each token of a CoNLL sentence becomes model input.
+
+    Both vocabularies are built from the training split only; a token is one word id plus the
+    ids of its first `max_word_length` characters, packed into one row of the `tokens` input
+    (docs/tasks/sequence_labeling.md)."""
+
+    lowercase: bool = True
+    """Look words up lower-cased (the character ids keep the case, so capitalisation still
+    reaches the model through them)."""
+    min_frequency: int = Field(2, ge=1)
+    """A word seen fewer times in the training split is `[UNK]` (id 1): words seen once then
+    train the `[UNK]` vector that unseen test words get."""
+    max_word_length: int = Field(20, ge=1, le=256)
+    """Characters of each word the character features read; longer words are cut to their
+    first `max_word_length` characters, in training and at prediction alike."""
+
+
 class ForecastConfig(_Section):
     """Forecasting only: the series, the windows the model reads and writes, the splits.
 
@@ -140,11 +162,14 @@ class DataConfig(_Section):
     or `Covid3Month` for regression); for forecasting, a bundled series: `co2` or `airline`."""
     path: PathParam | None = None
     """A user file: long format (CSV, TSV or Parquet) for sequences; for text, CSV, TSV,
-    Parquet or `<label> <text>` lines (any other suffix). Set `dataset: null` to use it."""
+    Parquet or `<label> <text>` lines (any other suffix); for sequence labeling, the CoNLL
+    training file (`token<TAB>tag` lines, BIO or BIOES). Set `dataset: null` to use it."""
     val_path: PathParam | None = None
-    """Text only: a validation file in the same format; null carves `val_fraction` from `path`."""
+    """Text only: a validation file in the same format; null carves `val_fraction` from `path`.
+    Sequence labeling: the CoNLL validation file (required)."""
     test_path: PathParam | None = None
-    """Text only: a test file in the same format; null carves `test_fraction` from `path`."""
+    """Text only: a test file in the same format; null carves `test_fraction` from `path`.
+    Sequence labeling: the CoNLL test file (required)."""
     text_column: str = "text"
     """Text only: column holding the raw text (tables; `<label> <text>` lines need none)."""
     tokenizer: TokenizerConfig = TokenizerConfig()
@@ -169,6 +194,8 @@ class DataConfig(_Section):
     """Stratified share held out for test, for user files only (bundled sets keep theirs)."""
     forecast: ForecastConfig = ForecastConfig()
     """Forecasting only: windows, differencing, chronological splits, gaps."""
+    labeling: LabelingConfig = LabelingConfig()
+    """Sequence labeling only: word and character vocabularies of CoNLL tokens."""
 
     @field_validator("time_format")
     @classmethod
@@ -246,6 +273,12 @@ class ModelConfig(_Section):
     """Text only: pretrained word vectors, a local word2vec / GloVe text file; null = random."""
     freeze_embeddings: bool = False
     """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
+    crf: bool = True
+    """Sequence labeling only: a linear-chain CRF over the per-token tag scores (trained by
+    its likelihood, decoded by Viterbi) instead of an independent argmax per token."""
+    char_features: bool = True
+    """Sequence labeling only: a character CNN over each word's characters, concatenated to
+    its word embedding (prefixes, suffixes and capitalisation of words the vocabulary lacks)."""
 
     def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
         """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""

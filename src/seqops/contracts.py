@@ -29,6 +29,7 @@ from pydantic import (
 
 from seqops import outputs
 from seqops.errors import DataError, clip
+from seqops.onnx_contract import CRF_OUTPUTS
 
 
 class Contract(BaseModel):
@@ -199,8 +200,20 @@ class OnnxIO(Contract):
     against the graph itself when the predictor opens it)."""
 
     inputs: list[str] = Field(min_length=2, max_length=2)
-    outputs: list[str] = Field(min_length=1, max_length=1)
+    outputs: list[str] = Field(min_length=1, max_length=4)
+    """The task's output, then for a CRF tagger the CRF's transition scores
+    (`onnx_contract.CRF_OUTPUTS`, in that order), which a predictor decodes with."""
     dynamic_axes: dict[str, dict[str, str]]
+
+    @field_validator("outputs")
+    @classmethod
+    def _task_output_then_crf(cls, names: list[str]) -> list[str]:
+        if len(names) > 1 and tuple(names[1:]) != CRF_OUTPUTS:
+            raise ValueError(
+                f"outputs after the first must be the CRF's {list(CRF_OUTPUTS)}, got "
+                f"{clip(repr(names[1:]), 120)}"
+            )
+        return names
 
 
 class Bundle(Contract):
@@ -282,6 +295,14 @@ class DataReport(Contract):
     series: SeriesInfo | None = None
     target: dict[str, dict[str, float]] | None = None
     """Tasks predicting one number per sequence: the target's mean / std / min / max per split."""
+    tag_counts: dict[str, dict[str, int]] | None = None
+    """Tagging: tokens per tag, per split."""
+    entity_counts: dict[str, dict[str, int]] | None = None
+    """Tagging: entities per type, per split."""
+    n_tokens: dict[str, int] | None = None
+    """Tagging: tokens per split."""
+    char_vocab_size: int | None = None
+    """Tagging: character ids (padding and unknown included), from the training split."""
 
     def numbers(self) -> dict[str, Any]:
         found = {

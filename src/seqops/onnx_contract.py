@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 INPUT = "x"
 """float32 `(batch, time, features)`, standardised features, zero-padded after each length."""
 TOKENS = "tokens"
-"""int64 `(batch, time)`, token ids (text models) padded with id 0 after each length."""
+"""int64 `(batch, time)`, token ids (text models) padded with id 0 after each length; for a
+tagger `(batch, time, 1 + W)`, each token's word id then its first W character ids (0 pads a
+shorter word and every padded step), W fixed by the bundle (one per `feature_names`)."""
 LENGTHS = "lengths"
 """int64 `(batch,)`, real steps per sequence (>= 1)."""
 OUTPUT = "logits"
@@ -140,11 +142,17 @@ def expected_shapes(
     output_name: str,
     output_shape: list[str | int],
     extra_outputs: dict[str, list[str | int]] | None = None,
+    *,
+    token_width: int = 0,
 ) -> dict[str, list[str | int]]:
     """Each graph input and output's shape; strings are symbolic dims. The task gives its
     output's name and shape (`[batch, classes]`, `[batch, horizon, targets]`, ...); a graph
-    with more outputs (a CRF's, `crf_shapes`) lists them in `extra_outputs`, after it."""
-    first: list[str | int] = [BATCH, TIME] if input_name == TOKENS else [BATCH, TIME, n_features]
+    with more outputs (a CRF's, `crf_shapes`) lists them in `extra_outputs`, after it.
+    Token input has a third, fixed dim only when each step is a packed row of `token_width`
+    ids (a tagger's word and character ids; `token_width` of its bundle)."""
+    first: list[str | int] = [BATCH, TIME, n_features]
+    if input_name == TOKENS:
+        first = [BATCH, TIME, token_width] if token_width else [BATCH, TIME]
     return {input_name: first, LENGTHS: [BATCH], output_name: output_shape, **(extra_outputs or {})}
 
 
@@ -186,6 +194,12 @@ def check_graph(model: onnx.ModelProto, expected: dict[str, list[str | int]]) ->
     shapes = graph_shapes(model)
     if shapes != expected:
         raise ContractError(f"graph shapes {shapes}; expected {expected} (a dim was frozen?)")
+
+
+def token_width(input_name: str, feature_names: list[str]) -> int:
+    """Ids per step of a `tokens` input: one per feature name when the bundle names its
+    packed columns (a tagger's word and characters), else 0 (plain `(batch, time)` ids)."""
+    return len(feature_names) if input_name == TOKENS else 0
 
 
 def has_quantized_lstm(model: onnx.ModelProto) -> bool:

@@ -51,7 +51,9 @@ from seqops.tasks.base import Task
 def example_inputs(input_name: str, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A traced batch: batch and time >= 2 so the tracer cannot fold either into a constant;
     lengths differ so the reversal and masking paths are traced with real work."""
-    if input_name == contract.TOKENS:
+    if input_name == contract.TOKENS and n_features:
+        x = torch.ones(3, 5, n_features, dtype=torch.int64)  # (B, T, 1 + W) packed ids
+    elif input_name == contract.TOKENS:
         x = torch.ones(3, 5, dtype=torch.int64)  # (B, T) token ids
     else:
         x = torch.zeros(3, 5, n_features)  # (B, T, F)
@@ -101,7 +103,7 @@ def export_onnx(
     A per-step output in `expected` gets a symbolic time axis; when `expected` lists the CRF's
     outputs, the graph is `CRFGraph(net)`."""
     net.eval()
-    n_features = expected[input_name][2] if input_name == contract.INPUT else 0
+    n_features = expected[input_name][2] if len(expected[input_name]) == 3 else 0
     with_crf = contract.TRANSITIONS in expected
     graph = CRFGraph(net).eval() if with_crf else net  # eval: export restores its mode
     output_names = [output_name, *contract.CRF_OUTPUTS] if with_crf else [output_name]
@@ -332,7 +334,12 @@ def build_bundle(
     fp32_path = directory / contract.MODEL_FILE
     int8_path = directory / contract.INT8_FILE
     expected = contract.expected_shapes(
-        meta.input, len(meta.feature_names), task.output, task.output_shape(meta), extra
+        meta.input,
+        len(meta.feature_names),
+        task.output,
+        task.output_shape(meta),
+        extra,
+        token_width=contract.token_width(meta.input, meta.feature_names),
     )
     export_onnx(net, fp32_path, cfg.opset, meta.input, task.output, expected)
     outputs.kill_point("written")

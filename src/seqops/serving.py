@@ -147,10 +147,12 @@ def long_format_sequences(
 
 def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Zero-pad `(T_i, F)` arrays into the contract's `x` `(B, max T, F)` (token ids `(T_i,)`
-    into `tokens` `(B, max T)`, 0 being the padding id) and `lengths` `(B,)`."""
+    into `tokens` `(B, max T)`, a tagger's packed `(T_i, 1 + W)` ids into `(B, max T, 1 + W)`,
+    0 being the padding id) and `lengths` `(B,)`."""
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    if sequences[0].ndim == 1:
-        tokens = np.zeros((len(sequences), int(lengths.max())), dtype=np.int64)
+    if sequences[0].ndim == 1 or np.issubdtype(sequences[0].dtype, np.integer):
+        shape = (len(sequences), int(lengths.max()), *sequences[0].shape[1:])
+        tokens = np.zeros(shape, dtype=np.int64)
         for i, s in enumerate(sequences):
             tokens[i, : len(s)] = s
         return tokens, lengths
@@ -278,10 +280,26 @@ def check_registered(model_root: Path, record: Path | None) -> None:
 
 def run_batches(sequences: Sequence[np.ndarray], run: RunModel) -> np.ndarray:
     """The model's raw outputs for `sequences` (standardised floats or token ids), padded and
-    run `CHUNK` at a time, in order."""
-    return np.concatenate(
-        [run(*pad(sequences[i : i + CHUNK])) for i in range(0, len(sequences), CHUNK)]
-    )
+    run `CHUNK` at a time, in order. Per-step outputs (a time axis as long as each chunk's
+    longest sequence) are padded with 0 to the longest of all chunks (`run_per_step` gives
+    each sequence's own steps)."""
+    chunks = [run(*pad(sequences[i : i + CHUNK])) for i in range(0, len(sequences), CHUNK)]
+    widest = np.max([chunk.shape for chunk in chunks], axis=0)
+    if any(chunk.shape[1:] != tuple(widest[1:]) for chunk in chunks):
+        chunks = [
+            np.pad(
+                chunk,
+                [(0, 0), *((0, w - d) for d, w in zip(chunk.shape[1:], widest[1:], strict=True))],
+            )
+            for chunk in chunks
+        ]
+    return np.concatenate(chunks)
+
+
+def run_per_step(sequences: Sequence[np.ndarray], run: RunModel) -> list[np.ndarray]:
+    """Per-step outputs of `run` for `sequences`, each cut to its own `(T_i, ...)` steps."""
+    out = run_batches(sequences, run)
+    return [out[i, : len(s)] for i, s in enumerate(sequences)]
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -312,9 +330,13 @@ class Predictor:
                 f"{model_file}: not found (run `seqops export` to write the ONNX bundle)"
             )
         self.bundle = bundle
-        self.codec: Codec = get_task(bundle.data.task).codec(bundle, files or {})
+        task = get_task(bundle.data.task)
+        self.codec: Codec = task.codec(bundle, files or {})
         self.input_name = bundle.onnx.inputs[0]
         self.output_name = bundle.onnx.outputs[0]
+        self.per_step = contract.is_per_step(task.output_shape(bundle.data))
+        """One output per input step: the codec answers decoded tags (`tags`)."""
+        self.crf = tuple(bundle.onnx.outputs[1:]) == contract.CRF_OUTPUTS
         try:
             self.session = ort.InferenceSession(
                 str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
@@ -348,8 +370,14 @@ class Predictor:
                 f"{model_file}: the graph takes {last} features per step but "
                 f"{contract.PREPROCESSING_FILE} lists {n_features}; re-run `seqops export`"
             )
+        crf = contract.crf_shapes(meta.n_outputs) if self.crf else None
         expected = contract.expected_shapes(
-            meta.input, n_features, task.output, task.output_shape(meta)
+            meta.input,
+            n_features,
+            task.output,
+            task.output_shape(meta),
+            crf,
+            token_width=contract.token_width(meta.input, meta.feature_names),
         )
         if graph != expected:
             raise DataError(
@@ -391,19 +419,37 @@ class Predictor:
 
     def run(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Contract inputs `x` (B, T, F) float32 or `tokens` (B, T) int64, and `lengths` (B,)
-        int64 → the model's output (logits (B, C), a scaled forecast (B, H, K), ...)."""
+        int64 → the model's output (logits (B, C), a scaled forecast (B, H, K), per-step
+        scores (B, T, C), ...)."""
         (out,) = self.session.run(
             [self.output_name], {self.input_name: x, contract.LENGTHS: lengths}
         )
         return np.asarray(out)
+
+    def tags(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """A per-step model's decisions `(B, T)` int64, -1 at padded steps: the Viterbi path
+        under the graph's CRF outputs for a CRF tagger (`seqops.decoding`), else each step's
+        argmax."""
+        from seqops.decoding import decode_batch
+
+        if not self.crf:
+            scores = self.run(x, lengths)
+            real = np.arange(scores.shape[1])[None, :] < lengths[:, None]  # (B, T)
+            return np.where(real, scores.argmax(axis=-1), -1)
+        names = [self.output_name, *contract.CRF_OUTPUTS]
+        scores, transitions, start, end = self.session.run(
+            names, {self.input_name: x, contract.LENGTHS: lengths}
+        )
+        return decode_batch(scores, lengths, transitions, start, end)
 
     def run_sequences(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
         """Raw outputs for already-prepared sequences (standardised floats or token ids)."""
         return run_batches(sequences, self.run)
 
     def predict_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
-        """Answer rows for raw request rows (classes, forecasts, numbers: see the task)."""
-        return self.codec.predict_frame(frame, self.run, where)
+        """Answer rows for raw request rows (classes, forecasts, numbers, tags: see the task);
+        a per-step model's codec gets its decoded tags (`tags`), any other its raw output."""
+        return self.codec.predict_frame(frame, self.tags if self.per_step else self.run, where)
 
 
 def write_predictions(predictions: pd.DataFrame, path: Path | None) -> None:

@@ -1,7 +1,8 @@
 """Padded batches for training and evaluation (no Lightning: evaluate and export use them too).
 
 A batch is `(x, lengths, y)`: `x` float32 `(B, T, F)` zero-padded to the longest sequence in
-the batch (or int64 token ids `(B, T)` padded with id 0 for text), `lengths` int64 `(B,)`,
+the batch (or int64 token ids `(B, T)` padded with id 0 for text, `(B, T, 1 + W)` for a
+tagger's tokens packed with their characters), `lengths` int64 `(B,)`,
 `y` int64 classes `(B,)` or float32 forecast targets `(B, horizon, n_targets)`, or with
 `per_step` one int64 tag per step `(B, T)`, padded with `IGNORE_INDEX`.
 """
@@ -24,11 +25,14 @@ default, and never a real tag (tags are 0 .. C - 1)."""
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad `(T_i, F)` arrays into `(B, max T, F)` (token ids `(T_i,)` into `(B, max T)`)
-    plus their lengths."""
+    """Zero-pad `(T_i, F)` arrays into `(B, max T, F)` (token ids `(T_i,)` into `(B, max T)`,
+    a tagger's packed tokens `(T_i, 1 + W)` int64 into `(B, max T, 1 + W)`) plus their
+    lengths."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
-    if sequences[0].ndim == 1:  # token ids; 0 is the padding token
-        tokens = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.int64)
+    if sequences[0].ndim == 1 or np.issubdtype(sequences[0].dtype, np.integer):
+        # token ids (and their character ids); 0 is the padding id
+        shape = (len(sequences), int(lengths.max()), *sequences[0].shape[1:])
+        tokens = torch.zeros(shape, dtype=torch.int64)
         for i, s in enumerate(sequences):
             tokens[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.int64))
         return tokens, lengths

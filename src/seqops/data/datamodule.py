@@ -1,4 +1,8 @@
-"""The Lightning datamodule over `data/processed/` (batches: `seqops.data.batches`)."""
+"""The Lightning datamodule over `data/processed/` (batches: `seqops.data.batches`).
+
+Splits stored with per-step labels (`SequenceSet.per_step`, a tagger's) are batched with one
+tag per step, padded with `IGNORE_INDEX`; the format on disk says which, so the trainer needs
+no task argument."""
 
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ class SequenceDataModule(pl.LightningDataModule):
             name: SequenceSet.load(self.processed_dir / split_file(name))
             for name in ("train", "val", "test")
         }
+        self.per_step = self.splits["train"].per_step
 
     def train_dataloader(self) -> DataLoader:
         data = SequenceSet.concat([self.splits[name] for name in self.train_on])
@@ -48,10 +53,10 @@ class SequenceDataModule(pl.LightningDataModule):
             data = SequenceSet(data.sequences * copies, np.concatenate([data.labels] * copies))
         rank = self.trainer.global_rank if self.trainer is not None else 0
         return loader(data, self.batch_size, shuffle=True, seed=self.seed, augment=self.augment,
-                      augment_stream=rank)  # fmt: skip
+                      augment_stream=rank, per_step=self.per_step)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
-        return loader(self.splits["val"], self.batch_size, shuffle=False)
+        return loader(self.splits["val"], self.batch_size, shuffle=False, per_step=self.per_step)
 
     def test_dataloader(self) -> DataLoader:
-        return loader(self.splits["test"], self.batch_size, shuffle=False)
+        return loader(self.splits["test"], self.batch_size, shuffle=False, per_step=self.per_step)

@@ -22,12 +22,16 @@ per batch (weight-drop, `SequenceNet.run_cell`).
 
     tagger = SequenceNet(0, 7, vocab_size=20000, per_step=True, crf=True, char_vocab_size=90)
     scores = tagger(tokens, lengths, chars)  # chars (B, T, W) int64 → (B, T, 7), 0 at padding
+    scores = tagger(packed, lengths)         # packed (B, T, 1 + W): word id, then its chars
 
 Per-step output (`per_step=True`, for tagging) skips pooling and applies the head to every
 step's state: one output per input step, so the input encoder must keep the time axis (a
 strided conv is refused). The bidirectional states are already back in step order
 (`reverse_padded` undoes the reversal), so step t's output reads both directions at step t.
-Padded steps' outputs are set to 0. With `crf=True` the network also holds a linear-chain
+Padded steps' outputs are set to 0. Token input may come packed, `(B, T, 1 + W)`: column 0
+the word id, columns 1..W its character ids, which is how the ONNX graph keeps its two inputs
+(`tokens`, `lengths`) for a tagger; the network splits it, and one without character
+features reads column 0 only. With `crf=True` the network also holds a linear-chain
 CRF (`seqops.model.crf`) whose transition scores the tagging objective trains and the
 exported graph outputs; the network's own output stays the per-step emission scores.
 """
@@ -341,7 +345,10 @@ class SequenceNet(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
     ) -> torch.Tensor:
         """`(B, C)` per sequence, `(B, H, K)` forecasts, or with `per_step` `(B, T, C)`;
-        `chars` `(B, T, W)` only for a network with character features."""
+        `chars` `(B, T, W)` only for a network with character features, or packed into `x`
+        (token input `(B, T, 1 + W)`, see the module docstring)."""
+        if self.embedding is not None and x.dim() == 3:  # packed: word id, then its characters
+            x, chars = x[..., 0], (x[..., 1:] if self.characters is not None else None)
         if self.per_step:
             h = self.encode(x, lengths, chars)  # (B, T, D)
             out = self.head(self.dropout(h))  # (B, T, C)

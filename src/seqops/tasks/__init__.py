@@ -3,8 +3,8 @@
     task = get_task(cfg.data.task)            # "sequence_classification", "forecasting", ...
     meta = read_meta(layout.processed_meta)   # the task's own DataMeta subclass
 
-Adding a task is one module here plus its name in `TASKS` and in `config.TaskName`; no stage
-changes (see docs/architecture.md, "Adding a task").
+Adding a task is one module (or package, split by stage) here plus its name in `TASKS` and in
+`config.TaskName`; no stage changes (see docs/architecture.md, "Adding a task").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from seqops.tasks.base import Task
 from seqops.tasks.classification import SequenceClassification
 from seqops.tasks.forecasting import Forecasting
 from seqops.tasks.regression import SequenceRegression
+from seqops.tasks.sequence_labeling.task import SequenceLabeling
 from seqops.tasks.text import TextClassification
 
 TASKS: dict[str, Task] = {
@@ -27,6 +28,7 @@ TASKS: dict[str, Task] = {
         TextClassification(),
         Forecasting(),
         SequenceRegression(),
+        SequenceLabeling(),
     )
 }
 

@@ -4,6 +4,7 @@ untagged tokens for prediction, and the entities a tag sequence spells.
     from seqops.tasks.sequence_labeling.conll import read_conll, read_tokens, read_text
     sentences = read_conll(Path("data/raw/wnut17/train.conll"))  # [Sentence(tokens, tags)]
     tokens = read_tokens(Path("tweets.conll"))  # [('token', ...)], a tag column is ignored
+    tokens = read_untagged(Path("tweets.conll"))  # the same, a tag column refused
     tokens = read_text(Path("tweets.txt"))      # one whitespace-tokenised sentence per line
     entities(["B-person", "I-person", "O"])     # [Span("person", 0, 2)]
 
@@ -113,6 +114,20 @@ def read_tokens(path: Path) -> list[tuple[str, ...]]:
     if not sentences:
         raise DataError(f"{path}: no sentences (expected one token per line)")
     return sentences
+
+
+def read_untagged(path: Path) -> list[tuple[str, ...]]:
+    """The sentences of a CoNLL file to tag: one token per line, a blank line between
+    sentences, and no tag column (a tagged file is refused naming its first tagged line,
+    so gold tags are never taken for input by mistake)."""
+    for block in _blocks(path):
+        for number, fields in block:
+            if len(fields) > 1 and any(f.strip() for f in fields[1:]):
+                raise DataError(
+                    f"{path}: line {number} has a tag column ({quote(chr(9).join(fields))}); "
+                    "predict takes tokens only, one per line: drop the tags (`cut -f1`)"
+                )
+    return read_tokens(path)
 
 
 def read_text(path: Path) -> list[tuple[str, ...]]:

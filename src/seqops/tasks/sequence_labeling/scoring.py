@@ -137,6 +137,16 @@ def paired_f1_test(
     p(a worse than b) + p(b worse than a) exceeds 1 by the share of ties."""
     a = score(gold, predicted_a).sentences
     b = score(gold, predicted_b).sentences
+    return paired_counts_test(a, b, seed, resamples)
+
+
+def paired_counts_test(
+    a: SentenceCounts, b: SentenceCounts, seed: int = 0, resamples: int = 10_000
+) -> float:
+    """`paired_f1_test` on the per-sentence counts of two predictions of the same gold
+    sentences (what a release scorer keeps of each served model's tags)."""
+    if not np.array_equal(a.gold, b.gold):
+        raise ValueError("paired counts of different gold sentences: not the same test set")
     observed = b.total().f1 - a.total().f1
     # Sentences where a and b agree on both counts never change a resample: drop them.
     differ = (a.correct != b.correct) | (a.predicted != b.predicted)
