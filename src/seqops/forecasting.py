@@ -1,9 +1,8 @@
-"""The forecast test set, errors, statistical baselines and the paired comparison (torch-free).
+"""The forecast test set, errors and statistical baselines (torch-free).
 
     test = forecast_test(processed, meta)     # seqops.tasks.forecasting: what prepare wrote
     errors = forecast_errors(test.actual(), forecast, test.mase_scale())
     baselines = test.baselines()        # seasonal naive and Holt-Winters, (N, H, K) each
-    check = diebold_mariano(candidate_errors, champion_errors)         # one-sided p-value
 
 Arrays are `(N, H, K)`: N forecast origins, H steps ahead, K target series, in the series'
 own units. A baseline at origin o sees only `values[:o]`, exactly like the model.
@@ -11,7 +10,6 @@ own units. A baseline at origin o sees only `values[:o]`, exactly like the model
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -131,33 +129,3 @@ class ForecastTest:
             part.insert(0, id_column, f"seq{i}")
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
-
-
-@dataclass(frozen=True)
-class PairedTest:
-    statistic: float
-    p_value: float
-    mean_loss_difference: float
-    n: int
-
-
-def diebold_mariano(candidate: np.ndarray, champion: np.ndarray) -> PairedTest:
-    """One-sided Diebold-Mariano test on squared errors: is the candidate worse?
-
-    d = e_candidate² - e_champion² per forecast point; the statistic is mean(d) over its
-    standard error with the Harvey-Leybourne-Newbold small-sample correction, compared with
-    Student's t (n - 1). A small p-value means the candidate's errors are significantly larger.
-    """
-    from scipy.stats import t as student_t
-
-    d = (candidate.astype(np.float64) ** 2 - champion.astype(np.float64) ** 2).ravel()
-    n = len(d)
-    if n < 2:
-        raise ValueError("the paired forecast test needs at least 2 forecast points")
-    mean = float(d.mean())
-    variance = float(d.var(ddof=0)) / n
-    if variance <= 0:  # identical forecasts, or a constant difference
-        p = 0.0 if mean > 0 else 1.0
-        return PairedTest(math.inf if mean > 0 else 0.0, p, mean, n)
-    statistic = mean / math.sqrt(variance) * math.sqrt((n - 1) / n)  # HLN, one step ahead
-    return PairedTest(statistic, float(student_t.sf(statistic, df=n - 1)), mean, n)

@@ -36,8 +36,9 @@ from seqops.config import ReleaseConfig, metric_direction
 from seqops.contracts import ExportReport, LatencyReport, MetricsReport
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
+from seqops.stats import PairedScores
 from seqops.tasks import get_task, read_bundle
-from seqops.tasks.base import Check, PairedScores
+from seqops.tasks.base import Check
 
 REGRESSION = "no_regression_vs_champion"
 

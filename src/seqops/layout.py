@@ -14,6 +14,10 @@ from pathlib import Path
 PROCESSED_META = "preprocessing.json"
 
 
+#: The splits prepare writes, in this order.
+SPLITS = ("train", "val", "test")
+
+
 def split_file(split: str) -> str:
     """A split's sequences inside `data/processed/` (`train`, `val`, `test`)."""
     return f"{split}.npz"

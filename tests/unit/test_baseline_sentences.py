@@ -19,9 +19,9 @@ from seqops.contracts import ReleaseReport
 from seqops.gate import against_baseline, baseline_sentences, model_beats_baselines
 from seqops.layout import Layout
 from seqops.registry import Standing, Verdict
+from seqops.stats import PairedScores
 from seqops.tasks import get_task
-from seqops.tasks.base import PairedScores
-from seqops.tasks.classification import ClassificationEvaluation
+from seqops.tasks.classifier import ClassificationEvaluation
 from tests.unit.test_baselines import _evaluation
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,13 +20,11 @@ from seqops.config import ReleaseConfig
 from seqops.contracts import MetricsReport
 from seqops.data.sequences import SequenceSet
 from seqops.gate import against_baseline
+from seqops.stats import PairedScores
 from seqops.tasks import get_task
-from seqops.tasks.base import PairedScores, baseline_card_lines, baseline_check
-from seqops.tasks.classification import (
-    ClassificationEvaluation,
-    minirocket_baseline,
-    padded_panel,
-)
+from seqops.tasks.base import baseline_card_lines, baseline_check
+from seqops.tasks.classification import minirocket_baseline, padded_panel
+from seqops.tasks.classifier import ClassificationEvaluation
 from seqops.tasks.text import tfidf_baseline
 
 

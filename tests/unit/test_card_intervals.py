@@ -10,7 +10,7 @@ import torch
 from sklearn.metrics import f1_score
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from seqops.tasks.classification import resampled_f1_and_ece
+from seqops.stats import resampled_f1_and_ece
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])

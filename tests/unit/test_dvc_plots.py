@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from seqops.tasks.base import Evaluation
-from seqops.tasks.classification import ClassificationEvaluation
+from seqops.tasks.classifier import ClassificationEvaluation
 from seqops.tasks.regression import RegressionEvaluation
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from seqops.forecasting import (
-    diebold_mariano,
     forecast_errors,
     holt_winters,
     mase_scale,
     seasonal_naive,
 )
+from seqops.stats import diebold_mariano
 
 
 def test_errors_match_their_definitions() -> None:
@@ -72,7 +72,7 @@ def test_diebold_mariano_needs_two_points() -> None:
 
 
 def test_release_regression_check_uses_diebold_mariano_on_forecast_errors() -> None:
-    from seqops.tasks.forecasting import diebold_mariano_regression
+    from seqops.tasks.base import diebold_mariano_regression
 
     rng = np.random.default_rng(3)
     champion = rng.normal(0, 0.3, (1, 12, 1))

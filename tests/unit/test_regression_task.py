@@ -18,9 +18,8 @@ from seqops.data import sources
 from seqops.data.sources import RawSequences
 from seqops.errors import DataError
 from seqops.tasks import get_task
-from seqops.tasks.base import Prepared
+from seqops.tasks.base import ErrorScorer, Prepared
 from seqops.tasks.classification import Scaler
-from seqops.tasks.forecasting import ErrorScorer
 from seqops.tasks.regression import (
     PREDICTION,
     RegressionCodec,

@@ -27,13 +27,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from seqops import onnx_contract as contract
 from seqops.contracts import Bundle, DataMeta, DataReport, MetricsReport
+from seqops.stats import PairedScores, diebold_mariano, mcnemar
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -73,6 +74,11 @@ class Prepared:
     """Extra files of `data/processed/`: name → writer (tokenizer, whole series, raw texts)."""
 
 
+def longest_sequence(splits: dict[str, SequenceSet]) -> int:
+    """Steps of the longest sequence in any split (export refuses a smaller max_length)."""
+    return int(max(s.lengths.max() for s in splits.values()))
+
+
 @dataclass(frozen=True)
 class Check:
     """One release-gate check."""
@@ -93,81 +99,6 @@ def beats_baseline(name: str, ours: float, baseline: float, label: str) -> Check
         ours < baseline,
         f"test RMSE {ours:.4g} vs {label} {baseline:.4g}",
     )
-
-
-def mcnemar(candidate_correct: np.ndarray, reference_correct: np.ndarray) -> tuple[float, int, int]:
-    """McNemar's exact test on paired correctness: p-value, examples only the reference got
-    right, examples only the candidate got right."""
-    from statsmodels.stats.contingency_tables import mcnemar as exact
-
-    cand, ref = candidate_correct.astype(bool), reference_correct.astype(bool)
-    only_reference, only_candidate = int(np.sum(ref & ~cand)), int(np.sum(cand & ~ref))
-    table = [
-        [int(np.sum(cand & ref)), only_candidate],
-        [only_reference, int(np.sum(~cand & ~ref))],
-    ]
-    return float(exact(table, exact=True).pvalue), only_reference, only_candidate
-
-
-@dataclass(frozen=True)
-class PairedScores:
-    """Per-example scores of the model and of each classical baseline on the same test
-    examples (from `reports/predictions.csv`): correctness (`kind="correct"`, McNemar) or
-    signed errors (`kind="error"`, Diebold-Mariano on squared errors)."""
-
-    kind: Literal["correct", "error"]
-    model: np.ndarray
-    baselines: dict[str, np.ndarray]
-
-    @property
-    def metric(self) -> str:
-        return "accuracy" if self.kind == "correct" else "rmse"
-
-    def value(self, scores: np.ndarray) -> float:
-        """Accuracy of correctness flags, RMSE of errors."""
-        if self.kind == "correct":
-            return float(np.mean(scores))
-        return float(np.sqrt(np.mean(np.square(scores))))
-
-    def difference(self, name: str) -> float:
-        """Model minus baseline: accuracy (higher is better) or RMSE (lower is better)."""
-        return self.value(self.model) - self.value(self.baselines[name])
-
-    def interval(self, name: str, seed: int = 0, resamples: int = 1000) -> tuple[float, float]:
-        """Percentile bootstrap 95 % interval of `difference`, resampling examples in pairs."""
-        model, baseline = self.model.ravel(), self.baselines[name].ravel()
-        rng = np.random.default_rng(seed)
-        diffs = []
-        for _ in range(resamples):
-            idx = rng.integers(0, len(model), len(model))
-            diffs.append(self.value(model[idx]) - self.value(baseline[idx]))
-        return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
-
-    def worse_than(self, name: str) -> tuple[float, bool, str]:
-        """Is the model significantly worse than baseline `name`? One-sided p-value (McNemar's
-        two-sided exact p when the baseline got more right), the direction, and the numbers."""
-        baseline = self.baselines[name]
-        if self.kind == "correct":
-            p_value, only_baseline, only_model = mcnemar(self.model, baseline)
-            return (
-                p_value,
-                only_baseline > only_model,
-                f"accuracy {self.value(self.model):.4f} vs {name} {self.value(baseline):.4f}, "
-                f"only {name} right on {only_baseline}, only the model on {only_model} "
-                f"(McNemar exact p={p_value:.3g})",
-            )
-        from seqops.forecasting import diebold_mariano
-
-        model_rmse, baseline_rmse = self.value(self.model), self.value(baseline)
-        if self.model.size < 2:
-            return 1.0, model_rmse > baseline_rmse, f"{self.model.size} error: too few to test"
-        test = diebold_mariano(self.model.ravel(), baseline.ravel())
-        return (
-            test.p_value,
-            model_rmse > baseline_rmse,
-            f"RMSE {model_rmse:.4g} vs {name} {baseline_rmse:.4g} on {test.n} points "
-            f"(Diebold-Mariano one-sided p={test.p_value:.3g})",
-        )
 
 
 def error_scores(metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
@@ -209,6 +140,52 @@ def baseline_check(scores: PairedScores, alpha: float) -> Check:
         alpha,
         True,
         f"{name} did better, not significantly: {detail}",
+    )
+
+
+def mcnemar_regression(
+    candidate_correct: np.ndarray, champion_correct: np.ndarray, alpha: float
+) -> Check:
+    """Paired exact test: does the candidate get significantly fewer examples right?"""
+    p_value, only_champion, only_candidate = mcnemar(candidate_correct, champion_correct)
+    regressed = only_champion > only_candidate and p_value < alpha
+    return Check(
+        "no_regression_vs_champion",
+        p_value,
+        alpha,
+        not regressed,
+        f"McNemar exact: champion-only correct {only_champion}, candidate-only correct "
+        f"{only_candidate}, p={p_value:.4g}",
+    )
+
+
+def diebold_mariano_regression(
+    candidate_errors: np.ndarray,
+    champion_errors: np.ndarray,
+    alpha: float,
+    points: str = "forecast points",
+    too_few: str = " (raise data.forecast.horizon or test_windows)",
+) -> Check:
+    """Paired test on numeric errors (forecast points, or one per test sequence for
+    regression): are the candidate's squared errors significantly larger?"""
+    if candidate_errors.size < 2:
+        return Check(
+            "no_regression_vs_champion",
+            None,
+            alpha,
+            True,
+            f"{candidate_errors.size} of {points}: too few for a paired test{too_few}",
+        )
+    test = diebold_mariano(candidate_errors, champion_errors)
+    rmse = [float(np.sqrt((e**2).mean())) for e in (candidate_errors, champion_errors)]
+    return Check(
+        "no_regression_vs_champion",
+        test.p_value,
+        alpha,
+        not test.p_value < alpha,
+        f"Diebold-Mariano (squared error, HLN) on {test.n} {points}: RMSE candidate "
+        f"{rmse[0]:.4g} vs champion {rmse[1]:.4g}, statistic {test.statistic:.3g}, "
+        f"one-sided p={test.p_value:.4g}",
     )
 
 
@@ -284,6 +261,29 @@ class Scorer(ABC):
     @abstractmethod
     def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
         """Is the candidate significantly worse than the champion, at level `alpha`?"""
+
+
+class ErrorScorer(Scorer):
+    """Per-point errors of a served model against numeric targets (answer rows in the
+    requests' order); Diebold-Mariano. `points` names what the errors are of."""
+
+    def __init__(
+        self,
+        requests: pd.DataFrame,
+        columns: list[str],
+        actual: np.ndarray,
+        points: str = "forecast points",
+        too_few: str = " (raise data.forecast.horizon or test_windows)",
+    ) -> None:
+        self.requests, self.columns, self.actual = requests, columns, actual
+        self.points, self.too_few = points, too_few
+
+    def score(self, model: Any) -> np.ndarray:
+        answers = model.predict(self.requests)
+        return answers[self.columns].to_numpy().reshape(self.actual.shape) - self.actual
+
+    def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
+        return diebold_mariano_regression(candidate, champion, alpha, self.points, self.too_few)
 
 
 class Codec(ABC):

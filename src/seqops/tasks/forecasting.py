@@ -40,10 +40,12 @@ from seqops.contracts import (
     distinct,
 )
 from seqops.errors import DataError, ExportError, clip, quote
+from seqops.stats import BOOTSTRAP, bootstrap_rmse
 from seqops.tasks.base import (
     TEXT_ONLY,
     Check,
     Codec,
+    ErrorScorer,
     Evaluation,
     Prepared,
     Quality,
@@ -68,7 +70,6 @@ FORECAST_DATASETS = ("co2", "airline")
 SERIES_FILE = "series.csv"
 #: Observed steps drawn before the forecast in the forecast plot.
 PLOT_HISTORY = 60
-BOOTSTRAP = 1000
 
 
 class CutsInfo(Contract):
@@ -408,71 +409,6 @@ class ForecastCodec(Codec):
 
 
 # -- release ----------------------------------------------------------------------------------
-
-
-def diebold_mariano_regression(
-    candidate_errors: np.ndarray,
-    champion_errors: np.ndarray,
-    alpha: float,
-    points: str = "forecast points",
-    too_few: str = " (raise data.forecast.horizon or test_windows)",
-) -> Check:
-    """Paired test on numeric errors (forecast points, or one per test sequence for
-    regression): are the candidate's squared errors significantly larger?"""
-    from seqops.forecasting import diebold_mariano
-
-    if candidate_errors.size < 2:
-        return Check(
-            "no_regression_vs_champion",
-            None,
-            alpha,
-            True,
-            f"{candidate_errors.size} of {points}: too few for a paired test{too_few}",
-        )
-    test = diebold_mariano(candidate_errors, champion_errors)
-    rmse = [float(np.sqrt((e**2).mean())) for e in (candidate_errors, champion_errors)]
-    return Check(
-        "no_regression_vs_champion",
-        test.p_value,
-        alpha,
-        not test.p_value < alpha,
-        f"Diebold-Mariano (squared error, HLN) on {test.n} {points}: RMSE candidate "
-        f"{rmse[0]:.4g} vs champion {rmse[1]:.4g}, statistic {test.statistic:.3g}, "
-        f"one-sided p={test.p_value:.4g}",
-    )
-
-
-class ErrorScorer(Scorer):
-    """Per-point errors of a served model against numeric targets (answer rows in the
-    requests' order); Diebold-Mariano. `points` names what the errors are of."""
-
-    def __init__(
-        self,
-        requests: pd.DataFrame,
-        columns: list[str],
-        actual: np.ndarray,
-        points: str = "forecast points",
-        too_few: str = " (raise data.forecast.horizon or test_windows)",
-    ) -> None:
-        self.requests, self.columns, self.actual = requests, columns, actual
-        self.points, self.too_few = points, too_few
-
-    def score(self, model: Any) -> np.ndarray:
-        answers = model.predict(self.requests)
-        return answers[self.columns].to_numpy().reshape(self.actual.shape) - self.actual
-
-    def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
-        return diebold_mariano_regression(candidate, champion, alpha, self.points, self.too_few)
-
-
-def bootstrap_rmse(errors: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95 % interval of the RMSE of `errors` (any shape, resampled as
-    one flat sample)."""
-    flat = errors.ravel()
-    rng = np.random.default_rng(seed)
-    n = len(flat)
-    rmses = [float(np.sqrt((flat[rng.integers(0, n, n)] ** 2).mean())) for _ in range(BOOTSTRAP)]
-    return float(np.percentile(rmses, 2.5)), float(np.percentile(rmses, 97.5))
 
 
 # -- the task ---------------------------------------------------------------------------------

@@ -43,12 +43,14 @@ from seqops.contracts import (
     Scaler,
 )
 from seqops.errors import DataError, ExportError
-from seqops.layout import split_file
+from seqops.layout import SPLITS, split_file
+from seqops.stats import BOOTSTRAP, bootstrap_rmse
 from seqops.tasks.base import (
     FORECAST_ONLY,
     TEXT_ONLY,
     Check,
     Codec,
+    ErrorScorer,
     Evaluation,
     Prepared,
     Quality,
@@ -56,15 +58,9 @@ from seqops.tasks.base import (
     Scorer,
     Task,
     beats_baseline,
-)
-from seqops.tasks.classification import (
-    BOOTSTRAP,
-    SPLITS,
-    example_frame,
-    load_sequences,
     longest_sequence,
 )
-from seqops.tasks.forecasting import ErrorScorer, bootstrap_rmse
+from seqops.tasks.long_format import example_frame, load_sequences
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature

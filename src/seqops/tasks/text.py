@@ -6,9 +6,10 @@ training split only; prepare stores token ids, `tokenizer.json` and the raw text
 (`<split>.texts.json`: the test texts are what the release scores both registered models on,
 the training and validation texts what the classical baseline is fitted and tuned on). The
 network reads token ids through an embedding (optionally pretrained vectors,
-`model.embeddings_path`). Evaluation, the McNemar scorer and the card's metrics are the classifier's
-(`seqops.tasks.classification`); the baseline beside the model is TF-IDF over word 1-2 grams
-with logistic regression, its C picked on the validation split (`tfidf_baseline`).
+`model.embeddings_path`). Evaluation, the McNemar scorer and the card's metrics are
+every classifier's (`seqops.tasks.classifier`); the baseline beside the model is TF-IDF over
+word 1-2 grams with logistic regression, its C picked on the validation split
+(`tfidf_baseline`).
 
 Serving takes one row per text with the text column (default `text`) and optionally the id
 column (echoed back; row numbers when absent); a `.txt` request file is one text per line.
@@ -29,16 +30,9 @@ from pydantic import Field
 from seqops import onnx_contract as contract
 from seqops.contracts import Bundle, DataMeta, DataReport, FileName
 from seqops.errors import DataError, ExportError
-from seqops.layout import split_file
-from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared
-from seqops.tasks.classification import (
-    SPLITS,
-    ClassifierCodec,
-    ClassifierTask,
-    class_report,
-    encode_labels,
-    longest_sequence,
-)
+from seqops.layout import SPLITS, split_file
+from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared, longest_sequence
+from seqops.tasks.classifier import ClassifierCodec, ClassifierTask, class_report, encode_labels
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
