@@ -46,19 +46,16 @@ def predict_tags(net: nn.Module, data: SequenceSet, batch_size: int = 256) -> li
     import torch
 
     from seqops.data.batches import loader
-    from seqops.model.crf import LinearChainCRF
 
+    # Read off the network, not imported: the model package stays out of the stages that
+    # only look the task up (prepare, release).
     crf = getattr(net, "crf", None)
     net.eval()
     found: list[np.ndarray] = []
     with torch.no_grad():
         for x, lengths, _ in loader(data, batch_size, shuffle=False, per_step=True):
             scores = net(x, lengths)  # (B, T, C)
-            tags = (
-                crf.decode(scores, lengths)
-                if isinstance(crf, LinearChainCRF)
-                else scores.argmax(-1)
-            )
+            tags = crf.decode(scores, lengths) if crf is not None else scores.argmax(-1)
             found += [row[:n].numpy() for row, n in zip(tags, lengths.tolist(), strict=True)]
     return found
 

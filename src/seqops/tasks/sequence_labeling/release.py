@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from seqops.contracts import MetricsReport
-from seqops.tasks.base import Check, PairedScores, Scorer
+from seqops.stats import PairedScores
+from seqops.tasks.base import Check, Scorer
 from seqops.tasks.sequence_labeling.scoring import SentenceCounts, paired_counts_test, score
 
 #: Resamples of the approximate-randomisation test and of the bootstrap interval.

@@ -25,7 +25,8 @@ from seqops import onnx_contract as contract
 from seqops.contracts import Bundle, DataReport, MetricsReport
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
-from seqops.tasks.base import FORECAST_ONLY, Codec, PairedScores, Prepared, Quality, Scorer, Task
+from seqops.stats import PairedScores
+from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared, Quality, Scorer, Task
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
 
 if TYPE_CHECKING:
