@@ -15,7 +15,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from seqops.tasks.base import FORECAST_ONLY, TEXT_ONLY
+from seqops.tasks import TASKS
 from tests.conftest import BIN, run, write_params
 from tests.integration.test_tune import TINY_TUNE
 
@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow
 SEQOPS = str(BIN / "seqops")
 
 #: Params that only another task reads (text: tokenizer, embeddings, text files; forecasting:
-#: its windows): never on a JapaneseVowels classification run or card.
-OTHER_TASKS = (*FORECAST_ONLY, *TEXT_ONLY)
+#: its windows; sequence labeling: its vocabularies and CRF): never on a JapaneseVowels
+#: classification run or card.
+OTHER_TASKS = tuple(p for task in TASKS.values() for p in task.reads)
 
 
 def _json(project: Path, name: str) -> dict[str, Any]:

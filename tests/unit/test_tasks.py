@@ -29,6 +29,7 @@ from seqops.layout import Layout
 from seqops.stages.prepare import write
 from seqops.tasks import TASKS, get_task, read_bundle, read_meta
 from seqops.tasks.base import Codec, Task
+from tests.unit.test_labeling_task import labeling_data
 
 # -- (1) one registry ---------------------------------------------------------------------------
 
@@ -293,6 +294,7 @@ DATA: dict[str, Callable[[Path], DataConfig]] = {
     "text_classification": _text,
     "forecasting": _forecasting,
     "sequence_regression": _regression,
+    "sequence_labeling": labeling_data,
 }
 
 

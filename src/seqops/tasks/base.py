@@ -45,18 +45,6 @@ if TYPE_CHECKING:
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
-#: Params only text models read, and only forecasting models read (`Task.ignored`).
-TEXT_ONLY = (
-    "data.tokenizer.",
-    "data.text_column",
-    "data.val_path",
-    "data.test_path",
-    "model.embedding_dim",
-    "model.embeddings_path",
-    "model.freeze_embeddings",
-)
-FORECAST_ONLY = ("data.forecast.",)
-
 #: Runs the ONNX model: contract inputs (`x` or `tokens`, `lengths`) → its output array.
 RunModel = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -321,8 +309,13 @@ class Task(ABC):
     `tune.metric` may watch."""
     output: ClassVar[str] = contract.OUTPUT
     """The ONNX output's name."""
-    ignored: ClassVar[tuple[str, ...]] = TEXT_ONLY + FORECAST_ONLY
-    """Dotted param names (or prefixes) this task never reads: left out of its MLflow params."""
+    reads: ClassVar[tuple[str, ...]] = ()
+    """Task-specific params this task reads: dotted names, or prefixes ending in `.` (text: its
+    tokenizer and embeddings; forecasting: `data.forecast.`). A param some task lists here is
+    read by the tasks listing it only; every other task leaves it out of its MLflow params and
+    model card (`applicable`). Each task owns its part: no list of another task's params."""
+    ignored: ClassVar[tuple[str, ...]] = ()
+    """Params other tasks share that this one does not read (forecasting: `data.label_column`)."""
     stratified_folds: ClassVar[bool] = False
     """Independent examples with class labels: `tune.folds` may cross-validate on them."""
     augment: ClassVar[dict[str, float] | None] = None
@@ -330,8 +323,13 @@ class Task(ABC):
     would not survive the changes, so it refuses any but 0."""
 
     def applicable(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The flattened params that apply to this task."""
-        return {k: v for k, v in params.items() if not k.startswith(self.ignored)}
+        """The flattened params that apply to this task: without the params only other tasks
+        read (their `reads`) and without this task's `ignored`."""
+        from seqops.tasks import TASKS
+
+        others = {p for task in TASKS.values() for p in task.reads} - set(self.reads)
+        skip = (*sorted(others), *self.ignored)
+        return {k: v for k, v in params.items() if not k.startswith(skip)}
 
     # -- config ---------------------------------------------------------------------------
 

@@ -42,7 +42,6 @@ from seqops.contracts import (
 from seqops.errors import DataError, ExportError, clip, quote
 from seqops.stats import BOOTSTRAP, bootstrap_rmse
 from seqops.tasks.base import (
-    TEXT_ONLY,
     Check,
     Codec,
     ErrorScorer,
@@ -420,7 +419,8 @@ class Forecasting(Task):
     metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse", "smape", "mase"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse"})
     output = contract.FORECAST
-    ignored = (*TEXT_ONLY, "data.label_column", "data.test_fraction", "train.label_smoothing")
+    reads = ("data.forecast.",)
+    ignored = ("data.label_column", "data.test_fraction", "train.label_smoothing")
 
     def check_data(self, data: DataConfig) -> None:
         super().check_data(data)

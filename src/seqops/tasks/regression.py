@@ -46,8 +46,6 @@ from seqops.errors import DataError, ExportError
 from seqops.layout import SPLITS, split_file
 from seqops.stats import BOOTSTRAP, bootstrap_rmse
 from seqops.tasks.base import (
-    FORECAST_ONLY,
-    TEXT_ONLY,
     Check,
     Codec,
     ErrorScorer,
@@ -383,7 +381,7 @@ class SequenceRegression(Task):
     metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     output = PREDICTION
-    ignored = (*TEXT_ONLY, *FORECAST_ONLY, "train.label_smoothing")
+    ignored = ("train.label_smoothing",)
 
     def check_data(self, data: DataConfig) -> None:
         super().check_data(data)

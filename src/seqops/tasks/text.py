@@ -31,7 +31,7 @@ from seqops import onnx_contract as contract
 from seqops.contracts import Bundle, DataMeta, DataReport, FileName
 from seqops.errors import DataError, ExportError
 from seqops.layout import SPLITS, split_file
-from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared, longest_sequence
+from seqops.tasks.base import Codec, Prepared, longest_sequence
 from seqops.tasks.classifier import ClassifierCodec, ClassifierTask, class_report, encode_labels
 
 if TYPE_CHECKING:
@@ -150,8 +150,16 @@ def text_frame(texts: list[str], id_column: str, text_column: str, n: int | None
 class TextClassification(ClassifierTask):
     name = "text_classification"
     meta_type = TextMeta
+    reads = (
+        "data.tokenizer.",
+        "data.text_column",
+        "data.val_path",
+        "data.test_path",
+        "model.embedding_dim",
+        "model.embeddings_path",
+        "model.freeze_embeddings",
+    )
     ignored = (
-        *FORECAST_ONLY,
         "data.dataset",
         "data.time_column",
         "data.feature_columns",

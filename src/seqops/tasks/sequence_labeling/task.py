@@ -26,7 +26,7 @@ from seqops.contracts import Bundle, DataReport, MetricsReport
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
 from seqops.stats import PairedScores
-from seqops.tasks.base import FORECAST_ONLY, Codec, Prepared, Quality, Scorer, Task
+from seqops.tasks.base import Codec, Prepared, Quality, Scorer, Task
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
 
 if TYPE_CHECKING:
@@ -54,11 +54,16 @@ class SequenceLabeling(Task):
         {"entity_f1", "entity_precision", "entity_recall", "token_accuracy"}
     )
     val_metrics: ClassVar[frozenset[str]] = frozenset({"token_accuracy"})
+    reads = (
+        "data.labeling.",
+        "data.val_path",
+        "data.test_path",
+        "model.embedding_dim",
+        "model.crf",
+        "model.char_features",
+    )
     ignored = (
-        *FORECAST_ONLY,
         "data.dataset",
-        "data.tokenizer.",
-        "data.text_column",
         "data.label_column",
         "data.time_column",
         "data.feature_columns",
@@ -68,8 +73,6 @@ class SequenceLabeling(Task):
         "model.pooling",
         "model.encoder",
         "model.conv_from_length",
-        "model.embeddings_path",
-        "model.freeze_embeddings",
         "train.noise_std",
         "train.label_smoothing",
     )
