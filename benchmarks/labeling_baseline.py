@@ -1,7 +1,7 @@
 """WNUT-17 test entity F1 of the CRF baseline for text labeling (the floor a sequence-labeling
 model has to beat).
 
-    .venv/bin/python benchmarks/labeling_baseline.py               # ~3 min on 2 CPUs
+    .venv/bin/python benchmarks/labeling_baseline.py               # ~1.5 min on 2 CPUs
     .venv/bin/python benchmarks/labeling_baseline.py --no-write
 
 Fits `crf_baseline.choose_crf` on the train split (one CRF per (c1, c2) of its grid, chosen
