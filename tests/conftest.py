@@ -78,15 +78,18 @@ def run(
 
 
 def assert_predict_succeeds_without_torch(args: list[str]) -> None:
-    """Run `seqops <args>` in a fresh interpreter: exit 0, torch and Lightning never loaded."""
+    """Run `seqops <args>` in a fresh interpreter: exit 0, torch and Lightning never loaded,
+    nor MLflow for a local bundle (a `models:/` URI needs it to reach the registry)."""
     script = (
         "import sys\n"
         "from seqops.cli import main\n"
         f"rc = main({args!r})\n"
-        "print(rc, 'torch' in sys.modules, 'lightning' in sys.modules)\n"
+        "print(rc, 'torch' in sys.modules, 'lightning' in sys.modules, 'mlflow' in sys.modules)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert proc.stdout.split() == ["0", "False", "False"], proc.stdout + proc.stderr
+    registry = any(str(arg).startswith("models:/") for arg in args)
+    expected = ["0", "False", "False", str(registry)]
+    assert proc.stdout.split() == expected, proc.stdout + proc.stderr
 
 
 SERVER_START_TIMEOUT_S = 120

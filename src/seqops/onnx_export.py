@@ -399,7 +399,7 @@ def build_bundle(
 
 
 def artifacts(models: Path, meta: Any) -> dict[str, str]:
-    """The bundle's files as MLflow artifacts (`seqops.serving.OnnxSequenceModel` reads them)."""
+    """The bundle's files as MLflow artifacts, as `pyfunc_serving.OnnxSequenceModel` reads them."""
     from seqops.serving import artifact_key
 
     found = {

@@ -4,12 +4,12 @@
 
 MLflow copies this file into the logged model and runs it when the model is loaded; it names
 the model with `mlflow.models.set_model`. No pickled Python object is stored with the model,
-so loading a registered model runs only this package's own code (`seqops.serving`), shipped
+so loading a registered model runs only this package's own code (`seqops.pyfunc_serving`), shipped
 with it through `code_paths`.
 """
 
 import mlflow
 
-from seqops.serving import OnnxSequenceModel
+from seqops.pyfunc_serving import OnnxSequenceModel
 
 mlflow.models.set_model(OnnxSequenceModel())

@@ -836,7 +836,8 @@ def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     import mlflow
 
     from seqops.onnx_export import artifacts
-    from seqops.serving import OnnxSequenceModel, served_signature
+    from seqops.pyfunc_serving import OnnxSequenceModel
+    from seqops.serving import served_signature
     from seqops.tasks import get_task, read_bundle
 
     root = tmp_path_factory.mktemp("server")
