@@ -159,11 +159,13 @@ class DataConfig(_Section):
     (`sequence_regression`)."""
     dataset: str | None = "JapaneseVowels"
     """A UCR/UEA dataset bundled in sktime's wheel (official train/test split kept; `Tecator`
-    or `Covid3Month` for regression); for forecasting, a bundled series: `co2` or `airline`."""
+    or `Covid3Month` for regression); for forecasting, a bundled series: `co2` or `airline`;
+    for sequence labeling, the per-step labelled series `basic_motions_segments`."""
     path: PathParam | None = None
     """A user file: long format (CSV, TSV or Parquet) for sequences; for text, CSV, TSV,
-    Parquet or `<label> <text>` lines (any other suffix); for sequence labeling, the CoNLL
-    training file (`token<TAB>tag` lines, BIO or BIOES). Set `dataset: null` to use it."""
+    Parquet or `<label> <text>` lines (any other suffix); for sequence labeling, a long-format
+    table with one label per step (`.csv`, `.tsv`, `.parquet`: numeric series) or else the
+    CoNLL training file (`token<TAB>tag` lines, BIO or BIOES). Set `dataset: null` to use it."""
     val_path: PathParam | None = None
     """Text only: a validation file in the same format; null carves `val_fraction` from `path`.
     Sequence labeling: the CoNLL validation file (required)."""
@@ -184,14 +186,16 @@ class DataConfig(_Section):
     (`03/04/2020`). Requests to a served model are read without it (use ISO 8601 or numbers)."""
     label_column: str = "label"
     """Column with the class (or, for regression, the number) of the sequence; must be
-    constant within a sequence."""
+    constant within a sequence. Sequence labeling of series: the label of each step."""
     feature_columns: list[str] | None = Field(None, min_length=1)
     """Feature columns; `null` takes every column except id, time and label (an empty list
     is refused, not read as "all")."""
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    """Stratified share of the training split held out for validation (early stopping)."""
+    """Stratified share of the training split held out for validation (early stopping);
+    sequence labeling of series: a share of whole training series."""
     test_fraction: float = Field(0.25, gt=0.0, lt=0.5)
-    """Stratified share held out for test, for user files only (bundled sets keep theirs)."""
+    """Stratified share held out for test, for user files only (bundled sets keep theirs);
+    sequence labeling of series: a share of whole series."""
     forecast: ForecastConfig = ForecastConfig()
     """Forecasting only: windows, differencing, chronological splits, gaps."""
     labeling: LabelingConfig = LabelingConfig()
@@ -274,11 +278,12 @@ class ModelConfig(_Section):
     freeze_embeddings: bool = False
     """Text only: keep the pretrained vectors fixed instead of fine-tuning them."""
     crf: bool = True
-    """Sequence labeling only: a linear-chain CRF over the per-token tag scores (trained by
-    its likelihood, decoded by Viterbi) instead of an independent argmax per token."""
+    """Sequence labeling only: a linear-chain CRF over the per-step tag scores (trained by
+    its likelihood, decoded by Viterbi) instead of an independent argmax per step."""
     char_features: bool = True
-    """Sequence labeling only: a character CNN over each word's characters, concatenated to
-    its word embedding (prefixes, suffixes and capitalisation of words the vocabulary lacks)."""
+    """Sequence labeling of text only: a character CNN over each word's characters,
+    concatenated to its word embedding (prefixes, suffixes and capitalisation of words the
+    vocabulary lacks). Series have no characters: ignored."""
 
     def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
         """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""

@@ -303,6 +303,12 @@ class DataReport(Contract):
     """Tagging: tokens per split."""
     char_vocab_size: int | None = None
     """Tagging: character ids (padding and unknown included), from the training split."""
+    n_steps: dict[str, int] | None = None
+    """Labeling of series: time steps per split."""
+    step_counts: dict[str, dict[str, int]] | None = None
+    """Labeling of series: steps per label, per split."""
+    segment_counts: dict[str, dict[str, int]] | None = None
+    """Labeling of series: segments (maximal runs of one label) per label, per split."""
 
     def numbers(self) -> dict[str, Any]:
         found = {

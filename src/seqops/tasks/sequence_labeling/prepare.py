@@ -128,6 +128,7 @@ def prepare_conll(data: DataConfig) -> Prepared:
         label_names=names,
         n_outputs=len(names),
         max_train_length=int(max(s.lengths.max() for s in splits.values())),
+        vocab=VOCAB_FILE,
         vocab_size=len(vocab.words),
         char_vocab_size=len(vocab.chars),
         max_word_length=vocab.max_word_length,

@@ -15,7 +15,7 @@ card's comparison, with F1 computed from summed counts and a sentence bootstrap 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,9 +46,16 @@ def entity_f1(array: np.ndarray) -> float:
     return as_counts(array).total().f1
 
 
-def no_regression(candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
-    """The candidate's entity F1 must not be significantly below the champion's (one-sided
-    approximate randomisation over the same test sentences)."""
+def no_regression(
+    candidate: np.ndarray,
+    champion: np.ndarray,
+    alpha: float,
+    shown: str = "entity F1",
+    unit: str = "sentences",
+) -> Check:
+    """The candidate's F1 of summed `(n, 3)` counts (entities per sentence, or segments per
+    series: `shown` and `unit` name them) must not be significantly below the champion's
+    (one-sided approximate randomisation over the same test examples)."""
     p_value = paired_counts_test(as_counts(candidate), as_counts(champion), resamples=RESAMPLES)
     ours, theirs = entity_f1(candidate), entity_f1(champion)
     return Check(
@@ -56,8 +63,8 @@ def no_regression(candidate: np.ndarray, champion: np.ndarray, alpha: float) -> 
         p_value,
         alpha,
         not (ours < theirs and p_value < alpha),
-        f"entity F1 candidate {ours:.4f} vs champion {theirs:.4f} on {len(candidate)} test "
-        f"sentences (approximate randomisation ×{RESAMPLES}, one-sided p={p_value:.4g})",
+        f"{shown} candidate {ours:.4f} vs champion {theirs:.4f} on {len(candidate)} test "
+        f"{unit} (approximate randomisation ×{RESAMPLES}, one-sided p={p_value:.4g})",
     )
 
 
@@ -99,17 +106,22 @@ class EntityPairedScores(PairedScores):
     """`PairedScores` whose per-example scores are `(n_sentences, 3)` entity counts: the
     value is entity F1 of the summed counts (higher is better, as `kind="correct"` tells the
     gate), the paired test approximate randomisation over sentences, the interval a
-    bootstrap of sentences."""
+    bootstrap of sentences. Other counts of the same shape (segments per series) subclass it
+    with their own names."""
+
+    METRIC: ClassVar[str] = "entity_f1"
+    SHOWN: ClassVar[str] = "entity F1"
+    UNIT: ClassVar[str] = "sentences"
 
     @property
     def metric(self) -> str:
-        return "entity_f1"
+        return self.METRIC
 
     def value(self, scores: np.ndarray) -> float:
         return entity_f1(scores)
 
     def interval(self, name: str, seed: int = 0, resamples: int = BOOTSTRAP) -> tuple[float, float]:
-        """Percentile bootstrap 95 % interval of the F1 difference, resampling sentences in
+        """Percentile bootstrap 95 % interval of the F1 difference, resampling examples in
         pairs."""
         weights = bootstrap_weights(len(self.model), seed, resamples)
         diffs = resampled_f1(weights, self.model) - resampled_f1(weights, self.baselines[name])
@@ -124,7 +136,7 @@ class EntityPairedScores(PairedScores):
         return (
             p_value,
             theirs > ours,
-            f"entity F1 {ours:.4f} vs {name} {theirs:.4f} on {len(self.model)} sentences "
+            f"{self.SHOWN} {ours:.4f} vs {name} {theirs:.4f} on {len(self.model)} {self.UNIT} "
             f"(approximate randomisation ×{RESAMPLES}, one-sided p={p_value:.3g})",
         )
 

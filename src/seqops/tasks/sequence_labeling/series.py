@@ -46,7 +46,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 Steps = tuple[np.ndarray, np.ndarray]
 """One sequence: values `(T, F)` float32 and labels `(T,)` str, one per step."""
+
+S = TypeVar("S")
 
 #: sktime's names for BasicMotions' six channels, a smartwatch's 3D accelerometer and 3D
 #: gyroscope (the data file does not say which dimension is which).
@@ -148,6 +150,16 @@ def _draw_series(
     return series
 
 
+class StepSeries(NamedTuple):
+    """One sequence of a long-format table as read: its id, its rows' time cells (as the
+    table holds them), values `(T, F)` float32 and labels `(T,)` str, in time order."""
+
+    id: object
+    times: np.ndarray
+    values: np.ndarray
+    labels: np.ndarray
+
+
 def read_step_labels(
     frame: pd.DataFrame,
     id_column: str,
@@ -156,9 +168,37 @@ def read_step_labels(
     feature_columns: Sequence[str],
     *,
     where: str = "data",
+    time_format: str | None = None,
 ) -> list[Steps]:
     """The sequences of a long-format table with one label per step, sorted by id and each
-    by time: `(values (T, F) float32, labels (T,) str)`.
+    by time: `(values (T, F) float32, labels (T,) str)` (`read_step_series` without the ids
+    and times)."""
+    return [
+        (s.values, s.labels)
+        for s in read_step_series(
+            frame,
+            id_column,
+            time_column,
+            label_column,
+            feature_columns,
+            where=where,
+            time_format=time_format,
+        )
+    ]
+
+
+def read_step_series(
+    frame: pd.DataFrame,
+    id_column: str,
+    time_column: str,
+    label_column: str,
+    feature_columns: Sequence[str],
+    *,
+    where: str = "data",
+    time_format: str | None = None,
+) -> list[StepSeries]:
+    """The sequences of a long-format table with one label per step, sorted by id and each
+    by time (`time_format`: see `seqops.data.sources.time_order`).
 
     Labels are kept as text (`1` reads as "1"); encoding them is the task codec's job. Each
     bad input stops with one `DataError` that starts with `where` (the file) and names the
@@ -180,7 +220,10 @@ def read_step_labels(
     check_one_kind(frame[id_column], where, id_column)
     values = numeric_columns(frame, list(feature_columns), where).astype(np.float32)
     keys = pd.DataFrame(
-        {"id": frame[id_column], "time": time_order(frame[time_column], where, time_column)}
+        {
+            "id": frame[id_column],
+            "time": time_order(frame[time_column], where, time_column, time_format),
+        }
     )
     repeated = keys.duplicated().to_numpy()
     if repeated.any():
@@ -192,7 +235,8 @@ def read_step_labels(
             "keep one row per step"
         )
     labels = frame[label_column].astype(str).to_numpy()
-    out: list[Steps] = []
+    times = frame[time_column].to_numpy()
+    out: list[StepSeries] = []
     for seq_id, group in keys.groupby("id", sort=True):
         rows = group.sort_values("time", kind="stable").index.to_numpy()
         if len(rows) < 2:
@@ -200,7 +244,8 @@ def read_step_labels(
                 f"{where}: sequence {_shown(seq_id)} has one step (row {rows[0]}); per-step labels "
                 "need at least two"
             )
-        out.append((values[rows], labels[rows]))
+        shown = seq_id.item() if isinstance(seq_id, np.generic) else seq_id
+        out.append(StepSeries(shown, times[rows], values[rows], labels[rows]))
     return out
 
 
@@ -209,7 +254,7 @@ def _shown(value: object) -> str:
     return quote(value.item() if isinstance(value, np.generic) else value)
 
 
-def hold_out(sequences: Sequence[Steps], n_val: int, seed: int) -> tuple[list[Steps], list[Steps]]:
+def hold_out(sequences: Sequence[S], n_val: int, seed: int) -> tuple[list[S], list[S]]:
     """`(fit, val)`: `n_val` whole sequences drawn with `seed` for validation, the rest (in
     their order) to fit on. Whole series, because neighbouring steps are near copies: a step
     held out beside fitted ones would score the classifier on what it has seen."""

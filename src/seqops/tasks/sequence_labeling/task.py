@@ -1,6 +1,20 @@
-"""`sequence_labeling` of text: one tag per token of CoNLL sentences (named entities).
+"""`sequence_labeling`: one label per step, of text (one tag per token of CoNLL sentences,
+named entities) or of numeric series (one label per time step: segmentation, event detection).
 
-Data: three CoNLL files, `data.path` (train), `data.val_path` and `data.test_path`, read and
+Which one the `data` section says, by one rule (`check_data`): numeric series when
+`data.dataset` names a bundled labelled set (`basic_motions_segments`) or `data.path` is a
+long-format table (`.csv`, `.tsv`, `.parquet`: `id, time, features..., label`, the label free
+to change from step to step; `data.val_path` and `data.test_path` must then be null, the
+splits are carved by whole series); CoNLL text otherwise. prepare records which in the
+metadata (`LabelingMeta.input`: `x` or `tokens`) and every later stage reads it from there
+(reports: from the fields only one of them writes).
+
+Series (the `series_*` modules): the scaler from the training steps, a per-step `SequenceNet`
+over the float features (a CRF with `model.crf`; no character features), scored per step and
+per segment beside the sliding-window baseline; served as long-format rows in, one row per
+step out; the release compares segment F1 per series counts by approximate randomisation.
+
+Text: three CoNLL files, `data.path` (train), `data.val_path` and `data.test_path`, read and
 encoded by `prepare` (word and character vocabularies from the training split, `data.labeling`).
 The network is a per-step `SequenceNet` over packed token rows (word id and character ids,
 `model.char_features`) with a CRF layer (`model.crf`), trained on the per-token tags (masked
@@ -16,6 +30,7 @@ This module is the `Task` seam only: each stage's work lives in the module named
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -28,12 +43,18 @@ from seqops.layout import split_file
 from seqops.stats import PairedScores
 from seqops.tasks.base import Codec, Prepared, Quality, Scorer, Task
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks.sequence_labeling.series_prepare import (
+    SERIES_DATASETS,
+    TABLE_SUFFIXES,
+    series_source,
+)
 
 if TYPE_CHECKING:
     from seqops.config import DataConfig, ModelConfig, TrainConfig
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
     from seqops.tasks.sequence_labeling.evaluate import LabelingEvaluation
+    from seqops.tasks.sequence_labeling.series_evaluate import SeriesEvaluation
 
 
 def _test_requests(processed: Path, bundle: Bundle, n: int | None = None) -> pd.DataFrame:
@@ -47,11 +68,43 @@ def _test_requests(processed: Path, bundle: Bundle, n: int | None = None) -> pd.
     )
 
 
+def _series_requests(processed: Path, bundle: Bundle, n: int | None = None) -> pd.DataFrame:
+    """The first `n` raw test series (all with None) as request rows: prepare's test rows
+    without the label column."""
+    from seqops.tasks.sequence_labeling.series_prepare import read_steps
+
+    steps = read_steps(processed).drop(columns=[bundle.data.label_column])  # type: ignore[attr-defined]
+    if n is not None:
+        keep = list(dict.fromkeys(steps[bundle.id_column].tolist()))[:n]
+        steps = steps[steps[bundle.id_column].isin(keep)].reset_index(drop=True)
+    return steps
+
+
+def _series(meta: Any) -> bool:
+    """Whether prepare's metadata is that of numeric series (`LabelingMeta.series`)."""
+    return bool(meta.series)
+
+
+def _series_metrics(metrics: MetricsReport) -> bool:
+    """Whether evaluate scored series (segments) rather than text (entities)."""
+    return "segment_f1" in metrics.test
+
+
+def _card(report: DataReport) -> ModuleType:
+    """The model card's sections for the data prepare described: series report their steps
+    per split (`n_steps`), text its tokens."""
+    from seqops.tasks.sequence_labeling import card, series_card
+
+    return series_card if report.n_steps is not None else card
+
+
 class SequenceLabeling(Task):
     name = "sequence_labeling"
     meta_type = LabelingMeta
     metrics: ClassVar[frozenset[str]] = frozenset(
-        {"entity_f1", "entity_precision", "entity_recall", "token_accuracy"}
+        {"entity_f1", "entity_precision", "entity_recall", "token_accuracy"}  # text
+        | {"segment_f1", "segment_precision", "segment_recall", "segment_f1_strict"}  # series
+        | {"step_accuracy"}
     )
     val_metrics: ClassVar[frozenset[str]] = frozenset({"token_accuracy"})
     reads = (
@@ -62,7 +115,17 @@ class SequenceLabeling(Task):
         "model.crf",
         "model.char_features",
     )
-    ignored = (
+    ignored = ("model.pooling", "model.conv_from_length", "train.label_smoothing")
+    #: Params only text reads, and those only series read (`applicable` leaves out the other's).
+    TEXT_ONLY = (
+        "data.labeling.",
+        "data.val_path",
+        "data.test_path",
+        "model.embedding_dim",
+        "model.char_features",
+        "train.noise_std",
+    )
+    SERIES_ONLY = (
         "data.dataset",
         "data.label_column",
         "data.time_column",
@@ -70,31 +133,67 @@ class SequenceLabeling(Task):
         "data.time_format",
         "data.val_fraction",
         "data.test_fraction",
-        "model.pooling",
         "model.encoder",
-        "model.conv_from_length",
-        "train.noise_std",
-        "train.label_smoothing",
     )
+
+    def applicable(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The task's params, less those of the input it does not read (text or series, by
+        the `check_data` rule on the flattened `data.dataset` and `data.path`)."""
+        path = params.get("data.path")
+        series = params.get("data.dataset") is not None or (
+            isinstance(path, str) and Path(path).suffix.lower() in TABLE_SUFFIXES
+        )
+        skip = self.TEXT_ONLY if series else self.SERIES_ONLY
+        return {k: v for k, v in super().applicable(params).items() if not k.startswith(skip)}
 
     # -- config -----------------------------------------------------------------------------
 
     def check_data(self, data: DataConfig) -> None:
+        """Series (a bundled labelled set, or a table in `data.path`) or three CoNLL files."""
+        if data.dataset is not None and data.dataset not in SERIES_DATASETS:
+            raise ValueError(
+                f"data.dataset = {data.dataset!r}: sequence_labeling's bundled series are "
+                f"{list(SERIES_DATASETS)}; for your own data set dataset: null and data.path"
+            )
+        if series_source(data):
+            given = [key for key in ("val_path", "test_path") if getattr(data, key) is not None]
+            if given:
+                source = (
+                    f"data.dataset {data.dataset}" if data.dataset else f"data.path {data.path}"
+                )
+                raise ValueError(
+                    f"data.{given[0]} is for CoNLL text, but {source} is numeric series, whose "
+                    "validation and test series are carved by data.val_fraction and "
+                    "data.test_fraction: set it to null (or give CoNLL files for text)"
+                )
+            return
         missing = [key for key in ("path", "val_path", "test_path") if getattr(data, key) is None]
         if missing:
             raise ValueError(
                 f"data.task=sequence_labeling reads three CoNLL files: set data.{missing[0]} "
-                "(and dataset: null)"
+                "(and dataset: null), or a long-format table (.csv, .tsv, .parquet) in "
+                "data.path for numeric series"
             )
 
     # -- prepare ----------------------------------------------------------------------------
 
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
+        if series_source(data):
+            from seqops.tasks.sequence_labeling.series_prepare import prepare_series
+
+            return prepare_series(data, seed)
         from seqops.tasks.sequence_labeling.prepare import prepare_conll
 
         return prepare_conll(data)
 
     def summary(self, report: DataReport) -> str:
+        if report.n_steps is not None:  # series (the text path writes n_tokens)
+            return (
+                f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
+                f"series ({report.n_steps.get('train', 0):,} / {report.n_steps.get('val', 0):,} "
+                f"/ {report.n_steps.get('test', 0):,} steps), {report.n_features} features, "
+                f"{report.n_classes} labels from {report.source}"
+            )
         return (
             f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
             f"sentences, {report.vocab_size} words, {report.char_vocab_size} characters, "
@@ -106,6 +205,15 @@ class SequenceLabeling(Task):
     def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
         if model.embeddings_path is not None:
             raise DataError("model.embeddings_path: pretrained vectors are for text_classification")
+        if meta.series:
+            # One output per input step: a strided convolution would shorten the series.
+            encoder = "linear" if model.encoder == "auto" else model.encoder
+            if encoder == "conv" and model.encoder_stride != 1:
+                raise DataError(
+                    f"model.encoder_stride = {model.encoder_stride}: per-step labels need one "
+                    "encoder step per input step; set it to 1 or use model.encoder linear"
+                )
+            return {"encoder": encoder, "per_step": True, "crf": model.crf}
         return {
             "vocab_size": meta.vocab_size,
             "embedding_dim": model.embedding_dim,
@@ -120,7 +228,13 @@ class SequenceLabeling(Task):
 
     # -- evaluate ---------------------------------------------------------------------------
 
-    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> LabelingEvaluation:
+    def evaluate(
+        self, system: SequenceNet, processed: Path, meta: Any
+    ) -> LabelingEvaluation | SeriesEvaluation:
+        if meta.series:
+            from seqops.tasks.sequence_labeling.series_evaluate import evaluate_series
+
+            return evaluate_series(system, processed, meta, self.name)
         from seqops.tasks.sequence_labeling.evaluate import evaluate_tagger
 
         return evaluate_tagger(system, processed, meta, self.name)
@@ -135,17 +249,25 @@ class SequenceLabeling(Task):
         return int((got.argmax(axis=-1) == expected.argmax(axis=-1)).all(axis=1).sum())
 
     def quality(self, predictor: Predictor, processed: Path) -> Quality:
-        """Entity F1 of the served graph's decoded tags on the prepared test tokens."""
+        """Entity F1 (text) or segment F1 (series) of the served graph's decoded tags on the
+        prepared test split."""
         from seqops.data.sequences import SequenceSet
         from seqops.serving import run_per_step
-        from seqops.tasks.sequence_labeling.prepare import read_sentences
-        from seqops.tasks.sequence_labeling.scoring import score
 
         test = SequenceSet.load(processed / split_file("test"))
         names = predictor.bundle.data.label_names
         tags = [[names[i] for i in t] for t in run_per_step(test.sequences, predictor.tags)]
-        gold = [s.tags for s in read_sentences(processed, "test")]
-        return Quality("test/entity_f1", score(gold, tags).entities.f1, lower_is_better=False)
+        if _series(predictor.bundle.data):
+            from seqops.tasks.sequence_labeling.series import score_series
+
+            gold = [np.asarray(names)[y] for y in test.labels]
+            f1 = score_series(gold, [np.asarray(t) for t in tags]).segment_f1
+            return Quality("test/segment_f1", f1, lower_is_better=False)
+        from seqops.tasks.sequence_labeling.prepare import read_sentences
+        from seqops.tasks.sequence_labeling.scoring import score
+
+        sentences = [s.tags for s in read_sentences(processed, "test")]
+        return Quality("test/entity_f1", score(sentences, tags).entities.f1, lower_is_better=False)
 
     def served_checks(
         self,
@@ -154,35 +276,47 @@ class SequenceLabeling(Task):
         processed: Path,
         tolerance: contract.Tolerance,
     ) -> dict[str, float]:
-        """The raw test sentences through `vocab.json`, ONNX and the torch-free decoder must
-        get the evaluated network's tags on every token, or the served model is not the
-        evaluated one."""
+        """The raw test requests (sentences through `vocab.json`, or long-format rows through
+        the scaler) through ONNX and the torch-free decoder must get the evaluated network's
+        tags on every step, or the served model is not the evaluated one."""
         from seqops.data.sequences import SequenceSet
         from seqops.tasks.sequence_labeling.evaluate import predict_tags
 
-        names = predictor.bundle.data.label_names
+        bundle = predictor.bundle
+        names = bundle.data.label_names
         test = SequenceSet.load(processed / split_file("test"))
         evaluated = np.concatenate([[names[i] for i in t] for t in predict_tags(system, test)])
-        served = predictor.predict_frame(
-            _test_requests(processed, predictor.bundle), "test sentences"
-        )
-        differ = int(np.sum(served["tag"].to_numpy() != evaluated))
+        if _series(bundle.data):
+            from seqops.tasks.sequence_labeling.series_codec import LABEL
+
+            what, column, key = "test series' rows", LABEL, "raw_series_label_mismatches"
+            served = predictor.predict_frame(_series_requests(processed, bundle), what)
+        else:
+            what, column, key = "test sentences", "tag", "raw_sentence_tag_mismatches"
+            served = predictor.predict_frame(_test_requests(processed, bundle), what)
+        differ = int(np.sum(served[column].to_numpy() != evaluated))
         if differ:
             raise ExportError(
-                f"the raw test sentences served through vocab.json, ONNX and the decoder get "
-                f"{differ} of {len(evaluated)} token tags other than the evaluated network's"
+                f"the raw {what} served through the bundle, ONNX and the decoder get {differ} "
+                f"of {len(evaluated)} step tags other than the evaluated network's"
             )
-        return {"raw_sentence_tag_mismatches": float(differ)}
+        return {key: float(differ)}
 
     def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
+        if _series(bundle.data):
+            return _series_requests(processed, bundle, n)
         return _test_requests(processed, bundle, n)
 
     def bundle_files(self, meta: Any) -> list[str]:
-        return [meta.vocab]
+        return [] if meta.series else [meta.vocab]
 
     # -- serving ----------------------------------------------------------------------------
 
     def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
+        if _series(bundle.data):
+            from seqops.tasks.sequence_labeling.series_codec import StepCodec
+
+            return StepCodec(bundle)
         from seqops.tasks.sequence_labeling.codec import TaggerCodec
 
         return TaggerCodec(bundle, files[bundle.data.vocab])  # type: ignore[attr-defined]
@@ -190,13 +324,27 @@ class SequenceLabeling(Task):
     # -- release ----------------------------------------------------------------------------
 
     def scorer(self, processed: Path, bundle: Bundle) -> Scorer:
+        if _series(bundle.data):
+            from seqops.tasks.sequence_labeling.series_prepare import read_steps
+            from seqops.tasks.sequence_labeling.series_release import SegmentScorer
+
+            steps = read_steps(processed)
+            label: str = bundle.data.label_column  # type: ignore[attr-defined]
+            gold = [
+                rows[label].to_numpy() for _, rows in steps.groupby(bundle.id_column, sort=False)
+            ]
+            return SegmentScorer(_series_requests(processed, bundle), gold, bundle.id_column)
         from seqops.tasks.sequence_labeling.prepare import read_sentences
         from seqops.tasks.sequence_labeling.release import EntityScorer
 
-        gold = [s.tags for s in read_sentences(processed, "test")]
-        return EntityScorer(_test_requests(processed, bundle), gold, bundle.id_column)
+        sentences = [s.tags for s in read_sentences(processed, "test")]
+        return EntityScorer(_test_requests(processed, bundle), sentences, bundle.id_column)
 
     def paired_scores(self, metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
+        if _series_metrics(metrics):
+            from seqops.tasks.sequence_labeling.series_release import paired_segment_scores
+
+            return paired_segment_scores(metrics, predictions)
         from seqops.tasks.sequence_labeling.release import paired_entity_scores
 
         return paired_entity_scores(metrics, predictions)
@@ -204,26 +352,22 @@ class SequenceLabeling(Task):
     # -- model card -------------------------------------------------------------------------
 
     def card_inputs(self, report: DataReport) -> str:
-        from seqops.tasks.sequence_labeling import card
-
-        return card.inputs(report)
+        return _card(report).inputs(report)
 
     def card_targets(self, report: DataReport) -> str:
-        from seqops.tasks.sequence_labeling import card
-
-        return card.targets(report)
+        return _card(report).targets(report)
 
     def card_data(self, report: DataReport) -> str:
-        from seqops.tasks.sequence_labeling import card
-
-        return card.data(report)
+        return _card(report).data(report)
 
     def card_metrics(self, metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
+        if _series_metrics(metrics):
+            from seqops.tasks.sequence_labeling import series_card
+
+            return series_card.metrics_lines(metrics, predictions)
         from seqops.tasks.sequence_labeling import card
 
         return card.metrics_lines(metrics, predictions)
 
     def card_use(self, report: DataReport) -> str:
-        from seqops.tasks.sequence_labeling import card
-
-        return card.use(report)
+        return _card(report).use(report)
