@@ -4,7 +4,9 @@
 # checks on its reports: entity F1 and token accuracy beside the CRF baseline's, ONNX parity,
 # the served tags equal to the evaluated model's on every test token; the gate's verdict is
 # reported (a three-epoch tagger is not expected to pass it). Then `seqops predict` on raw
-# sentences. About 3 minutes on 2 cores.
+# sentences. Then the numeric-series side of the task: the basic_motions preset at its own
+# budget, step accuracy above a floor chance cannot reach and ONNX parity. About 4 minutes on
+# 2 cores.
 #
 #   .ci/labeling_pipeline.sh
 #   KEEP=1 .ci/labeling_pipeline.sh
@@ -70,4 +72,36 @@ PY
 echo "== seqops predict on raw sentences (one per line, whitespace-tokenised)"
 printf 'I saw Taylor Swift in New York today\nnew iPhone from Apple is out\n' > in.txt
 seqops predict --model models --input in.txt
-echo "== labeling pipeline done in $(( $(date +%s) - start )) s"
+
+# The numeric-series side of the same task: the BasicMotions segments preset at its own budget
+# (about a minute), in a second scratch copy.
+echo "== basic_motions preset (numeric series, one label per step)"
+bm="$(mktemp -d "${TMPDIR:-/tmp}/seqops-basic-motions.XXXXXX")"
+[[ -z "${KEEP:-}" ]] && trap 'rm -rf "$work" "$bm"' EXIT
+cp -r "$repo/src" "$repo/dvc.yaml" "$repo/params.yaml" "$repo/params" "$bm/"
+mkdir "$bm/data" && cp -r "$repo/data/raw" "$bm/data/"
+find "$bm" -name __pycache__ -prune -exec rm -rf {} +
+cd "$bm" && seqops preset basic_motions && git init -q && dvc init -q
+git -c user.name=ci -c user.email=ci@localhost add -A
+git -c user.name=ci -c user.email=ci@localhost commit -qm "BasicMotions preset"
+dvc repro
+"$bin/python" - <<'PY'
+import json
+import sys
+from pathlib import Path
+
+metrics = json.loads(Path("reports/metrics.json").read_text())
+export = json.loads(Path("reports/export.json").read_text())
+test, baseline = metrics["test"], metrics["baseline"]
+print(f"test step accuracy {test['step_accuracy']:.4f}, segment F1 {test['segment_f1']:.4f}; "
+      + ", ".join(f"{n} {s['step_accuracy']:.4f} / {s['segment_f1']:.4f}" for n, s in baseline.items()))
+problems = []
+if test["step_accuracy"] < 0.8:
+    problems.append(f"test step accuracy {test['step_accuracy']:.4f} < 0.8 (chance is 0.25)")
+if not export["parity"]["passed"]:
+    problems.append(f"ONNX parity failed: {export['parity']}")
+if problems:
+    print("FAIL: " + "; ".join(problems))
+    sys.exit(1)
+PY
+echo "== labeling pipelines done in $(( $(date +%s) - start )) s"
