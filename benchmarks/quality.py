@@ -73,6 +73,14 @@ DATASETS = (
     ),
     Dataset("SST-2", "params/sst2.yaml", {}, "LSTM + pretrained vectors 0.86", target=0.84),
     Dataset("CO2", "params/co2.yaml", {}, "Holt-Winters 0.287 ppm (README)", target=0.30),
+    Dataset(
+        "WNUT-17",
+        "params/wnut17.yaml",
+        {},
+        "entity F1 0.419, best shared-task system (pretrained vectors)",
+        target=0.42,
+    ),
+    Dataset("BasicMotions segments", "params/basic_motions.yaml", {}, "—"),
 )
 
 
