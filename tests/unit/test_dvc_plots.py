@@ -40,7 +40,7 @@ def declared() -> dict[str, set[str]]:
 def written_by_tasks() -> set[str]:
     """The plot files the tasks' `write_plots` name (`plots / "<file>"`)."""
     pattern = re.compile(r'plots / "([\w.]+)"')
-    sources = (REPO / "src" / "seqops" / "tasks").glob("*.py")
+    sources = (REPO / "src" / "seqops" / "tasks").rglob("*.py")
     return {EVALUATE + name for path in sources for name in pattern.findall(path.read_text())}
 
 
