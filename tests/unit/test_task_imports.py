@@ -57,3 +57,22 @@ def test_the_scan_sees_an_import_of_another_task(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from seqops.tasks.classification import padded_panel\n")
     assert "seqops.tasks.classification" in _imports(module)
+
+
+#: Names only the sequence-labeling task may use: its name, its classes, its data formats.
+LABELING_WORDS = ("sequence_labeling", "SequenceLabeling", "LabelingMeta", "conll", "wnut")
+
+
+def test_no_module_outside_the_tasks_names_the_labeling_task() -> None:
+    """Per-step support outside `seqops.tasks` is generic (per-step heads, masked losses, CRF,
+    Viterbi, ONNX time axes); only `config.py`, which declares every task name and its params,
+    may name the task."""
+    package = SRC / "seqops"
+    found = [
+        f"{path.relative_to(SRC)}: {word}"
+        for path in sorted(package.rglob("*.py"))
+        if "tasks" not in path.relative_to(package).parts and path.name != "config.py"
+        for word in LABELING_WORDS
+        if word.lower() in path.read_text().lower()
+    ]
+    assert not found, "\n".join(found)
