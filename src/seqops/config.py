@@ -284,6 +284,10 @@ class ModelConfig(_Section):
     """Sequence labeling of text only: a character CNN over each word's characters,
     concatenated to its word embedding (prefixes, suffixes and capitalisation of words the
     vocabulary lacks). Series have no characters: ignored."""
+    word_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Sequence labeling of text only: in training, each word is read as `[UNK]` with this
+    probability (its characters still are read), so the vector unseen test words get is
+    trained; with it, `data.labeling.min_frequency: 1` can keep every training word."""
 
     def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
         """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""

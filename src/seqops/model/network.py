@@ -156,6 +156,7 @@ class SequenceNet(nn.Module):
         char_dim: int = 30,
         char_filters: int = 30,
         char_kernel: int = 3,
+        word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -181,6 +182,9 @@ class SequenceNet(nn.Module):
         self.bidirectional = bidirectional
         self.hidden_size = hidden_size
         self.vocab_size = vocab_size
+        if not 0.0 <= word_dropout < 1.0 or (word_dropout and not vocab_size):
+            raise ValueError(f"word_dropout needs token input and 0 <= p < 1, got {word_dropout}")
+        self.word_dropout = word_dropout
         directions = 2 if bidirectional else 1
         # Input encoder: token ids through an embedding whose padding row stays zero, or
         # float features through a linear layer.
@@ -255,6 +259,8 @@ class SequenceNet(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The input encoder: `(B, T', H)` inputs of the first recurrent layer."""
+        if self.training and self.word_dropout > 0:
+            x = self.drop_words(x)
         if self.characters is not None:
             assert self.embedding is not None
             if chars is None:
@@ -278,6 +284,14 @@ class SequenceNet(nn.Module):
                 x = self.encoder_norms[i](x)
             x = torch.relu(x).transpose(1, 2)  # (B, ceil(T / s), H)
         return x
+
+    def drop_words(self, x: torch.Tensor) -> torch.Tensor:
+        """Word dropout (Lample et al. 2016), training only: each real word id (above 1) becomes
+        1, `[UNK]`, with probability `word_dropout`, so the `[UNK]` vector that unseen words
+        get at test time is trained in many contexts. Padding (0) stays; the characters of a
+        dropped word stay too, so its spelling still reaches the model."""
+        drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x > 1)
+        return torch.where(drop, torch.ones_like(x), x)
 
     def encode(
         self, x: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None

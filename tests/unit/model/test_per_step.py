@@ -300,3 +300,27 @@ def test_per_step_loader_keeps_tags_aligned_and_refuses_cropping() -> None:
     assert y.tolist() == [[0, 1, 2], [2, 0, IGNORE_INDEX]]
     with pytest.raises(ValueError, match="crop"):
         loader(data, 2, shuffle=True, per_step=True, augment=Augment(crop=0.2))
+
+
+def test_word_dropout_reads_words_as_unk_in_training_only() -> None:
+    """Training replaces real word ids (never padding, never `[UNK]` itself) by 1 at about the
+    configured rate; evaluation reads every word, so the exported graph has no dropout."""
+    torch.manual_seed(0)
+    net = SequenceNet(0, 3, vocab_size=50, embedding_dim=4, per_step=True, word_dropout=0.3)
+    ids = torch.randint(2, 50, (64, 20))
+    ids[:, 15:] = 0  # padding
+    net.train()
+    dropped = net.drop_words(ids)
+    real = ids > 0
+    assert torch.equal(dropped[~real], ids[~real])  # padding stays 0
+    changed = dropped != ids
+    assert torch.all(dropped[changed] == 1)
+    assert 0.25 < changed[real].float().mean().item() < 0.35
+    net.eval()
+    lengths = torch.full((64,), 15)
+    assert torch.equal(net(ids, lengths), net(ids, lengths))  # no dropout in eval
+
+
+def test_word_dropout_needs_token_input() -> None:
+    with pytest.raises(ValueError, match="word_dropout needs token input"):
+        SequenceNet(3, 2, per_step=True, word_dropout=0.1)

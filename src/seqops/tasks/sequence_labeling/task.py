@@ -114,6 +114,7 @@ class SequenceLabeling(Task):
         "model.embedding_dim",
         "model.crf",
         "model.char_features",
+        "model.word_dropout",
     )
     ignored = ("model.pooling", "model.conv_from_length", "train.label_smoothing")
     #: Params only text reads, and those only series read (`applicable` leaves out the other's).
@@ -123,6 +124,7 @@ class SequenceLabeling(Task):
         "data.test_path",
         "model.embedding_dim",
         "model.char_features",
+        "model.word_dropout",
         "train.noise_std",
     )
     SERIES_ONLY = (
@@ -220,6 +222,7 @@ class SequenceLabeling(Task):
             "per_step": True,
             "crf": model.crf,
             "char_vocab_size": meta.char_vocab_size if model.char_features else None,
+            "word_dropout": model.word_dropout,
         }
 
     def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
