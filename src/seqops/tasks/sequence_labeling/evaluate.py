@@ -25,9 +25,10 @@ import numpy as np
 from seqops.contracts import MetricsReport
 from seqops.layout import split_file
 from seqops.tasks.base import Evaluation
+from seqops.tasks.sequence_labeling import plots
 from seqops.tasks.sequence_labeling.conll import Sentence
 from seqops.tasks.sequence_labeling.prepare import read_sentences
-from seqops.tasks.sequence_labeling.scoring import EntityCounts, LabelingScores, score
+from seqops.tasks.sequence_labeling.scoring import EntityCounts, score
 
 if TYPE_CHECKING:
     from torch import nn
@@ -130,73 +131,36 @@ class LabelingEvaluation(Evaluation):
             writer.writerows(zip(sentence.tags, ours, strict=True))
         return buf.getvalue()
 
+    def per_type(self) -> tuple[list[str], list[float], list[float], list[int]]:
+        """Every entity type either predicted or gold: its name, the model's and the baseline's
+        entity F1, and its gold entities (0 for a type only a predictor produced)."""
+        ours, theirs = self.scores.per_type, self.baseline_scores.per_type
+        none = EntityCounts(0, 0, 0)
+        kinds = sorted(ours.keys() | theirs.keys())
+        return (
+            kinds,
+            [ours.get(k, none).f1 for k in kinds],
+            [theirs.get(k, none).f1 for k in kinds],
+            [max(ours.get(k, none).gold, theirs.get(k, none).gold) for k in kinds],
+        )
+
     def per_type_csv(self) -> str:
         """Entity F1 per type of the model and the baseline, with the gold support."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["type", "model", BASELINE, "support"])
-        theirs = self.baseline_scores.per_type
-        none = EntityCounts(0, 0, 0)  # a type only one of them predicted
-        for kind in sorted(self.scores.per_type.keys() | theirs.keys()):
-            ours, base = self.scores.per_type.get(kind, none), theirs.get(kind, none)
-            gold = max(ours.gold, base.gold)  # the same gold entities; 0 for both if none
-            writer.writerow([kind, f"{ours.f1:.6f}", f"{base.f1:.6f}", gold])
-        return buf.getvalue()
+        return plots.f1_csv("type", *self.per_type(), BASELINE)
 
     def per_type_png(self, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        kinds = sorted(self.scores.per_type.keys() | self.baseline_scores.per_type.keys())
-
-        def f1s(scores: LabelingScores) -> list[float]:
-            return [scores.per_type[k].f1 if k in scores.per_type else 0.0 for k in kinds]
-
-        y = np.arange(len(kinds))
-        fig, ax = plt.subplots(figsize=(6, 1.0 + 0.45 * len(kinds)))
-        ax.barh(y - 0.2, f1s(self.scores), height=0.4, label="model")
-        ax.barh(y + 0.2, f1s(self.baseline_scores), height=0.4, label=f"{BASELINE} baseline")
-        ax.set_yticks(y, kinds)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("test entity F1")
-        ax.set_title("test entity F1 per type")
-        ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        kinds, ours, theirs, _ = self.per_type()
+        plots.f1_bars_png(path, kinds, ours, theirs, BASELINE, "entity F1 per type")
 
     def confusion_png(self, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         names = sorted(
             {t for s in self.test for t in s.tags} | {t for tags in self.model for t in tags},
             key=lambda tag: (tag != "O", tag),
         )
-        index = {name: i for i, name in enumerate(names)}
-        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-        for sentence, ours in zip(self.test, self.model, strict=True):
-            for gold, predicted in zip(sentence.tags, ours, strict=True):
-                matrix[index[gold], index[predicted]] += 1
+        gold = [t for s in self.test for t in s.tags]
+        predicted = [t for tags in self.model for t in tags]
         # Log colour: `O` outnumbers every other tag by far.
-        fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(names), 1.5 + 0.5 * len(names)))
-        ax.imshow(np.log1p(matrix), cmap="Blues")
-        for (i, j), count in np.ndenumerate(matrix):
-            if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(names)), names, rotation=90)
-        ax.set_yticks(range(len(names)), names)
-        ax.set_xlabel("predicted tag")
-        ax.set_ylabel("gold tag")
-        ax.set_title("test tag confusion (tokens)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        plots.confusion_png(path, gold, predicted, names, "tokens", log_colour=True)
 
     def logged_metrics(self) -> dict[str, float]:
         logged = {

@@ -18,8 +18,6 @@ baseline) and the label confusion matrix over steps.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +27,7 @@ import pandas as pd
 from seqops.contracts import MetricsReport
 from seqops.layout import split_file
 from seqops.tasks.base import Evaluation
+from seqops.tasks.sequence_labeling import plots
 from seqops.tasks.sequence_labeling.series import SeriesScores, score_series
 
 if TYPE_CHECKING:
@@ -148,68 +147,20 @@ class SeriesEvaluation(Evaluation):
 
     def per_label_csv(self) -> str:
         """Step F1 per label of the model and the baseline, with the gold steps."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["label", "model", BASELINE, "support"])
+        labels = self.labels()
+        support = [
+            self.scores.per_label[k].steps.gold if k in self.scores.per_label else 0 for k in labels
+        ]
         ours, theirs = self.step_f1(self.scores), self.step_f1(self.baseline_scores)
-        for label, a, b in zip(self.labels(), ours, theirs, strict=True):
-            gold = self.scores.per_label.get(label)
-            writer.writerow([label, f"{a:.6f}", f"{b:.6f}", gold.steps.gold if gold else 0])
-        return buf.getvalue()
+        return plots.f1_csv("label", labels, ours, theirs, support, BASELINE)
 
     def per_label_png(self, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        labels = self.labels()
-        y = np.arange(len(labels))
-        fig, ax = plt.subplots(figsize=(6, 1.0 + 0.45 * len(labels)))
-        ax.barh(y - 0.2, self.step_f1(self.scores), height=0.4, label="model")
-        ax.barh(
-            y + 0.2, self.step_f1(self.baseline_scores), height=0.4, label=f"{BASELINE} baseline"
-        )
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("test step F1")
-        ax.set_title("test step F1 per label")
-        ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        ours, theirs = self.step_f1(self.scores), self.step_f1(self.baseline_scores)
+        plots.f1_bars_png(path, self.labels(), ours, theirs, BASELINE, "step F1 per label")
 
     def confusion_png(self, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        names = sorted(self.scores.per_label)
-        index = {name: i for i, name in enumerate(names)}
-        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-        np.add.at(
-            matrix,
-            (
-                [index[g] for g in np.concatenate(self.gold)],
-                [index[p] for p in np.concatenate(self.model)],
-            ),
-            1,
-        )
-        fig, ax = plt.subplots(figsize=(1.5 + 0.6 * len(names), 1.5 + 0.6 * len(names)))
-        ax.imshow(matrix, cmap="Blues")
-        for (i, j), count in np.ndenumerate(matrix):
-            if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(names)), names, rotation=90)
-        ax.set_yticks(range(len(names)), names)
-        ax.set_xlabel("predicted label")
-        ax.set_ylabel("gold label")
-        ax.set_title("test label confusion (steps)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        gold, predicted = np.concatenate(self.gold).tolist(), np.concatenate(self.model).tolist()
+        plots.confusion_png(path, gold, predicted, sorted(self.scores.per_label), "steps")
 
     def logged_metrics(self) -> dict[str, float]:
         logged = {
