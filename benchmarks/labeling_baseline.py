@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_table import commit_line, machine_line
+from results_table import commit_line, machine_line, write_result
 from seqops.tasks.sequence_labeling.conll import read_conll
 from seqops.tasks.sequence_labeling.crf_baseline import MAX_ITERATIONS, choose_crf
 from seqops.tasks.sequence_labeling.scoring import EntityCounts, score
@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, indent=2))
     if not args.no_write:
-        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-        OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {OUTPUT.relative_to(REPO)}", file=sys.stderr)
+        write_result(result, OUTPUT)
     return 0
 
 

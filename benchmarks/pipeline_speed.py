@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_table import commit_line, machine_line
+from results_table import commit_line, machine_line, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -107,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in rows:
         print(f"{name:>10}: {value:6.1f} s")
     if not args.no_write:
-        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-        OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {OUTPUT.relative_to(REPO)}")
+        write_result(result, OUTPUT)
     return 0 if all(same) else 1
 
 

@@ -266,6 +266,14 @@ def pipeline_section() -> list[str]:
 # --- section 2: benchmark result files ----------------------------------------------------
 
 
+def write_result(result: dict[str, Any], path: Path) -> None:
+    """Write a benchmark's result (`title`, `command`, `commit`, `machine`, `columns`, `rows`,
+    `notes`) where `benchmarks_section` reads it, and say so on stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def load_result(path: Path) -> dict[str, Any]:
     """One benchmark result file, checked against the schema in the module docstring."""
     try:

@@ -12,7 +12,6 @@ count and the 25 slowest tests from pytest's output. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_table import commit_line, machine_line
+from results_table import commit_line, machine_line, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "benchmarks" / "results" / "test_suite.json"
@@ -75,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     print(f"pytest's output: {log}")
     if not args.no_write:
-        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-        OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {OUTPUT.relative_to(REPO)}")
+        write_result(result, OUTPUT)
     return 0
 
 
