@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqops.config import DataConfig
+from seqops.config import DataConfig, ModelConfig, TrainConfig
 from seqops.contracts import Bundle, MetricsReport, OnnxIO, read_json
 from seqops.data.batches import IGNORE_INDEX
 from seqops.data.sequences import SequenceSet
@@ -273,7 +273,7 @@ def test_a_trained_net_is_evaluated_and_served_with_the_same_labels(
     task = get_task("sequence_labeling")
     torch.manual_seed(0)
     net = SequenceNet(2, meta.n_outputs, hidden_size=8, num_layers=1, per_step=True, crf=crf)
-    spec = {"kind": "crf_tagging"} if crf else {"kind": "tagging", "n_tags": meta.n_outputs}
+    spec = task.objective(meta, TrainConfig(), ModelConfig(crf=crf))
     objective = build_objective(spec, net)
     optimiser = torch.optim.Adam(net.parameters(), lr=0.05)
     train = SequenceSet.load(processed / split_file("train"))

@@ -3,7 +3,7 @@
 The task decides the head's width (`n_outputs`), extra network arguments (a vocabulary, a
 forecast horizon) and the objective (`seqops.model.objectives`); the system itself is the
 same for every task. The objective is built with the network, since a CRF tagger's
-objective scores with the network's own CRF layer (`per_step_objective`). Metric names follow
+objective scores with the network's own CRF layer. Metric names follow
 the vocabulary of `docs/architecture.md` (`train/loss`, `val/loss`, `val/accuracy`,
 `val/rmse`, ...), so Lightning's logs, early stopping, the Optuna pruner and MLflow share
 them.
@@ -18,15 +18,6 @@ import torch
 
 from seqops.model.network import SequenceNet, step_mask
 from seqops.model.objectives import build_objective
-
-
-def per_step_objective(objective: dict[str, Any], network: dict[str, Any]) -> dict[str, Any]:
-    """The objective that trains `network`: a task's `tagging` objective, for a network built
-    with a CRF layer (`crf`, a model param the task's objective does not see), is the CRF's
-    likelihood (`crf_tagging`, which scores with that layer); any other is as given."""
-    if objective["kind"] == "tagging" and network.get("crf"):
-        return {"kind": "crf_tagging"}
-    return objective
 
 
 class LitSequenceModel(pl.LightningModule):
@@ -48,7 +39,7 @@ class LitSequenceModel(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.net = SequenceNet(n_features, n_outputs, **network)
-        self.objective = build_objective(per_step_objective(objective, network), self.net)
+        self.objective = build_objective(objective, self.net)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.net(x, lengths)

@@ -181,7 +181,7 @@ def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequence
         n_features=len(meta.feature_names),
         n_outputs=meta.n_outputs,
         network=network,
-        objective=task.objective(meta, cfg.train),
+        objective=task.objective(meta, cfg.train, cfg.model),
         lr=cfg.train.lr,
         weight_decay=cfg.train.weight_decay,
         scheduler=cfg.train.scheduler,

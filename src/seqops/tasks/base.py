@@ -355,8 +355,9 @@ class Task(ABC):
         return {}
 
     @abstractmethod
-    def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
-        """`{"kind": ..., **args}` for `seqops.model.objectives.build_objective`."""
+    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+        """`{"kind": ..., **args}` for `seqops.model.objectives.build_objective`; `model` for an
+        objective that follows the architecture (a CRF layer is trained by its likelihood)."""
 
     def init_model(self, net: nn.Module, meta: Any, processed: Path, model: ModelConfig) -> None:  # noqa: B027
         """Change a freshly built network before training (pretrained vectors); most tasks

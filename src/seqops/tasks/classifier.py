@@ -32,7 +32,7 @@ from seqops.tasks.base import (
 if TYPE_CHECKING:
     import torch
 
-    from seqops.config import TrainConfig
+    from seqops.config import ModelConfig, TrainConfig
     from seqops.data.sequences import SequenceSet
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
@@ -385,7 +385,7 @@ class ClassifierTask(Task):
     val_metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro"})
     stratified_folds: ClassVar[bool] = True
 
-    def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
+    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
         return {
             "kind": "classification",
             "n_classes": meta.n_outputs,

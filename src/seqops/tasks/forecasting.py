@@ -528,7 +528,7 @@ class Forecasting(Task):
     def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
         return {"horizon": meta.spec.horizon}
 
-    def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
+    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
         """The horizon, and the lag and target scale that turn the scaled (differenced)
         outputs into level errors."""
         spec = meta.spec

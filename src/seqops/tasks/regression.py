@@ -63,7 +63,7 @@ from seqops.tasks.long_format import example_frame, load_sequences
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
-    from seqops.config import DataConfig, TrainConfig
+    from seqops.config import DataConfig, ModelConfig, TrainConfig
     from seqops.data.sequences import SequenceSet
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
@@ -447,7 +447,7 @@ class SequenceRegression(Task):
             f"from {report.source}"
         )
 
-    def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
+    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
         return {"kind": "regression", "mean": meta.target.mean, "std": meta.target.std}
 
     def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> RegressionEvaluation:

@@ -205,7 +205,7 @@ def test_lightning_trains_and_reloads_the_checkpoint(
     network = {k: v for k, v in network.items() if keys is None or k in keys}
     system = LitSequenceModel(
         n_features=F, n_outputs=C, network=network,
-        objective=get_task(META.task).objective(META, TrainConfig()),
+        objective=get_task(META.task).objective(META, TrainConfig(), model),
         lr=1e-2, weight_decay=0.0, scheduler="none", max_epochs=2,
     )  # fmt: skip
     trainer = pl.Trainer(

@@ -225,8 +225,10 @@ class SequenceLabeling(Task):
             "word_dropout": model.word_dropout,
         }
 
-    def objective(self, meta: Any, train: TrainConfig) -> dict[str, Any]:
-        # The system trains a network built with a CRF layer by the CRF's likelihood instead.
+    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+        # A network built with a CRF layer (`network_args`) is trained by that CRF's likelihood.
+        if model.crf:
+            return {"kind": "crf_tagging"}
         return {"kind": "tagging", "n_tags": meta.n_outputs}
 
     # -- evaluate ---------------------------------------------------------------------------
