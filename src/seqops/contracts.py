@@ -431,6 +431,30 @@ class Int8Report(Contract):
     """How much worse int8 is than fp32 (positive = worse), whatever the metric's direction."""
 
 
+class StreamingReport(Contract):
+    """The streaming step graph (`models/model_step.onnx`): whether the model has one, why not
+    when it has none, and its chunked parity: test sequences fed `chunk_sizes` steps at a time,
+    the state carried, against the full graph, within `atol + rtol * |full graph's|`."""
+
+    available: bool
+    reason: str | None = None
+    """Why the model cannot stream (bidirectional, a conv encoder, mean pooling, ...)."""
+    file: str | None = None
+    fingerprint: str | None = None
+    """The model fingerprint a served state carries (`seqops.stream_serving`): a state from
+    another model is refused."""
+    dynamic_axes: dict[str, dict[str, str]] | None = None
+    chunk_sizes: list[int] | None = None
+    """Steps per call checked; 0 stands for each sequence's whole length in one call."""
+    shapes_checked: list[list[int]] | None = None
+    """(batch, time) of the streamed batches."""
+    max_abs_diff: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    worst_ratio: float | None = None
+    passed: bool | None = None
+
+
 class ExportReport(Contract):
     """`reports/export.json` (export)."""
 
@@ -440,6 +464,8 @@ class ExportReport(Contract):
     served: dict[str, float] = {}
     """The whole serving path from raw inputs against the evaluated model, per check."""
     int8: Int8Report
+    streaming: StreamingReport | None = None
+    """The step graph's availability and chunked parity (None: a report from before streaming)."""
     mlflow_model_uri: str | None = None
 
     def numbers(self) -> dict[str, Any]:
@@ -451,6 +477,8 @@ class ExportReport(Contract):
         found.update(self.served)
         if self.int8.drop is not None:
             found["int8_drop"] = self.int8.drop
+        if self.streaming is not None and self.streaming.max_abs_diff is not None:
+            found["streaming_max_abs_diff"] = self.streaming.max_abs_diff
         return found
 
 
