@@ -56,6 +56,16 @@ CRF_OUTPUTS = (TRANSITIONS, START_TRANSITIONS, END_TRANSITIONS)
 BATCH = "batch"
 TIME = "time"
 
+STATE_H = "h"
+"""A step graph's input (`STEP_FILE`): float32 `(layers, batch, hidden)`, each layer's hidden
+state after the stream's last step so far (zeros before its first step)."""
+STATE_C = "c"
+"""An LSTM step graph's input: float32 `(layers, batch, hidden)`, each layer's cell state."""
+NEXT_H = "h_next"
+"""A step graph's output: `STATE_H` after the chunk's last step, what the next chunk takes."""
+NEXT_C = "c_next"
+"""An LSTM step graph's output: `STATE_C` after the chunk's last step."""
+
 
 def dynamic_axes(
     input_name: str, output_name: str = OUTPUT, *, per_step: bool = False
@@ -66,6 +76,43 @@ def dynamic_axes(
     transition outputs have fixed dims only, so they appear nowhere here."""
     output_axes = {0: BATCH, 1: TIME} if per_step else {0: BATCH}
     return {input_name: {0: BATCH, 1: TIME}, LENGTHS: {0: BATCH}, output_name: output_axes}
+
+
+def step_axes(input_name: str, output_name: str, *, lstm: bool) -> dict[str, dict[int, str]]:
+    """The named symbolic dims of a step graph: batch and time on the chunk and on its
+    outputs, batch on each state (its layers and hidden size are fixed)."""
+    states = [STATE_H, NEXT_H, *((STATE_C, NEXT_C) if lstm else ())]
+    return {
+        input_name: {0: BATCH, 1: TIME},
+        output_name: {0: BATCH, 1: TIME},
+        **{name: {1: BATCH} for name in states},
+    }
+
+
+def step_shapes(
+    input_name: str,
+    n_features: int,
+    output_name: str,
+    n_outputs: int,
+    *,
+    layers: int,
+    hidden: int,
+    lstm: bool,
+    token_width: int = 0,
+) -> dict[str, list[str | int]]:
+    """Each step-graph input and output's shape, inputs first (the chunk, `h`, for an LSTM
+    `c`), then the chunk's per-step outputs and the new state (`h_next`, `c_next`). A chunk has
+    no `lengths`: every sequence of a batch has all of its steps."""
+    full = expected_shapes(input_name, n_features, output_name, [BATCH], token_width=token_width)
+    state: list[str | int] = [layers, BATCH, hidden]
+    inputs = {input_name: full[input_name], STATE_H: state, **({STATE_C: state} if lstm else {})}
+    outs = {output_name: [BATCH, TIME, n_outputs], NEXT_H: state}
+    return {**inputs, **outs, **({NEXT_C: state} if lstm else {})}
+
+
+def step_inputs(shapes: dict[str, list[str | int]]) -> int:
+    """How many of `step_shapes`' entries are inputs: the chunk, `h`, and `c` for an LSTM."""
+    return 3 if STATE_C in shapes else 2
 
 
 def per_step_shape(n_tags: int) -> list[str | int]:
@@ -84,6 +131,9 @@ def crf_shapes(n_tags: int) -> dict[str, list[str | int]]:
 
 
 MODEL_FILE = "model.onnx"
+STEP_FILE = "model_step.onnx"
+"""The streaming step graph of a unidirectional model (`step_shapes`), beside `MODEL_FILE`;
+absent when the model cannot stream (`reports/export.json` says why)."""
 INT8_FILE = "model.int8.onnx"
 PREPROCESSING_FILE = "preprocessing.json"
 DIGESTS_FILE = "bundle.sha256"
@@ -164,15 +214,17 @@ def graph_shapes(model: onnx.ModelProto) -> dict[str, list[str | int]]:
     }
 
 
-def check_graph(model: onnx.ModelProto, expected: dict[str, list[str | int]]) -> None:
-    """Raise ContractError unless names, dtypes and symbolic dims are `expected` (the two
-    inputs first, `x` or `tokens` then `lengths`, then the outputs, as `expected_shapes`
-    orders them).
+def check_graph(
+    model: onnx.ModelProto, expected: dict[str, list[str | int]], n_inputs: int = 2
+) -> None:
+    """Raise ContractError unless names, dtypes and symbolic dims are `expected` (the
+    `n_inputs` inputs first, `x` or `tokens` then `lengths` (or a step graph's state), then the
+    outputs, as `expected_shapes` and `step_shapes` order them).
 
     Exporters can freeze a dim silently (tracing with batch 1, torch.export specialising a
     recurrent loop), so this reads the written graph rather than trusting the export call.
     """
-    want_inputs, want_outputs = list(expected)[:2], list(expected)[2:]
+    want_inputs, want_outputs = list(expected)[:n_inputs], list(expected)[n_inputs:]
     inputs = [v.name for v in model.graph.input]
     outputs = [v.name for v in model.graph.output]
     if inputs != want_inputs or outputs != want_outputs:
@@ -183,11 +235,9 @@ def check_graph(model: onnx.ModelProto, expected: dict[str, list[str | int]]) ->
     dtypes = {
         v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]
     }
-    first = want_inputs[0]
     want_dtypes = {
-        first: _INT64 if first == TOKENS else _FLOAT,
-        LENGTHS: _INT64,
-        **dict.fromkeys(want_outputs, _FLOAT),
+        name: _INT64 if name in (TOKENS, LENGTHS) else _FLOAT
+        for name in [*want_inputs, *want_outputs]
     }
     if dtypes != want_dtypes:
         raise ContractError(f"graph element types {dtypes}; expected {want_dtypes}")

@@ -9,8 +9,11 @@ included) last, so a failed or killed export never leaves a bundle the predictor
 unchecked.
 The bundle is `model.onnx` (names and symbolic dims per `seqops.onnx_contract`, asserted on
 the written graph; `onnx.checker` full check), `preprocessing.json` (the typed
-`seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`) and, for LSTM
-models, `model.int8.onnx`. Raises ExportError when ONNX Runtime disagrees with PyTorch beyond
+`seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`), for LSTM
+models `model.int8.onnx`, and for a model that can stream (`seqops.model.streaming`) the step
+graph `model_step.onnx` (a chunk and the recurrent state in, the chunk's per-step outputs and
+the new state out), checked chunk by chunk against the full graph (`check_streaming`).
+Raises ExportError when ONNX Runtime disagrees with PyTorch beyond
 `export.parity_atol + export.parity_rtol * |output|` (or on any classifier decision), at every
 checked (batch, time) shape,
 or when the task's served-path check fails. Nothing here depends on which task it is: the
@@ -36,14 +39,24 @@ from torch import nn
 from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.config import DataConfig, ExportConfig
-from seqops.contracts import Bundle, DataMeta, ExportReport, Int8Report, OnnxIO, Parity
+from seqops.contracts import (
+    Bundle,
+    DataMeta,
+    ExportReport,
+    Int8Report,
+    OnnxIO,
+    Parity,
+    StreamingReport,
+)
 from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ExportError
 from seqops.layout import split_file
 from seqops.model.crf import LinearChainCRF
 from seqops.model.runtime import load_network
+from seqops.model.streaming import StepNet, streaming_reason
 from seqops.serving import Predictor
+from seqops.stream_serving import stream_chunks
 from seqops.tasks import get_task, read_meta
 from seqops.tasks.base import Task
 
@@ -128,6 +141,100 @@ def export_onnx(
         model = onnx.load(str(tmp))
         contract.check_graph(model, expected)
         onnx.checker.check_model(model, full_check=True)
+
+
+#: Steps per step-graph call in the streaming parity check; 0: each sequence whole, one call.
+STREAM_CHUNKS = (1, 7, 0)
+
+
+def step_expected(
+    full: dict[str, list[str | int]], step: StepNet, output_name: str
+) -> dict[str, list[str | int]]:
+    """The step graph's contract (`onnx_contract.step_shapes`) for the full graph `full`."""
+    first = next(iter(full))
+    width = int(full[first][2]) if len(full[first]) == 3 else 0
+    return contract.step_shapes(
+        first,
+        width if first == contract.INPUT else 0,
+        output_name,
+        int(full[output_name][-1]),
+        layers=step.layers,
+        hidden=step.hidden_size,
+        lstm=step.lstm,
+        token_width=width if first == contract.TOKENS else 0,
+    )
+
+
+def export_step(
+    net: nn.Module, path: Path, opset: int, output_name: str, full: dict[str, list[str | int]]
+) -> None:
+    """Write `net`'s streaming step graph (`StepNet`) to `path` in eval mode and check the
+    written graph against the step contract of the full graph `full` (symbolic batch and time,
+    the state's fixed layers and hidden size). Raises NotStreamable when `net` cannot stream."""
+    step = StepNet(net).eval()
+    input_name = next(iter(full))
+    expected = step_expected(full, step, output_name)
+    n_inputs = contract.step_inputs(expected)
+    names = list(expected)
+    width = int(full[input_name][2]) if len(full[input_name]) == 3 else 0
+    x, _ = example_inputs(input_name, width)
+    # Random states, not zeros: nothing may fold them into constants.
+    h = torch.randn(step.layers, x.shape[0], step.hidden_size) * 0.1
+    states = (h, torch.randn_like(h) * 0.1) if step.lstm else (h,)
+    with outputs.atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            step,
+            (x, *states),
+            str(tmp),
+            input_names=names[:n_inputs],
+            output_names=names[n_inputs:],
+            dynamic_axes=contract.step_axes(input_name, output_name, lstm=step.lstm),
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+        model = onnx.load(str(tmp))
+        contract.check_graph(model, expected, n_inputs)
+        onnx.checker.check_model(model, full_check=True)
+
+
+def check_streaming(
+    predictor: Predictor,
+    batches: list[tuple[np.ndarray, np.ndarray]],
+    tolerance: contract.Tolerance,
+    chunks: tuple[int, ...] = STREAM_CHUNKS,
+) -> StreamingReport:
+    """The step graph fed `batches` `chunks` steps at a time (the state carried) against the
+    full graph on the whole padded batch: every step's output of a per-step model, the last
+    step's of a pooled one (the full graph's answer). Passed when every output is within
+    `tolerance` (NaN never is)."""
+    stepper = predictor.stepper
+    assert stepper is not None
+    worst, ratio, shapes = 0.0, 0.0, []
+    for x, lengths in batches:
+        expected = predictor.run(x, lengths)
+        for chunk in chunks:
+            h, c = stepper.layout.zeros(len(x))
+            got, _, _ = stream_chunks(stepper, x, lengths, chunk, h, c)
+            if not predictor.per_step:
+                got = got[np.arange(len(x)), lengths - 1]  # (B, C)
+            ratio = max(ratio, tolerance.ratio(got, expected))
+            diff = np.abs(got - expected) if got.shape == expected.shape else np.array([np.inf])
+            worst = max(worst, float(np.nan_to_num(diff, nan=np.inf).max()))
+        shapes.append([int(x.shape[0]), int(x.shape[1])])
+    return StreamingReport(
+        available=True,
+        file=contract.STEP_FILE,
+        fingerprint=stepper.layout.model,
+        chunk_sizes=list(chunks),
+        shapes_checked=shapes,
+        max_abs_diff=worst,
+        atol=tolerance.atol,
+        rtol=tolerance.rtol,
+        worst_ratio=ratio,
+        passed=ratio <= 1.0,
+    )
 
 
 def parity_batches(
@@ -260,6 +367,7 @@ def seal_bundle(directory: Path, bundle: Bundle) -> Bundle:
     names = [
         contract.MODEL_FILE,
         contract.INT8_FILE,
+        contract.STEP_FILE,
         *get_task(bundle.data.task).bundle_files(bundle.data),
     ]
     digests = {n: outputs.sha256(directory / n) for n in names if (directory / n).is_file()}
@@ -282,11 +390,12 @@ def publish_bundle(staging: Path, models: Path) -> None:
     The old integrity record and `preprocessing.json` go first, and the new ones, holding
     the digests of the others, last: a kill in between leaves a bundle the predictor refuses
     (no record, or files not matching it), never one it would serve unchecked. A stale int8
-    model the new bundle lacks is deleted."""
+    model or step graph the new bundle lacks is deleted."""
     last = (contract.PREPROCESSING_FILE, contract.DIGESTS_FILE)
     outputs.remove(*(models / name for name in reversed(last)))
-    if not (staging / contract.INT8_FILE).exists():
-        outputs.remove(models / contract.INT8_FILE)
+    for optional in (contract.INT8_FILE, contract.STEP_FILE):
+        if not (staging / optional).exists():
+            outputs.remove(models / optional)
     others = {p.name for p in staging.iterdir()} - {contract.MODEL_FILE, *last}
     os.replace(staging / contract.MODEL_FILE, models / contract.MODEL_FILE)
     outputs.kill_point("swapping")
@@ -342,9 +451,13 @@ def build_bundle(
         token_width=contract.token_width(meta.input, meta.feature_names),
     )
     export_onnx(net, fp32_path, cfg.opset, meta.input, task.output, expected)
+    no_stream = streaming_reason(net)
+    step_path = directory / contract.STEP_FILE
+    if no_stream is None:
+        export_step(net, step_path, cfg.opset, task.output, expected)
     outputs.kill_point("written")
 
-    fp32 = Predictor(fp32_path, bundle, files)
+    fp32 = Predictor(fp32_path, bundle, files, step_file=None if no_stream else step_path)
     batches = parity_batches(test, cfg.parity_batch_sizes, cfg.max_length)
     parity = check_parity(net, fp32, batches, cfg.parity_atol, task, cfg.parity_rtol)
     if not parity.passed:
@@ -357,6 +470,28 @@ def build_bundle(
             + f" over shapes {parity.shapes_checked}"
         )
     tolerance = contract.Tolerance(cfg.parity_atol, cfg.parity_rtol)
+    streaming = (
+        StreamingReport(available=False, reason=no_stream)
+        if no_stream
+        else check_streaming(fp32, batches, tolerance)
+    )
+    if streaming.available and not streaming.passed:
+        raise ExportError(
+            f"the streaming step graph disagrees with the full graph: max |output diff| "
+            f"{streaming.max_abs_diff:.3g}, {streaming.worst_ratio:.3g} times the tolerance "
+            f"(atol {cfg.parity_atol:g} + rtol {cfg.parity_rtol:g} × |output|) fed "
+            f"{streaming.chunk_sizes} steps at a time (0: whole) over shapes "
+            f"{streaming.shapes_checked}"
+        )
+    if streaming.available:
+        streaming = streaming.model_copy(
+            update={
+                "dynamic_axes": {
+                    name: {str(i): d for i, d in enumerate(dims) if isinstance(d, str)}
+                    for name, dims in contract.graph_shapes(onnx.load(str(step_path))).items()
+                }
+            }
+        )
     served = task.served_checks(net, fp32, processed, tolerance)
     fp32_quality = task.quality(fp32, processed)
     reason = (
@@ -389,6 +524,7 @@ def build_bundle(
         parity=parity,
         served=served,
         int8=int8,
+        streaming=streaming,
     )
     bundle = seal_bundle(directory, bundle)
     # What `seqops predict` will load, through its own loader (digests checked).
@@ -407,6 +543,8 @@ def artifacts(models: Path, meta: Any) -> dict[str, str]:
         "preprocessing": str(models / contract.PREPROCESSING_FILE),
         artifact_key(contract.DIGESTS_FILE): str(models / contract.DIGESTS_FILE),
     }
+    if (models / contract.STEP_FILE).is_file():
+        found[artifact_key(contract.STEP_FILE)] = str(models / contract.STEP_FILE)
     for name in get_task(meta.task).bundle_files(meta):
         found[artifact_key(name)] = str(models / name)
     return found

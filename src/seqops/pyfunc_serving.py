@@ -88,8 +88,11 @@ def _model_root(artifact: Path) -> Path:
 
 
 class OnnxSequenceModel(PythonModel):
-    """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX), `preprocessing` (JSON) and
-    the task's bundle files by `artifact_key` (a text model's `tokenizer`)."""
+    """MLflow pyfunc over the ONNX bundle; artifacts `model` (ONNX), `preprocessing` (JSON),
+    the streaming step graph `model_step` when the model streams, and the task's bundle files
+    by `artifact_key` (a text model's `tokenizer`). A request with a `stream_state` column
+    continues each sequence's stream from the state it carries (`seqops.stream_serving`); a
+    bad state is a 400 like any bad input."""
 
     def load_context(self, context: Any) -> None:
         artifacts = context.artifacts
@@ -110,11 +113,15 @@ class OnnxSequenceModel(PythonModel):
             for name in get_task(bundle.data.task).bundle_files(bundle.data)
         }
         model = Path(artifacts["model"])
+        # The streaming step graph, when the bundle has one (a stream request needs it).
+        step_key = artifact_key(contract.STEP_FILE)
+        step = Path(artifacts[step_key]) if step_key in artifacts else None
+        models = {contract.MODEL_FILE: model, **({contract.STEP_FILE: step} if step else {})}
         if record is not None:
-            check_digests(record, digests, {contract.MODEL_FILE: model, **files})
+            check_digests(record, digests, {**models, **files})
         if bundle.sha256 is not None:
-            check_files(pre_file, bundle, {contract.MODEL_FILE: model, **files})
-        self._predictor = Predictor(model, bundle, files)
+            check_files(pre_file, bundle, {**models, **files})
+        self._predictor = Predictor(model, bundle, files, step_file=step)
         _guard_scoring_server()
 
     # A pd.DataFrame hint tells MLflow to infer no schema from the hint: the signature logged

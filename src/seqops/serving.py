@@ -22,8 +22,13 @@ bundle's `max_length` (rejected, never truncated: truncation would silently chan
 
 `seqops.pyfunc_serving.OnnxSequenceModel` wraps the same predictor as an MLflow pyfunc model,
 so `mlflow models serve` answers with exactly what `seqops predict` writes and turns bad input
-into HTTP 400 with the same message. Nothing here imports torch, nor MLflow at import time
-(only the registry functions use it).
+into HTTP 400 with the same message.
+
+A request with a `stream_state` column is a stream request, answered through the bundle's step
+graph (`model_step.onnx`) from the state each sequence carries, with each new state in the
+answer: see `seqops.stream_serving` for the state format and what is refused.
+
+Nothing here imports torch, nor MLflow at import time (only the registry functions use it).
 """
 
 from __future__ import annotations
@@ -45,6 +50,13 @@ from seqops import outputs
 from seqops.contracts import Bundle
 from seqops.data.sources import check_filled, numeric_columns, one_line, time_order
 from seqops.errors import DataError, quote
+from seqops.stream_serving import (
+    STATE_COLUMN,
+    StepSession,
+    StreamRun,
+    answer_states,
+    request_states,
+)
 from seqops.tasks import get_task, read_bundle
 from seqops.tasks.base import Codec, RunModel
 
@@ -323,6 +335,7 @@ class Predictor:
         bundle: Bundle,
         files: dict[str, Path] | None = None,
         threads: int | None = None,
+        step_file: Path | None = None,
     ) -> None:
         if not model_file.is_file():
             raise DataError(
@@ -336,17 +349,14 @@ class Predictor:
         self.per_step = contract.is_per_step(task.output_shape(bundle.data))
         """One output per input step: the codec answers decoded tags (`tags`)."""
         self.crf = tuple(bundle.onnx.outputs[1:]) == contract.CRF_OUTPUTS
-        try:
-            self.session = ort.InferenceSession(
-                str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except _ORT_LOAD_ERRORS as exc:
-            raise DataError(
-                f"{model_file}: not a loadable ONNX model ({one_line(exc)}); re-run `seqops export`"
-            ) from None
-        self._check_graph(model_file)
+        self.session = open_session(model_file, threads)
+        expected = self._check_graph(model_file)
+        self.stepper: StepSession | None = None
+        """The streaming step graph (`stream`), when the bundle has one."""
+        if step_file is not None:
+            self.stepper = StepSession(open_session(step_file, threads), step_file, expected)
 
-    def _check_graph(self, model_file: Path) -> None:
+    def _check_graph(self, model_file: Path) -> dict[str, list[str | int]]:
         """The graph is the one `preprocessing.json` describes: its input and output names,
         element types and shapes (`onnx_contract.expected_shapes` for the bundle's task: the
         feature count, one output per label, the forecast horizon), symbolic dims by name."""
@@ -392,6 +402,7 @@ class Predictor:
                 f"{model_file}: graph element types {types}, expected {want}; re-run "
                 "`seqops export`"
             )
+        return expected
 
     @classmethod
     def load(cls, model_dir: Path, *, int8: bool = False, threads: int | None = None) -> Predictor:
@@ -412,9 +423,12 @@ class Predictor:
         bundle = read_bundle(pre_file)
         files = bundle_files(bundle, model_dir)
         name = contract.INT8_FILE if int8 else contract.MODEL_FILE
-        check_digests(record, digests, {name: model_dir / name, **files})
-        check_files(pre_file, bundle, {name: model_dir / name, **files})
-        return cls(model_dir / name, bundle, files, threads)
+        # The step graph is fp32: an int8 predictor does not stream.
+        step = contract.STEP_FILE if contract.STEP_FILE in digests and not int8 else None
+        models = {n: model_dir / n for n in (name, step) if n is not None}
+        check_digests(record, digests, {**models, **files})
+        check_files(pre_file, bundle, {**models, **files})
+        return cls(model_dir / name, bundle, files, threads, model_dir / step if step else None)
 
     def run(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Contract inputs `x` (B, T, F) float32 or `tokens` (B, T) int64, and `lengths` (B,)
@@ -432,9 +446,7 @@ class Predictor:
         from seqops.decoding import decode_batch
 
         if not self.crf:
-            scores = self.run(x, lengths)
-            real = np.arange(scores.shape[1])[None, :] < lengths[:, None]  # (B, T)
-            return np.where(real, scores.argmax(axis=-1), -1)
+            return argmax_tags(self.run(x, lengths), lengths)
         names = [self.output_name, *contract.CRF_OUTPUTS]
         scores, transitions, start, end = self.session.run(
             names, {self.input_name: x, contract.LENGTHS: lengths}
@@ -447,8 +459,59 @@ class Predictor:
 
     def predict_frame(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
         """Answer rows for raw request rows (classes, forecasts, numbers, tags: see the task);
-        a per-step model's codec gets its decoded tags (`tags`), any other its raw output."""
+        a per-step model's codec gets its decoded tags (`tags`), any other its raw output.
+        A frame with a `stream_state` column is a stream request (`predict_stream`)."""
+        if STATE_COLUMN in frame.columns:
+            return self.predict_stream(frame, where)
         return self.codec.predict_frame(frame, self.tags if self.per_step else self.run, where)
+
+    def predict_stream(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
+        """Answer rows for the next chunk of each sequence's stream, from the state in its
+        `stream_state` cells, with each new state in the answer's `stream_state` column
+        (`seqops.stream_serving`): what the whole stream so far would answer."""
+        if self.stepper is None:
+            raise DataError(
+                f"{where}: column {STATE_COLUMN!r} asks for a stream, but this model has no step "
+                f"graph ({contract.STEP_FILE}) and cannot stream (a bidirectional cell, a conv "
+                "encoder, pooling other than last, a forecaster or a CRF: reports/export.json "
+                f"says which); drop the {STATE_COLUMN!r} column"
+            )
+        layout = self.stepper.layout
+        id_column = self.bundle.id_column
+        keys, h, c = request_states(frame, id_column, layout, where)
+        run = StreamRun(self.stepper, h, c, per_step=self.per_step)
+        model = (lambda x, lengths: argmax_tags(run(x, lengths), lengths)) if self.per_step else run
+        answer = self.codec.predict_frame(frame.drop(columns=[STATE_COLUMN]), model, where)
+        return answer_states(answer, id_column, keys, run, layout)
+
+    def stream(
+        self, x: np.ndarray, h: np.ndarray, c: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One chunk `(B, T, ...)` with no padding through the step graph from state `h` (and
+        `c`, an LSTM's) `(layers, B, hidden)`: its per-step outputs `(B, T, C)` and the new
+        state. `stepper.layout.zeros(B)` is a stream's first state."""
+        if self.stepper is None:
+            raise DataError(f"this bundle has no step graph ({contract.STEP_FILE}): cannot stream")
+        return self.stepper(x, h, c)
+
+
+def argmax_tags(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each real step's highest-scoring tag `(B, T)` int64, -1 at padded steps."""
+    real = np.arange(scores.shape[1])[None, :] < lengths[:, None]  # (B, T)
+    return np.where(real, scores.argmax(axis=-1), -1)
+
+
+def open_session(model_file: Path, threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime CPU session over `model_file`; one that is not a loadable model is a
+    DataError naming it."""
+    try:
+        return ort.InferenceSession(
+            str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except _ORT_LOAD_ERRORS as exc:
+        raise DataError(
+            f"{model_file}: not a loadable ONNX model ({one_line(exc)}); re-run `seqops export`"
+        ) from None
 
 
 def write_predictions(predictions: pd.DataFrame, path: Path | None) -> None:

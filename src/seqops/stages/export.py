@@ -4,12 +4,15 @@
 
 Writes `models/model.onnx`, `models/preprocessing.json`, the integrity record
 `models/bundle.sha256` (the sha256 of every bundle file), the task's bundle files (a text
-model's `models/tokenizer.json`) and `models/model.int8.onnx` for LSTM models (both
-undeclared in dvc.yaml: they do not always exist), and `reports/export.json` (opset, dynamic
-axes, parity with the tolerance it used, served-path checks, int8). The checks are
-`seqops.onnx_export`'s: the stage fails when ONNX Runtime disagrees with PyTorch or the
-served path disagrees with the evaluated model. The bundle is logged as an MLflow pyfunc
-model (models from code, `seqops.pyfunc_model`) in the training run of `models/run.json`.
+model's `models/tokenizer.json`), `models/model.int8.onnx` for LSTM models and the streaming
+step graph `models/model_step.onnx` for a model that can stream (all three undeclared in
+dvc.yaml: they do not always exist), and `reports/export.json` (opset, dynamic axes, parity
+with the tolerance it used, served-path checks, int8, and `streaming`: the step graph's chunked
+parity, or why the model has none). The checks are `seqops.onnx_export`'s: the stage fails
+when ONNX Runtime disagrees with PyTorch, the served path disagrees with the evaluated model,
+or the step graph fed chunk by chunk disagrees with the full graph. The bundle is logged as
+an MLflow pyfunc model (models from code, `seqops.pyfunc_model`) in the training run of
+`models/run.json`.
 
 All or nothing: the previous bundle is deleted first (as `dvc repro` deletes a stage's outs:
 it belongs to another checkpoint), the new one is built and checked in `models/.export-*/`
@@ -134,6 +137,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
     outputs.remove(
         layout.models / contract.MODEL_FILE,
         layout.models / contract.INT8_FILE,
+        layout.models / contract.STEP_FILE,
         layout.models / contract.PREPROCESSING_FILE,
         layout.models / contract.DIGESTS_FILE,
         *(layout.models / name for name in get_task(meta.task).bundle_files(meta)),
@@ -150,7 +154,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         report = report.model_copy(update={"mlflow_model_uri": uri})
         report.write(layout.export_report, layout.stage_metrics("export"))
         mlflow.log_artifact(str(layout.export_report), "reports")
-    parity, int8 = report.parity, report.int8
+    parity, int8, streaming = report.parity, report.int8, report.streaming
     int8_text = (
         f"int8 {int8.metric} {int8.int8:.4g} vs fp32 {int8.fp32:.4g}"
         if int8.available and int8.int8 is not None
@@ -164,4 +168,11 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         + (f", argmax agreement {agreement:.0%}" if agreement is not None else "")
         + f"; {int8_text}"
     )
+    if streaming is not None and streaming.available:
+        print(
+            f"export: streaming step graph {streaming.file}, chunks of {streaming.chunk_sizes} "
+            f"steps (0: whole) against the full graph, max |diff| {streaming.max_abs_diff:.2e}"
+        )
+    elif streaming is not None:
+        print(f"export: no streaming step graph: {streaming.reason}")
     return report

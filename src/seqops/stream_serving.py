@@ -1,0 +1,365 @@
+"""Serving a stream without server-side sessions: the caller carries the recurrent state.
+
+    seqops predict --model models/ --input chunk.csv      # rows with a `stream_state` column
+
+A request that holds the column `STATE_COLUMN` (`stream_state`) is a stream request: each
+sequence's rows are the next chunk of its stream, and its `stream_state` cell (the same on every
+row of the sequence) is the state the previous answer returned, or empty to start a stream. The
+answer rows are what the whole stream so far would answer (a classifier's label for the steps
+seen so far, a tagger's tags for the chunk's steps) plus a `stream_state` column holding each
+sequence's new state, to send with its next chunk. Nothing is kept between requests: any
+replica can continue any stream, and a restarted server loses nothing.
+
+A state is one ASCII string (a cell of a CSV, a JSON field), `seqops-state/1:<model>:<data>`:
+
+- `<model>`: the model fingerprint, the first 16 hex digits of the sha256 of the bundle's step
+  graph (`model_step.onnx`): a state is refused by any other model (one with other weights
+  would answer nonsense from it);
+- `<data>`: URL-safe base64 of the float32 little-endian values of `h` `(layers, hidden)` and,
+  for an LSTM, `c` `(layers, hidden)`, in that order: bit-exact, unlike decimal floats that a
+  JSON encoder may round.
+
+A state that is not such a string, has the wrong number of values, holds NaN or infinities, or
+comes from another model is refused with one DataError naming the sequence (HTTP 400 from the
+scoring server, exit status 2 from `seqops predict`). Only a unidirectional model with
+`pooling: last` or per-step outputs has a step graph (`seqops.model.streaming` says why the
+others cannot stream); a stream request to another model is refused the same way.
+
+Each request's chunk is still checked against the bundle's `max_length`; the stream as a whole
+may grow past it. Torch-free, like `seqops.serving`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seqops import onnx_contract as contract
+from seqops import outputs
+from seqops.errors import DataError, quote
+
+#: The request and answer column holding each sequence's stream state.
+STATE_COLUMN = "stream_state"
+#: What every state string starts with: the format and its version.
+STATE_PREFIX = "seqops-state/1"
+#: Hex digits of the step graph's sha256 that name the model a state belongs to.
+FINGERPRINT_LENGTH = 16
+
+
+def fingerprint(step_file: Path) -> str:
+    """The model fingerprint a state carries: the start of the step graph's sha256."""
+    return outputs.sha256(step_file)[:FINGERPRINT_LENGTH]
+
+
+def blank(value: Any) -> bool:
+    """An empty `stream_state` cell (a stream's first chunk): None, NaN or an empty string."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    return isinstance(value, float) and np.isnan(value)
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """The shape of one sequence's state, and the model it belongs to."""
+
+    layers: int
+    hidden: int
+    lstm: bool
+    model: str
+    """The model fingerprint (`fingerprint`)."""
+
+    @property
+    def size(self) -> int:
+        """float32 values in one sequence's state: h, then c for an LSTM."""
+        return (2 if self.lstm else 1) * self.layers * self.hidden
+
+    def describe(self) -> str:
+        parts = "h and c" if self.lstm else "h"
+        return f"{self.size} float32 values ({parts}, {self.layers} layer(s) × {self.hidden})"
+
+    def zeros(self, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The state before a stream's first step, `(layers, batch, hidden)` each."""
+        h = np.zeros((self.layers, batch, self.hidden), dtype=np.float32)
+        return h, (h.copy() if self.lstm else None)
+
+    def encode(self, h: np.ndarray, c: np.ndarray | None) -> str:
+        """One sequence's state, `h` (and `c`) `(layers, hidden)`, as a state string."""
+        values = [h] if c is None else [h, c]
+        raw = np.concatenate([v.astype("<f4").ravel() for v in values]).tobytes()
+        return f"{STATE_PREFIX}:{self.model}:{base64.urlsafe_b64encode(raw).decode('ascii')}"
+
+    def decode(self, value: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A state string back as `h` (and `c`) `(layers, hidden)`; DataError naming `where`
+        (the request and sequence) for anything a previous answer of this model did not write."""
+        shown = quote(value, 60)
+        if not isinstance(value, str) or value.count(":") != 2:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} {shown} is not a stream state (expected "
+                f"'{STATE_PREFIX}:<model>:<data>' as an answer returned it, or empty to start "
+                "a stream)"
+            )
+        prefix, model, data = value.strip().split(":")
+        if prefix != STATE_PREFIX:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} starts with {quote(prefix, 30)}, not {STATE_PREFIX!r} "
+                "(a state from another format or seqops version)"
+            )
+        if model != self.model:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} comes from another model (fingerprint "
+                f"{quote(model, 30)}; this model is {self.model!r}): a stream continues only on "
+                "the model that started it; start a new stream with an empty state"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(data.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raw = b"?"
+        if len(raw) != 4 * self.size:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} holds {len(raw)} bytes, not the {4 * self.size} of "
+                f"this model's state ({self.describe()})"
+            )
+        values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        if not np.isfinite(values).all():
+            raise DataError(f"{where}: {STATE_COLUMN} holds NaN or infinite values")
+        shape = (self.layers, self.hidden)
+        h = values[: self.layers * self.hidden].reshape(shape)
+        return h, (values[self.layers * self.hidden :].reshape(shape) if self.lstm else None)
+
+
+#: Runs the step graph: a chunk `(B, T, ...)`, `h` and `c` (None unless an LSTM) → the chunk's
+#: per-step outputs `(B, T, C)`, then the new `h` and `c`.
+StepModel = Callable[
+    [np.ndarray, np.ndarray, "np.ndarray | None"],
+    tuple[np.ndarray, np.ndarray, "np.ndarray | None"],
+]
+
+
+def run_ragged(
+    step: StepModel, x: np.ndarray, lengths: np.ndarray, h: np.ndarray, c: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A padded batch of chunks (`lengths` real steps each) through the step graph, one call
+    per distinct length (a chunk holds no padding): per-step outputs `(B, T, C)`, 0 at padded
+    steps, and each sequence's state after its last real step."""
+    out: np.ndarray | None = None
+    next_h, next_c = np.empty_like(h), (None if c is None else np.empty_like(c))
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        got, h_rows, c_rows = step(
+            np.ascontiguousarray(x[rows, :length]),
+            np.ascontiguousarray(h[:, rows]),
+            None if c is None else np.ascontiguousarray(c[:, rows]),
+        )
+        if out is None:
+            out = np.zeros((len(x), x.shape[1], got.shape[-1]), dtype=got.dtype)
+        out[rows, :length] = got
+        next_h[:, rows] = h_rows
+        if next_c is not None and c_rows is not None:
+            next_c[:, rows] = c_rows
+    assert out is not None
+    return out, next_h, next_c
+
+
+def stream_chunks(
+    step: StepModel,
+    x: np.ndarray,
+    lengths: np.ndarray,
+    chunk: int,
+    h: np.ndarray,
+    c: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A padded batch fed to the step graph `chunk` steps at a time (0: each sequence whole),
+    the state carried from `h` / `c`: per-step outputs `(B, T, C)`, 0 at padded steps, and the
+    state after each sequence's last real step. What a client streaming its sequences does."""
+    time = x.shape[1]
+    chunk = chunk or time
+    out: np.ndarray | None = None
+    h, c = h.copy(), (None if c is None else c.copy())
+    for start in range(0, time, chunk):
+        steps = np.clip(lengths - start, 0, chunk)
+        live = np.flatnonzero(steps > 0)
+        if len(live) == 0:
+            break
+        width = int(steps[live].max())
+        got, h_live, c_live = run_ragged(
+            step,
+            x[live, start : start + width],
+            steps[live],
+            h[:, live],
+            None if c is None else c[:, live],
+        )
+        if out is None:
+            out = np.zeros((len(x), time, got.shape[-1]), dtype=got.dtype)
+        out[live, start : start + width] = got
+        h[:, live] = h_live
+        if c is not None and c_live is not None:
+            c[:, live] = c_live
+    assert out is not None, "no real steps"
+    return out, h, c
+
+
+@dataclass
+class StreamRun:
+    """The model function a codec calls (`Codec.predict_frame`'s `run`) when answering a
+    stream request: the codec's padded batches, in its sequence order, are run through the
+    step graph from `h` / `c` (one column per sequence), and each sequence's new state kept.
+
+    `per_step`: answer per-step outputs `(B, T, C)`; else the output at each sequence's last
+    step `(B, C)`, what the full graph answers for the whole stream so far."""
+
+    step: StepModel
+    h: np.ndarray
+    c: np.ndarray | None
+    per_step: bool
+    seen: int = 0
+    next_h: np.ndarray = field(init=False)
+    next_c: np.ndarray | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.next_h = np.empty_like(self.h)
+        self.next_c = None if self.c is None else np.empty_like(self.c)
+
+    @property
+    def streams(self) -> int:
+        return int(self.h.shape[1])
+
+    def __call__(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        start, stop = self.seen, self.seen + len(x)
+        if stop > self.streams:
+            raise DataError(f"more sequences than the {self.streams} streams the request names")
+        c = None if self.c is None else self.c[:, start:stop]
+        out, h, c = run_ragged(self.step, x, lengths, self.h[:, start:stop], c)
+        self.next_h[:, start:stop] = h
+        if self.next_c is not None and c is not None:
+            self.next_c[:, start:stop] = c
+        self.seen = stop
+        if self.per_step:
+            return out
+        return out[np.arange(len(x)), lengths - 1]  # (B, C)
+
+
+def stream_keys(frame: pd.DataFrame, id_column: str) -> tuple[list[Any], list[np.ndarray]]:
+    """The streams of a request, in the order codecs read its sequences: each id's rows in
+    order of first appearance, or each row its own stream when there is no id column (text)."""
+    if id_column not in frame.columns:
+        return list(range(len(frame))), [np.array([i]) for i in range(len(frame))]
+    groups = frame.groupby(id_column, sort=False, dropna=False).indices
+    keys = [k.item() if isinstance(k, np.generic) else k for k in groups]
+    return keys, list(groups.values())
+
+
+def request_states(
+    frame: pd.DataFrame, id_column: str, layout: StateLayout, where: str
+) -> tuple[list[Any], np.ndarray, np.ndarray | None]:
+    """Each stream's key and its state from the `stream_state` column, stacked as
+    `(layers, streams, hidden)`: zeros for an empty cell; DataError naming the stream for
+    rows that disagree or a state this model did not write."""
+    keys, rows = stream_keys(frame, id_column)
+    h, c = layout.zeros(len(keys))
+    cells = frame[STATE_COLUMN].to_numpy(dtype=object)
+    for i, (key, members) in enumerate(zip(keys, rows, strict=True)):
+        here = f"{where}: sequence {quote(key, 40)}"
+        values = {None if blank(v) else v for v in cells[members]}
+        if len(values) > 1:
+            raise DataError(
+                f"{here}: its rows carry different {STATE_COLUMN} values; send the state its "
+                "previous answer returned on every row (empty on every row starts a stream)"
+            )
+        (value,) = values
+        if value is None:
+            continue
+        h[:, i], c_i = layout.decode(value, here)
+        if c is not None and c_i is not None:
+            c[:, i] = c_i
+    return keys, h, c
+
+
+def answer_states(
+    answer: pd.DataFrame, id_column: str, keys: list[Any], run: StreamRun, layout: StateLayout
+) -> pd.DataFrame:
+    """`answer` with a `stream_state` column: each row's stream's new state."""
+    if run.seen != len(keys):
+        raise DataError(
+            f"request: {len(keys)} streams by {id_column!r} but {run.seen} sequences; give each "
+            f"stream its own {id_column!r}"
+        )
+    tokens = {
+        key: layout.encode(run.next_h[:, i], None if run.next_c is None else run.next_c[:, i])
+        for i, key in enumerate(keys)
+    }
+    rows = answer[id_column].tolist() if id_column in answer.columns else list(range(len(answer)))
+    return answer.assign(**{STATE_COLUMN: [tokens[k] for k in rows]})
+
+
+class StepSession:
+    """An onnxruntime session over a step graph (`model_step.onnx`), checked against the step
+    contract of its full graph when opened; called as a `StepModel`."""
+
+    def __init__(self, session: Any, step_file: Path, expected_full: dict[str, list[str | int]]):
+        self.session = session
+        self.layout = check_step_graph(session, step_file, expected_full)
+        self.input_name = next(iter(expected_full))
+        self.output_names = [v.name for v in session.get_outputs()]
+
+    def __call__(
+        self, x: np.ndarray, h: np.ndarray, c: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        feed = {self.input_name: x, contract.STATE_H: h}
+        if c is not None:
+            feed[contract.STATE_C] = c
+        found = self.session.run(self.output_names, feed)
+        return found[0], found[1], (found[2] if len(found) == 3 else None)
+
+
+def check_step_graph(
+    session: Any, step_file: Path, expected_full: dict[str, list[str | int]]
+) -> StateLayout:
+    """The state layout of an onnxruntime session over `step_file`, after checking that its
+    names, types and shapes are the step contract (`onnx_contract.step_shapes`) of the full
+    graph `expected_full` (its input, feature count and output width)."""
+    inputs, outs = session.get_inputs(), session.get_outputs()
+    graph = {v.name: v.shape for v in [*inputs, *outs]}
+    state = graph.get(contract.STATE_H)
+    if not (isinstance(state, list) and len(state) == 3 and isinstance(state[0], int)
+            and isinstance(state[2], int)):  # fmt: skip
+        raise DataError(
+            f"{step_file}: no '{contract.STATE_H}' input of shape (layers, batch, hidden); "
+            "re-run `seqops export`"
+        )
+    names = list(expected_full)
+    first, output = names[0], names[2]
+    width = int(expected_full[first][2]) if len(expected_full[first]) == 3 else 0
+    lstm = contract.STATE_C in graph
+    expected = contract.step_shapes(
+        first,
+        width if first == contract.INPUT else 0,
+        output,
+        int(expected_full[output][-1]),
+        layers=state[0],
+        hidden=state[2],
+        lstm=lstm,
+        token_width=width if first == contract.TOKENS else 0,
+    )
+    n_inputs = contract.step_inputs(expected)
+    order = [v.name for v in inputs], [v.name for v in outs]
+    want = list(expected)[:n_inputs], list(expected)[n_inputs:]
+    if order != want or graph != expected:
+        raise DataError(
+            f"{step_file}: step graph {quote(graph, 200)} does not match the "
+            f"{quote(expected, 200)} its full graph implies; re-run `seqops export`"
+        )
+    integers = (contract.TOKENS, contract.LENGTHS)
+    types = {v.name: v.type for v in [*inputs, *outs]}
+    want_types = {n: "tensor(int64)" if n in integers else "tensor(float)" for n in expected}
+    if types != want_types:
+        raise DataError(
+            f"{step_file}: element types {types}, expected {want_types}; re-run `seqops export`"
+        )
+    return StateLayout(state[0], state[2], lstm, fingerprint(step_file))
