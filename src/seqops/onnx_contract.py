@@ -105,9 +105,14 @@ def step_shapes(
     no `lengths`: every sequence of a batch has all of its steps."""
     full = expected_shapes(input_name, n_features, output_name, [BATCH], token_width=token_width)
     state: list[str | int] = [layers, BATCH, hidden]
-    inputs = {input_name: full[input_name], STATE_H: state, **({STATE_C: state} if lstm else {})}
-    outs = {output_name: [BATCH, TIME, n_outputs], NEXT_H: state}
-    return {**inputs, **outs, **({NEXT_C: state} if lstm else {})}
+    shapes: dict[str, list[str | int]] = {input_name: full[input_name], STATE_H: state}
+    if lstm:
+        shapes[STATE_C] = state
+    shapes[output_name] = [BATCH, TIME, n_outputs]
+    shapes[NEXT_H] = state
+    if lstm:
+        shapes[NEXT_C] = state
+    return shapes
 
 
 def step_inputs(shapes: dict[str, list[str | int]]) -> int:
