@@ -51,11 +51,9 @@ def synthetic_bundle(directory: Path) -> tuple[Predictor, str]:
     import torch
 
     from seqops.config import DataConfig
-    from seqops.contracts import Scaler
     from seqops.model.network import SequenceNet
     from seqops.onnx_export import export_onnx, export_step, make_bundle
-    from seqops.tasks import get_task
-    from seqops.tasks.sequence_labeling.meta import LabelingMeta
+    from seqops.tasks import get_task, read_meta
 
     torch.manual_seed(0)
     net = SequenceNet(
@@ -63,11 +61,14 @@ def synthetic_bundle(directory: Path) -> tuple[Predictor, str]:
         bidirectional=False, encoder="linear", per_step=True,
     ).eval()  # fmt: skip
     names = [f"f{i}" for i in range(FEATURES)]
-    meta = LabelingMeta(
-        input="x", feature_names=names, label_names=[f"l{i}" for i in range(OUTPUTS)],
-        n_outputs=OUTPUTS, max_train_length=max(PREFIXES),
-        scaler=Scaler(mean=[0.0] * FEATURES, std=[1.0] * FEATURES), label_column="label",
-    )  # fmt: skip
+    path = directory / "meta.json"
+    path.write_text(json.dumps({
+        "task": "sequence_labeling", "input": "x", "feature_names": names,
+        "label_names": [f"l{i}" for i in range(OUTPUTS)], "n_outputs": OUTPUTS,
+        "max_train_length": max(PREFIXES), "label_column": "label",
+        "scaler": {"mean": [0.0] * FEATURES, "std": [1.0] * FEATURES},
+    }))  # fmt: skip
+    meta = read_meta(path)  # the task picks its own metadata type
     task = get_task(meta.task)
     expected = contract.expected_shapes("x", FEATURES, task.output, task.output_shape(meta))
     full, step = directory / contract.MODEL_FILE, directory / contract.STEP_FILE

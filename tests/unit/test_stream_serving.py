@@ -5,6 +5,7 @@ predictor loaded from the bundle; a bad state is refused with one clear message.
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,13 @@ import pytest
 import torch
 
 from seqops import onnx_contract as contract
-from seqops.contracts import DataMeta, Scaler
+from seqops.contracts import DataMeta
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.onnx_export import export_step, seal_bundle
 from seqops.serving import Predictor
 from seqops.stream_serving import STATE_COLUMN, STATE_PREFIX
-from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks import read_meta
 from tests.conftest import assert_predict_succeeds_without_torch
 from tests.unit.bundles import bundle_of, classification_meta, expected_shapes, export
 
@@ -47,11 +48,16 @@ def write(models: Path, net: SequenceNet, meta: DataMeta, *, step: bool = True) 
     return models
 
 
-def series_meta() -> LabelingMeta:
-    return LabelingMeta(
-        input="x", feature_names=FEATURES, label_names=LABELS, n_outputs=3, max_train_length=12,
-        scaler=Scaler(mean=MEAN.tolist(), std=STD.tolist()), label_column="label",
-    )  # fmt: skip
+def series_meta(directory: Path) -> DataMeta:
+    """A series labeler's metadata (per-step output, one tag per label), read back as prepare's
+    metadata is read, so the task picks its own type."""
+    path = directory / "series_meta.json"
+    path.write_text(json.dumps({
+        "task": "sequence_labeling", "input": "x", "feature_names": FEATURES,
+        "label_names": LABELS, "n_outputs": len(LABELS), "max_train_length": 12,
+        "scaler": {"mean": MEAN.tolist(), "std": STD.tolist()}, "label_column": "label",
+    }))  # fmt: skip
+    return read_meta(path)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,8 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def labeler(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write(tmp_path_factory.mktemp("labeler"), network("gru", per_step=True), series_meta())
+    models = tmp_path_factory.mktemp("labeler")
+    return write(models, network("gru", per_step=True), series_meta(models))
 
 
 def rows(lengths: dict[str, int], seed: int = 0) -> pd.DataFrame:

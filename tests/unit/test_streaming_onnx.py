@@ -5,6 +5,7 @@ export stage's all-or-nothing refusal when the step graph disagrees with the ful
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from seqops import onnx_contract as contract
 from seqops import onnx_export
 from seqops.config import DataConfig, ExportConfig
-from seqops.contracts import Scaler
+from seqops.contracts import DataMeta
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ExportError
 from seqops.layout import PROCESSED_META, split_file
@@ -25,7 +26,7 @@ from seqops.model.network import SequenceNet
 from seqops.onnx_export import check_streaming, export_bundle, export_step, seal_bundle
 from seqops.serving import Predictor
 from seqops.stream_serving import StepSession
-from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks import read_meta
 from tests.unit.bundles import bundle_of, classification_meta, expected_shapes, export
 
 FEATURES = ["a", "b", "c"]
@@ -77,12 +78,16 @@ def test_step_graph_has_named_symbolic_batch_and_time_and_fixed_state_dims(
     assert [v.name for v in model.graph.input] == ["x", "h", *(["c"] if cell == "lstm" else [])]
 
 
-def series_meta() -> LabelingMeta:
-    """A series labeler's metadata: per-step output, one tag per label."""
-    return LabelingMeta(
-        input="x", feature_names=FEATURES, label_names=LABELS, n_outputs=len(LABELS),
-        max_train_length=12, scaler=Scaler(mean=[0.0] * 3, std=[1.0] * 3), label_column="label",
-    )  # fmt: skip
+def series_meta(directory: Path) -> DataMeta:
+    """A series labeler's metadata (per-step output, one tag per label), read back as prepare's
+    metadata is read, so the task picks its own type."""
+    path = directory / "series_meta.json"
+    path.write_text(json.dumps({
+        "task": "sequence_labeling", "input": "x", "feature_names": FEATURES,
+        "label_names": LABELS, "n_outputs": len(LABELS), "max_train_length": 12,
+        "scaler": {"mean": [0.0] * 3, "std": [1.0] * 3}, "label_column": "label",
+    }))  # fmt: skip
+    return read_meta(path)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +99,7 @@ def test_step_graph_chunk_by_chunk_equals_the_full_graph(
     tmp_path: Path, cell: str, layers: int, per_step: bool
 ) -> None:
     net = network(cell, layers, per_step=per_step)
-    meta = series_meta() if per_step else classification_meta(FEATURES, LABELS)
+    meta = series_meta(tmp_path) if per_step else classification_meta(FEATURES, LABELS)
     export(net, tmp_path / contract.MODEL_FILE, meta)
     export_step(net, tmp_path / contract.STEP_FILE, 17, contract.OUTPUT, expected_shapes(meta))
     seal_bundle(tmp_path, bundle_of(meta))
