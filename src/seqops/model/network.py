@@ -78,6 +78,10 @@ def architecture(model: ModelConfig, longest: int = 0) -> dict[str, object]:
 
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
+#: A unidirectional network's recurrent state between calls: `(h, c)` for an LSTM, `(h,)` for
+#: a GRU or RNN, each `(num_layers, B, H)` (`SequenceNet.forward_with_state`).
+RecurrentState = tuple[torch.Tensor, ...]
+
 
 def step_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
     """`(B, T)` boolean mask, True on real steps."""
@@ -298,18 +302,37 @@ class SequenceNet(nn.Module):
     ) -> torch.Tensor:
         """Per-step states `(B, T', H * directions)` (`T' = ceil(T / stride)`, see
         `encoded_lengths`), in step order; padded steps hold unspecified values."""
+        return self.encode_from(x, lengths, chars, keep_state=False)[0]
+
+    def encode_from(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        chars: torch.Tensor | None = None,
+        state: RecurrentState | None = None,
+        *,
+        keep_state: bool = True,
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        """`encode` from an initial recurrent `state` (None: zeros), and the state after the
+        time axis's last step (empty without `keep_state`, or for a bidirectional network)."""
         h = self.embed(x, lengths, chars)
         lengths = self.encoded_lengths(lengths)
+        finals: list[tuple[torch.Tensor, ...]] = []
         for i, forward_cell in enumerate(self.forward_cells):
             if i > 0:
                 h = self.step_dropout(h)
-            fwd = self.run_cell(forward_cell, h)  # (B, T, H)
+            hx = None if state is None else _layer_state(state, i)
+            fwd, final = self.run_cell_from(forward_cell, h, hx)  # (B, T, H)
+            if keep_state:
+                finals.append(final)
             if self.bidirectional:
                 bwd = self.run_cell(self.backward_cells[i], reverse_padded(h, lengths))
                 h = torch.cat([fwd, reverse_padded(bwd, lengths)], dim=-1)  # (B, T, 2H)
             else:
                 h = fwd
-        return h
+        if self.bidirectional or not keep_state:
+            return h, ()
+        return h, tuple(torch.cat(parts, dim=0) for parts in zip(*finals, strict=True))
 
     def step_dropout(self, h: torch.Tensor) -> torch.Tensor:
         """Dropout on a cell's input `(B, T, D)`: a fresh mask per step, or with
@@ -326,13 +349,21 @@ class SequenceNet(nn.Module):
         weight-drop: DropConnect on the hidden-to-hidden matrix, one mask per call (per
         batch), as in AWD-LSTM (Merity et al. 2018). The fused cell still runs; the parameter
         keeps the raw weights, so eval (and the exported graph) is the plain cell."""
+        return self.run_cell_from(cell, h)[0]
+
+    def run_cell_from(
+        self, cell: nn.Module, h: torch.Tensor, hx: RecurrentState | None = None
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        """`run_cell` from the initial state `hx` (None: zeros; `(h, c)` for an LSTM, `(h,)`
+        otherwise, each `(1, B, H)`), also returning the state after the last step."""
+        args = (h,) if hx is None else (h, hx if len(hx) == 2 else hx[0])
         if self.training and self.recurrent_dropout > 0:
             raw = cell.get_parameter("weight_hh_l0")
             dropped = nn.functional.dropout(raw, self.recurrent_dropout, training=True)
-            out, _ = torch.func.functional_call(cell, {"weight_hh_l0": dropped}, (h,))
+            out, final = torch.func.functional_call(cell, {"weight_hh_l0": dropped}, args)
         else:
-            out, _ = cell(h)
-        return out
+            out, final = cell(*args)
+        return out, (tuple(final) if isinstance(final, tuple) else (final,))
 
     def pool(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """One vector per sequence `(B, H * directions)` from real steps only."""
@@ -373,6 +404,34 @@ class SequenceNet(nn.Module):
         if self.horizon is None:
             return out
         return out.view(out.shape[0], self.horizon, -1)  # (B, H, K)
+
+    def forward_with_state(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        state: RecurrentState | None = None,
+        chars: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        """`forward` of a unidirectional per-step network started from `state` (None: zeros),
+        and the state after the time axis's last step: a language model trained with
+        truncated BPTT carries it from one window to the next. Pass windows without padding
+        (every length T) when carrying the state on. Kept apart from `forward`, whose
+        signature the ONNX exporter reads: the exported graph's inputs stay `x`, `lengths`."""
+        if not self.per_step or self.bidirectional or self.stride != 1:
+            raise ValueError(
+                "a recurrent state is carried by unidirectional per-step networks only"
+            )
+        if self.embedding is not None and x.dim() == 3:  # packed: word id, then its characters
+            x, chars = x[..., 0], (x[..., 1:] if self.characters is not None else None)
+        h, final = self.encode_from(x, lengths, chars, state)  # (B, T, H)
+        out = self.head(self.dropout(h))  # (B, T, C)
+        real = step_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        return torch.where(real, out, torch.zeros_like(out)), final
+
+
+def _layer_state(state: RecurrentState, layer: int) -> RecurrentState:
+    """Layer `layer`'s part of a network's state: each tensor's `(1, B, H)` slice."""
+    return tuple(s[layer : layer + 1] for s in state)
 
 
 class EnsembleNet(nn.Module):
