@@ -94,11 +94,13 @@ def train_epoch(
     *,
     clip_norm: float | None = None,
     parameters: list[nn.Parameter] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> EpochStats:
     """One pass of truncated BPTT over `batches`; one optimizer step per window with real
-    targets. `clip_norm` clips the gradient norm of `parameters` (default: the optimizer's);
-    `stop()` is asked before each window (a time budget) and ends the epoch early."""
+    targets, and a `scheduler` step after each. `clip_norm` clips the gradient norm of
+    `parameters` (default: the optimizer's); `stop()` is asked before each window (a time
+    budget) and ends the epoch early."""
     if isinstance(model, nn.Module):
         model.train()
     params = parameters or [p for g in optimizer.param_groups for p in g["params"]]
@@ -119,6 +121,8 @@ def train_epoch(
         if clip_norm is not None:
             nn.utils.clip_grad_norm_(params, clip_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total, count, windows = total + float(nll.detach()), count + real, windows + 1
     return EpochStats(total, count, windows)
 
