@@ -34,16 +34,15 @@ from pathlib import Path
 
 from seqops.config import Config, load_config, metric_direction
 from seqops.contracts import (
-    DataReport,
     ExportReport,
     LatencyReport,
-    MetricsReport,
     ReleaseReport,
     TuneReport,
 )
 from seqops.errors import SeqopsError
 from seqops.gate import at_most
 from seqops.layout import Layout
+from seqops.tasks import read_data_report, read_metrics
 
 #: Trials a pruner may stop (those after its start-up trials and the first round of workers)
 #: needed before CI expects it to have pruned one.
@@ -63,7 +62,7 @@ def _close(a: float, b: float) -> bool:
 def check_quality(layout: Layout, cfg: Config, allow_failed: Sequence[str] = ()) -> list[str]:
     """The release metric within its floor or ceiling, unless the metric is named in
     `allow_failed` (then only its presence is checked)."""
-    metrics = MetricsReport.read(layout.metrics)
+    metrics = read_metrics(layout.metrics)
     metric = cfg.release.metric
     value = metrics.test.get(metric.removeprefix("test/"))
     if value is None:
@@ -86,7 +85,7 @@ def _rows(path: Path) -> int:
 
 
 def check_splits(layout: Layout, cfg: Config) -> list[str]:
-    data = DataReport.read(layout.data_report)
+    data = read_data_report(layout.data_report)
     failures = [
         f"{layout.data_report}: {name} = {n}"
         for name, n in (("n_train", data.n_train), ("n_val", data.n_val), ("n_test", data.n_test))
@@ -95,13 +94,13 @@ def check_splits(layout: Layout, cfg: Config) -> list[str]:
     if data.task != cfg.data.task:
         failures.append(f"{layout.data_report}: task {data.task}, data.task is {cfg.data.task}")
     sizes = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
-    for split, counts in (data.class_counts or {}).items():
+    for split, counts in data.examples_per_class().items():
         if split in sizes and sum(counts.values()) != sizes[split]:
             failures.append(
                 f"{layout.data_report}: {split} class counts add up to "
                 f"{sum(counts.values())}, n_{split} is {sizes[split]}"
             )
-    test = MetricsReport.read(layout.metrics).test
+    test = read_metrics(layout.metrics).test
     # Forecasting scores every step of every test window: n_windows windows, n values.
     evaluated = test.get("n_windows", test.get("n"))
     if evaluated != data.n_test:
@@ -187,7 +186,7 @@ def check_release(layout: Layout, cfg: Config, allow_failed: Sequence[str] = ())
         failures.append(f"{layout.release_report}: passed={release.passed}, failed {failed}")
     metric = cfg.release.metric
     quality = release.checks.get(metric)
-    value = MetricsReport.read(layout.metrics).test.get(metric.removeprefix("test/"))
+    value = read_metrics(layout.metrics).test.get(metric.removeprefix("test/"))
     limit = cfg.release.max_metric if metric_direction(metric) == "minimize" else None
     limit = cfg.release.min_metric if limit is None else limit
     if quality is None:
@@ -255,8 +254,8 @@ def headline(root: Path) -> str:
     """The numbers worth a glance in a CI log."""
     layout, cfg = Layout(root), load_config(root / "params.yaml")
     metric = cfg.release.metric
-    value = MetricsReport.read(layout.metrics).test.get(metric.removeprefix("test/"))
-    data = DataReport.read(layout.data_report)
+    value = read_metrics(layout.metrics).test.get(metric.removeprefix("test/"))
+    data = read_data_report(layout.data_report)
     line = f"{data.task}: {metric} {value} on {data.n_test} test examples"
     if layout.tune_report.is_file():
         tune = TuneReport.read(layout.tune_report)

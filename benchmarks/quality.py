@@ -121,11 +121,10 @@ def scratch_run(dataset: Dataset, work: Path, extra: dict[str, Any] | None = Non
 
 
 def row(dataset: Dataset, reports: Path, wall_s: float | None) -> str:
-    from seqops.contracts import MetricsReport
-    from seqops.tasks import get_task
+    from seqops.tasks import get_task, read_metrics
     from seqops.tasks.base import baseline_check
 
-    metrics = MetricsReport.read(reports / "metrics.json")
+    metrics = read_metrics(reports / "metrics.json")
     scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(reports / "predictions.csv"))
     check = baseline_check(scores, alpha=0.05)
     ours = scores.value(scores.model)

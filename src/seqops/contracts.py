@@ -1,12 +1,14 @@
 """What one stage writes and another reads, as typed models with one writer each.
 
-    meta = DataMeta.read(layout.processed_meta)        # prepare's metadata (task-specific type)
-    MetricsReport.read(layout.metrics).test["accuracy"]
+    TrainReport.read(layout.train_report).best_epoch
+    seqops.tasks.read_metrics(layout.metrics).test["accuracy"]   # the task's own type
 
 Every model here rejects unknown keys, so a reader never guesses what a file holds from which
 keys exist: the task a file belongs to is a field (`task`), and the task's own module
-(`seqops.tasks`) owns the task-specific part. Writers go through `write()` (atomic, see
-`seqops.outputs`); readers through `read()`, which turns a missing or malformed file into one
+(`seqops.tasks`) owns the task-specific part: its `DataMeta`, `DataReport` and, where it adds
+fields, `MetricsReport` subclasses, which `seqops.tasks.read_meta`, `read_data_report` and
+`read_metrics` pick from `task`. Writers go through `write()` (atomic, see `seqops.outputs`);
+readers through `read()` / `parse_as()`, which turn a missing or malformed file into one
 `DataError` naming it. Torch-free: the predictor reads the bundle through this module.
 """
 
@@ -15,13 +17,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializeAsAny,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,6 +33,8 @@ from pydantic import (
 from seqops import outputs
 from seqops.errors import DataError, clip
 from seqops.onnx_contract import CRF_OUTPUTS
+
+T = TypeVar("T")
 
 
 class Contract(BaseModel):
@@ -56,16 +61,32 @@ class Contract(BaseModel):
         try:
             return cls.model_validate(raw, strict=strict)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(clip(str(p), 40) for p in first["loc"]) or "(top level)"
-            raise DataError(
-                f"{source}: not a valid {cls.__name__} ({where}: {clip(first['msg'], 200)}); "
-                "re-run the stage that writes it"
-            ) from None
+            raise invalid(exc, source, cls.__name__) from None
 
     @classmethod
     def read(cls, path: Path) -> Self:
         return cls.parse(read_json(path), path)
+
+
+def parse_as(
+    adapter: TypeAdapter[T], raw: Any, source: str | Path, what: str, *, strict: bool = False
+) -> T:
+    """`raw` validated as the adapter's type (a contract, or a discriminated union of them),
+    a failure one DataError naming `source`, `what` it should be and the first bad key."""
+    try:
+        return adapter.validate_python(raw, strict=strict)
+    except ValidationError as exc:
+        raise invalid(exc, source, what) from None
+
+
+def invalid(exc: ValidationError, source: str | Path, what: str) -> DataError:
+    """The first of `exc`'s errors as one DataError naming the file and the bad key."""
+    first = exc.errors()[0]
+    where = ".".join(clip(str(p), 40) for p in first["loc"]) or "(top level)"
+    return DataError(
+        f"{source}: not a valid {what} ({where}: {clip(first['msg'], 200)}); "
+        "re-run the stage that writes it"
+    )
 
 
 #: Largest JSON file `read_json` parses: reports and bundle metadata are kilobytes.
@@ -216,12 +237,19 @@ class OnnxIO(Contract):
         return names
 
 
-class Bundle(Contract):
+#: A task's own `DataMeta` subclass.
+MetaT = TypeVar("MetaT", bound=DataMeta)
+#: The same, read only (a frozen bundle of a narrower metadata type is a bundle of a wider).
+MetaT_co = TypeVar("MetaT_co", bound=DataMeta, covariant=True)
+
+
+class Bundle(Contract, Generic[MetaT_co]):
     """`models/preprocessing.json`: prepare's metadata plus what serving raw rows needs.
 
-    `data` is the task's own `DataMeta` subclass (see `seqops.tasks.read_bundle`)."""
+    `data` is the task's own `DataMeta` subclass (see `seqops.tasks.read_bundle`), so a task
+    reads `Bundle[ItsMeta]` and its fields without a cast."""
 
-    data: SerializeAsAny[DataMeta]
+    data: SerializeAsAny[MetaT_co]
     id_column: str
     time_column: str
     max_length: int = Field(ge=1)
@@ -235,7 +263,7 @@ class Bundle(Contract):
     `bundle.sha256` beside it covers this file too (`seqops.onnx_contract.DIGESTS_FILE`)."""
 
     @model_validator(mode="after")
-    def _fits_the_data(self) -> Bundle:
+    def _fits_the_data(self) -> Self:
         if self.onnx.inputs[0] != self.data.input:
             raise ValueError(
                 f"onnx.inputs[0] = {clip(repr(self.onnx.inputs[0]), 40)} but data.input is "
@@ -258,27 +286,12 @@ class LengthStats(Contract):
     max: int
 
 
-class SeriesInfo(Contract):
-    """Forecasting: the series and its chronological cuts."""
-
-    n_steps: int
-    freq: str | None = None
-    start: str
-    end: str
-    train_end: str
-    val: list[str]
-    test: list[str]
-    gaps_filled: int
-    filled: list[str]
-    targets: list[str]
-    lookback: int
-    horizon: int
-    differencing: str
-    season_length: int
-
-
 class DataReport(Contract):
-    """`reports/data.json` (prepare): split sizes, lengths, and the task's description."""
+    """`reports/data.json` (prepare): split sizes and lengths, the fields every task shares.
+
+    Each task subclasses it with a `task` literal and its own fields after these (class
+    counts, the series, the target, tag counts): `Task.data_report_type`, which
+    `seqops.tasks.read_data_report` picks from `task`. The JSON stays one flat object."""
 
     task: str
     n_train: int
@@ -288,39 +301,25 @@ class DataReport(Contract):
     source: str
     data_hash: str
     length: dict[str, LengthStats]
-    n_classes: int | None = None
-    class_counts: dict[str, dict[str, int]] | None = None
-    vocab_size: int | None = None
-    test_unknown_token_rate: float | None = None
-    series: SeriesInfo | None = None
-    target: dict[str, dict[str, float]] | None = None
-    """Tasks predicting one number per sequence: the target's mean / std / min / max per split."""
-    tag_counts: dict[str, dict[str, int]] | None = None
-    """Tagging: tokens per tag, per split."""
-    entity_counts: dict[str, dict[str, int]] | None = None
-    """Tagging: entities per type, per split."""
-    n_tokens: dict[str, int] | None = None
-    """Tagging: tokens per split."""
-    char_vocab_size: int | None = None
-    """Tagging: character ids (padding and unknown included), from the training split."""
-    n_steps: dict[str, int] | None = None
-    """Labeling of series: time steps per split."""
-    step_counts: dict[str, dict[str, int]] | None = None
-    """Labeling of series: steps per label, per split."""
-    segment_counts: dict[str, dict[str, int]] | None = None
-    """Labeling of series: segments (maximal runs of one label) per label, per split."""
 
     def numbers(self) -> dict[str, Any]:
-        found = {
+        """Split sizes and features, then what the task adds (`task_numbers`)."""
+        return {
             "n_train": self.n_train,
             "n_val": self.n_val,
             "n_test": self.n_test,
             "n_features": self.n_features,
-            "n_classes": self.n_classes,
-            "vocab_size": self.vocab_size,
-            "test_unknown_token_rate": self.test_unknown_token_rate,
+            **self.task_numbers(),
         }
-        return {k: v for k, v in found.items() if v is not None}
+
+    def task_numbers(self) -> dict[str, Any]:
+        """The task's own headline numbers (classes, vocabulary)."""
+        return {}
+
+    def examples_per_class(self) -> dict[str, dict[str, int]]:
+        """Examples per class, per split, for a task whose every example has one class
+        (empty for the others): they add up to the split sizes."""
+        return {}
 
 
 class TuneReport(Contract):
@@ -378,7 +377,11 @@ class TrainReport(Contract):
 
 
 class MetricsReport(Contract):
-    """`reports/metrics.json` (evaluate): test metrics, and what the task adds to them."""
+    """`reports/metrics.json` (evaluate): test metrics, and what the task adds to them.
+
+    A task whose report has fields of its own (forecasting's per-step errors, labeling's
+    input) subclasses it with a `task` literal (`Task.metrics_type`, which
+    `seqops.tasks.read_metrics` picks from `task`)."""
 
     task: str
     test: dict[str, float | int]
@@ -391,7 +394,6 @@ class MetricsReport(Contract):
     skill: dict[str, float] | None = None
     """The model against each baseline: `rmse_vs_<name>` (RMSE ratio) for numeric tasks,
     `accuracy_minus_<name>` for classifiers."""
-    per_step: dict[str, list[float]] | None = None
 
     def numbers(self) -> dict[str, Any]:
         """Test metrics, and the baselines' and skill where the task has them (per-class and

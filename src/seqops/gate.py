@@ -37,7 +37,7 @@ from seqops.contracts import ExportReport, LatencyReport, MetricsReport
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.stats import PairedScores
-from seqops.tasks import get_task, read_bundle
+from seqops.tasks import get_task, read_bundle, read_metrics
 from seqops.tasks.base import Check
 
 REGRESSION = "no_regression_vs_champion"
@@ -164,7 +164,7 @@ def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout)
 def evaluate(cfg: ReleaseConfig, layout: Layout, regression: Check) -> list[Check]:
     """Every check on the workspace's reports, with `regression` (the paired test against the
     champion, computed by the caller from the registered bundles) last."""
-    metrics = MetricsReport.read(layout.metrics)
+    metrics = read_metrics(layout.metrics)
     export_report = ExportReport.read(layout.export_report)
     latency = LatencyReport.read(layout.latency_report)
     baseline = against_baseline(cfg, metrics, layout)

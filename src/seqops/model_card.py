@@ -23,10 +23,8 @@ import pandas as pd
 
 from seqops.config import read_yaml
 from seqops.contracts import (
-    DataReport,
     ExportReport,
     LatencyReport,
-    MetricsReport,
     ReleaseReport,
     RunInfo,
     TrainReport,
@@ -36,7 +34,7 @@ from seqops.gate import baseline_sentences
 from seqops.layout import Layout
 from seqops.lockfile import verify_fresh
 from seqops.markdown import fmt, table
-from seqops.tasks import get_task
+from seqops.tasks import get_task, read_data_report, read_metrics
 from seqops.tasks.base import baseline_card_lines
 
 if TYPE_CHECKING:
@@ -141,7 +139,7 @@ def render_model_card(
     `params` are the merged, flattened train params."""
     verify_fresh(layout.root, card_inputs(layout))
     release = verdict.report
-    data, metrics = DataReport.read(layout.data_report), MetricsReport.read(layout.metrics)
+    data, metrics = read_data_report(layout.data_report), read_metrics(layout.metrics)
     export = ExportReport.read(layout.export_report)
     latency = LatencyReport.read(layout.latency_report)
     train, run = TrainReport.read(layout.train_report), RunInfo.read(layout.run_file)

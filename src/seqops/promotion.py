@@ -35,7 +35,7 @@ from typing import Any
 
 from seqops import onnx_contract as contract
 from seqops.config import ReleaseConfig
-from seqops.contracts import DataReport, ReleaseReport
+from seqops.contracts import ReleaseReport
 from seqops.errors import SeqopsError
 from seqops.gate import GateFailed, params_digest
 from seqops.layout import Layout
@@ -61,6 +61,7 @@ from seqops.registry import (
     recover_promotion,
     standing,
 )
+from seqops.tasks import read_data_report
 
 #: The steps after which `promote` SIGKILLs itself when `SEQOPS_KILL_AT` names one (kill tests).
 PROMOTION_STEPS = ("records", "intent", "champion", "previous")
@@ -98,7 +99,7 @@ def check_committed(layout: Layout) -> None:
     verify_committed(
         layout.root, [f.relative_to(layout.root) for f in gate_inputs(layout)], LOCK_RECORDS
     )
-    data = DataReport.read(layout.data_report)
+    data = read_data_report(layout.data_report)
     if not layout.processed.is_dir() or hash_dir(layout.processed) != data.data_hash:
         raise NotCommitted(
             f"{layout.processed} is not the data {layout.data_report} describes (data hash "

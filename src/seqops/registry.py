@@ -40,10 +40,11 @@ from typing import Any
 from seqops import gate
 from seqops import onnx_contract as contract
 from seqops.config import ReleaseConfig, read_yaml
-from seqops.contracts import CheckResult, DataReport, ReleaseReport, TuneReport
+from seqops.contracts import CheckResult, ReleaseReport, TuneReport
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.outputs import kill_point, sha256
+from seqops.tasks import read_data_report
 from seqops.tasks.base import Check
 
 CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous-champion"
@@ -126,7 +127,7 @@ def alias_version(client: Any, name: str, alias: str) -> Any | None:
 def lineage_tags(layout: Layout) -> dict[str, str]:
     from seqops import tracking
 
-    data = DataReport.read(layout.data_report)
+    data = read_data_report(layout.data_report)
     tags = tracking.lineage_tags(layout.root, data.data_hash)
     tags[ONNX_TAG] = sha256(layout.models / contract.MODEL_FILE)
     record = layout.models / contract.DIGESTS_FILE

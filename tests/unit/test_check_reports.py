@@ -16,17 +16,16 @@ import yaml
 from seqops.config import Config, metric_direction, parse_config
 from seqops.contracts import (
     CheckResult,
-    DataReport,
     ExportReport,
     Int8Report,
     LatencyReport,
     LengthStats,
-    MetricsReport,
     Parity,
     ReleaseReport,
     RuntimeLatency,
     TuneReport,
 )
+from seqops.tasks import get_task
 from tests.conftest import REPO, merge, preset_params
 
 
@@ -67,6 +66,31 @@ def _quality(cfg: Config) -> tuple[str, float, float]:
     return metric, min(1.0, cfg.release.min_metric + 0.02), cfg.release.min_metric
 
 
+#: Each task's own fields of a consistent fake `reports/data.json` (classes add up to the splits).
+TASK_FIELDS: dict[str, dict[str, Any]] = {
+    "sequence_classification": {
+        "n_classes": 2,
+        "class_counts": {"train": {"a": 20, "b": 20}, "val": {"a": 4, "b": 4},
+                         "test": {"a": 6, "b": 6}},
+    },
+    "sequence_regression": {"target": {"train": {"mean": 1.0, "std": 1.0, "min": 0.0,
+                                                 "max": 2.0}}},
+    "forecasting": {
+        "series": {"n_steps": 100, "start": "0", "end": "99", "train_end": "79",
+                   "val": ["80", "89"], "test": ["90", "99"], "gaps_filled": 0, "filled": [],
+                   "targets": ["y"], "lookback": 12, "horizon": 3, "differencing": "none",
+                   "season_length": 12},
+    },
+}  # fmt: skip
+TASK_FIELDS["text_classification"] = {
+    **TASK_FIELDS["sequence_classification"],
+    "vocab_size": 50,
+    "test_unknown_token_rate": 0.1,
+}
+#: Each task's own fields of `reports/metrics.json`, where it has any.
+METRICS_FIELDS: dict[str, dict[str, Any]] = {"forecasting": {"per_step": {"rmse": [0.1]}}}
+
+
 def write_project(root: Path, params: dict[str, Any], **changes: Any) -> Path:
     """A project folder whose reports agree with `params` and with each other; `changes`
     (`pruned`, `rows`, `value`, `n_test`, `failed_check`) break one thing each."""
@@ -79,24 +103,27 @@ def write_project(root: Path, params: dict[str, Any], **changes: Any) -> Path:
     metric, value, limit = _quality(cfg)
     value = changes.get("value", value)
     length = LengthStats(min=3, median=5.0, max=9)
-    classified = cfg.data.task.endswith("classification")
-    DataReport(
-        task=cfg.data.task,
-        n_train=40,
-        n_val=8,
-        n_test=changes.get("n_test", n_test),
-        n_features=2,
-        source="fake",
-        data_hash="0" * 64,
-        length={"train": length, "val": length, "test": length},
-        n_classes=2 if classified else None,
-        class_counts={"train": {"a": 20, "b": 20}, "val": {"a": 4, "b": 4},
-                      "test": {"a": 6, "b": 6}} if classified else None,
-    ).write(reports / "data.json")  # fmt: skip
+    task = get_task(cfg.data.task)
+    task.parse_data_report(
+        {
+            "task": cfg.data.task,
+            "n_train": 40,
+            "n_val": 8,
+            "n_test": changes.get("n_test", n_test),
+            "n_features": 2,
+            "source": "fake",
+            "data_hash": "0" * 64,
+            "length": {"train": length, "val": length, "test": length},
+            **TASK_FIELDS[cfg.data.task],
+        },
+        "fake",
+    ).write(reports / "data.json")
     test: dict[str, float | int] = {metric.removeprefix("test/"): value, "n": scored}
     if cfg.data.task == "forecasting":
         test["n_windows"] = n_test
-    MetricsReport(task=cfg.data.task, test=test).write(reports / "metrics.json")
+    task.parse_metrics(
+        {"task": cfg.data.task, "test": test, **METRICS_FIELDS.get(cfg.data.task, {})}, "fake"
+    ).write(reports / "metrics.json")
     with (reports / "predictions.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["index", "actual", "model"])

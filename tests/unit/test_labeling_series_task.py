@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from seqops.config import DataConfig, ModelConfig, TrainConfig
-from seqops.contracts import Bundle, MetricsReport, OnnxIO, read_json
+from seqops.contracts import Bundle, OnnxIO, read_json
 from seqops.data.batches import IGNORE_INDEX
 from seqops.data.sequences import SequenceSet
 from seqops.errors import DataError
@@ -23,6 +23,7 @@ from seqops.layout import Layout, split_file
 from seqops.tasks import get_task, read_meta
 from seqops.tasks.base import baseline_check
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics
 from seqops.tasks.sequence_labeling.series_codec import StepCodec
 from seqops.tasks.sequence_labeling.series_prepare import STEPS_FILE
 from seqops.tasks.sequence_labeling.series_release import (
@@ -118,6 +119,7 @@ def test_labels_are_stored_per_step_and_padded_with_the_ignore_index(processed: 
 
 def test_prepare_reports_steps_labels_and_segments(processed: Path) -> None:
     report = read_json(processed.parent.parent / "reports" / "data.json")
+    assert report["input"] == "x"  # what a reader tells series from text by
     assert report["n_steps"] == {"train": 6 * LENGTH, "val": 2 * LENGTH, "test": 2 * LENGTH}
     assert sum(report["step_counts"]["test"].values()) == 2 * LENGTH
     assert sum(report["segment_counts"]["train"].values()) == 6 * 4  # 4 runs of 6 steps each
@@ -243,8 +245,9 @@ def test_the_baseline_comparison_reads_segment_f1_from_predictions_csv() -> None
             "window": list("aaaaaaaa") + list("aabbaabb"),
         }
     )
-    metrics = MetricsReport(task="sequence_labeling", test={"segment_f1": 1.0},
-                            baseline={"window": {"segment_f1": 0.5}})  # fmt: skip
+    metrics = SeriesLabelingMetrics(
+        test={"segment_f1": 1.0}, baseline={"window": {"segment_f1": 0.5}}
+    )
     scores = paired_segment_scores(metrics, predictions)
     assert scores.metric == "segment_f1" and scores.value(scores.model) == 1.0
     # p: one predicted run of 8 over gold runs of 4: IoU 0.5 with the first, a match.

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from seqops.config import DataConfig, LabelingConfig
-from seqops.contracts import Bundle, MetricsReport, OnnxIO
+from seqops.contracts import Bundle, OnnxIO
 from seqops.data.sequences import SequenceSet
 from seqops.errors import DataError
 from seqops.layout import Layout, split_file
-from seqops.tasks import get_task
+from seqops.tasks import get_task, read_data_report
 from seqops.tasks.base import Check, baseline_check
 from seqops.tasks.sequence_labeling.codec import TaggerCodec, sentence_frame
 from seqops.tasks.sequence_labeling.meta import VOCAB_FILE, LabelingMeta
@@ -26,6 +26,7 @@ from seqops.tasks.sequence_labeling.release import (
     entity_f1,
     paired_entity_scores,
 )
+from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics, TextLabelingReport
 from seqops.tasks.sequence_labeling.vocab import Vocabulary
 
 TRAIN = [
@@ -113,9 +114,8 @@ def test_tags_are_stored_one_per_token_and_batched_with_the_ignore_index(process
 
 
 def test_prepare_reports_tags_entities_and_unknown_words(processed: Path) -> None:
-    from seqops.contracts import DataReport
-
-    report = DataReport.read(processed.parent.parent / "reports" / "data.json")
+    report = read_data_report(processed.parent.parent / "reports" / "data.json")
+    assert isinstance(report, TextLabelingReport) and report.input == "tokens"
     assert report.n_classes == 4 and report.vocab_size == 5
     assert report.tag_counts is not None and report.tag_counts["test"] == {
         "B-location": 1,
@@ -272,7 +272,7 @@ def predictions_frame(model: list[list[str]], baseline: list[list[str]]) -> pd.D
 
 
 def test_the_baseline_comparison_reads_entity_f1_from_predictions_csv() -> None:
-    metrics = MetricsReport(task="sequence_labeling", test={}, baseline={"crf": {}})
+    metrics = TextLabelingMetrics(test={}, baseline={"crf": {}})
     frame = predictions_frame(
         [["B-person", "O", "B-location"], ["O"], ["B-person", "I-person"]],
         [["O", "O", "O"], ["O"], ["B-person", "I-person"]],

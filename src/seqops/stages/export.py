@@ -33,11 +33,11 @@ import pandas as pd
 from seqops import onnx_contract as contract
 from seqops import outputs
 from seqops.config import load_config
-from seqops.contracts import ExportReport, MetricsReport, TrainReport
+from seqops.contracts import ExportReport, TrainReport
 from seqops.layout import Layout
 from seqops.model.runtime import use_threads
 from seqops.onnx_export import artifacts, export_bundle
-from seqops.tasks import get_task, read_bundle
+from seqops.tasks import get_task, read_bundle, read_metrics
 
 #: The module whose file is the logged pyfunc model (see its docstring).
 PYFUNC_MODEL = "seqops.pyfunc_model"
@@ -108,7 +108,7 @@ def logged_model_metrics(layout: Layout, headline: int) -> list[tuple[int, dict[
     trained = TrainReport.read(layout.train_report)
     found = [(headline, {k: v for k, v in trained.best.items() if k.startswith("val/")})]
     if layout.metrics.is_file():
-        tested = MetricsReport.read(layout.metrics)
+        tested = read_metrics(layout.metrics)
         skip = ("n", "n_windows")
         found.append((0, {f"test/{k}": float(v) for k, v in tested.test.items() if k not in skip}))
     return found

@@ -32,15 +32,15 @@ def write(prepared: Prepared, layout: Layout) -> DataReport:
             write_file(tmp / name)
         data_hash = outputs.hash_dir(tmp)
     splits = prepared.splits
-    report = DataReport(
-        task=prepared.meta.task,
-        n_train=len(splits["train"]),
-        n_val=len(splits["val"]),
-        n_test=len(splits["test"]),
-        n_features=len(prepared.meta.feature_names),
-        source=prepared.source,
-        data_hash=data_hash,
-        length={
+    fields = {
+        "task": prepared.meta.task,
+        "n_train": len(splits["train"]),
+        "n_val": len(splits["val"]),
+        "n_test": len(splits["test"]),
+        "n_features": len(prepared.meta.feature_names),
+        "source": prepared.source,
+        "data_hash": data_hash,
+        "length": {
             name: LengthStats(
                 min=int(s.lengths.min()),
                 median=float(np.median(s.lengths)),
@@ -49,7 +49,9 @@ def write(prepared: Prepared, layout: Layout) -> DataReport:
             for name, s in splits.items()
         },
         **prepared.report,
-    )
+    }
+    # the task's own report type: its `task` literal and its fields after the shared ones
+    report = get_task(prepared.meta.task).parse_data_report(fields, layout.data_report)
     report.write(layout.data_report, layout.stage_metrics("prepare"))
     return report
 

@@ -70,10 +70,10 @@ def _refresh_card(params: str | Path, layout: Layout, cfg: Any, versions: set[in
 def _baseline_sentences(cfg: Any, layout: Layout) -> list[str]:
     """The classical baselines that scored better than the model on test, in words (whether
     or not the gate checks them: `release.baseline_alpha` may be null)."""
-    from seqops.contracts import MetricsReport
     from seqops.gate import baseline_sentences, paired_baselines
+    from seqops.tasks import read_metrics
 
-    scores = paired_baselines(MetricsReport.read(layout.metrics), layout.predictions)
+    scores = paired_baselines(read_metrics(layout.metrics), layout.predictions)
     return [] if scores is None else baseline_sentences(scores, cfg.release.baseline_alpha)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from seqops import outputs
 from seqops.config import Config, load_merged_config
-from seqops.contracts import DataReport, RunInfo, TrainReport, TuneReport
+from seqops.contracts import RunInfo, TrainReport, TuneReport
 from seqops.layout import Layout
 from seqops.model.training import (
     EpochMetricsLogger,
@@ -32,7 +32,7 @@ from seqops.model.training import (
     fit_final,
     is_rank_zero,
 )
-from seqops.tasks import get_task
+from seqops.tasks import get_task, read_data_report
 
 
 def _study_tags(tune_report: Path) -> dict[str, str]:
@@ -125,7 +125,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
     check_trainer(cfg)  # a bad Lightning option stops here, with the previous model kept
     tracking.preflight(cfg.tracking)  # so does a password in the URI or a server that is down
     outputs.remove(layout.checkpoint, layout.run_file, report_file, curves, numbers)
-    data_report = DataReport.read(layout.data_report)
+    data_report = read_data_report(layout.data_report)
     # As configured (a relative store stays relative), read before MLflow exports the
     # resolved URI to this process's environment.
     store = tracking.configured_uri(cfg.tracking)

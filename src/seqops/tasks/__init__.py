@@ -2,6 +2,8 @@
 
     task = get_task(cfg.data.task)            # "sequence_classification", "forecasting", ...
     meta = read_meta(layout.processed_meta)   # the task's own DataMeta subclass
+    report = read_data_report(layout.data_report)  # the task's own DataReport subclass
+    metrics = read_metrics(layout.metrics)    # MetricsReport, or the task's own subclass
 
 Adding a task is one module (or package, split by stage) here plus its name in `TASKS` and in
 `config.TaskName`; no stage changes (see docs/architecture.md, "Adding a task").
@@ -12,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from seqops.contracts import Bundle, DataMeta, read_json
+from seqops.contracts import Bundle, DataMeta, DataReport, MetricsReport, read_json
 from seqops.errors import DataError
 from seqops.tasks.base import Task
 from seqops.tasks.classification import SequenceClassification
@@ -21,7 +23,7 @@ from seqops.tasks.regression import SequenceRegression
 from seqops.tasks.sequence_labeling.task import SequenceLabeling
 from seqops.tasks.text import TextClassification
 
-TASKS: dict[str, Task] = {
+TASKS: dict[str, Task[Any, Any, Any]] = {
     task.name: task
     for task in (
         SequenceClassification(),
@@ -33,7 +35,7 @@ TASKS: dict[str, Task] = {
 }
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str) -> Task[Any, Any, Any]:
     try:
         return TASKS[name]
     except KeyError:
@@ -47,7 +49,7 @@ def _json_object(raw: Any, source: Path) -> dict[str, Any]:
     return raw
 
 
-def _task_of(raw: Any, source: Path) -> Task:
+def _task_of(raw: Any, source: Path) -> Task[Any, Any, Any]:
     name = _json_object(raw, source).get("task")
     if not isinstance(name, str):
         raise DataError(f"{source}: no 'task' field (written by an older seqops? re-run prepare)")
@@ -59,10 +61,22 @@ def _task_of(raw: Any, source: Path) -> Task:
 def read_meta(path: Path) -> DataMeta:
     """prepare's metadata, validated (strictly: no type conversion) as its task's own type."""
     raw = read_json(path)
-    return _task_of(raw, path).meta_type.parse(raw, path, strict=True)
+    return _task_of(raw, path).parse_meta(raw, path)
 
 
-def read_bundle(path: Path) -> Bundle:
+def read_data_report(path: Path) -> DataReport:
+    """prepare's `reports/data.json` as its task's own type (`Task.data_report_type`)."""
+    raw = read_json(path)
+    return _task_of(raw, path).parse_data_report(raw, path)
+
+
+def read_metrics(path: Path) -> MetricsReport:
+    """evaluate's `reports/metrics.json` as its task's own type (`Task.metrics_type`)."""
+    raw = read_json(path)
+    return _task_of(raw, path).parse_metrics(raw, path)
+
+
+def read_bundle(path: Path) -> Bundle[Any]:
     """The bundle's `preprocessing.json`, with `data` validated as its task's own type, all
     of it strictly (no type conversion) and with its ranges: finite means, positive finite
     scales, one per feature, distinct label names, one per output."""
@@ -70,8 +84,16 @@ def read_bundle(path: Path) -> Bundle:
     data = raw.get("data")
     if not isinstance(data, dict):
         raise DataError(f"{path}: no 'data' object (written by an older seqops? re-run export)")
-    meta = _task_of(data, path).meta_type.parse(data, path, strict=True)
+    meta = _task_of(data, path).parse_meta(data, path)
     return Bundle.parse({**raw, "data": meta}, path, strict=True)
 
 
-__all__ = ["TASKS", "Task", "get_task", "read_bundle", "read_meta"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "get_task",
+    "read_bundle",
+    "read_data_report",
+    "read_meta",
+    "read_metrics",
+]

@@ -27,13 +27,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import pandas as pd
+from pydantic import TypeAdapter
 
 from seqops import onnx_contract as contract
-from seqops.contracts import Bundle, DataMeta, DataReport, MetricsReport
+from seqops.contracts import (
+    Bundle,
+    DataMeta,
+    DataReport,
+    MetaT,
+    MetaT_co,
+    MetricsReport,
+    parse_as,
+)
 from seqops.stats import PairedScores, diebold_mariano, mcnemar
 
 if TYPE_CHECKING:
@@ -48,6 +57,11 @@ if TYPE_CHECKING:
 #: Runs the ONNX model: contract inputs (`x` or `tokens`, `lengths`) → its output array.
 RunModel = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+#: A task's own part of `reports/data.json` (a `DataReport` subclass, or a union of them).
+ReportT = TypeVar("ReportT", bound=DataReport)
+#: A task's `reports/metrics.json` (`MetricsReport`, or its own subclass).
+MetricsT = TypeVar("MetricsT", bound=MetricsReport)
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -57,7 +71,8 @@ class Prepared:
     meta: DataMeta
     source: str
     report: dict[str, Any]
-    """The task's own fields of `reports/data.json` (class counts, series, vocabulary)."""
+    """The task's own fields of `reports/data.json` (class counts, series, vocabulary),
+    validated by the prepare stage as the task's `data_report_type` with the shared ones."""
     files: dict[str, Callable[[Path], None]]
     """Extra files of `data/processed/`: name → writer (tokenizer, whole series, raw texts)."""
 
@@ -274,11 +289,11 @@ class ErrorScorer(Scorer):
         return diebold_mariano_regression(candidate, champion, alpha, self.points, self.too_few)
 
 
-class Codec(ABC):
+class Codec(ABC, Generic[MetaT_co]):
     """Raw request rows ↔ model arrays for one bundle (torch-free): what `seqops predict` and
     the MLflow scoring server run."""
 
-    bundle: Bundle
+    bundle: Bundle[MetaT_co]
 
     def read(self, path: Path) -> pd.DataFrame:
         """A request file as rows (CSV, TSV, Parquet, JSON lines)."""
@@ -295,12 +310,27 @@ class Codec(ABC):
         """The MLflow pyfunc signature: request columns in, answer columns out."""
 
 
-class Task(ABC):
-    """One task family. Subclasses set the class attributes and implement the methods."""
+def _parse(kind: Any, raw: Any, source: str | Path, what: str) -> Any:
+    """`raw` as `kind`, a contract or a discriminated union of them (`what` names a union)."""
+    return parse_as(
+        TypeAdapter(kind), raw, source, kind.__name__ if isinstance(kind, type) else what
+    )
+
+
+class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
+    """One task family, typed by its own metadata (`MetaT`), data report (`ReportT`) and
+    metrics report (`MetricsT`). Subclasses set the class attributes and implement the
+    methods; `meta_type`, `data_report_type` and `metrics_type` name those same types for
+    the readers in `seqops.tasks` (a class attribute cannot be typed by a type variable)."""
 
     name: ClassVar[str]
     meta_type: ClassVar[type[DataMeta]]
     """prepare's metadata for this task (`data/processed/preprocessing.json`)."""
+    data_report_type: ClassVar[Any]
+    """prepare's `reports/data.json`: a `DataReport` subclass with a `task` literal, or a
+    discriminated union of them (`Annotated[A | B, Field(discriminator=...)]`)."""
+    metrics_type: ClassVar[Any] = MetricsReport
+    """evaluate's `reports/metrics.json`: `MetricsReport`, or the task's own subclass(es)."""
     metrics: ClassVar[frozenset[str]]
     """Metric names (beside `loss`) that `train.monitor`, `tune.metric` and `release.metric`
     may use, e.g. `accuracy` for `val/accuracy` / `test/accuracy`."""
@@ -321,6 +351,19 @@ class Task(ABC):
     augment: ClassVar[dict[str, float] | None] = None
     """`train.augment_*` values for keys params leave out or null; None: the task's labels
     would not survive the changes, so it refuses any but 0."""
+
+    def parse_meta(self, raw: Any, source: Path) -> MetaT:
+        """prepare's metadata, validated strictly (no type conversion) as this task's own
+        type: `meta_type`, or for a task with several inputs the subclass its `input` names."""
+        return cast(MetaT, self.meta_type.parse(raw, source, strict=True))
+
+    def parse_data_report(self, raw: Any, source: str | Path) -> ReportT:
+        """`reports/data.json` (or prepare's fields for it) as this task's own type."""
+        return cast(ReportT, _parse(self.data_report_type, raw, source, f"{self.name} data report"))
+
+    def parse_metrics(self, raw: Any, source: str | Path) -> MetricsT:
+        """`reports/metrics.json` as this task's own type."""
+        return cast(MetricsT, _parse(self.metrics_type, raw, source, f"{self.name} metrics report"))
 
     def applicable(self, params: dict[str, Any]) -> dict[str, Any]:
         """The flattened params that apply to this task: without the params only other tasks
@@ -345,32 +388,32 @@ class Task(ABC):
         """Load, split and scale; raises DataError naming the file and problem."""
 
     @abstractmethod
-    def summary(self, report: DataReport) -> str:
+    def summary(self, report: ReportT) -> str:
         """prepare's one-line summary."""
 
     # -- train ----------------------------------------------------------------------------
 
-    def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
+    def network_args(self, meta: MetaT, processed: Path, model: ModelConfig) -> dict[str, Any]:
         """SequenceNet arguments beyond the architecture (a vocabulary, a horizon)."""
         return {}
 
     @abstractmethod
-    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+    def objective(self, meta: MetaT, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
         """`{"kind": ..., **args}` for `seqops.model.objectives.build_objective`; `model` for an
         objective that follows the architecture (a CRF layer is trained by its likelihood)."""
 
-    def init_model(self, net: nn.Module, meta: Any, processed: Path, model: ModelConfig) -> None:  # noqa: B027
+    def init_model(self, net: nn.Module, meta: MetaT, processed: Path, model: ModelConfig) -> None:
         """Change a freshly built network before training (pretrained vectors); most tasks
         keep the random initialisation."""
 
     # -- evaluate -------------------------------------------------------------------------
 
     @abstractmethod
-    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> Evaluation: ...
+    def evaluate(self, system: SequenceNet, processed: Path, meta: MetaT) -> Evaluation: ...
 
     # -- export ---------------------------------------------------------------------------
 
-    def output_shape(self, meta: Any) -> list[str | int]:
+    def output_shape(self, meta: MetaT) -> list[str | int]:
         """The ONNX output's shape; strings are symbolic dims."""
         return [contract.BATCH, meta.n_outputs]
 
@@ -396,30 +439,30 @@ class Task(ABC):
         return {}
 
     @abstractmethod
-    def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
+    def request_example(self, processed: Path, bundle: Bundle[MetaT], n: int) -> pd.DataFrame:
         """The first `n` raw test requests (MLflow's input example; the release's test set
         when `n` covers it)."""
 
-    def bundle_files(self, meta: Any) -> list[str]:
+    def bundle_files(self, meta: MetaT) -> list[str]:
         """Files of `data/processed/` the bundle carries beside the ONNX model."""
         return []
 
     # -- serving --------------------------------------------------------------------------
 
     @abstractmethod
-    def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
+    def codec(self, bundle: Bundle[MetaT], files: dict[str, Path]) -> Codec[MetaT]:
         """The request codec; `files` maps each of `bundle_files` to where it is."""
 
     # -- release --------------------------------------------------------------------------
 
     @abstractmethod
-    def scorer(self, processed: Path, bundle: Bundle) -> Scorer: ...
+    def scorer(self, processed: Path, bundle: Bundle[MetaT]) -> Scorer: ...
 
-    def extra_checks(self, metrics: MetricsReport) -> list[Check]:
+    def extra_checks(self, metrics: MetricsT) -> list[Check]:
         """Gate checks beyond quality, parity, latency and the champion comparison."""
         return []
 
-    def paired_scores(self, metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
+    def paired_scores(self, metrics: MetricsT, predictions: pd.DataFrame) -> PairedScores:
         """Per-example scores of the model and of each baseline in `metrics.baseline`, read
         from `reports/predictions.csv` (the baseline check and the model card use them).
         Default: numeric predictions, one column per predictor beside `actual`."""
@@ -428,21 +471,21 @@ class Task(ABC):
     # -- model card -----------------------------------------------------------------------
 
     @abstractmethod
-    def card_inputs(self, report: DataReport) -> str: ...
+    def card_inputs(self, report: ReportT) -> str: ...
 
     @abstractmethod
-    def card_targets(self, report: DataReport) -> str: ...
+    def card_targets(self, report: ReportT) -> str: ...
 
-    def card_data(self, report: DataReport) -> str:
+    def card_data(self, report: ReportT) -> str:
         """The paragraph under the data table."""
         return "Sequence lengths (min / median / max): " + ", ".join(
             f"{split} {v.min} / {v.median:g} / {v.max}" for split, v in report.length.items()
         )
 
     @abstractmethod
-    def card_metrics(self, metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
+    def card_metrics(self, metrics: MetricsT, predictions: pd.DataFrame) -> list[str]:
         """The test-metrics section's lines (with confidence intervals)."""
 
     @abstractmethod
-    def card_use(self, report: DataReport) -> str:
+    def card_use(self, report: ReportT) -> str:
         """Intended use and limits."""

@@ -24,12 +24,18 @@ import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
-from seqops.contracts import Bundle, DataMeta, DataReport, Scaler
+from seqops.contracts import Bundle, Scaler
 from seqops.errors import DataError
 from seqops.layout import SPLITS, split_file
 from seqops.tasks.base import Codec, Prepared, longest_sequence
-from seqops.tasks.classifier import ClassifierCodec, ClassifierTask, class_report, encode_labels
-from seqops.tasks.long_format import example_frame, load_sequences
+from seqops.tasks.classifier import (
+    ClassifierCodec,
+    ClassifierTask,
+    ClassReport,
+    class_report,
+    encode_labels,
+)
+from seqops.tasks.long_format import ScaledMeta, example_frame, load_sequences
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -38,17 +44,20 @@ if TYPE_CHECKING:
     from seqops.data.sequences import SequenceSet
 
 
-class ClassificationMeta(DataMeta):
+class ClassificationMeta(ScaledMeta):
     classifier: ClassVar[bool] = True
 
     task: Literal["sequence_classification"] = "sequence_classification"
     input: Literal["x"] = "x"
-    scaler: Scaler
 
     @model_validator(mode="after")
     def _scaler_per_feature(self) -> ClassificationMeta:
         self.scaler.check_features(len(self.feature_names))
         return self
+
+
+class ClassificationReport(ClassReport):
+    task: Literal["sequence_classification"] = "sequence_classification"
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -103,15 +112,15 @@ def warm_baseline() -> None:
     minirocket_baseline(tiny, tiny)
 
 
-class SequenceCodec(ClassifierCodec):
+class SequenceCodec(ClassifierCodec[ClassificationMeta]):
     """Long-format rows (id, time, every feature) → standardised `(T, F)` sequences.
 
     Id and time accept any type (string or integer ids, integer or float or timestamp steps);
     features must be doubles, so the scoring server rejects text with a 400 before predict."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle[ClassificationMeta]) -> None:
         super().__init__(bundle)
-        scaler = bundle.data.scaler  # type: ignore[attr-defined]
+        scaler = bundle.data.scaler
         self.mean = np.asarray(scaler.mean, dtype=np.float64)
         self.std = np.asarray(scaler.std, dtype=np.float64)
 
@@ -133,7 +142,7 @@ class SequenceCodec(ClassifierCodec):
 # -- the task ---------------------------------------------------------------------------------
 
 
-class SequenceClassification(ClassifierTask):
+class SequenceClassification(ClassifierTask[ClassificationMeta, ClassificationReport]):
     name = "sequence_classification"
     # Chosen on validation splits carved from the training data (README, "Against classical
     # baselines"): lower validation loss on all five sets checked, accuracy level on average.
@@ -143,6 +152,7 @@ class SequenceClassification(ClassifierTask):
         "augment_crop": 0.0,
     }
     meta_type = ClassificationMeta
+    data_report_type = ClassificationReport
 
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         from seqops.data.scaling import ChannelScaler
@@ -184,7 +194,7 @@ class SequenceClassification(ClassifierTask):
         )
         return Prepared(splits, meta, source, class_report(splits, names), files={})
 
-    def summary(self, report: DataReport) -> str:
+    def summary(self, report: ClassificationReport) -> str:
         return (
             f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
             f"sequences, {report.n_features} features, {report.n_classes} classes "
@@ -198,18 +208,22 @@ class SequenceClassification(ClassifierTask):
         test = SequenceSet.load(processed / split_file("test"))
         return {"minirocket": minirocket_baseline(train, test)}
 
-    def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
+    def request_example(
+        self, processed: Path, bundle: Bundle[ClassificationMeta], n: int
+    ) -> pd.DataFrame:
         from seqops.data.sequences import SequenceSet
 
         return example_frame(SequenceSet.load(processed / split_file("test")), bundle, n)
 
-    def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
+    def codec(
+        self, bundle: Bundle[ClassificationMeta], files: dict[str, Path]
+    ) -> Codec[ClassificationMeta]:
         return SequenceCodec(bundle)
 
-    def card_inputs(self, report: DataReport) -> str:
+    def card_inputs(self, report: ClassificationReport) -> str:
         return str(report.n_features)
 
-    def card_use(self, report: DataReport) -> str:
+    def card_use(self, report: ClassificationReport) -> str:
         return (
             f"Classifies variable-length multivariate sequences shaped like `{report.source}` "
             f"({report.n_features} standardised channels) into one of {report.n_classes} "

@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import Bundle, DataReport, MetricsReport
+from seqops.contracts import Bundle, DataReport, MetaT, MetricsReport
 from seqops.errors import DataError
 from seqops.layout import split_file
 from seqops.stats import BOOTSTRAP, PairedScores, confidence_intervals
@@ -47,6 +47,25 @@ def encode_labels(raw: list[str], names: list[str], where: str) -> np.ndarray:
     if unknown:
         raise DataError(f"{where}: label(s) {unknown} never appear in the training split")
     return np.array([index[v] for v in raw], dtype=np.int64)
+
+
+class ClassReport(DataReport):
+    """A classifier's `reports/data.json`: the shared fields, then its classes (each
+    classification task subclasses it with its `task` literal)."""
+
+    n_classes: int
+    class_counts: dict[str, dict[str, int]]
+    """Examples per class, per split."""
+
+    def task_numbers(self) -> dict[str, Any]:
+        return {"n_classes": self.n_classes}
+
+    def examples_per_class(self) -> dict[str, dict[str, int]]:
+        return self.class_counts
+
+
+#: A classification task's own data report.
+ClassReportT = TypeVar("ClassReportT", bound=ClassReport)
 
 
 def class_report(splits: dict[str, SequenceSet], names: list[str]) -> dict[str, Any]:
@@ -298,10 +317,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-class ClassifierCodec(Codec):
+class ClassifierCodec(Codec[MetaT]):
     """Rows → model inputs (the subclass says how), logits → id, `label`, `p_<class>`."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle[MetaT]) -> None:
         self.bundle = bundle
         self.label_names = bundle.data.label_names
 
@@ -378,21 +397,23 @@ def classification_card_metrics(metrics: MetricsReport, predictions: pd.DataFram
 # -- the task ---------------------------------------------------------------------------------
 
 
-class ClassifierTask(Task):
+class ClassifierTask(Task[MetaT, ClassReportT, MetricsReport]):
     """What every classifier shares: objective, evaluation, parity, scorer, card metrics."""
 
     metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro", "ece"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro"})
     stratified_folds: ClassVar[bool] = True
 
-    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+    def objective(self, meta: MetaT, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
         return {
             "kind": "classification",
             "n_classes": meta.n_outputs,
             "label_smoothing": train.label_smoothing,
         }
 
-    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> ClassificationEvaluation:
+    def evaluate(
+        self, system: SequenceNet, processed: Path, meta: MetaT
+    ) -> ClassificationEvaluation:
         import torch
 
         from seqops.data.sequences import SequenceSet
@@ -433,7 +454,7 @@ class ClassifierTask(Task):
         accuracy = float((logits.argmax(axis=1) == test.labels).mean())
         return Quality("test/accuracy", accuracy, lower_is_better=False)
 
-    def scorer(self, processed: Path, bundle: Bundle) -> Scorer:
+    def scorer(self, processed: Path, bundle: Bundle[MetaT]) -> Scorer:
         from seqops.data.sequences import SequenceSet
 
         test = SequenceSet.load(processed / split_file("test"))
@@ -441,7 +462,7 @@ class ClassifierTask(Task):
         truth = [bundle.data.label_names[y] for y in test.labels]
         return CorrectnessScorer(requests, truth, bundle.id_column)
 
-    def card_targets(self, report: DataReport) -> str:
+    def card_targets(self, report: ClassReportT) -> str:
         return str(report.n_classes)
 
     def card_metrics(self, metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:

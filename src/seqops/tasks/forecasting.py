@@ -36,7 +36,6 @@ from seqops.contracts import (
     Finite,
     MetricsReport,
     Scale,
-    SeriesInfo,
     distinct,
 )
 from seqops.errors import DataError, ExportError, clip, quote
@@ -136,6 +135,36 @@ class ForecastMeta(DataMeta):
         return ForecastSpec.from_dict(self.forecast)
 
 
+class SeriesInfo(Contract):
+    """Forecasting: the series and its chronological cuts."""
+
+    n_steps: int
+    freq: str | None = None
+    start: str
+    end: str
+    train_end: str
+    val: list[str]
+    test: list[str]
+    gaps_filled: int
+    filled: list[str]
+    targets: list[str]
+    lookback: int
+    horizon: int
+    differencing: str
+    season_length: int
+
+
+class ForecastReport(DataReport):
+    task: Literal["forecasting"] = "forecasting"
+    series: SeriesInfo
+
+
+class ForecastMetrics(MetricsReport):
+    task: Literal["forecasting"] = "forecasting"
+    per_step: dict[str, list[float]]
+    """Errors per step ahead (`rmse`: one per step of the horizon)."""
+
+
 def forecast_test(processed: Path, meta: ForecastMeta) -> ForecastTest:
     """The prepared series, its spec and the test origins."""
     from seqops.data.series import Series
@@ -176,7 +205,7 @@ class ForecastEvaluation(Evaluation):
     def actual(self) -> np.ndarray:
         return self.test.actual()
 
-    def _metrics(self) -> MetricsReport:
+    def _metrics(self) -> ForecastMetrics:
         from seqops.forecasting import forecast_errors
 
         scale = self.test.mase_scale()
@@ -187,7 +216,7 @@ class ForecastEvaluation(Evaluation):
         test = errors("model")
         baselines = {name: errors(name) for name in self.forecasts if name != "model"}
         step_rmse = np.sqrt(((self.forecasts["model"] - self.actual) ** 2).mean(axis=(0, 2)))
-        return MetricsReport(
+        return ForecastMetrics(
             task=Forecasting.name,
             test={**test, "n": int(self.actual.size), "n_windows": len(self.test.origins)},
             baseline=baselines,
@@ -289,7 +318,7 @@ class ForecastEvaluation(Evaluation):
 # -- serving ----------------------------------------------------------------------------------
 
 
-class ForecastCodec(Codec):
+class ForecastCodec(Codec[ForecastMeta]):
     """History rows (time, every series, optional id) → windows; forecasts → rows in units.
 
     Each history must be strictly increasing in time, on the model's frequency with no missing
@@ -297,10 +326,9 @@ class ForecastCodec(Codec):
     its last `lookback` steps. The answer is one row per future step: id, time, `horizon`
     (1..horizon) and each target."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle[ForecastMeta]) -> None:
         self.bundle = bundle
         meta = bundle.data
-        assert isinstance(meta, ForecastMeta)
         self.spec = meta.spec
         self.freq = meta.freq
 
@@ -413,9 +441,11 @@ class ForecastCodec(Codec):
 # -- the task ---------------------------------------------------------------------------------
 
 
-class Forecasting(Task):
+class Forecasting(Task[ForecastMeta, ForecastReport, ForecastMetrics]):
     name = "forecasting"
     meta_type = ForecastMeta
+    data_report_type = ForecastReport
+    metrics_type = ForecastMetrics
     metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse", "smape", "mase"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse"})
     output = contract.FORECAST
@@ -516,19 +546,22 @@ class Forecasting(Task):
         files: dict[str, Callable[[Path], None]] = {SERIES_FILE: series.save}
         return Prepared(splits, meta, source, {"series": info}, files)
 
-    def summary(self, report: DataReport) -> str:
+    def summary(self, report: ForecastReport) -> str:
         info = report.series
-        assert info is not None
         return (
             f"prepare: {info.n_steps} steps of {info.targets} from {report.source} "
             f"({info.gaps_filled} gaps filled): {report.n_train} train / "
             f"{report.n_val} val / {report.n_test} test windows, test {info.test}"
         )
 
-    def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
+    def network_args(
+        self, meta: ForecastMeta, processed: Path, model: ModelConfig
+    ) -> dict[str, Any]:
         return {"horizon": meta.spec.horizon}
 
-    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+    def objective(
+        self, meta: ForecastMeta, train: TrainConfig, model: ModelConfig
+    ) -> dict[str, Any]:
         """The horizon, and the lag and target scale that turn the scaled (differenced)
         outputs into level errors."""
         spec = meta.spec
@@ -539,20 +572,21 @@ class Forecasting(Task):
             "target_std": spec.std[spec.target_index].tolist(),
         }
 
-    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> ForecastEvaluation:
+    def evaluate(
+        self, system: SequenceNet, processed: Path, meta: ForecastMeta
+    ) -> ForecastEvaluation:
         """Model, seasonal-naive and Holt-Winters forecasts at every test origin."""
         test = forecast_test(processed, meta)
         forecasts = model_forecast(system, test.spec, test.series.values, test.origins)
         return ForecastEvaluation(test, {"model": forecasts, **test.baselines()})
 
-    def output_shape(self, meta: Any) -> list[str | int]:
+    def output_shape(self, meta: ForecastMeta) -> list[str | int]:
         return [contract.BATCH, meta.spec.horizon, meta.n_outputs]
 
     def quality(self, predictor: Predictor, processed: Path) -> Quality:
         """Test RMSE in the series' units of the ONNX model, from the raw test histories."""
-        codec = predictor.codec
-        assert isinstance(codec, ForecastCodec)
-        test = forecast_test(processed, codec.bundle.data)  # type: ignore[arg-type]
+        codec = ForecastCodec(predictor.bundle)
+        test = forecast_test(processed, codec.bundle.data)
         forecasts = codec.forecast(test.histories(), predictor.run)
         rmse = float(np.sqrt(((forecasts - test.actual()) ** 2).mean()))
         return Quality("test/rmse", rmse, lower_is_better=True)
@@ -568,8 +602,8 @@ class Forecasting(Task):
         against the evaluated PyTorch forecasts; raises when they differ beyond what
         `tolerance` on the scaled outputs allows once integrated and scaled back (its
         absolute part × target std × horizon, its relative part as it is)."""
-        bundle = predictor.codec.bundle
-        test = forecast_test(processed, bundle.data)  # type: ignore[arg-type]
+        bundle: Bundle[ForecastMeta] = predictor.bundle
+        test = forecast_test(processed, bundle.data)
         spec = test.spec
         expected = model_forecast(system, spec, test.series.values, test.origins)
         requests = test.history_frame(bundle.id_column, bundle.time_column)
@@ -586,35 +620,35 @@ class Forecasting(Task):
             )
         return {"served_max_abs_diff": gap}
 
-    def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
-        test = forecast_test(processed, bundle.data)  # type: ignore[arg-type]
+    def request_example(
+        self, processed: Path, bundle: Bundle[ForecastMeta], n: int
+    ) -> pd.DataFrame:
+        test = forecast_test(processed, bundle.data)
         requests = test.history_frame(bundle.id_column, bundle.time_column)
         return requests[requests[bundle.id_column].isin([f"seq{i}" for i in range(n)])]
 
-    def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
+    def codec(self, bundle: Bundle[ForecastMeta], files: dict[str, Path]) -> Codec[ForecastMeta]:
         return ForecastCodec(bundle)
 
-    def scorer(self, processed: Path, bundle: Bundle) -> Scorer:
-        test = forecast_test(processed, bundle.data)  # type: ignore[arg-type]
+    def scorer(self, processed: Path, bundle: Bundle[ForecastMeta]) -> Scorer:
+        test = forecast_test(processed, bundle.data)
         requests = test.history_frame(bundle.id_column, bundle.time_column)
         return ErrorScorer(requests, test.spec.target_names, test.actual())
 
-    def extra_checks(self, metrics: MetricsReport) -> list[Check]:
+    def extra_checks(self, metrics: ForecastMetrics) -> list[Check]:
         """A model must beat the seasonal-naive forecast."""
         naive = (metrics.baseline or {})["seasonal_naive"]["rmse"]
         ours = float(metrics.test["rmse"])
         return [beats_baseline("beats_seasonal_naive", ours, naive, "seasonal naive")]
 
-    def card_inputs(self, report: DataReport) -> str:
+    def card_inputs(self, report: ForecastReport) -> str:
         return str(report.n_features)
 
-    def card_targets(self, report: DataReport) -> str:
-        assert report.series is not None
+    def card_targets(self, report: ForecastReport) -> str:
         return ", ".join(report.series.targets)
 
-    def card_data(self, report: DataReport) -> str:
+    def card_data(self, report: ForecastReport) -> str:
         s = report.series
-        assert s is not None
         return (
             f"Series {s.start} to {s.end} ({s.n_steps} steps, frequency "
             f"{s.freq or 'integer steps'}, {s.gaps_filled} gaps interpolated). "
@@ -623,7 +657,7 @@ class Forecasting(Task):
             f"differencing {s.differencing}, season {s.season_length}."
         )
 
-    def card_metrics(self, metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
+    def card_metrics(self, metrics: ForecastMetrics, predictions: pd.DataFrame) -> list[str]:
         """Model and baselines side by side, and a bootstrap interval for the model's RMSE."""
         from seqops.markdown import fmt, table
 
@@ -640,12 +674,11 @@ class Forecasting(Task):
             f"Model RMSE 95 % CI [{low:.4g}, {high:.4g}] (bootstrap ×{BOOTSTRAP} over the "
             f"{test.get('n')} forecast points of {test.get('n_windows')} test window(s); "
             "neighbouring steps are correlated, so it is optimistic). RMSE per step ahead: "
-            + ", ".join(f"{v:.3g}" for v in (metrics.per_step or {}).get("rmse", [])),
+            + ", ".join(f"{v:.3g}" for v in metrics.per_step.get("rmse", [])),
         ]
 
-    def card_use(self, report: DataReport) -> str:
+    def card_use(self, report: ForecastReport) -> str:
         s = report.series
-        assert s is not None
         return (
             f"Forecasts the next {s.horizon} steps of {', '.join(s.targets)} from a history "
             f"shaped like `{report.source}` (at least {s.lookback} steps plus the differencing "

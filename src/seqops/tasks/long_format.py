@@ -10,12 +10,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import Bundle
+from seqops.contracts import Bundle, DataMeta, Scaler
 from seqops.errors import DataError
 
 if TYPE_CHECKING:
     from seqops.config import DataConfig
     from seqops.data.sequences import SequenceSet
+
+
+class ScaledMeta(DataMeta):
+    """Metadata of standardised long-format sequences: the training split's scaler (what
+    `example_frame` undoes). The classification and regression metadata build on it."""
+
+    scaler: Scaler
 
 
 def check_nonempty(sequences: list[np.ndarray], where: str) -> None:
@@ -52,9 +59,9 @@ def load_sequences(data: DataConfig) -> tuple[Any, Any | None, str]:
     return raw, None, str(data.path)
 
 
-def example_frame(test: SequenceSet, bundle: Bundle, n: int) -> pd.DataFrame:
+def example_frame(test: SequenceSet, bundle: Bundle[ScaledMeta], n: int) -> pd.DataFrame:
     """The first `n` test sequences back in raw long format (un-standardised), ids `seq<i>`."""
-    scaler = bundle.data.scaler  # type: ignore[attr-defined]
+    scaler = bundle.data.scaler
     mean, std = np.asarray(scaler.mean), np.asarray(scaler.std)
     rows = []
     for i in range(min(n, len(test))):

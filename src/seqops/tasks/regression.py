@@ -35,7 +35,6 @@ from seqops import onnx_contract as contract
 from seqops.contracts import (
     Bundle,
     Contract,
-    DataMeta,
     DataReport,
     Finite,
     MetricsReport,
@@ -58,7 +57,7 @@ from seqops.tasks.base import (
     beats_baseline,
     longest_sequence,
 )
-from seqops.tasks.long_format import example_frame, load_sequences
+from seqops.tasks.long_format import ScaledMeta, example_frame, load_sequences
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -94,11 +93,9 @@ class TargetScaler(Contract):
     std: Scale
 
 
-class RegressionMeta(DataMeta):
+class RegressionMeta(ScaledMeta):
     task: Literal["sequence_regression"] = "sequence_regression"
     input: Literal["x"] = "x"
-    scaler: Scaler
-    """Per-channel feature scaler (the classifier's: `example_frame` reads it)."""
     target: TargetScaler
 
     @model_validator(mode="after")
@@ -107,6 +104,12 @@ class RegressionMeta(DataMeta):
         if self.n_outputs != 1:
             raise ValueError(f"n_outputs = {self.n_outputs}: a regressor predicts 1 number")
         return self
+
+
+class RegressionReport(DataReport):
+    task: Literal["sequence_regression"] = "sequence_regression"
+    target: dict[str, dict[str, float]]
+    """The target's mean / std / min / max per split, in its units."""
 
 
 # -- prepare ----------------------------------------------------------------------------------
@@ -316,15 +319,14 @@ class RegressionEvaluation(Evaluation):
 # -- serving ----------------------------------------------------------------------------------
 
 
-class RegressionCodec(Codec):
+class RegressionCodec(Codec[RegressionMeta]):
     """Long-format rows (id, time, every feature) → standardised `(T, F)` sequences, exactly as
     the classifier reads them; answers one row per sequence: id and `prediction` in the
     target's units."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle[RegressionMeta]) -> None:
         self.bundle = bundle
         meta = bundle.data
-        assert isinstance(meta, RegressionMeta)
         self.mean = np.asarray(meta.scaler.mean, dtype=np.float64)
         self.std = np.asarray(meta.scaler.std, dtype=np.float64)
         self.target = meta.target
@@ -367,7 +369,7 @@ def regression_scorer(requests: pd.DataFrame, actual: np.ndarray) -> ErrorScorer
 # -- model card -------------------------------------------------------------------------------
 
 
-def target_name(report: DataReport) -> str | None:
+def target_name(report: RegressionReport) -> str | None:
     dataset = report.source.removeprefix("sktime:")
     return BUNDLED_TARGETS.get(dataset) if report.source.startswith("sktime:") else None
 
@@ -375,9 +377,10 @@ def target_name(report: DataReport) -> str | None:
 # -- the task ---------------------------------------------------------------------------------
 
 
-class SequenceRegression(Task):
+class SequenceRegression(Task[RegressionMeta, RegressionReport, MetricsReport]):
     name = "sequence_regression"
     meta_type = RegressionMeta
+    data_report_type = RegressionReport
     metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     output = PREDICTION
@@ -438,8 +441,8 @@ class SequenceRegression(Task):
         report = {"target": {name: target_stats(part.labels) for name, part in parts.items()}}
         return Prepared(splits, meta, source, report, files={})
 
-    def summary(self, report: DataReport) -> str:
-        train = (report.target or {})["train"]
+    def summary(self, report: RegressionReport) -> str:
+        train = report.target["train"]
         return (
             f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
             f"sequences, {report.n_features} features, training target mean {train['mean']:.4g} "
@@ -447,10 +450,14 @@ class SequenceRegression(Task):
             f"from {report.source}"
         )
 
-    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+    def objective(
+        self, meta: RegressionMeta, train: TrainConfig, model: ModelConfig
+    ) -> dict[str, Any]:
         return {"kind": "regression", "mean": meta.target.mean, "std": meta.target.std}
 
-    def evaluate(self, system: SequenceNet, processed: Path, meta: Any) -> RegressionEvaluation:
+    def evaluate(
+        self, system: SequenceNet, processed: Path, meta: RegressionMeta
+    ) -> RegressionEvaluation:
         """The model's and ridge's test predictions in the target's units."""
         from seqops.data.sequences import SequenceSet
 
@@ -467,8 +474,7 @@ class SequenceRegression(Task):
         """Test RMSE in the target's units of the ONNX model."""
         from seqops.data.sequences import SequenceSet
 
-        codec = predictor.codec
-        assert isinstance(codec, RegressionCodec)
+        codec = RegressionCodec(predictor.bundle)
         test = SequenceSet.load(processed / split_file("test"))
         predicted = codec.predict(test.sequences, predictor.run)
         actual = test.labels.astype(np.float64) * codec.target.std + codec.target.mean
@@ -487,8 +493,7 @@ class SequenceRegression(Task):
         std, its relative part as it is)."""
         from seqops.data.sequences import SequenceSet
 
-        codec = predictor.codec
-        assert isinstance(codec, RegressionCodec)
+        codec = RegressionCodec(predictor.bundle)
         test = SequenceSet.load(processed / split_file("test"))
         expected = model_predict(system, test) * codec.target.std + codec.target.mean
         requests = example_frame(test, codec.bundle, len(test))
@@ -505,19 +510,23 @@ class SequenceRegression(Task):
             )
         return {"served_max_abs_diff": gap}
 
-    def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
+    def request_example(
+        self, processed: Path, bundle: Bundle[RegressionMeta], n: int
+    ) -> pd.DataFrame:
         from seqops.data.sequences import SequenceSet
 
         return example_frame(SequenceSet.load(processed / split_file("test")), bundle, n)
 
-    def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
+    def codec(
+        self, bundle: Bundle[RegressionMeta], files: dict[str, Path]
+    ) -> Codec[RegressionMeta]:
         return RegressionCodec(bundle)
 
-    def scorer(self, processed: Path, bundle: Bundle) -> Scorer:
+    def scorer(self, processed: Path, bundle: Bundle[RegressionMeta]) -> Scorer:
         from seqops.data.sequences import SequenceSet
 
         test = SequenceSet.load(processed / split_file("test"))
-        target = bundle.data.target  # type: ignore[attr-defined]
+        target = bundle.data.target
         actual = test.labels.astype(np.float64) * target.std + target.mean
         requests = example_frame(test, bundle, len(test))
         return regression_scorer(requests, actual)
@@ -528,18 +537,18 @@ class SequenceRegression(Task):
         ours = float(metrics.test["rmse"])
         return [beats_baseline("beats_baseline", ours, ridge, "ridge regression")]
 
-    def card_inputs(self, report: DataReport) -> str:
+    def card_inputs(self, report: RegressionReport) -> str:
         return str(report.n_features)
 
-    def card_targets(self, report: DataReport) -> str:
-        train = (report.target or {})["train"]
+    def card_targets(self, report: RegressionReport) -> str:
+        train = report.target["train"]
         what = target_name(report) or "one number per sequence"
         return f"{what}; training range {train['min']:.4g} to {train['max']:.4g}"
 
-    def card_data(self, report: DataReport) -> str:
+    def card_data(self, report: RegressionReport) -> str:
         targets = "; ".join(
             f"{split} {s['mean']:.4g} ± {s['std']:.4g} [{s['min']:.4g}, {s['max']:.4g}]"
-            for split, s in (report.target or {}).items()
+            for split, s in report.target.items()
         )
         return f"{super().card_data(report)}. Target mean ± std [min, max]: {targets}."
 
@@ -563,8 +572,8 @@ class SequenceRegression(Task):
             "the same training split (each channel resampled to the median training length).",
         ]
 
-    def card_use(self, report: DataReport) -> str:
-        train = (report.target or {})["train"]
+    def card_use(self, report: RegressionReport) -> str:
+        train = report.target["train"]
         what = target_name(report) or "one number"
         return (
             f"Predicts {what} from a variable-length sequence shaped like `{report.source}` "

@@ -28,11 +28,17 @@ import pandas as pd
 from pydantic import Field
 
 from seqops import onnx_contract as contract
-from seqops.contracts import Bundle, DataMeta, DataReport, FileName
+from seqops.contracts import Bundle, DataMeta, FileName
 from seqops.errors import DataError, ExportError
 from seqops.layout import SPLITS, split_file
 from seqops.tasks.base import Codec, Prepared, longest_sequence
-from seqops.tasks.classifier import ClassifierCodec, ClassifierTask, class_report, encode_labels
+from seqops.tasks.classifier import (
+    ClassifierCodec,
+    ClassifierTask,
+    ClassReport,
+    class_report,
+    encode_labels,
+)
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -94,16 +100,30 @@ class TextMeta(DataMeta):
     text_column: str
 
 
-class TextCodec(ClassifierCodec):
+class TextReport(ClassReport):
+    task: Literal["text_classification"] = "text_classification"
+    vocab_size: int
+    test_unknown_token_rate: float
+    """Share of the test split's tokens the training vocabulary does not hold (`[UNK]`)."""
+
+    def task_numbers(self) -> dict[str, Any]:
+        return {
+            **super().task_numbers(),
+            "vocab_size": self.vocab_size,
+            "test_unknown_token_rate": self.test_unknown_token_rate,
+        }
+
+
+class TextCodec(ClassifierCodec[TextMeta]):
     """One row per text → token ids through the bundle's tokenizer (exactly as in training:
     normalised, lower-cased, unseen words `[UNK]`, truncated to `max_len` tokens); an empty
     text is refused naming its row."""
 
-    def __init__(self, bundle: Bundle, tokenizer: Path) -> None:
+    def __init__(self, bundle: Bundle[TextMeta], tokenizer: Path) -> None:
         from seqops.data.text import TextEncoder
 
         super().__init__(bundle)
-        self.text_column = bundle.data.text_column  # type: ignore[attr-defined]
+        self.text_column = bundle.data.text_column
         self.encoder = TextEncoder.load(tokenizer)
 
     def read(self, path: Path) -> pd.DataFrame:
@@ -147,9 +167,10 @@ def text_frame(texts: list[str], id_column: str, text_column: str, n: int | None
     return pd.DataFrame({id_column: [f"seq{i}" for i in range(len(chosen))], text_column: chosen})
 
 
-class TextClassification(ClassifierTask):
+class TextClassification(ClassifierTask[TextMeta, TextReport]):
     name = "text_classification"
     meta_type = TextMeta
+    data_report_type = TextReport
     reads = (
         "data.tokenizer.",
         "data.text_column",
@@ -232,7 +253,7 @@ class TextClassification(ClassifierTask):
             files[texts_file(split)] = partial(write_texts, parts[split][0])
         return Prepared(splits, meta, str(data.path), report, files)
 
-    def summary(self, report: DataReport) -> str:
+    def summary(self, report: TextReport) -> str:
         return (
             f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
             f"sequences, {report.vocab_size} tokens, {report.n_classes} classes "
@@ -249,10 +270,12 @@ class TextClassification(ClassifierTask):
         train, val, test = split("train"), split("val"), split("test")
         return {"tfidf_lr": tfidf_baseline(train, val, test[0])}
 
-    def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
+    def network_args(self, meta: TextMeta, processed: Path, model: ModelConfig) -> dict[str, Any]:
         return {"vocab_size": meta.vocab_size, "embedding_dim": model.embedding_dim}
 
-    def init_model(self, net: nn.Module, meta: Any, processed: Path, model: ModelConfig) -> None:
+    def init_model(
+        self, net: nn.Module, meta: TextMeta, processed: Path, model: ModelConfig
+    ) -> None:
         if model.embeddings_path is None:
             return
         import torch
@@ -293,20 +316,20 @@ class TextClassification(ClassifierTask):
             )
         return {"raw_text_max_abs_diff": gap}
 
-    def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
+    def request_example(self, processed: Path, bundle: Bundle[TextMeta], n: int) -> pd.DataFrame:
         texts = json.loads((processed / TEST_TEXTS_FILE).read_text())
-        return text_frame(texts, bundle.id_column, bundle.data.text_column, n)  # type: ignore[attr-defined]
+        return text_frame(texts, bundle.id_column, bundle.data.text_column, n)
 
-    def bundle_files(self, meta: Any) -> list[str]:
+    def bundle_files(self, meta: TextMeta) -> list[str]:
         return [meta.tokenizer]
 
-    def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
-        return TextCodec(bundle, files[bundle.data.tokenizer])  # type: ignore[attr-defined]
+    def codec(self, bundle: Bundle[TextMeta], files: dict[str, Path]) -> Codec[TextMeta]:
+        return TextCodec(bundle, files[bundle.data.tokenizer])
 
-    def card_inputs(self, report: DataReport) -> str:
+    def card_inputs(self, report: TextReport) -> str:
         return f"{report.vocab_size:,}-token vocabulary"
 
-    def card_use(self, report: DataReport) -> str:
+    def card_use(self, report: TextReport) -> str:
         return (
             f"Classifies texts like those of `{report.source}` into one of {report.n_classes} "
             "classes. Raw text goes through `tokenizer.json` (fitted on the training split; "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import DataReport, MetricsReport
 from seqops.markdown import fmt, table
 from seqops.tasks.sequence_labeling.release import (
     BOOTSTRAP,
@@ -13,24 +12,25 @@ from seqops.tasks.sequence_labeling.release import (
     paired_entity_scores,
     resampled_f1,
 )
+from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics, TextLabelingReport
 
 CHECKED = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
 
 
-def inputs(report: DataReport) -> str:
+def inputs(report: TextLabelingReport) -> str:
     return (
         f"tokens: {report.vocab_size:,} words and {report.char_vocab_size:,} characters "
         "(training split)"
     )
 
 
-def targets(report: DataReport) -> str:
+def targets(report: TextLabelingReport) -> str:
     return f"{report.n_classes} tags, one per token"
 
 
-def data(report: DataReport) -> str:
-    tokens = report.n_tokens or {}
-    entities = report.entity_counts or {}
+def data(report: TextLabelingReport) -> str:
+    tokens = report.n_tokens
+    entities = report.entity_counts
     return (
         "Sentences (tokens, entities): "
         + ", ".join(
@@ -45,7 +45,7 @@ def data(report: DataReport) -> str:
     )
 
 
-def metrics_lines(metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
+def metrics_lines(metrics: TextLabelingMetrics, predictions: pd.DataFrame) -> list[str]:
     """The test scores with a sentence-bootstrap interval for entity F1, and per-type F1."""
     counts = paired_entity_scores(metrics, predictions).model
     samples = resampled_f1(bootstrap_weights(len(counts)), counts)
@@ -74,7 +74,7 @@ def metrics_lines(metrics: MetricsReport, predictions: pd.DataFrame) -> list[str
     ]
 
 
-def use(report: DataReport) -> str:
+def use(report: TextLabelingReport) -> str:
     return (
         f"Tags each token of sentences like those of `{report.source}` with one of "
         f"{report.n_classes} BIO tags (named entities). Input is whitespace-separated tokens, "

@@ -29,6 +29,7 @@ from seqops.contracts import Bundle
 from seqops.errors import DataError, quote
 from seqops.tasks.base import Codec, RunModel
 from seqops.tasks.sequence_labeling.conll import read_text, read_untagged
+from seqops.tasks.sequence_labeling.meta import TextLabelingMeta
 from seqops.tasks.sequence_labeling.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ def sentence_frame(
     return pd.DataFrame({id_column: list(ids), TEXT_COLUMN: [" ".join(s) for s in sentences]})
 
 
-class TaggerCodec(Codec):
+class TaggerCodec(Codec[TextLabelingMeta]):
     """Sentence rows → packed token ids → one row per token with its tag."""
 
-    def __init__(self, bundle: Bundle, vocab: Path) -> None:
+    def __init__(self, bundle: Bundle[TextLabelingMeta], vocab: Path) -> None:
         self.bundle = bundle
         self.vocab = Vocabulary.load(vocab)
         self.tag_names = bundle.data.label_names

@@ -18,16 +18,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seqops.contracts import MetricsReport
 from seqops.layout import split_file
 from seqops.tasks.base import Evaluation
 from seqops.tasks.sequence_labeling import plots
 from seqops.tasks.sequence_labeling.conll import Sentence
+from seqops.tasks.sequence_labeling.meta import LabelingMeta
 from seqops.tasks.sequence_labeling.prepare import read_sentences
+from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics
 from seqops.tasks.sequence_labeling.scoring import EntityCounts, score
 
 if TYPE_CHECKING:
@@ -73,14 +74,13 @@ class LabelingEvaluation(Evaluation):
     """Test tags of the model and the baseline and what they score."""
 
     def __init__(
-        self, test: list[Sentence], model: list[list[str]], baseline: list[list[str]], task: str
+        self, test: list[Sentence], model: list[list[str]], baseline: list[list[str]]
     ) -> None:
         self.test, self.model, self.baseline = test, model, baseline
         gold = [s.tags for s in test]
         self.scores, self.baseline_scores = score(gold, model), score(gold, baseline)
         ours, theirs = self.scores.metrics(), self.baseline_scores.metrics()
-        self.metrics = MetricsReport(
-            task=task,
+        self.metrics = TextLabelingMetrics(
             test={
                 **ours,
                 "n": len(test),
@@ -179,13 +179,11 @@ class LabelingEvaluation(Evaluation):
         )
 
 
-def evaluate_tagger(net: nn.Module, processed: Path, meta: Any, task: str) -> LabelingEvaluation:
+def evaluate_tagger(net: nn.Module, processed: Path, meta: LabelingMeta) -> LabelingEvaluation:
     """The network's and the baseline's test tags, scored (see the module docstring)."""
     from seqops.data.sequences import SequenceSet
 
     test = SequenceSet.load(processed / split_file("test"))
     names = meta.label_names
     model = [[names[i] for i in tags] for tags in predict_tags(net, test)]
-    return LabelingEvaluation(
-        read_sentences(processed, "test"), model, baseline_tags(processed), task
-    )
+    return LabelingEvaluation(read_sentences(processed, "test"), model, baseline_tags(processed))

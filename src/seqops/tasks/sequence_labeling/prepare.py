@@ -26,7 +26,7 @@ import numpy as np
 from seqops.errors import DataError
 from seqops.tasks.base import Prepared
 from seqops.tasks.sequence_labeling.conll import Sentence, entities, read_conll
-from seqops.tasks.sequence_labeling.meta import VOCAB_FILE, LabelingMeta
+from seqops.tasks.sequence_labeling.meta import VOCAB_FILE, TextLabelingMeta
 from seqops.tasks.sequence_labeling.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def prepare_conll(data: DataConfig) -> Prepared:
         max_word_length=settings.max_word_length,
     )
     splits = {split: encode(parts[split], vocab, names, paths[split]) for split in SPLITS}
-    meta = LabelingMeta(
+    meta = TextLabelingMeta(
         feature_names=["word", *(f"char_{i}" for i in range(1, vocab.width))],
         label_names=names,
         n_outputs=len(names),
@@ -136,4 +136,5 @@ def prepare_conll(data: DataConfig) -> Prepared:
     files: dict[str, Callable[[Path], None]] = {VOCAB_FILE: vocab.save}
     for split in SPLITS:
         files[sentences_file(split)] = partial(write_sentences, parts[split])
-    return Prepared(splits, meta, str(data.path), describe(parts, splits, vocab), files)
+    report = {"input": meta.input, **describe(parts, splits, vocab)}
+    return Prepared(splits, meta, str(data.path), report, files)

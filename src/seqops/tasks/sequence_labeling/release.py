@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import MetricsReport
 from seqops.stats import PairedScores
 from seqops.tasks.base import Check, Scorer
+from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics
 from seqops.tasks.sequence_labeling.scoring import SentenceCounts, paired_counts_test, score
 
 #: Resamples of the approximate-randomisation test and of the bootstrap interval.
@@ -141,7 +141,9 @@ class EntityPairedScores(PairedScores):
         )
 
 
-def paired_entity_scores(metrics: MetricsReport, predictions: pd.DataFrame) -> EntityPairedScores:
+def paired_entity_scores(
+    metrics: TextLabelingMetrics, predictions: pd.DataFrame
+) -> EntityPairedScores:
     """The model's and each baseline's per-sentence entity counts from `predictions.csv`
     (one row per test token, `evaluate.PREDICTION_COLUMNS` and a column per baseline)."""
     sentences = [rows for _, rows in predictions.groupby("sentence", sort=True)]

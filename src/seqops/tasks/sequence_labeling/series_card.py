@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import DataReport, MetricsReport
 from seqops.markdown import fmt, table
 from seqops.tasks.sequence_labeling.release import BOOTSTRAP, bootstrap_weights, resampled_f1
+from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics, SeriesLabelingReport
 from seqops.tasks.sequence_labeling.series_release import paired_segment_scores
 
 CHECKED = (
@@ -19,17 +19,17 @@ CHECKED = (
 )
 
 
-def inputs(report: DataReport) -> str:
+def inputs(report: SeriesLabelingReport) -> str:
     return f"{report.n_features} numeric features per time step (standardised)"
 
 
-def targets(report: DataReport) -> str:
+def targets(report: SeriesLabelingReport) -> str:
     return f"{report.n_classes} labels, one per time step"
 
 
-def data(report: DataReport) -> str:
-    steps = report.n_steps or {}
-    segments = report.segment_counts or {}
+def data(report: SeriesLabelingReport) -> str:
+    steps = report.n_steps
+    segments = report.segment_counts
     return (
         "Series (steps, segments): "
         + ", ".join(
@@ -44,7 +44,7 @@ def data(report: DataReport) -> str:
     )
 
 
-def metrics_lines(metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
+def metrics_lines(metrics: SeriesLabelingMetrics, predictions: pd.DataFrame) -> list[str]:
     """The test scores with a series-bootstrap interval for segment F1, and per-label scores."""
     counts = paired_segment_scores(metrics, predictions).model
     samples = resampled_f1(bootstrap_weights(len(counts)), counts)
@@ -75,7 +75,7 @@ def metrics_lines(metrics: MetricsReport, predictions: pd.DataFrame) -> list[str
     ]
 
 
-def use(report: DataReport) -> str:
+def use(report: SeriesLabelingReport) -> str:
     return (
         f"Labels each time step of multivariate series like those of `{report.source}` with one "
         f"of {report.n_classes} labels (segmentation, event detection). Input is long-format "

@@ -25,6 +25,7 @@ import pandas as pd
 from seqops.contracts import Bundle
 from seqops.errors import DataError
 from seqops.tasks.base import Codec, RunModel
+from seqops.tasks.sequence_labeling.meta import SeriesLabelingMeta
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -33,16 +34,16 @@ if TYPE_CHECKING:
 LABEL = "label"
 
 
-class StepCodec(Codec):
+class StepCodec(Codec[SeriesLabelingMeta]):
     """Long-format rows → standardised `(T, F)` series → one row per step with its label."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle[SeriesLabelingMeta]) -> None:
         self.bundle = bundle
-        meta: Any = bundle.data
+        meta = bundle.data
         self.mean = np.asarray(meta.scaler.mean, dtype=np.float64)
         self.std = np.asarray(meta.scaler.std, dtype=np.float64)
-        self.label_column: str = meta.label_column
-        self.label_names: list[str] = meta.label_names
+        self.label_column = meta.label_column
+        self.label_names = meta.label_names
 
     def series(
         self, frame: pd.DataFrame, where: str

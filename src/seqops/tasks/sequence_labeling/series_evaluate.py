@@ -1,7 +1,7 @@
 """evaluate for series labeling: the trained labeler and the sliding-window baseline on the
 test series.
 
-    evaluation = evaluate_series(net, processed, meta, task)
+    evaluation = evaluate_series(net, processed, meta)
     evaluation.metrics.test["segment_f1"], evaluation.predictions_csv()
 
 The network's labels are its CRF's Viterbi path (or each step's argmax without a CRF;
@@ -19,15 +19,16 @@ baseline) and the label confusion matrix over steps.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import MetricsReport
 from seqops.layout import split_file
 from seqops.tasks.base import Evaluation
 from seqops.tasks.sequence_labeling import plots
+from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics
 from seqops.tasks.sequence_labeling.series import SeriesScores, score_series
 
 if TYPE_CHECKING:
@@ -87,13 +88,11 @@ class SeriesEvaluation(Evaluation):
         gold: list[np.ndarray],
         model: list[np.ndarray],
         baseline: list[np.ndarray],
-        task: str,
     ) -> None:
         self.steps, self.gold, self.model, self.baseline = steps, gold, model, baseline
         self.scores, self.baseline_scores = score_series(gold, model), score_series(gold, baseline)
         ours, theirs = self.scores.metrics(), self.baseline_scores.metrics()
-        self.metrics = MetricsReport(
-            task=task,
+        self.metrics = SeriesLabelingMetrics(
             test={
                 **ours,
                 "n": len(gold),
@@ -188,7 +187,7 @@ def predict_labels(net: nn.Module, test: SequenceSet, names: list[str]) -> list[
     return [table[codes].astype(str) for codes in predict_tags(net, test)]
 
 
-def evaluate_series(net: nn.Module, processed: Path, meta: Any, task: str) -> SeriesEvaluation:
+def evaluate_series(net: nn.Module, processed: Path, meta: LabelingMeta) -> SeriesEvaluation:
     """The network's and the baseline's test labels, scored (see the module docstring)."""
     from seqops.data.sequences import SequenceSet
     from seqops.tasks.sequence_labeling.series_prepare import read_steps
@@ -201,5 +200,4 @@ def evaluate_series(net: nn.Module, processed: Path, meta: Any, task: str) -> Se
         gold,
         predict_labels(net, test, names),
         baseline_labels(processed, names),
-        task,
     )

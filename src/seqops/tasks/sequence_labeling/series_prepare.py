@@ -32,7 +32,7 @@ import pandas as pd
 from seqops.contracts import Scaler
 from seqops.errors import DataError
 from seqops.tasks.base import Prepared, longest_sequence
-from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks.sequence_labeling.meta import SeriesLabelingMeta
 from seqops.tasks.sequence_labeling.series import (
     BASIC_MOTIONS_FEATURES,
     StepSeries,
@@ -195,8 +195,7 @@ def prepare_series(data: DataConfig, seed: int) -> Prepared:
         )
         for split in SPLITS
     }
-    meta = LabelingMeta(
-        input="x",
+    meta = SeriesLabelingMeta(
         feature_names=features,
         label_names=names,
         n_outputs=len(names),
@@ -208,4 +207,4 @@ def prepare_series(data: DataConfig, seed: int) -> Prepared:
         parts["test"], meta.feature_names, data.id_column, data.time_column, data.label_column
     )
     files: dict[str, Callable[[Path], None]] = {STEPS_FILE: partial(write_steps, test)}
-    return Prepared(splits, meta, source, describe(parts, names), files)
+    return Prepared(splits, meta, source, {"input": meta.input, **describe(parts, names)}, files)

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from seqops.contracts import MetricsReport
 from seqops.tasks.base import Check, Scorer
 from seqops.tasks.sequence_labeling.release import EntityPairedScores, no_regression
+from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics
 from seqops.tasks.sequence_labeling.series import MIN_IOU, matched, segments
 from seqops.tasks.sequence_labeling.series_codec import LABEL
 
@@ -72,7 +72,9 @@ class SegmentPairedScores(EntityPairedScores):
     UNIT: ClassVar[str] = "series"
 
 
-def paired_segment_scores(metrics: MetricsReport, predictions: pd.DataFrame) -> SegmentPairedScores:
+def paired_segment_scores(
+    metrics: SeriesLabelingMetrics, predictions: pd.DataFrame
+) -> SegmentPairedScores:
     """The model's and each baseline's per-series segment counts from `predictions.csv` (one
     row per test step, `series_evaluate.PREDICTION_COLUMNS` and a column per baseline)."""
     series = [rows for _, rows in predictions.groupby("series", sort=False)]

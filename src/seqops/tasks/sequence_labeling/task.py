@@ -6,8 +6,8 @@ Which one the `data` section says, by one rule (`check_data`): numeric series wh
 long-format table (`.csv`, `.tsv`, `.parquet`: `id, time, features..., label`, the label free
 to change from step to step; `data.val_path` and `data.test_path` must then be null, the
 splits are carved by whole series); CoNLL text otherwise. prepare records which in the
-metadata (`LabelingMeta.input`: `x` or `tokens`) and every later stage reads it from there
-(reports: from the fields only one of them writes).
+metadata (`LabelingMeta.input`: `x` or `tokens`) and in both reports (`input` of the
+`reports.py` types), and every later stage reads it from there.
 
 Series (the `series_*` modules): the scaler from the training steps, a per-step `SequenceNet`
 over the float features (a CRF with `model.crf`; no character features), scored per step and
@@ -30,19 +30,32 @@ This module is the `Task` seam only: each stage's work lives in the module named
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 import numpy as np
 import pandas as pd
 
 from seqops import onnx_contract as contract
-from seqops.contracts import Bundle, DataReport, MetricsReport
+from seqops.contracts import Bundle, parse_as
 from seqops.errors import DataError, ExportError
 from seqops.layout import split_file
 from seqops.stats import PairedScores
 from seqops.tasks.base import Codec, Prepared, Quality, Scorer, Task
-from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks.sequence_labeling.meta import (
+    LABELING_META,
+    LabelingMeta,
+    SeriesLabelingMeta,
+    TextLabelingMeta,
+    TextOrSeriesMeta,
+)
+from seqops.tasks.sequence_labeling.reports import (
+    SeriesLabelingMetrics,
+    SeriesLabelingReport,
+    TextLabelingMetrics,
+    TextLabelingReport,
+    TextOrSeriesMetrics,
+    TextOrSeriesReport,
+)
 from seqops.tasks.sequence_labeling.series_prepare import (
     SERIES_DATASETS,
     TABLE_SUFFIXES,
@@ -57,7 +70,14 @@ if TYPE_CHECKING:
     from seqops.tasks.sequence_labeling.series_evaluate import SeriesEvaluation
 
 
-def _test_requests(processed: Path, bundle: Bundle, n: int | None = None) -> pd.DataFrame:
+#: prepare's report and evaluate's report for either input, told apart by their `input`.
+LabelingReport = TextLabelingReport | SeriesLabelingReport
+LabelingMetrics = TextLabelingMetrics | SeriesLabelingMetrics
+
+
+def _test_requests(
+    processed: Path, bundle: Bundle[TextOrSeriesMeta], n: int | None = None
+) -> pd.DataFrame:
     """The first `n` raw test sentences (all with None) as a request frame, ids `seq<i>`."""
     from seqops.tasks.sequence_labeling.codec import sentence_frame
     from seqops.tasks.sequence_labeling.prepare import read_sentences
@@ -68,39 +88,35 @@ def _test_requests(processed: Path, bundle: Bundle, n: int | None = None) -> pd.
     )
 
 
-def _series_requests(processed: Path, bundle: Bundle, n: int | None = None) -> pd.DataFrame:
+def _series_requests(
+    processed: Path, bundle: Bundle[SeriesLabelingMeta], n: int | None = None
+) -> pd.DataFrame:
     """The first `n` raw test series (all with None) as request rows: prepare's test rows
     without the label column."""
     from seqops.tasks.sequence_labeling.series_prepare import read_steps
 
-    steps = read_steps(processed).drop(columns=[bundle.data.label_column])  # type: ignore[attr-defined]
+    steps = read_steps(processed).drop(columns=[bundle.data.label_column])
     if n is not None:
         keep = list(dict.fromkeys(steps[bundle.id_column].tolist()))[:n]
         steps = steps[steps[bundle.id_column].isin(keep)].reset_index(drop=True)
     return steps
 
 
-def _series(meta: Any) -> bool:
-    """Whether prepare's metadata is that of numeric series (`LabelingMeta.series`)."""
-    return bool(meta.series)
+def _series(bundle: Bundle[TextOrSeriesMeta]) -> TypeGuard[Bundle[SeriesLabelingMeta]]:
+    """Whether the bundle serves numeric series (the `input` prepare recorded is `x`)."""
+    return bundle.data.input == "x"
 
 
-def _series_metrics(metrics: MetricsReport) -> bool:
-    """Whether evaluate scored series (segments) rather than text (entities)."""
-    return "segment_f1" in metrics.test
+def _text(bundle: Bundle[TextOrSeriesMeta]) -> TypeGuard[Bundle[TextLabelingMeta]]:
+    """Whether the bundle serves CoNLL text (the `input` prepare recorded is `tokens`)."""
+    return bundle.data.input == "tokens"
 
 
-def _card(report: DataReport) -> ModuleType:
-    """The model card's sections for the data prepare described: series report their steps
-    per split (`n_steps`), text its tokens."""
-    from seqops.tasks.sequence_labeling import card, series_card
-
-    return series_card if report.n_steps is not None else card
-
-
-class SequenceLabeling(Task):
+class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
     name = "sequence_labeling"
     meta_type = LabelingMeta
+    data_report_type = TextOrSeriesReport
+    metrics_type = TextOrSeriesMetrics
     metrics: ClassVar[frozenset[str]] = frozenset(
         {"entity_f1", "entity_precision", "entity_recall", "token_accuracy"}  # text
         | {"segment_f1", "segment_precision", "segment_recall", "segment_f1_strict"}  # series
@@ -137,6 +153,10 @@ class SequenceLabeling(Task):
         "data.test_fraction",
         "model.encoder",
     )
+
+    def parse_meta(self, raw: Any, source: Path) -> TextOrSeriesMeta:
+        """Text or series metadata, as its `input` says."""
+        return parse_as(LABELING_META, raw, source, LabelingMeta.__name__, strict=True)
 
     def applicable(self, params: dict[str, Any]) -> dict[str, Any]:
         """The task's params, less those of the input it does not read (text or series, by
@@ -188,8 +208,8 @@ class SequenceLabeling(Task):
 
         return prepare_conll(data)
 
-    def summary(self, report: DataReport) -> str:
-        if report.n_steps is not None:  # series (the text path writes n_tokens)
+    def summary(self, report: LabelingReport) -> str:
+        if report.input == "x":
             return (
                 f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
                 f"series ({report.n_steps.get('train', 0):,} / {report.n_steps.get('val', 0):,} "
@@ -204,10 +224,12 @@ class SequenceLabeling(Task):
 
     # -- train ------------------------------------------------------------------------------
 
-    def network_args(self, meta: Any, processed: Path, model: ModelConfig) -> dict[str, Any]:
+    def network_args(
+        self, meta: TextOrSeriesMeta, processed: Path, model: ModelConfig
+    ) -> dict[str, Any]:
         if model.embeddings_path is not None:
             raise DataError("model.embeddings_path: pretrained vectors are for text_classification")
-        if meta.series:
+        if meta.input == "x":
             # One output per input step: a strided convolution would shorten the series.
             encoder = "linear" if model.encoder == "auto" else model.encoder
             if encoder == "conv" and model.encoder_stride != 1:
@@ -225,7 +247,9 @@ class SequenceLabeling(Task):
             "word_dropout": model.word_dropout,
         }
 
-    def objective(self, meta: Any, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
+    def objective(
+        self, meta: TextOrSeriesMeta, train: TrainConfig, model: ModelConfig
+    ) -> dict[str, Any]:
         # A network built with a CRF layer (`network_args`) is trained by that CRF's likelihood.
         if model.crf:
             return {"kind": "crf_tagging"}
@@ -234,19 +258,19 @@ class SequenceLabeling(Task):
     # -- evaluate ---------------------------------------------------------------------------
 
     def evaluate(
-        self, system: SequenceNet, processed: Path, meta: Any
+        self, system: SequenceNet, processed: Path, meta: TextOrSeriesMeta
     ) -> LabelingEvaluation | SeriesEvaluation:
-        if meta.series:
+        if meta.input == "x":
             from seqops.tasks.sequence_labeling.series_evaluate import evaluate_series
 
-            return evaluate_series(system, processed, meta, self.name)
+            return evaluate_series(system, processed, meta)
         from seqops.tasks.sequence_labeling.evaluate import evaluate_tagger
 
-        return evaluate_tagger(system, processed, meta, self.name)
+        return evaluate_tagger(system, processed, meta)
 
     # -- export -----------------------------------------------------------------------------
 
-    def output_shape(self, meta: Any) -> list[str | int]:
+    def output_shape(self, meta: TextOrSeriesMeta) -> list[str | int]:
         return contract.per_step_shape(meta.n_outputs)
 
     def agreement(self, got: np.ndarray, expected: np.ndarray) -> int | None:
@@ -260,9 +284,10 @@ class SequenceLabeling(Task):
         from seqops.serving import run_per_step
 
         test = SequenceSet.load(processed / split_file("test"))
-        names = predictor.bundle.data.label_names
+        meta: TextOrSeriesMeta = predictor.bundle.data
+        names = meta.label_names
         tags = [[names[i] for i in t] for t in run_per_step(test.sequences, predictor.tags)]
-        if _series(predictor.bundle.data):
+        if meta.input == "x":
             from seqops.tasks.sequence_labeling.series import score_series
 
             gold = [np.asarray(names)[y] for y in test.labels]
@@ -287,11 +312,11 @@ class SequenceLabeling(Task):
         from seqops.data.sequences import SequenceSet
         from seqops.tasks.sequence_labeling.evaluate import predict_tags
 
-        bundle = predictor.bundle
+        bundle: Bundle[TextOrSeriesMeta] = predictor.bundle
         names = bundle.data.label_names
         test = SequenceSet.load(processed / split_file("test"))
         evaluated = np.concatenate([[names[i] for i in t] for t in predict_tags(system, test)])
-        if _series(bundle.data):
+        if _series(bundle):
             from seqops.tasks.sequence_labeling.series_codec import LABEL
 
             what, column, key = "test series' rows", LABEL, "raw_series_label_mismatches"
@@ -307,34 +332,40 @@ class SequenceLabeling(Task):
             )
         return {key: float(differ)}
 
-    def request_example(self, processed: Path, bundle: Bundle, n: int) -> pd.DataFrame:
-        if _series(bundle.data):
+    def request_example(
+        self, processed: Path, bundle: Bundle[TextOrSeriesMeta], n: int
+    ) -> pd.DataFrame:
+        if _series(bundle):
             return _series_requests(processed, bundle, n)
         return _test_requests(processed, bundle, n)
 
-    def bundle_files(self, meta: Any) -> list[str]:
-        return [] if meta.series else [meta.vocab]
+    def bundle_files(self, meta: TextOrSeriesMeta) -> list[str]:
+        return [] if meta.input == "x" else [meta.vocab]
 
     # -- serving ----------------------------------------------------------------------------
 
-    def codec(self, bundle: Bundle, files: dict[str, Path]) -> Codec:
-        if _series(bundle.data):
+    def codec(
+        self, bundle: Bundle[TextOrSeriesMeta], files: dict[str, Path]
+    ) -> Codec[TextOrSeriesMeta]:
+        if _series(bundle):
             from seqops.tasks.sequence_labeling.series_codec import StepCodec
 
             return StepCodec(bundle)
-        from seqops.tasks.sequence_labeling.codec import TaggerCodec
+        if _text(bundle):
+            from seqops.tasks.sequence_labeling.codec import TaggerCodec
 
-        return TaggerCodec(bundle, files[bundle.data.vocab])  # type: ignore[attr-defined]
+            return TaggerCodec(bundle, files[bundle.data.vocab])
+        raise DataError(f"input {bundle.data.input!r}: sequence_labeling reads tokens or x")
 
     # -- release ----------------------------------------------------------------------------
 
-    def scorer(self, processed: Path, bundle: Bundle) -> Scorer:
-        if _series(bundle.data):
+    def scorer(self, processed: Path, bundle: Bundle[TextOrSeriesMeta]) -> Scorer:
+        if _series(bundle):
             from seqops.tasks.sequence_labeling.series_prepare import read_steps
             from seqops.tasks.sequence_labeling.series_release import SegmentScorer
 
             steps = read_steps(processed)
-            label: str = bundle.data.label_column  # type: ignore[attr-defined]
+            label = bundle.data.label_column
             gold = [
                 rows[label].to_numpy() for _, rows in steps.groupby(bundle.id_column, sort=False)
             ]
@@ -345,8 +376,8 @@ class SequenceLabeling(Task):
         sentences = [s.tags for s in read_sentences(processed, "test")]
         return EntityScorer(_test_requests(processed, bundle), sentences, bundle.id_column)
 
-    def paired_scores(self, metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
-        if _series_metrics(metrics):
+    def paired_scores(self, metrics: LabelingMetrics, predictions: pd.DataFrame) -> PairedScores:
+        if metrics.input == "x":
             from seqops.tasks.sequence_labeling.series_release import paired_segment_scores
 
             return paired_segment_scores(metrics, predictions)
@@ -356,17 +387,23 @@ class SequenceLabeling(Task):
 
     # -- model card -------------------------------------------------------------------------
 
-    def card_inputs(self, report: DataReport) -> str:
-        return _card(report).inputs(report)
+    def card_inputs(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import card, series_card
 
-    def card_targets(self, report: DataReport) -> str:
-        return _card(report).targets(report)
+        return series_card.inputs(report) if report.input == "x" else card.inputs(report)
 
-    def card_data(self, report: DataReport) -> str:
-        return _card(report).data(report)
+    def card_targets(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import card, series_card
 
-    def card_metrics(self, metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
-        if _series_metrics(metrics):
+        return series_card.targets(report) if report.input == "x" else card.targets(report)
+
+    def card_data(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import card, series_card
+
+        return series_card.data(report) if report.input == "x" else card.data(report)
+
+    def card_metrics(self, metrics: LabelingMetrics, predictions: pd.DataFrame) -> list[str]:
+        if metrics.input == "x":
             from seqops.tasks.sequence_labeling import series_card
 
             return series_card.metrics_lines(metrics, predictions)
@@ -374,5 +411,7 @@ class SequenceLabeling(Task):
 
         return card.metrics_lines(metrics, predictions)
 
-    def card_use(self, report: DataReport) -> str:
-        return _card(report).use(report)
+    def card_use(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import card, series_card
+
+        return series_card.use(report) if report.input == "x" else card.use(report)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,11 @@ class Vocabulary:
     chars: tuple[str, ...]
     lowercase: bool
     max_word_length: int
+    # Lookup tables, derived (not compared or saved).
+    _word_ids: dict[str, int] = field(init=False, repr=False, compare=False)
+    _char_ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Lookup tables, derived (not compared or saved).
         object.__setattr__(self, "_word_ids", {w: i for i, w in enumerate(self.words)})
         object.__setattr__(self, "_char_ids", {c: i for i, c in enumerate(self.chars)})
 
@@ -83,12 +85,11 @@ class Vocabulary:
         return 1 + self.max_word_length
 
     def word_id(self, token: str) -> int:
-        ids: dict[str, int] = self._word_ids  # type: ignore[attr-defined]
-        return ids.get(token.lower() if self.lowercase else token, 1)
+        return self._word_ids.get(token.lower() if self.lowercase else token, 1)
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
         """`(T, 1 + W)` int64: each token's word id, then its first W characters' ids."""
-        char_ids: dict[str, int] = self._char_ids  # type: ignore[attr-defined]
+        char_ids = self._char_ids
         out = np.zeros((len(tokens), self.width), dtype=np.int64)
         for t, token in enumerate(tokens):
             out[t, 0] = self.word_id(token)
