@@ -233,7 +233,10 @@ class StreamRun:
     def __call__(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         start, stop = self.seen, self.seen + len(x)
         if stop > self.streams:
-            raise DataError(f"more sequences than the {self.streams} streams the request names")
+            raise DataError(
+                f"request: more sequences than its {self.streams} streams (one per id): give "
+                "each sequence its own id"
+            )
         c = None if self.c is None else self.c[:, start:stop]
         out, h, c = run_ragged(self.step, x, lengths, self.h[:, start:stop], c)
         self.next_h[:, start:stop] = h
@@ -266,16 +269,18 @@ def request_states(
     cells = frame[STATE_COLUMN].to_numpy(dtype=object)
     for i, (key, members) in enumerate(zip(keys, rows, strict=True)):
         here = f"{where}: sequence {quote(key, 40)}"
-        values = {None if blank(v) else v for v in cells[members]}
-        if len(values) > 1:
+        values = [None if blank(v) else v for v in cells[members]]
+        for value in values:
+            if value is not None and not isinstance(value, str):
+                layout.decode(value, here)  # refused: not a state string
+        if len(set(values)) > 1:
             raise DataError(
                 f"{here}: its rows carry different {STATE_COLUMN} values; send the state its "
                 "previous answer returned on every row (empty on every row starts a stream)"
             )
-        (value,) = values
-        if value is None:
+        if values[0] is None:
             continue
-        h[:, i], c_i = layout.decode(value, here)
+        h[:, i], c_i = layout.decode(values[0], here)
         if c is not None and c_i is not None:
             c[:, i] = c_i
     return keys, h, c

@@ -190,6 +190,7 @@ def test_bad_states_are_refused_with_one_clear_message(
         "'seqops-state/1:<model>:<data>' as an answer returned it, or empty to start a stream)"
     )
     assert refusal(predictor, frame, 3.5).startswith("input: sequence 's1': stream_state 3.5 is")
+    assert refusal(predictor, frame, [1, 2]).startswith("input: sequence 's1': stream_state [1")
 
 
 def test_rows_of_one_sequence_must_carry_the_same_state(classifier: Path) -> None:
