@@ -142,6 +142,19 @@ def test_state_carried_detached_and_reset_at_document_starts(cut: bool) -> None:
             assert start[real].tolist() == positions
 
 
+def test_one_optimizer_and_scheduler_step_per_window_until_stopped() -> None:
+    batches = StreamBatches(DOCS, 2, 3)
+    model = StepCounter(vocab=100 * len(DOCS) + 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
+    stats = train_epoch(model, batches, optimizer, scheduler=scheduler)
+    assert stats.windows == len(batches)
+    assert optimizer.param_groups[0]["lr"] == 0.5 ** len(batches)
+    before = len(model.starts)
+    stopped = train_epoch(model, batches, optimizer, stop=lambda: len(model.starts) >= before + 2)
+    assert stopped.windows == 2 and stopped.n_targets < batches.n_targets
+
+
 def test_evaluation_counts_every_target_once() -> None:
     vocab = 100 * len(DOCS) + 1
     model = StepCounter(vocab)

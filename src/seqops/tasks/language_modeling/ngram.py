@@ -24,13 +24,14 @@ to N - 1 tokens before it in the same document.
 
 Why not nltk.lm: its `KneserNeyInterpolated` stores every n-gram as Python tuples and
 recomputes continuation counts by scanning all higher-order n-grams on each query. Measured
-here at order 5 (one core): fitting 0.5 M training characters takes 8.5 s and 0.6 GB, and
-scoring 4.3 ms per character (0.6 ms at 20 K training characters, 1.5 ms at 100 K: the scan
-grows with the training text). On Shakespeare's 4.6 M training characters that is tens of
-minutes per order for the 226 K test characters and hours for choosing the order on 231 K
-validation characters. KenLM's Python package only queries models (building one needs its
-C++ `lmplz`). This counter sorts integer n-gram keys with numpy and scores by binary search:
-all of orders 2..8 fitted and scored on validation in about 7 s, the test text in 0.3 s.
+here at order 5 (one core) on training slices of 0.1 / 0.5 / 2 M characters: fit 1.6 / 8.5 /
+73 s (0.6 GB and 1.8 GB at the larger two), scoring 1.5 / 4.3 / 11.9 ms per character (the
+scan grows with the training text). On the 4.6 M training characters that is about 20 ms a
+character: over an hour per order for the 226 K test characters, about 8 hours for choosing
+the order (2..7) on the 231 K validation characters. KenLM's Python package only queries
+models (building one needs its C++ `lmplz`). This counter sorts integer n-gram keys with
+numpy and scores by binary search: orders 2..8 fitted and each scored on validation in 7 s
+(25 s on a busy machine), the test text in 0.3 s.
 It agrees with nltk's probabilities (tests, `discount=0.1, uniform=False`) where nltk's
 formulas are the textbook ones; nltk differs on n-grams seen only at a document's start (it
 takes a lower order's `N1+(c •)` from raw counts, so its distributions need not sum to 1,
