@@ -88,14 +88,14 @@ def time_prefix(predictor: Predictor, length: int, calls: int, rng: np.random.Ge
     x = rng.standard_normal((1, length, n_features)).astype(np.float32)
     lengths = np.array([length], dtype=np.int64)
     # The state after the first L - 1 tokens, streamed one token at a time.
-    h, c = stepper.layout.zeros(1)
+    states = stepper.layout.zeros(1)
     if length > 1:
-        _, h, c = stream_chunks(stepper, x[:, :-1], lengths - 1, 1, h, c)
+        _, states = stream_chunks(stepper, x[:, :-1], lengths - 1, 1, states)
     last = np.ascontiguousarray(x[:, -1:])
     streamed, full = [], []
     for _ in range(calls):
         start = time.perf_counter()
-        out, _, _ = stepper(last, h, c)
+        out, _ = stepper(last, states)
         streamed.append(time.perf_counter() - start)
         start = time.perf_counter()
         whole = predictor.run(x, lengths)

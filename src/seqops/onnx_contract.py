@@ -61,10 +61,41 @@ STATE_H = "h"
 state after the stream's last step so far (zeros before its first step)."""
 STATE_C = "c"
 """An LSTM step graph's input: float32 `(layers, batch, hidden)`, each layer's cell state."""
-NEXT_H = "h_next"
-"""A step graph's output: `STATE_H` after the chunk's last step, what the next chunk takes."""
-NEXT_C = "c_next"
-"""An LSTM step graph's output: `STATE_C` after the chunk's last step."""
+POOL_SUM = "pool_sum"
+"""A mean-pooled step graph's input: float32 `(1, batch, D)`, the sum of the top layer's
+states so far."""
+POOL_COUNT = "pool_count"
+"""A mean-pooled step graph's input: float32 `(1, batch, 1)`, the steps so far."""
+POOL_SCORE = "pool_score"
+"""An attention-pooled step graph's input: float32 `(1, batch, 1)`, the reference score the two
+sums below are scaled by (the highest attention score so far; `STATE_FLOOR` before any)."""
+POOL_WEIGHT = "pool_weight"
+"""An attention-pooled step graph's input: float32 `(1, batch, 1)`, the sum of `exp(score -
+pool_score)` so far (the softmax's denominator)."""
+POOL_WEIGHTED = "pool_weighted"
+"""An attention-pooled step graph's input: float32 `(1, batch, D)`, the sum of `exp(score -
+pool_score) * state` so far (the softmax-weighted sum, undivided)."""
+POOL_STATES = {"last": (), "mean": (POOL_SUM, POOL_COUNT),
+               "attention": (POOL_SCORE, POOL_WEIGHT, POOL_WEIGHTED)}  # fmt: skip
+"""The running pooling state a step graph carries after the recurrent one, per pooling (a
+per-step network pools nothing: none)."""
+STATE_FLOOR = float(np.finfo(np.float32).min)
+"""`POOL_SCORE` before a stream's first step (every other state starts at 0): the lowest
+finite float32, so it stays a finite number a state string can carry."""
+
+
+def next_state(name: str) -> str:
+    """The step graph's output holding state `name` after the chunk (`h` → `h_next`)."""
+    return f"{name}_next"
+
+
+NEXT_H = next_state(STATE_H)
+NEXT_C = next_state(STATE_C)
+
+
+def initial_state(name: str) -> float:
+    """The value state `name` holds before a stream's first step."""
+    return STATE_FLOOR if name == POOL_SCORE else 0.0
 
 
 def dynamic_axes(
@@ -78,14 +109,14 @@ def dynamic_axes(
     return {input_name: {0: BATCH, 1: TIME}, LENGTHS: {0: BATCH}, output_name: output_axes}
 
 
-def step_axes(input_name: str, output_name: str, *, lstm: bool) -> dict[str, dict[int, str]]:
+def step_axes(input_name: str, output_name: str, states: list[str]) -> dict[str, dict[int, str]]:
     """The named symbolic dims of a step graph: batch and time on the chunk and on its
-    outputs, batch on each state (its layers and hidden size are fixed)."""
-    states = [STATE_H, NEXT_H, *((STATE_C, NEXT_C) if lstm else ())]
+    outputs, batch on each of `states` and its next value (their other dims are fixed)."""
+    named = [n for name in states for n in (name, next_state(name))]
     return {
         input_name: {0: BATCH, 1: TIME},
         output_name: {0: BATCH, 1: TIME},
-        **{name: {1: BATCH} for name in states},
+        **{name: {1: BATCH} for name in named},
     }
 
 
@@ -94,30 +125,28 @@ def step_shapes(
     n_features: int,
     output_name: str,
     n_outputs: int,
+    states: dict[str, tuple[int, int]],
     *,
-    layers: int,
-    hidden: int,
-    lstm: bool,
     token_width: int = 0,
 ) -> dict[str, list[str | int]]:
-    """Each step-graph input and output's shape, inputs first (the chunk, `h`, for an LSTM
-    `c`), then the chunk's per-step outputs and the new state (`h_next`, `c_next`). A chunk has
-    no `lengths`: every sequence of a batch has all of its steps."""
+    """Each step-graph input and output's shape, inputs first (the chunk, then each state of
+    `states`, name → (rows, width), shaped `(rows, batch, width)`: `h` and for an LSTM `c`,
+    `(layers, batch, hidden)`, then the pooling's running state), then the chunk's per-step
+    outputs and each state after the chunk (`h_next`, ...). A chunk has no `lengths`: every
+    sequence of a batch has all of its steps."""
     full = expected_shapes(input_name, n_features, output_name, [BATCH], token_width=token_width)
-    state: list[str | int] = [layers, BATCH, hidden]
-    shapes: dict[str, list[str | int]] = {input_name: full[input_name], STATE_H: state}
-    if lstm:
-        shapes[STATE_C] = state
+    shapes: dict[str, list[str | int]] = {input_name: full[input_name]}
+    for name, (rows, width) in states.items():
+        shapes[name] = [rows, BATCH, width]
     shapes[output_name] = [BATCH, TIME, n_outputs]
-    shapes[NEXT_H] = state
-    if lstm:
-        shapes[NEXT_C] = state
+    for name, (rows, width) in states.items():
+        shapes[next_state(name)] = [rows, BATCH, width]
     return shapes
 
 
-def step_inputs(shapes: dict[str, list[str | int]]) -> int:
-    """How many of `step_shapes`' entries are inputs: the chunk, `h`, and `c` for an LSTM."""
-    return 3 if STATE_C in shapes else 2
+def step_inputs(shapes: dict[str, list[str | int]], output_name: str) -> int:
+    """How many of `step_shapes`' entries are inputs: those before the output."""
+    return list(shapes).index(output_name)
 
 
 def per_step_shape(n_tags: int) -> list[str | int]:

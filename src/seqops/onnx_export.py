@@ -158,9 +158,7 @@ def step_expected(
         width if first == contract.INPUT else 0,
         output_name,
         int(full[output_name][-1]),
-        layers=step.layers,
-        hidden=step.hidden_size,
-        lstm=step.lstm,
+        step.state_shapes(),
         token_width=width if first == contract.TOKENS else 0,
     )
 
@@ -170,17 +168,17 @@ def export_step(
 ) -> None:
     """Write `net`'s streaming step graph (`StepNet`) to `path` in eval mode and check the
     written graph against the step contract of the full graph `full` (symbolic batch and time,
-    the state's fixed layers and hidden size). Raises NotStreamable when `net` cannot stream."""
+    the states' fixed dims). Raises NotStreamable when `net` cannot stream."""
     step = StepNet(net).eval()
     input_name = next(iter(full))
     expected = step_expected(full, step, output_name)
-    n_inputs = contract.step_inputs(expected)
+    n_inputs = contract.step_inputs(expected, output_name)
     names = list(expected)
     width = int(full[input_name][2]) if len(full[input_name]) == 3 else 0
     x, _ = example_inputs(input_name, width)
-    # Random states, not zeros: nothing may fold them into constants.
-    h = torch.randn(step.layers, x.shape[0], step.hidden_size) * 0.1
-    states = (h, torch.randn_like(h) * 0.1) if step.lstm else (h,)
+    # Random positive states (a step count, a weight sum), not zeros or the initial floor:
+    # nothing may fold them into constants.
+    states = [torch.rand_like(s) + 0.5 for s in step.initial_state(x.shape[0])]
     with outputs.atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
@@ -189,7 +187,7 @@ def export_step(
             str(tmp),
             input_names=names[:n_inputs],
             output_names=names[n_inputs:],
-            dynamic_axes=contract.step_axes(input_name, output_name, lstm=step.lstm),
+            dynamic_axes=contract.step_axes(input_name, output_name, list(step.state_shapes())),
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
@@ -215,8 +213,7 @@ def check_streaming(
     for x, lengths in batches:
         expected = predictor.run(x, lengths)
         for chunk in chunks:
-            h, c = stepper.layout.zeros(len(x))
-            got, _, _ = stream_chunks(stepper, x, lengths, chunk, h, c)
+            got, _ = stream_chunks(stepper, x, lengths, chunk, stepper.layout.zeros(len(x)))
             if not predictor.per_step:
                 got = got[np.arange(len(x)), lengths - 1]  # (B, C)
             ratio = max(ratio, tolerance.ratio(got, expected))

@@ -473,26 +473,26 @@ class Predictor:
             raise DataError(
                 f"{where}: column {STATE_COLUMN!r} asks for a stream, but this model has no step "
                 f"graph ({contract.STEP_FILE}) and cannot stream (a bidirectional cell, a conv "
-                "encoder, pooling other than last, a forecaster or a CRF: reports/export.json "
-                f"says which); drop the {STATE_COLUMN!r} column"
+                "encoder, max pooling, a forecaster or a CRF: reports/export.json says which); "
+                f"drop the {STATE_COLUMN!r} column"
             )
         layout = self.stepper.layout
         id_column = self.bundle.id_column
-        keys, h, c = request_states(frame, id_column, layout, where)
-        run = StreamRun(self.stepper, h, c, per_step=self.per_step)
+        keys, states = request_states(frame, id_column, layout, where)
+        run = StreamRun(self.stepper, states, per_step=self.per_step)
         model = (lambda x, lengths: argmax_tags(run(x, lengths), lengths)) if self.per_step else run
         answer = self.codec.predict_frame(frame.drop(columns=[STATE_COLUMN]), model, where)
         return answer_states(answer, id_column, keys, run, layout)
 
     def stream(
-        self, x: np.ndarray, h: np.ndarray, c: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """One chunk `(B, T, ...)` with no padding through the step graph from state `h` (and
-        `c`, an LSTM's) `(layers, B, hidden)`: its per-step outputs `(B, T, C)` and the new
-        state. `stepper.layout.zeros(B)` is a stream's first state."""
+        self, x: np.ndarray, states: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One chunk `(B, T, ...)` with no padding through the step graph from `states` (each
+        `(rows, B, width)`, `stepper.layout.zeros(B)` before a stream's first step): its
+        per-step outputs `(B, T, C)` and the states after it."""
         if self.stepper is None:
             raise DataError(f"this bundle has no step graph ({contract.STEP_FILE}): cannot stream")
-        return self.stepper(x, h, c)
+        return self.stepper(x, states)
 
 
 def argmax_tags(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:

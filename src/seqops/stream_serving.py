@@ -15,15 +15,17 @@ A state is one ASCII string (a cell of a CSV, a JSON field), `seqops-state/1:<mo
 - `<model>`: the model fingerprint, the first 16 hex digits of the sha256 of the bundle's step
   graph (`model_step.onnx`): a state is refused by any other model (one with other weights
   would answer nonsense from it);
-- `<data>`: URL-safe base64 of the float32 little-endian values of `h` `(layers, hidden)` and,
-  for an LSTM, `c` `(layers, hidden)`, in that order: bit-exact, unlike decimal floats that a
-  JSON encoder may round.
+- `<data>`: URL-safe base64 of the float32 little-endian values of each state of the step
+  graph, in its input order: `h` `(layers, hidden)`, for an LSTM `c` `(layers, hidden)`, and
+  for mean or attention pooling the running pooling state (`onnx_contract.POOL_STATES`):
+  bit-exact, unlike decimal floats that a JSON encoder may round.
 
 A state that is not such a string, has the wrong number of values, holds NaN or infinities, or
 comes from another model is refused with one DataError naming the sequence (HTTP 400 from the
 scoring server, exit status 2 from `seqops predict`). Only a unidirectional model with
-`pooling: last` or per-step outputs has a step graph (`seqops.model.streaming` says why the
-others cannot stream); a stream request to another model is refused the same way.
+per-step outputs or `last`, `mean` or `attention` pooling has a step graph
+(`seqops.model.streaming` says why the others cannot stream); a stream request to another model
+is refused the same way.
 
 Each request's chunk is still checked against the bundle's `max_length`; the stream as a whole
 may grow past it. Torch-free, like `seqops.serving`.
@@ -67,37 +69,43 @@ def blank(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class StateLayout:
-    """The shape of one sequence's state, and the model it belongs to."""
+    """The states of one sequence, by name and `(rows, width)` in the step graph's input order
+    (each `(rows, batch, width)` in a call), and the model they belong to."""
 
-    layers: int
-    hidden: int
-    lstm: bool
+    shapes: tuple[tuple[str, int, int], ...]
     model: str
     """The model fingerprint (`fingerprint`)."""
 
     @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.shapes]
+
+    @property
     def size(self) -> int:
-        """float32 values in one sequence's state: h, then c for an LSTM."""
-        return (2 if self.lstm else 1) * self.layers * self.hidden
+        """float32 values in one sequence's state, all states together."""
+        return sum(rows * width for _, rows, width in self.shapes)
 
     def describe(self) -> str:
-        parts = "h and c" if self.lstm else "h"
-        return f"{self.size} float32 values ({parts}, {self.layers} layer(s) × {self.hidden})"
+        parts = ", ".join(f"{name} {rows} × {width}" for name, rows, width in self.shapes)
+        return f"{self.size} float32 values ({parts})"
 
-    def zeros(self, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The state before a stream's first step, `(layers, batch, hidden)` each."""
-        h = np.zeros((self.layers, batch, self.hidden), dtype=np.float32)
-        return h, (h.copy() if self.lstm else None)
+    def zeros(self, batch: int) -> list[np.ndarray]:
+        """The states before a stream's first step, `(rows, batch, width)` each (zeros, or
+        `onnx_contract.initial_state`'s floor)."""
+        return [
+            np.full((rows, batch, width), contract.initial_state(name), dtype=np.float32)
+            for name, rows, width in self.shapes
+        ]
 
-    def encode(self, h: np.ndarray, c: np.ndarray | None) -> str:
-        """One sequence's state, `h` (and `c`) `(layers, hidden)`, as a state string."""
-        values = [h] if c is None else [h, c]
-        raw = np.concatenate([v.astype("<f4").ravel() for v in values]).tobytes()
+    def encode(self, states: list[np.ndarray]) -> str:
+        """One sequence's states, each `(rows, width)`, as a state string."""
+        raw = np.concatenate([v.astype("<f4").ravel() for v in states]).tobytes()
         return f"{STATE_PREFIX}:{self.model}:{base64.urlsafe_b64encode(raw).decode('ascii')}"
 
-    def decode(self, value: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """A state string back as `h` (and `c`) `(layers, hidden)`; DataError naming `where`
-        (the request and sequence) for anything a previous answer of this model did not write."""
+    def decode(self, value: Any, where: str) -> list[np.ndarray]:
+        """A state string back as one sequence's states, each `(rows, width)`; DataError
+        naming `where` (the request and sequence) for anything a previous answer of this
+        model did not write."""
         shown = quote(value, 60)
         if not isinstance(value, str) or value.count(":") != 2:
             raise DataError(
@@ -129,106 +137,92 @@ class StateLayout:
         values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
         if not np.isfinite(values).all():
             raise DataError(f"{where}: {STATE_COLUMN} holds NaN or infinite values")
-        shape = (self.layers, self.hidden)
-        h = values[: self.layers * self.hidden].reshape(shape)
-        return h, (values[self.layers * self.hidden :].reshape(shape) if self.lstm else None)
+        states, start = [], 0
+        for _, rows, width in self.shapes:
+            states.append(values[start : start + rows * width].reshape(rows, width))
+            start += rows * width
+        return states
 
 
-#: Runs the step graph: a chunk `(B, T, ...)`, `h` and `c` (None unless an LSTM) → the chunk's
-#: per-step outputs `(B, T, C)`, then the new `h` and `c`.
-StepModel = Callable[
-    [np.ndarray, np.ndarray, "np.ndarray | None"],
-    tuple[np.ndarray, np.ndarray, "np.ndarray | None"],
-]
+#: Runs the step graph: a chunk `(B, T, ...)` and the states (each `(rows, B, width)`) → the
+#: chunk's per-step outputs `(B, T, C)` and the states after it.
+StepModel = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
+
+
+def columns(states: list[np.ndarray], rows: Any) -> list[np.ndarray]:
+    """The sequences `rows` (an index or a slice of the batch axis) of each state."""
+    return [np.ascontiguousarray(s[:, rows]) for s in states]
 
 
 def run_ragged(
-    step: StepModel, x: np.ndarray, lengths: np.ndarray, h: np.ndarray, c: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    step: StepModel, x: np.ndarray, lengths: np.ndarray, states: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """A padded batch of chunks (`lengths` real steps each) through the step graph, one call
     per distinct length (a chunk holds no padding): per-step outputs `(B, T, C)`, 0 at padded
-    steps, and each sequence's state after its last real step."""
+    steps, and each sequence's states after its last real step."""
     out: np.ndarray | None = None
-    next_h, next_c = np.empty_like(h), (None if c is None else np.empty_like(c))
+    after = [np.empty_like(s) for s in states]
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
-        got, h_rows, c_rows = step(
-            np.ascontiguousarray(x[rows, :length]),
-            np.ascontiguousarray(h[:, rows]),
-            None if c is None else np.ascontiguousarray(c[:, rows]),
-        )
+        got, found = step(np.ascontiguousarray(x[rows, :length]), columns(states, rows))
         if out is None:
             out = np.zeros((len(x), x.shape[1], got.shape[-1]), dtype=got.dtype)
         out[rows, :length] = got
-        next_h[:, rows] = h_rows
-        if next_c is not None and c_rows is not None:
-            next_c[:, rows] = c_rows
+        for target, value in zip(after, found, strict=True):
+            target[:, rows] = value
     assert out is not None
-    return out, next_h, next_c
+    return out, after
 
 
 def stream_chunks(
-    step: StepModel,
-    x: np.ndarray,
-    lengths: np.ndarray,
-    chunk: int,
-    h: np.ndarray,
-    c: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    step: StepModel, x: np.ndarray, lengths: np.ndarray, chunk: int, states: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """A padded batch fed to the step graph `chunk` steps at a time (0: each sequence whole),
-    the state carried from `h` / `c`: per-step outputs `(B, T, C)`, 0 at padded steps, and the
-    state after each sequence's last real step. What a client streaming its sequences does."""
+    the states carried from `states`: per-step outputs `(B, T, C)`, 0 at padded steps, and the
+    states after each sequence's last real step. What a client streaming its sequences does."""
     time = x.shape[1]
     chunk = chunk or time
     out: np.ndarray | None = None
-    h, c = h.copy(), (None if c is None else c.copy())
+    states = [s.copy() for s in states]
     for start in range(0, time, chunk):
         steps = np.clip(lengths - start, 0, chunk)
         live = np.flatnonzero(steps > 0)
         if len(live) == 0:
             break
         width = int(steps[live].max())
-        got, h_live, c_live = run_ragged(
-            step,
-            x[live, start : start + width],
-            steps[live],
-            h[:, live],
-            None if c is None else c[:, live],
+        got, found = run_ragged(
+            step, x[live, start : start + width], steps[live], columns(states, live)
         )
         if out is None:
             out = np.zeros((len(x), time, got.shape[-1]), dtype=got.dtype)
         out[live, start : start + width] = got
-        h[:, live] = h_live
-        if c is not None and c_live is not None:
-            c[:, live] = c_live
+        for target, value in zip(states, found, strict=True):
+            target[:, live] = value
     assert out is not None, "no real steps"
-    return out, h, c
+    return out, states
 
 
 @dataclass
 class StreamRun:
     """The model function a codec calls (`Codec.predict_frame`'s `run`) when answering a
     stream request: the codec's padded batches, in its sequence order, are run through the
-    step graph from `h` / `c` (one column per sequence), and each sequence's new state kept.
+    step graph from `states` (one column per sequence), and each sequence's new states kept.
 
     `per_step`: answer per-step outputs `(B, T, C)`; else the output at each sequence's last
     step `(B, C)`, what the full graph answers for the whole stream so far."""
 
     step: StepModel
-    h: np.ndarray
-    c: np.ndarray | None
+    states: list[np.ndarray]
     per_step: bool
     seen: int = 0
-    next_h: np.ndarray = field(init=False)
-    next_c: np.ndarray | None = field(init=False)
+    after: list[np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.next_h = np.empty_like(self.h)
-        self.next_c = None if self.c is None else np.empty_like(self.c)
+        self.after = [np.empty_like(s) for s in self.states]
 
     @property
     def streams(self) -> int:
-        return int(self.h.shape[1])
+        return int(self.states[0].shape[1])
 
     def __call__(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         start, stop = self.seen, self.seen + len(x)
@@ -237,11 +231,9 @@ class StreamRun:
                 f"request: more sequences than its {self.streams} streams (one per id): give "
                 "each sequence its own id"
             )
-        c = None if self.c is None else self.c[:, start:stop]
-        out, h, c = run_ragged(self.step, x, lengths, self.h[:, start:stop], c)
-        self.next_h[:, start:stop] = h
-        if self.next_c is not None and c is not None:
-            self.next_c[:, start:stop] = c
+        out, found = run_ragged(self.step, x, lengths, columns(self.states, slice(start, stop)))
+        for target, value in zip(self.after, found, strict=True):
+            target[:, start:stop] = value
         self.seen = stop
         if self.per_step:
             return out
@@ -260,12 +252,12 @@ def stream_keys(frame: pd.DataFrame, id_column: str) -> tuple[list[Any], list[np
 
 def request_states(
     frame: pd.DataFrame, id_column: str, layout: StateLayout, where: str
-) -> tuple[list[Any], np.ndarray, np.ndarray | None]:
-    """Each stream's key and its state from the `stream_state` column, stacked as
-    `(layers, streams, hidden)`: zeros for an empty cell; DataError naming the stream for
-    rows that disagree or a state this model did not write."""
+) -> tuple[list[Any], list[np.ndarray]]:
+    """Each stream's key and its states from the `stream_state` column, stacked as
+    `(rows, streams, width)`: the initial states for an empty cell; DataError naming the
+    stream for rows that disagree or a state this model did not write."""
     keys, rows = stream_keys(frame, id_column)
-    h, c = layout.zeros(len(keys))
+    states = layout.zeros(len(keys))
     cells = frame[STATE_COLUMN].to_numpy(dtype=object)
     for i, (key, members) in enumerate(zip(keys, rows, strict=True)):
         here = f"{where}: sequence {quote(key, 40)}"
@@ -280,10 +272,9 @@ def request_states(
             )
         if values[0] is None:
             continue
-        h[:, i], c_i = layout.decode(values[0], here)
-        if c is not None and c_i is not None:
-            c[:, i] = c_i
-    return keys, h, c
+        for target, value in zip(states, layout.decode(values[0], here), strict=True):
+            target[:, i] = value
+    return keys, states
 
 
 def answer_states(
@@ -295,10 +286,7 @@ def answer_states(
             f"request: {len(keys)} streams by {id_column!r} but {run.seen} sequences; give each "
             f"stream its own {id_column!r}"
         )
-    tokens = {
-        key: layout.encode(run.next_h[:, i], None if run.next_c is None else run.next_c[:, i])
-        for i, key in enumerate(keys)
-    }
+    tokens = {key: layout.encode([s[:, i] for s in run.after]) for i, key in enumerate(keys)}
     rows = answer[id_column].tolist() if id_column in answer.columns else list(range(len(answer)))
     return answer.assign(**{STATE_COLUMN: [tokens[k] for k in rows]})
 
@@ -314,13 +302,20 @@ class StepSession:
         self.output_names = [v.name for v in session.get_outputs()]
 
     def __call__(
-        self, x: np.ndarray, h: np.ndarray, c: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        feed = {self.input_name: x, contract.STATE_H: h}
-        if c is not None:
-            feed[contract.STATE_C] = c
-        found = self.session.run(self.output_names, feed)
-        return found[0], found[1], (found[2] if len(found) == 3 else None)
+        self, x: np.ndarray, states: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        feed = {self.input_name: x, **dict(zip(self.layout.names, states, strict=True))}
+        out, *after = self.session.run(self.output_names, feed)
+        return out, after
+
+
+#: The state combinations a step graph may carry: the recurrent state (`h`, and `c` for an
+#: LSTM), then one pooling's running state.
+_KNOWN_STATES = [
+    [*recurrent, *pooling]
+    for recurrent in ([contract.STATE_H], [contract.STATE_H, contract.STATE_C])
+    for pooling in contract.POOL_STATES.values()
+]
 
 
 def check_step_graph(
@@ -328,31 +323,34 @@ def check_step_graph(
 ) -> StateLayout:
     """The state layout of an onnxruntime session over `step_file`, after checking that its
     names, types and shapes are the step contract (`onnx_contract.step_shapes`) of the full
-    graph `expected_full` (its input, feature count and output width)."""
+    graph `expected_full` (its input, feature count and output width) with the states it
+    declares: a known combination (`_KNOWN_STATES`), each `(rows, batch, width)`."""
     inputs, outs = session.get_inputs(), session.get_outputs()
     graph = {v.name: v.shape for v in [*inputs, *outs]}
-    state = graph.get(contract.STATE_H)
-    if not (isinstance(state, list) and len(state) == 3 and isinstance(state[0], int)
-            and isinstance(state[2], int)):  # fmt: skip
+    names = [v.name for v in inputs[1:]]
+    shapes = {name: graph[name] for name in names}
+    fixed = all(
+        len(d) == 3 and isinstance(d[0], int) and isinstance(d[2], int) for d in shapes.values()
+    )
+    if names not in _KNOWN_STATES or not fixed:
         raise DataError(
-            f"{step_file}: no '{contract.STATE_H}' input of shape (layers, batch, hidden); "
-            "re-run `seqops export`"
+            f"{step_file}: step graph states {quote(shapes, 200)} are not a recurrent state "
+            "(h, and c for an LSTM) and a pooling's, each (rows, batch, width); re-run "
+            "`seqops export`"
         )
-    names = list(expected_full)
-    first, output = names[0], names[2]
+    full = list(expected_full)
+    first, output = full[0], full[2]
     width = int(expected_full[first][2]) if len(expected_full[first]) == 3 else 0
-    lstm = contract.STATE_C in graph
+    states = {name: (int(d[0]), int(d[2])) for name, d in shapes.items()}
     expected = contract.step_shapes(
         first,
         width if first == contract.INPUT else 0,
         output,
         int(expected_full[output][-1]),
-        layers=state[0],
-        hidden=state[2],
-        lstm=lstm,
+        states,
         token_width=width if first == contract.TOKENS else 0,
     )
-    n_inputs = contract.step_inputs(expected)
+    n_inputs = contract.step_inputs(expected, output)
     order = [v.name for v in inputs], [v.name for v in outs]
     want = list(expected)[:n_inputs], list(expected)[n_inputs:]
     if order != want or graph != expected:
@@ -367,4 +365,5 @@ def check_step_graph(
         raise DataError(
             f"{step_file}: element types {types}, expected {want_types}; re-run `seqops export`"
         )
-    return StateLayout(state[0], state[2], lstm, fingerprint(step_file))
+    layout = tuple((name, rows, width) for name, (rows, width) in states.items())
+    return StateLayout(layout, fingerprint(step_file))

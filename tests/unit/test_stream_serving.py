@@ -66,6 +66,14 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write(tmp_path_factory.mktemp("classifier"), network("lstm"), meta)
 
 
+@pytest.fixture(scope="module", params=["last", "mean", "attention"])
+def pooled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier of each pooling that streams."""
+    meta = classification_meta(FEATURES, LABELS, MEAN, STD)
+    net = network("gru", pooling=request.param)
+    return write(tmp_path_factory.mktemp(f"pooled-{request.param}"), net, meta)
+
+
 @pytest.fixture(scope="module")
 def labeler(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("labeler")
@@ -93,10 +101,10 @@ def continued(first: pd.DataFrame, later: pd.DataFrame, predictors: list[Predict
 
 
 def test_a_classifier_stream_continued_from_its_state_equals_the_whole_sequence(
-    classifier: Path,
+    pooled: Path,
 ) -> None:
     whole = rows({"s1": 11, "s2": 7, "s3": 15})
-    replicas = [Predictor.load(classifier), Predictor.load(classifier)]
+    replicas = [Predictor.load(pooled), Predictor.load(pooled)]
     at_once = replicas[0].predict_frame(whole)
     first, second = continued(whole[whole["time"] < 5], whole[whole["time"] >= 5], replicas)
     assert list(second["id"]) == ["s1", "s2", "s3"]
@@ -161,7 +169,7 @@ def test_bad_states_are_refused_with_one_clear_message(
     assert len(raw) == 96  # h and c: 2 layers × 6 float32 values each
     assert refusal(predictor, frame, short) == (
         "input: sequence 's1': stream_state holds 92 bytes, not the 96 of this model's state "
-        "(24 float32 values (h and c, 2 layer(s) × 6))"
+        "(24 float32 values (h 2 × 6, c 2 × 6))"
     )
 
     nan = np.frombuffer(raw, dtype="<f4").copy()

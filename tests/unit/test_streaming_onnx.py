@@ -91,14 +91,15 @@ def series_meta(directory: Path) -> DataMeta:
 
 
 @pytest.mark.parametrize(
-    ("cell", "layers", "per_step"),
-    [*itertools.product(("lstm", "gru", "rnn"), (1, 2), (False,)), ("lstm", 2, True),
-     ("gru", 1, True), ("rnn", 2, True)],
+    ("cell", "layers", "per_step", "pooling"),
+    [*itertools.product(("lstm", "gru", "rnn"), (1, 2), (False,), ("last",)),
+     ("lstm", 2, True, "last"), ("gru", 1, True, "last"), ("rnn", 2, True, "last"),
+     *itertools.product(("lstm", "gru"), (1, 2), (False,), ("mean", "attention"))],
 )  # fmt: skip
 def test_step_graph_chunk_by_chunk_equals_the_full_graph(
-    tmp_path: Path, cell: str, layers: int, per_step: bool
+    tmp_path: Path, cell: str, layers: int, per_step: bool, pooling: str
 ) -> None:
-    net = network(cell, layers, per_step=per_step)
+    net = network(cell, layers, per_step=per_step, pooling=pooling)
     meta = series_meta(tmp_path) if per_step else classification_meta(FEATURES, LABELS)
     export(net, tmp_path / contract.MODEL_FILE, meta)
     export_step(net, tmp_path / contract.STEP_FILE, 17, contract.OUTPUT, expected_shapes(meta))
@@ -109,7 +110,27 @@ def test_step_graph_chunk_by_chunk_equals_the_full_graph(
     assert report.passed, report
     assert report.chunk_sizes == [1, 7, 0]
     assert report.shapes_checked == [[4, 13], [1, 9], [2, 40]]
-    assert report.max_abs_diff is not None and report.max_abs_diff < 1e-5
+    assert report.max_abs_diff is not None and report.max_abs_diff < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("pooling", "states"),
+    [("mean", {"pool_sum": [1, "batch", 6], "pool_count": [1, "batch", 1]}),
+     ("attention", {"pool_score": [1, "batch", 1], "pool_weight": [1, "batch", 1],
+                    "pool_weighted": [1, "batch", 6]})],
+)  # fmt: skip
+def test_a_pooled_step_graph_carries_the_poolings_running_state(
+    tmp_path: Path, pooling: str, states: dict[str, list[str | int]]
+) -> None:
+    predictor = streaming_bundle(tmp_path, network("gru", 1, pooling=pooling))
+    shapes = contract.graph_shapes(onnx.load(str(tmp_path / contract.STEP_FILE)))
+    assert shapes == {
+        "x": ["batch", "time", 3], "h": [1, "batch", 6], **states,
+        "logits": ["batch", "time", 3], "h_next": [1, "batch", 6],
+        **{f"{name}_next": shape for name, shape in states.items()},
+    }  # fmt: skip
+    assert predictor.stepper is not None
+    assert predictor.stepper.layout.names == ["h", *states]
 
 
 def test_a_step_graph_of_other_weights_fails_the_streaming_check(tmp_path: Path) -> None:
