@@ -242,3 +242,40 @@ def test_predict_streams_without_torch_and_exits_nonzero_on_a_bad_state(
     )
     assert proc.returncode != 0 and proc.stdout == ""
     assert "stream_state holds" in proc.stderr and "bytes, not the 96" in proc.stderr
+
+
+def test_a_text_stream_sent_in_pieces_answers_the_whole_text(tmp_path: Path) -> None:
+    """Token input and attention pooling: a review sent as two pieces of whole words."""
+    from seqops.data.text import TextEncoder, train_tokenizer
+    from seqops.tasks.text import TOKENIZER_FILE
+    from tests.unit.bundles import text_meta
+
+    train = ["a fine warm film", "a dull cold film", "fine acting but a dull plot"]
+    tokenizer = train_tokenizer(
+        train, kind="word", normalization="nfkc", lowercase=True, vocab_size=50,
+        min_frequency=1, max_len=8,
+    )  # fmt: skip
+    encoder = TextEncoder(tokenizer)
+    meta = text_meta(["neg", "pos"], encoder.vocab_size, 8, text_column="review",
+                     max_train_length=6)  # fmt: skip
+    torch.manual_seed(0)
+    net = SequenceNet(0, 2, cell="gru", hidden_size=6, num_layers=2, bidirectional=False,
+                      pooling="attention", vocab_size=encoder.vocab_size,
+                      embedding_dim=5).eval()  # fmt: skip
+    tokenizer.save(str(tmp_path / TOKENIZER_FILE))
+    predictor = Predictor.load(write(tmp_path, net, meta))
+
+    whole = pd.DataFrame({"id": ["r1", "r2"], "review": ["a fine warm film but", "a dull plot"]})
+    at_once = predictor.predict_frame(whole)
+    first = pd.DataFrame({"id": ["r1", "r2"], "review": ["a fine", "a dull"]})
+    answer = predictor.predict_frame(first.assign(**{STATE_COLUMN: ""}))
+    later = pd.DataFrame(
+        {
+            "id": ["r1", "r2"],
+            "review": ["warm film but", "plot"],
+            STATE_COLUMN: answer[STATE_COLUMN],
+        }
+    )
+    continued = predictor.predict_frame(later)
+    np.testing.assert_allclose(continued[["p_neg", "p_pos"]], at_once[["p_neg", "p_pos"]],
+                               atol=1e-5, rtol=1e-4)  # fmt: skip
