@@ -8,6 +8,8 @@
                                        # champion ← the committed model, judged again now
     seqops predict --model models/ --input FILE [--output FILE]   # onnxruntime only
                                        # (classes, forecasts, or numbers per sequence)
+    seqops generate --model models/ --prompt TEXT --max-tokens N [--temperature T]
+                    [--top-k K] [--seed S]    # a language model's text, onnxruntime only
     seqops lineage models/model.onnx   # which commit, data, params, trial and run made it
     seqops preset sst2                 # params/sst2.yaml (only what differs) over params.yaml
     seqops --version                   # the installed package's version
@@ -103,6 +105,27 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="predictions file (csv/tsv/parquet/jsonl; default: CSV to stdout)",
     )
+    generate = sub.add_parser(
+        "generate",
+        help="continue a prompt with a language model's exported step graph (no torch); the "
+        "same seed writes the same text",
+        description=_first_doc_line("seqops.tasks.language_modeling.generate"),
+    )
+    generate.add_argument(
+        "--model", type=Path, default=Path("models"), help="bundle directory (default: %(default)s)"
+    )
+    generate.add_argument("--prompt", required=True, help="text to continue (in the vocabulary)")
+    generate.add_argument("--max-tokens", type=int, required=True, help="tokens to write")
+    generate.add_argument(
+        "--temperature", type=float, default=1.0, help="> 0; lower is more conservative "
+        "(default: %(default)s)"
+    )  # fmt: skip
+    generate.add_argument(
+        "--top-k", type=int, default=None, help="draw among the K likeliest tokens (default: all)"
+    )
+    generate.add_argument(
+        "--seed", type=int, default=0, help="sampling seed (default: %(default)s)"
+    )
     promote = sub.add_parser(
         "promote",
         help="judge the committed model again against today's 'champion' and, if it passes, "
@@ -150,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from seqops.serving import predict_file
 
             predict_file(args.model, args.input, args.output)
+            return 0
+        if args.command == "generate":
+            from seqops.tasks.language_modeling.generate import Sampling, generate
+
+            sampling = Sampling(args.max_tokens, args.temperature, args.top_k, args.seed)
+            print(generate(args.model, args.prompt, sampling))
             return 0
         if args.command == "preset":
             from seqops.presets import main as preset_main

@@ -42,6 +42,7 @@ TaskName = Literal[
     "forecasting",
     "sequence_regression",
     "sequence_labeling",
+    "language_modeling",
 ]
 
 #: Upper bounds of the values that size memory or threads, checked before a stage deletes its
@@ -61,7 +62,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_EXPERIMENT_NAME = 500
 
 #: Metrics to minimise; every other name in the vocabulary (docs/architecture.md) is maximised.
-_LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece")
+_LOWER_IS_BETTER = ("loss", "rmse", "mae", "smape", "mase", "ece", "bits_per_char", "perplexity")
 
 
 def metric_direction(metric: str) -> Literal["minimize", "maximize"]:
@@ -200,6 +201,23 @@ class DataConfig(_Section):
     """Forecasting only: windows, differencing, chronological splits, gaps."""
     labeling: LabelingConfig = LabelingConfig()
     """Sequence labeling only: word and character vocabularies of CoNLL tokens."""
+    val_documents: list[str] | None = Field(None, min_length=1)
+    """Language modeling only: the validation documents by name (a `.txt` file's stem in the
+    `data.path` folder); null draws `val_fraction` of the documents (seeded)."""
+    test_documents: list[str] | None = Field(None, min_length=1)
+    """Language modeling only: the test documents by name; null draws `test_fraction` of the
+    documents (seeded)."""
+    units: Literal["char", "word"] = "char"
+    """Language modeling only: the tokens modelled, characters (test metric bits per char) or
+    words and punctuation marks (test metric perplexity)."""
+    vocab_size: int | None = Field(None, ge=3, le=MAX_VOCAB)
+    """Language modeling of words only: the largest vocabulary, `[PAD]` and `[UNK]` included
+    (the most frequent training words; the rest read as `[UNK]`); null keeps every word.
+    Characters keep every training character."""
+    block_tokens: int = Field(256, ge=2, le=MAX_STEPS)
+    """Language modeling only: tokens per block. Each document is cut into blocks of this many
+    tokens: the examples export and the latency benchmark run, the units of the paired tests
+    (model vs baseline per test block, candidate vs champion per served block)."""
 
     @field_validator("time_format")
     @classmethod
@@ -226,8 +244,21 @@ class DataConfig(_Section):
 
         if (self.dataset is None) == (self.path is None):
             raise ValueError("set exactly one of data.dataset (bundled) and data.path (your file)")
-        get_task(self.task).check_data(self)
+        task = get_task(self.task)
+        for key in _TASK_OWNED_DATA:
+            value, default = getattr(self, key), type(self).model_fields[key].default
+            if value != default and f"data.{key}" not in task.reads:
+                raise ValueError(
+                    f"data.{key} = {quote(value)} is not read by data.task = {self.task!r}: "
+                    "leave it out (it is a language_modeling key)"
+                )
+        task.check_data(self)
         return self
+
+
+#: `data` keys only the tasks listing them in `Task.reads` read: any other task refuses a
+#: value other than the default, so a misplaced key is not silently ignored.
+_TASK_OWNED_DATA = ("val_documents", "test_documents", "units", "vocab_size", "block_tokens")
 
 
 class ModelConfig(_Section):
@@ -368,6 +399,11 @@ class TrainConfig(_Section):
     """Lightning strategy."""
     deterministic: bool = True
     """Deterministic kernels: two runs from one commit give identical metrics on CPU."""
+    bptt: int = Field(64, ge=1, le=MAX_STEPS)
+    """Language modeling only: steps of truncated backpropagation through time. Each
+    training row is a continuous stream cut into windows of this many tokens; the recurrent
+    state is carried from one window to the next (detached: gradients stop at the window's
+    edge) and zeroed where a document starts."""
     threads: int = Field(1, ge=0, le=MAX_THREADS)
     """PyTorch intra-op threads of each process that runs torch (train, each tuning worker, each
     DDP rank, evaluate, export); 0 keeps PyTorch's default (one per core), which oversubscribes

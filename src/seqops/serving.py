@@ -347,7 +347,9 @@ class Predictor:
         self.input_name = bundle.onnx.inputs[0]
         self.output_name = bundle.onnx.outputs[0]
         self.per_step = contract.is_per_step(task.output_shape(bundle.data))
-        """One output per input step: the codec answers decoded tags (`tags`)."""
+        """One output per input step."""
+        self.decide_steps = self.per_step and task.step_decisions
+        """The codec gets each step's decision (`tags`), not its scores (`Task.step_decisions`)."""
         self.crf = tuple(bundle.onnx.outputs[1:]) == contract.CRF_OUTPUTS
         self.session = open_session(model_file, threads)
         expected = self._check_graph(model_file)
@@ -463,7 +465,7 @@ class Predictor:
         A frame with a `stream_state` column is a stream request (`predict_stream`)."""
         if STATE_COLUMN in frame.columns:
             return self.predict_stream(frame, where)
-        return self.codec.predict_frame(frame, self.tags if self.per_step else self.run, where)
+        return self.codec.predict_frame(frame, self.tags if self.decide_steps else self.run, where)
 
     def predict_stream(self, frame: pd.DataFrame, where: str = "input") -> pd.DataFrame:
         """Answer rows for the next chunk of each sequence's stream, from the state in its
@@ -480,7 +482,9 @@ class Predictor:
         id_column = self.bundle.id_column
         keys, states = request_states(frame, id_column, layout, where)
         run = StreamRun(self.stepper, states, per_step=self.per_step)
-        model = (lambda x, lengths: argmax_tags(run(x, lengths), lengths)) if self.per_step else run
+        model = (
+            (lambda x, lengths: argmax_tags(run(x, lengths), lengths)) if self.decide_steps else run
+        )
         answer = self.codec.predict_frame(frame.drop(columns=[STATE_COLUMN]), model, where)
         return answer_states(answer, id_column, keys, run, layout)
 

@@ -38,6 +38,19 @@ def mcnemar(candidate_correct: np.ndarray, reference_correct: np.ndarray) -> tup
     return float(exact(table, exact=True).pvalue), only_reference, only_candidate
 
 
+def sign_test(candidate_loss: np.ndarray, reference_loss: np.ndarray) -> tuple[float, int, int]:
+    """One-sided exact sign test on paired losses (lower is better): is the candidate's loss
+    the higher one more often than chance allows? p-value, pairs where the candidate is worse,
+    pairs where it is better (ties dropped)."""
+    from scipy.stats import binomtest
+
+    cand, ref = candidate_loss.astype(np.float64).ravel(), reference_loss.astype(np.float64).ravel()
+    worse, better = int(np.sum(cand > ref)), int(np.sum(cand < ref))
+    if worse + better == 0:
+        return 1.0, 0, 0
+    return float(binomtest(worse, worse + better, 0.5, alternative="greater").pvalue), worse, better
+
+
 @dataclass(frozen=True)
 class PairedTest:
     statistic: float

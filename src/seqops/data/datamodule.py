@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from seqops.data.batches import Augment, loader
 from seqops.data.sequences import SequenceSet
 from seqops.layout import split_file
+from seqops.tasks.base import TaskLoaders
 
 
 class SequenceDataModule(pl.LightningDataModule):
@@ -29,10 +30,12 @@ class SequenceDataModule(pl.LightningDataModule):
         train_on: tuple[str, ...] = ("train",),
         epoch_examples: int = 0,
         augment: Augment | None = None,
+        own: TaskLoaders | None = None,
     ) -> None:
         """`train_on`: the splits the training loader draws from (`("train", "val")` to refit
         on both once validation has chosen the epoch count); `augment` changes each training
-        example as it is drawn."""
+        example as it is drawn; `own`: the task's own training and validation loaders
+        (`Task.loaders`: a language model's stateful windows) in place of padded batches."""
         super().__init__()
         self.processed_dir = Path(processed_dir)
         self.batch_size = batch_size
@@ -45,8 +48,11 @@ class SequenceDataModule(pl.LightningDataModule):
             for name in ("train", "val", "test")
         }
         self.per_step = self.splits["train"].per_step
+        self.own = own
 
     def train_dataloader(self) -> DataLoader:
+        if self.own is not None:
+            return self.own.train()
         data = SequenceSet.concat([self.splits[name] for name in self.train_on])
         copies = -(-self.epoch_examples // len(data)) if self.epoch_examples > len(data) else 1
         if copies > 1:  # a tiny split: an epoch is `copies` shuffled passes over it
@@ -56,6 +62,8 @@ class SequenceDataModule(pl.LightningDataModule):
                       augment_stream=rank, per_step=self.per_step)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
+        if self.own is not None:
+            return self.own.val()
         return loader(self.splits["val"], self.batch_size, shuffle=False, per_step=self.per_step)
 
     def test_dataloader(self) -> DataLoader:

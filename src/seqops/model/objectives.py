@@ -34,6 +34,9 @@ class Objective(nn.Module):
     """Loss and validation metrics (`metrics`, a MetricCollection prefixed `val/`)."""
 
     metrics: MetricCollection
+    stateful: bool = False
+    """Batches are consecutive windows of continuous streams, `(tokens, reset, targets)`: the
+    system carries the recurrent state across them (`next_token`)."""
 
     @classmethod
     def build(cls, network: nn.Module | None, **kwargs: Any) -> Self:
@@ -189,12 +192,33 @@ class CRFTagging(Objective):
         self.metrics.update(tags[real], y[real])  # (N,), (N,)
 
 
+class NextToken(Objective):
+    """A language model's: mean cross-entropy of the next token over a window's real targets
+    (`(B, T, V)` logits, `(B, T)` targets, `IGNORE_INDEX` past a document's end). `stateful`:
+    the system carries the recurrent state from one batch (a truncated-BPTT window) to the
+    next (`LitSequenceModel`); `val/loss`, the mean NLL per validation token, is its metric."""
+
+    stateful = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cross_entropy = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.metrics = MetricCollection({}).clone(prefix="val/")
+
+    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.cross_entropy(output.flatten(0, 1), y.flatten())  # (B * T, V), (B * T,)
+
+    def update(self, output: torch.Tensor, y: torch.Tensor) -> None:
+        """No metric beyond `val/loss`."""
+
+
 OBJECTIVES: dict[str, type[Objective]] = {
     "classification": Classification,
     "forecast": Forecast,
     "regression": Regression,
     "tagging": Tagging,
     "crf_tagging": CRFTagging,
+    "next_token": NextToken,
 }
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from seqops.model.network import SequenceNet, step_mask
+from seqops.data.batches import IGNORE_INDEX
+from seqops.model.network import RecurrentState, SequenceNet, step_mask
 from seqops.model.objectives import build_objective
 
 
@@ -44,7 +45,48 @@ class LitSequenceModel(pl.LightningModule):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.net(x, lengths)
 
+    # -- stateful objectives (truncated BPTT): the state carried from batch to batch --------
+
+    def on_train_epoch_start(self) -> None:
+        self._streams: dict[str, RecurrentState | None] = {"train": None, "val": None}
+
+    def on_validation_epoch_start(self) -> None:
+        streams = getattr(self, "_streams", {})
+        self._streams = {**streams, "val": None}
+
+    def _stream_window(self, batch: tuple[torch.Tensor, ...], split: str) -> tuple[Any, int]:
+        """One window `(tokens (B, T), reset (B,), targets (B, T))` of B continuous rows from
+        the state the previous window of `split` left (zeroed for each row whose `reset` is
+        set: a document starts there), the new state kept detached (backpropagation stops at
+        the window's edge). Returns the mean loss over the real targets and their count."""
+        tokens, reset, targets = batch
+        state = getattr(self, "_streams", {}).get(split)
+        if state is not None:
+            keep = (~reset).to(state[0].dtype).view(1, -1, 1)  # (1, B, 1): batch on dim 1
+            state = tuple(s * keep for s in state)
+        lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.int64)
+        logits, after = self.net.forward_with_state(tokens, lengths, state)  # (B, T, V)
+        self._streams = {**getattr(self, "_streams", {}), split: tuple(s.detach() for s in after)}
+        real = int((targets != IGNORE_INDEX).sum())
+        return (self.objective.loss(logits, targets) if real else None), real
+
+    def _stream_training_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+        loss, real = self._stream_window(batch, "train")
+        if loss is None:
+            return None  # a window with no target: no optimiser step
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=real)
+        return loss
+
+    def _stream_validation_step(self, batch: tuple[torch.Tensor, ...]) -> None:
+        loss, real = self._stream_window(batch, "val")
+        if loss is not None:  # weighted by targets: the epoch's value is NLL per token
+            self.log("val/loss", loss, on_epoch=True, batch_size=real, prog_bar=True)
+
+    # -- every objective --------------------------------------------------------------------
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        if self.objective.stateful:
+            return self._stream_training_step(batch)  # type: ignore[return-value]
         x, lengths, y = batch
         noise_std: float = self.hparams["noise_std"]
         if noise_std > 0 and x.is_floating_point():  # token ids are never jittered
@@ -59,6 +101,8 @@ class LitSequenceModel(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        if self.objective.stateful:
+            return self._stream_validation_step(batch)
         x, lengths, y = batch
         output = self(x, lengths)
         loss = self.objective.loss(output, y)

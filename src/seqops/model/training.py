@@ -206,7 +206,8 @@ def fit(
     start = time.perf_counter()
     use_threads(cfg.train.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
+    meta = read_meta(processed_dir / PROCESSED_META)
+    model = build_model(cfg, meta, processed_dir)
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
@@ -244,6 +245,9 @@ def fit(
         cfg.seed,
         epoch_examples=cfg.train.epoch_examples,
         augment=augmentation(cfg),
+        own=get_task(meta.task).loaders(
+            meta, processed_dir, batch_size, cfg.seed, cfg.train, ("train",)
+        ),
     )
     trainer.fit(model, datamodule=data)
     if not trainer.is_global_zero:  # rank 0 saved the checkpoint and reports the result
@@ -301,15 +305,20 @@ def refit(
     if anneal:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_epochs": epochs})})
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    meta = read_meta(processed_dir / PROCESSED_META)
+    train_on = ("train", "val")
     data = SequenceDataModule(
         processed_dir,
         cfg.train.batch_size,
         cfg.seed,
-        train_on=("train", "val"),
+        train_on=train_on,
         epoch_examples=cfg.train.epoch_examples,
         augment=augmentation(cfg),
+        own=get_task(meta.task).loaders(
+            meta, processed_dir, cfg.train.batch_size, cfg.seed, cfg.train, train_on
+        ),
     )
-    model = build_model(cfg, read_meta(processed_dir / PROCESSED_META), processed_dir)
+    model = build_model(cfg, meta, processed_dir)
     trainer = pl.Trainer(
         max_epochs=epochs,
         accelerator=cfg.train.accelerator,

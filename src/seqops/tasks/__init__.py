@@ -19,6 +19,7 @@ from seqops.errors import DataError
 from seqops.tasks.base import Task
 from seqops.tasks.classification import SequenceClassification
 from seqops.tasks.forecasting import Forecasting
+from seqops.tasks.language_modeling.task import LanguageModeling
 from seqops.tasks.regression import SequenceRegression
 from seqops.tasks.sequence_labeling.task import SequenceLabeling
 from seqops.tasks.text import TextClassification
@@ -31,6 +32,7 @@ TASKS: dict[str, Task[Any, Any, Any]] = {
         Forecasting(),
         SequenceRegression(),
         SequenceLabeling(),
+        LanguageModeling(),
     )
 }
 

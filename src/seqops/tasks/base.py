@@ -7,7 +7,7 @@ asks which task it runs. Each method is one seam of the pipeline:
 |-----------|---------------------------------------------------------------------------|
 | config    | `metrics`, `check_data`                                                   |
 | prepare   | `prepare`, `summary`                                                      |
-| train     | `network_args`, `objective`, `init_model`                                 |
+| train     | `network_args`, `objective`, `init_model`, `loaders`                      |
 | evaluate  | `evaluate` (metrics, predictions, plots)                                  |
 | export    | `output`, `output_shape`, `agreement`, `quality`, `served_checks`,        |
 |           | `request_example`, `bundle_files`                                         |
@@ -80,6 +80,16 @@ class Prepared:
 def longest_sequence(splits: dict[str, SequenceSet]) -> int:
     """Steps of the longest sequence in any split (export refuses a smaller max_length)."""
     return int(max(s.lengths.max() for s in splits.values()))
+
+
+class TaskLoaders(ABC):
+    """A task's own training and validation loaders (`Task.loaders`)."""
+
+    @abstractmethod
+    def train(self) -> Any: ...
+
+    @abstractmethod
+    def val(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -351,6 +361,10 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
     augment: ClassVar[dict[str, float] | None] = None
     """`train.augment_*` values for keys params leave out or null; None: the task's labels
     would not survive the changes, so it refuses any but 0."""
+    step_decisions: ClassVar[bool] = True
+    """A per-step model's codec gets each step's decision (`Predictor.tags`: the argmax, or
+    a CRF's Viterbi path); False: the per-step scores themselves (a language model's
+    next-token logits)."""
 
     def parse_meta(self, raw: Any, source: Path) -> MetaT:
         """prepare's metadata, validated strictly (no type conversion) as this task's own
@@ -405,6 +419,19 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
     def init_model(self, net: nn.Module, meta: MetaT, processed: Path, model: ModelConfig) -> None:
         """Change a freshly built network before training (pretrained vectors); most tasks
         keep the random initialisation."""
+
+    def loaders(
+        self,
+        meta: MetaT,
+        processed: Path,
+        batch_size: int,
+        seed: int,
+        train: TrainConfig,
+        train_on: tuple[str, ...],
+    ) -> TaskLoaders | None:
+        """The task's own training and validation loaders (a language model's stateful
+        windows), or None for the shared padded batches of the prepared splits (most tasks)."""
+        return None
 
     # -- evaluate -------------------------------------------------------------------------
 

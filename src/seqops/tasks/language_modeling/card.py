@@ -1,0 +1,60 @@
+"""The model card's sections for a language model (what it reads, predicts, scores, is for)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from seqops.markdown import fmt, table
+from seqops.tasks.base import baseline_card_lines
+from seqops.tasks.language_modeling.meta import LanguageModelMetrics, LanguageModelReport
+from seqops.tasks.language_modeling.metrics import METRIC
+from seqops.tasks.language_modeling.release import paired_block_scores
+
+UNITS = {"char": "characters", "word": "words and punctuation marks"}
+
+
+def inputs(report: LanguageModelReport) -> str:
+    vocabulary = f"{report.vocab_size:,} token ids (training documents)"
+    return f"a stream of {UNITS[report.units]}: {vocabulary}"
+
+
+def targets(report: LanguageModelReport) -> str:
+    return f"the next token: {report.vocab_size:,} scores per step"
+
+
+def data(report: LanguageModelReport) -> str:
+    return (
+        "Documents (tokens): "
+        + ", ".join(
+            f"{split} {report.n_documents[split]:,} ({report.n_tokens[split]:,})"
+            for split in ("train", "val", "test")
+        )
+        + f". Test documents: {', '.join(report.documents['test'])}. Test tokens outside the "
+        f"training vocabulary ([UNK]): {report.test_unknown_rate:.2%}."
+    )
+
+
+def metrics_lines(metrics: LanguageModelMetrics, predictions: pd.DataFrame) -> list[str]:
+    metric = METRIC[metrics.units]
+    scores = paired_block_scores(metrics, predictions)
+    test = metrics.test
+    rows = [(f"test/{metric}", fmt(float(test[metric])), "—", f"{test['n_tokens']:,} tokens")]
+    lines = [
+        table(("metric", "value", "95 % CI", "over"), rows),
+        "",
+        "Each test document is read whole from its start, the recurrent state carried, so every "
+        "token is predicted from its document's whole history; lower is better.",
+    ]
+    if scores.baselines:  # intervals: paired bootstrap of test blocks (`release`)
+        lines += ["", *baseline_card_lines(scores)]
+    return lines
+
+
+def use(report: LanguageModelReport) -> str:
+    return (
+        f"Scores and writes text like `{report.source}` ({UNITS[report.units]}): "
+        "`seqops predict` gives a text's likelihood, `seqops generate` continues a prompt from "
+        "the exported step graph. It knows only the training documents' vocabulary "
+        "(anything else is [UNK]) and their style; generated text is not checked for facts "
+        "or for reproducing the training text verbatim."
+    )

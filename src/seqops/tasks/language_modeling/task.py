@@ -1,0 +1,258 @@
+"""`language_modeling`: a stream of characters or words → the next token, trained by stateful
+truncated BPTT, scored in bits per char (or perplexity) beside a Kneser-Ney baseline.
+
+Data: a folder of UTF-8 `.txt` documents (`data.path`), split by whole document
+(`data.val_documents` / `data.test_documents` by name, else seeded fractions); the vocabulary
+of `data.units` from the training documents (`prepare`). Training deals the training
+documents to `train.batch_size` continuous rows cut into windows of `train.bptt` tokens; the
+system carries each row's recurrent state from window to window, detached, zeroed where a
+document starts (`loaders`, objective `next_token`); `val/loss` is the validation documents'
+NLL per token, read whole, never shuffled. Evaluate reads the test documents whole beside
+interpolated Kneser-Ney on the same tokens (`evaluate`); the release compares blocks of
+`data.block_tokens` tokens by a sign test (`release`). The network is a unidirectional
+per-step `SequenceNet` over token ids: exported as the full graph and the streaming step
+graph, served as text in, likelihood out (`codec`), and `seqops generate` writes text from
+the step graph (`generate`).
+
+This module is the `Task` seam only: each stage's work lives in the module named after it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from seqops import onnx_contract as contract
+from seqops.contracts import Bundle
+from seqops.errors import ConfigError, DataError
+from seqops.stats import PairedScores
+from seqops.tasks.base import Codec, Prepared, Quality, Scorer, Task, TaskLoaders
+from seqops.tasks.language_modeling.meta import (
+    LanguageModelMeta,
+    LanguageModelMetrics,
+    LanguageModelReport,
+    blocks_file,
+)
+
+if TYPE_CHECKING:
+    from seqops.config import DataConfig, ModelConfig, TrainConfig
+    from seqops.model.network import SequenceNet
+    from seqops.serving import Predictor
+    from seqops.tasks.language_modeling.evaluate import LanguageModelEvaluation
+
+
+def block_requests(
+    processed: Path, bundle: Bundle[LanguageModelMeta], n: int | None = None
+) -> pd.DataFrame:
+    """The first `n` raw test blocks (all with None) as request rows: id `block<i>`, text."""
+    from seqops.tasks.language_modeling.codec import TEXT_COLUMN
+
+    path = processed / blocks_file("test")
+    if not path.is_file():
+        raise DataError(f"{path}: not found (run `seqops prepare`)")
+    blocks = json.loads(path.read_text(encoding="utf-8"))[:n]
+    return pd.DataFrame(
+        {
+            bundle.id_column: [f"block{i}" for i in range(len(blocks))],
+            TEXT_COLUMN: [b["text"] for b in blocks],
+        }
+    )
+
+
+class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics]):
+    name = "language_modeling"
+    meta_type = LanguageModelMeta
+    data_report_type = LanguageModelReport
+    metrics_type = LanguageModelMetrics
+    metrics: ClassVar[frozenset[str]] = frozenset({"bits_per_char", "perplexity"})
+    val_metrics: ClassVar[frozenset[str]] = frozenset()
+    step_decisions = False
+    reads = (
+        "data.val_documents",
+        "data.test_documents",
+        "data.units",
+        "data.vocab_size",
+        "data.block_tokens",
+        "train.bptt",
+        "model.embedding_dim",
+    )
+    ignored = (
+        "data.dataset",
+        "data.label_column",
+        "data.time_column",
+        "data.time_format",
+        "data.feature_columns",
+        "model.pooling",
+        "model.bidirectional",
+        "model.encoder",
+        "model.conv_from_length",
+        "model.crf",
+        "model.char_features",
+        "model.word_dropout",
+        "train.label_smoothing",
+        "train.noise_std",
+        "train.epoch_examples",
+    )
+
+    # -- config -----------------------------------------------------------------------------
+
+    def check_data(self, data: DataConfig) -> None:
+        super().check_data(data)
+        if data.path is None:
+            raise ValueError(
+                "data.task=language_modeling reads a folder of .txt documents: set data.path "
+                "(and dataset: null)"
+            )
+        if data.vocab_size is not None and data.units == "char":
+            raise ValueError(
+                f"data.vocab_size = {data.vocab_size} is for data.units: word (a character "
+                "model keeps every training character): set it to null"
+            )
+        named = [d for d in (data.val_documents or []) if d in (data.test_documents or [])]
+        if named:
+            raise ValueError(f"data.val_documents and data.test_documents both name {named[0]!r}")
+
+    # -- prepare ----------------------------------------------------------------------------
+
+    def prepare(self, data: DataConfig, seed: int) -> Prepared:
+        from seqops.tasks.language_modeling.prepare import prepare_corpus
+
+        return prepare_corpus(data, seed)
+
+    def summary(self, report: LanguageModelReport) -> str:
+        docs, tokens = report.n_documents, report.n_tokens
+        return (
+            f"prepare: {docs['train']} train / {docs['val']} val / {docs['test']} test documents "
+            f"({tokens['train']:,} / {tokens['val']:,} / {tokens['test']:,} {report.units} "
+            f"tokens), vocabulary {report.vocab_size:,}, test [UNK] "
+            f"{report.test_unknown_rate:.2%}, from {report.source}"
+        )
+
+    # -- train ------------------------------------------------------------------------------
+
+    def network_args(
+        self, meta: LanguageModelMeta, processed: Path, model: ModelConfig
+    ) -> dict[str, Any]:
+        if model.bidirectional:
+            raise ConfigError(
+                "model.bidirectional = true: a language model reads left to right and carries "
+                "its state on; set it to false"
+            )
+        if model.embeddings_path is not None:
+            raise ConfigError(
+                "model.embeddings_path: pretrained vectors are for text_classification"
+            )
+        return {
+            "vocab_size": meta.vocab_size,
+            "embedding_dim": model.embedding_dim,
+            "per_step": True,
+            "encoder": "linear",
+        }
+
+    def objective(
+        self, meta: LanguageModelMeta, train: TrainConfig, model: ModelConfig
+    ) -> dict[str, Any]:
+        return {"kind": "next_token"}
+
+    def loaders(
+        self,
+        meta: LanguageModelMeta,
+        processed: Path,
+        batch_size: int,
+        seed: int,
+        train: TrainConfig,
+        train_on: tuple[str, ...],
+    ) -> TaskLoaders:
+        from seqops.tasks.language_modeling.loaders import StreamLoaders
+
+        if train.ensemble > 1:
+            raise ConfigError(
+                f"train.ensemble = {train.ensemble}: a language model streams one network's "
+                "state; set it to 1"
+            )
+        return StreamLoaders(processed, batch_size, train.bptt, seed, train_on)
+
+    # -- evaluate ---------------------------------------------------------------------------
+
+    def evaluate(
+        self, system: SequenceNet, processed: Path, meta: LanguageModelMeta
+    ) -> LanguageModelEvaluation:
+        from seqops.tasks.language_modeling.evaluate import evaluate_language_model
+
+        return evaluate_language_model(system, processed, meta)
+
+    # -- export -----------------------------------------------------------------------------
+
+    def output_shape(self, meta: LanguageModelMeta) -> list[str | int]:
+        return contract.per_step_shape(meta.n_outputs)
+
+    def quality(self, predictor: Predictor, processed: Path) -> Quality:
+        """The unit's metric of the served graph over the raw test blocks, each on its own."""
+        from seqops.tasks.language_modeling.release import metric_value
+
+        meta: LanguageModelMeta = predictor.bundle.data
+        answer = predictor.predict_frame(block_requests(processed, predictor.bundle), "test blocks")
+        scores = np.stack([answer["nll"].to_numpy(), answer["n_tokens"].to_numpy()], axis=1)
+        return Quality(f"test/{meta.metric}", metric_value(meta.units, scores), True)
+
+    def request_example(
+        self, processed: Path, bundle: Bundle[LanguageModelMeta], n: int
+    ) -> pd.DataFrame:
+        return block_requests(processed, bundle, n)
+
+    def bundle_files(self, meta: LanguageModelMeta) -> list[str]:
+        return [meta.vocab]
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def codec(
+        self, bundle: Bundle[LanguageModelMeta], files: dict[str, Path]
+    ) -> Codec[LanguageModelMeta]:
+        from seqops.tasks.language_modeling.codec import LanguageModelCodec
+
+        return LanguageModelCodec(bundle, files[bundle.data.vocab])
+
+    # -- release ----------------------------------------------------------------------------
+
+    def scorer(self, processed: Path, bundle: Bundle[LanguageModelMeta]) -> Scorer:
+        from seqops.tasks.language_modeling.release import BlockScorer
+
+        return BlockScorer(block_requests(processed, bundle), bundle.id_column, bundle.data.units)
+
+    def paired_scores(
+        self, metrics: LanguageModelMetrics, predictions: pd.DataFrame
+    ) -> PairedScores:
+        from seqops.tasks.language_modeling.release import paired_block_scores
+
+        return paired_block_scores(metrics, predictions)
+
+    # -- model card -------------------------------------------------------------------------
+
+    def card_inputs(self, report: LanguageModelReport) -> str:
+        from seqops.tasks.language_modeling import card
+
+        return card.inputs(report)
+
+    def card_targets(self, report: LanguageModelReport) -> str:
+        from seqops.tasks.language_modeling import card
+
+        return card.targets(report)
+
+    def card_data(self, report: LanguageModelReport) -> str:
+        from seqops.tasks.language_modeling import card
+
+        return card.data(report)
+
+    def card_metrics(self, metrics: LanguageModelMetrics, predictions: pd.DataFrame) -> list[str]:
+        from seqops.tasks.language_modeling import card
+
+        return card.metrics_lines(metrics, predictions)
+
+    def card_use(self, report: LanguageModelReport) -> str:
+        from seqops.tasks.language_modeling import card
+
+        return card.use(report)
