@@ -68,7 +68,7 @@ def test_an_unknown_preset_names_the_ones_there_and_writes_nothing(
                "--presets", str(workspace / "params")])  # fmt: skip
     assert rc == 2
     err = capsys.readouterr().err
-    assert "preset 'sst'" in err and "co2, sst2, tecator" in err
+    assert "preset 'sst'" in err and "co2, shakespeare, sst2, tecator" in err
     assert (workspace / "params.yaml").read_bytes() == before
 
 

@@ -288,6 +288,21 @@ def _regression(tmp: Path) -> DataConfig:
     )
 
 
+def _language_model(tmp: Path) -> DataConfig:
+    folder = tmp / "documents"
+    folder.mkdir()
+    for i, name in enumerate(["one", "two", "three", "four"]):
+        (folder / f"{name}.txt").write_text(f"A short text, number {i}.\nIt ends here.\n")
+    return DataConfig(
+        task="language_modeling",
+        dataset=None,
+        path=folder,
+        val_documents=["three"],
+        test_documents=["four"],
+        block_tokens=16,
+    )
+
+
 #: Tiny raw data for each task's own prepare (the metadata is built by the code, not by hand).
 DATA: dict[str, Callable[[Path], DataConfig]] = {
     "sequence_classification": _classification,
@@ -295,6 +310,7 @@ DATA: dict[str, Callable[[Path], DataConfig]] = {
     "forecasting": _forecasting,
     "sequence_regression": _regression,
     "sequence_labeling": labeling_data,
+    "language_modeling": _language_model,
 }
 
 
