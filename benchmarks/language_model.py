@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(f"epoch {len(epochs)}: {epochs[-1]} at {time.perf_counter() - begin:.0f} s")
     train_s = time.perf_counter() - begin
+    load = os.getloadavg()[0]  # the machine is shared: a busy one trains on fewer characters
+    seen = sum(e["fraction"] for e in epochs) * sum(len(d) - 1 for d in train)
 
     def bpc(docs: list[np.ndarray]) -> float:
         return bits_per_token(*evaluate_nll(model, StreamBatches(docs, len(docs), 1000, cut=False)))
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "notes": [
             f"Model: {config}; epochs {json.dumps(epochs)}; evaluation {eval_s:.0f} s.",
+            f"Trained on {seen / 1e6:.2f} M characters ({seen / train_s:,.0f} a second); load "
+            f"average {load:.1f} at the end of training on {os.cpu_count()} CPUs.",
             f"Split by work: train {len(train)} works ({sum(map(len, train)):,} characters), "
             f"validation {', '.join(VAL)}, test {', '.join(TEST)} "
             f"({sum(len(d) - 1 for d in test):,} scored test characters, the same for both); "
