@@ -184,6 +184,14 @@ def test_a_window_without_targets_takes_no_step() -> None:
     )
 
 
+def test_kneser_ney_orders_stop_where_their_keys_would_overflow() -> None:
+    from seqops.tasks.language_modeling.evaluate import kn_orders
+
+    assert kn_orders(86) == range(2, 8)  # characters
+    assert kn_orders(2000) == range(2, 6) and kn_orders(10_000) == range(2, 5)
+    assert all(10_000**order < 2**63 for order in kn_orders(10_000))
+
+
 # -- per-block scores, the paired test, the sampler ---------------------------------------------
 
 

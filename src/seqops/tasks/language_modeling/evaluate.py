@@ -41,8 +41,17 @@ if TYPE_CHECKING:
 EVAL_WINDOW = 256
 #: Rows read side by side when evaluating.
 EVAL_ROWS = 16
-#: Kneser-Ney orders tried on the validation documents.
+#: Kneser-Ney orders tried on the validation documents (those whose n-gram keys fit int64).
 KN_ORDERS = range(2, 8)
+
+
+def kn_orders(vocab_size: int) -> range:
+    """`KN_ORDERS` up to the highest order whose `vocab_size ** order` keys fit an int64 (a
+    word vocabulary of 10,000 allows order 4)."""
+    top = max(order for order in range(2, KN_ORDERS.stop) if vocab_size**order < 2**63)
+    return range(KN_ORDERS.start, min(KN_ORDERS.stop, top + 1))
+
+
 BASELINE = "kneser_ney"
 #: `reports/predictions.csv`'s columns: one row per test block.
 PREDICTION_COLUMNS = ["document", "block", "n_tokens", "model", BASELINE]
@@ -142,7 +151,7 @@ def evaluate_language_model(
     _, train = load_streams(processed / streams_file("train"))
     _, val = load_streams(processed / streams_file("val"))
     model = block_sums(names, test, token_nll(net, test), meta.block_tokens)
-    choice = select_order(train, val, meta.vocab_size, KN_ORDERS)
+    choice = select_order(train, val, meta.vocab_size, kn_orders(meta.vocab_size))
     kn = block_sums(names, test, [-choice.model.log_probs(d) for d in test], meta.block_tokens)
     blocks = model.rename(columns={"nll": "model"}).assign(**{BASELINE: kn["nll"].to_numpy()})
     n = int(blocks["n_tokens"].sum())

@@ -174,6 +174,11 @@ class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageMode
                 f"train.ensemble = {train.ensemble}: a language model streams one network's "
                 "state; set it to 1"
             )
+        if train.strategy.startswith("ddp"):
+            raise ConfigError(
+                f"train.strategy = {train.strategy!r}: a language model's stateful windows are "
+                "read by one process; use 'auto' and one device"
+            )
         return StreamLoaders(processed, batch_size, train.bptt, seed, train_on)
 
     # -- evaluate ---------------------------------------------------------------------------
