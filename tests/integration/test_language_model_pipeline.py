@@ -14,6 +14,11 @@ import pandas as pd
 import pytest
 
 from seqops.cli import main as cli
+from seqops.tasks.language_modeling.meta import streams_file
+from seqops.tasks.language_modeling.metrics import bits_per_token
+from seqops.tasks.language_modeling.ngram import select_order
+from seqops.tasks.language_modeling.streams import load_streams
+from seqops.tasks.language_modeling.vocab import TokenVocabulary
 from tests.conftest import BIN, REPO, assert_predict_succeeds_without_torch, run, write_params
 
 pytestmark = pytest.mark.slow
@@ -97,6 +102,15 @@ def test_every_stage_runs_for_a_language_model(pipeline: Path) -> None:
     assert 0.0 < test["bits_per_char"] < math.log2(data["vocab_size"])
     assert 0.0 < baseline["bits_per_char"] < math.log2(data["vocab_size"])
     assert 2 <= baseline["order"] <= 7
+    # the baseline refitted here on the training works, scored on the same test characters
+    _, train_ids = load_streams(root / "data" / "processed" / streams_file("train"))
+    _, val_ids = load_streams(root / "data" / "processed" / streams_file("val"))
+    _, test_ids = load_streams(root / "data" / "processed" / streams_file("test"))
+    vocab = TokenVocabulary.load(root / "data" / "processed" / "lm_vocab.json")
+    assert test_ids[0].tolist() == vocab.encode(document(DOCUMENTS["zeta"])).tolist()
+    choice = select_order(train_ids, val_ids, len(vocab))
+    assert choice.order == baseline["order"]
+    assert bits_per_token(*choice.model.nll(test_ids)) == pytest.approx(baseline["bits_per_char"])
     blocks = pd.read_csv(root / "reports" / "predictions.csv")
     assert list(blocks.columns) == ["document", "block", "n_tokens", "model", "kneser_ney"]
     assert blocks["n_tokens"].sum() == test["n_tokens"]
