@@ -90,16 +90,23 @@ def run(
 def _seqops_in_process(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """`seqops <cmd[1:]>` through `seqops.cli.main` in `cwd` with `run_env()`, stdout and
     stderr captured, and the process state it touches (environment, working directory,
-    MLflow's tracking URI and cached stores) put back afterwards."""
+    MLflow's tracking and registry URIs, active experiment and run, cached stores) put back
+    afterwards."""
     import io
 
     import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
     from seqops.cli import main
 
     saved_env, saved_cwd = dict(os.environ), Path.cwd()
-    saved_uri = tracking_utils._tracking_uri
+    saved = (
+        tracking_utils._tracking_uri,
+        registry_utils._registry_uri,
+        fluent._active_experiment_id,
+    )
     out, err = io.StringIO(), io.StringIO()
     forget_mlflow_stores()
     env = run_env()
@@ -118,7 +125,9 @@ def _seqops_in_process(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess
         os.environ.update(saved_env)
         while mlflow.active_run():
             mlflow.end_run()
-        tracking_utils._tracking_uri = saved_uri
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved[:2]
+        fluent._active_experiment_id = saved[2]
+        fluent._last_active_run_id.set(None)
         forget_mlflow_stores()
     return subprocess.CompletedProcess(cmd, code, out.getvalue(), err.getvalue())
 
