@@ -10,7 +10,7 @@ the preset for SST-2 and CO2) in its own scratch copy of the repo, then reads th
 `reports/metrics.json` and `reports/predictions.csv`: the model and the baseline the evaluate
 stage fitted on the same training split and scored on the same test examples, the difference
 with its paired-bootstrap interval and the task's paired test (McNemar / Diebold-Mariano / a
-sign test over blocks of text), the published reference and the issue's target. Prints one
+sign test over blocks of text), the published reference and our target. Prints one
 markdown table. A scratch copy is kept with `--keep`. Runs take from about a minute
 (ItalyPowerDemand) to tens of minutes (SST-2, Shakespeare) on two cores.
 """
