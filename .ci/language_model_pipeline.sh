@@ -24,7 +24,7 @@ import yaml
 path = Path(sys.argv[1])
 params = yaml.safe_load(path.read_text())
 params["model"].update(hidden_size=128, embedding_dim=32)
-params["train"].update(max_epochs=1, batch_size=32)
+params["train"].update(max_epochs=1, batch_size=32, threads=1)
 params["benchmark"].update(n_calls=200, warmup=20, throughput_calls=5)
 path.write_text(yaml.safe_dump(params, sort_keys=False))
 PY

@@ -84,8 +84,11 @@ def time_prefix(predictor: Predictor, length: int, calls: int, rng: np.random.Ge
     and of the full-graph call on the whole prefix, alternating; and their outputs' gap."""
     stepper = predictor.stepper
     assert stepper is not None
-    n_features = len(predictor.bundle.data.feature_names)
-    x = rng.standard_normal((1, length, n_features)).astype(np.float32)
+    if predictor.input_name == "tokens":  # ids drawn from the vocabulary past [PAD] and [UNK]
+        x = rng.integers(2, predictor.bundle.data.n_outputs, (1, length), dtype=np.int64)
+    else:
+        n_features = len(predictor.bundle.data.feature_names)
+        x = rng.standard_normal((1, length, n_features)).astype(np.float32)
     lengths = np.array([length], dtype=np.int64)
     # The state after the first L - 1 tokens, streamed one token at a time.
     states = stepper.layout.zeros(1)
