@@ -53,7 +53,9 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     before = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     try:
-        with mlflow.start_run():
+        # Its own experiment, named: not whichever experiment an earlier test left active.
+        experiment = mlflow.MlflowClient().create_experiment("stream-server")
+        with mlflow.start_run(experiment_id=experiment):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=pyfunc_model_file(),
