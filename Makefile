@@ -30,12 +30,10 @@ install: $(VENV)/.installed  ## create .venv and install seqops with its dev too
 repro: install  ## run the DVC pipeline on the default dataset
 	dvc repro
 
-# One pytest worker per core plus one (the suite waits on servers and child processes about a
-# tenth of the time: the extra worker fills that), a test file per worker (module fixtures build
-# once), one torch thread per worker; the 25 slowest tests listed.
-WORKERS := $(shell echo $$(( $$(nproc) + 1 )))
+# One pytest worker per core, a test file per worker (module fixtures build once), one torch
+# thread per worker so the workers do not oversubscribe the cores; the 25 slowest tests listed.
 test: install  ## run the whole test suite (unit, integration, e2e)
-	OMP_NUM_THREADS=1 python -m pytest -n $(WORKERS) --dist loadfile --durations=25
+	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile --durations=25
 
 test-fast: install  ## unit tests only (the edit-test loop)
 	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile tests/unit
