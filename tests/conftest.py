@@ -67,7 +67,7 @@ def run_env() -> dict[str, str]:
 
 #: `seqops` commands that read a bundle, the reports or the registry: `run` calls them in this
 #: process (the console script's own `main`, in the project's directory and environment),
-#: which spares each call the 2 s of importing MLflow and pandas again. Stages, which DVC runs
+#: which spares each call about 3 CPU-s of importing MLflow and pandas again. Stages, which DVC runs
 #: as processes, and any command given extra environment (a SIGKILL point) get a process.
 IN_PROCESS = frozenset({"promote", "release", "lineage", "predict"})
 
