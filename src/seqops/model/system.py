@@ -41,6 +41,8 @@ class LitSequenceModel(pl.LightningModule):
         self.save_hyperparameters()
         self.net = SequenceNet(n_features, n_outputs, **network)
         self.objective = build_objective(objective, self.net)
+        #: A stateful objective's recurrent state, per split, as the last window left it.
+        self._streams: dict[str, RecurrentState | None] = {"train": None, "val": None}
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.net(x, lengths)
@@ -48,11 +50,10 @@ class LitSequenceModel(pl.LightningModule):
     # -- stateful objectives (truncated BPTT): the state carried from batch to batch --------
 
     def on_train_epoch_start(self) -> None:
-        self._streams: dict[str, RecurrentState | None] = {"train": None, "val": None}
+        self._streams = {"train": None, "val": None}
 
     def on_validation_epoch_start(self) -> None:
-        streams = getattr(self, "_streams", {})
-        self._streams = {**streams, "val": None}
+        self._streams["val"] = None
 
     def _stream_window(self, batch: tuple[torch.Tensor, ...], split: str) -> tuple[Any, int]:
         """One window `(tokens (B, T), reset (B,), targets (B, T))` of B continuous rows from
@@ -60,13 +61,13 @@ class LitSequenceModel(pl.LightningModule):
         set: a document starts there), the new state kept detached (backpropagation stops at
         the window's edge). Returns the mean loss over the real targets and their count."""
         tokens, reset, targets = batch
-        state = getattr(self, "_streams", {}).get(split)
+        state = self._streams[split]
         if state is not None:
             keep = (~reset).to(state[0].dtype).view(1, -1, 1)  # (1, B, 1): batch on dim 1
             state = tuple(s * keep for s in state)
         lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.int64)
         logits, after = self.net.forward_with_state(tokens, lengths, state)  # (B, T, V)
-        self._streams = {**getattr(self, "_streams", {}), split: tuple(s.detach() for s in after)}
+        self._streams[split] = tuple(s.detach() for s in after)
         real = int((targets != IGNORE_INDEX).sum())
         return (self.objective.loss(logits, targets) if real else None), real
 
