@@ -93,8 +93,10 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def scratch_run(dataset: Dataset, work: Path, extra: dict[str, Any] | None = None) -> Path:
-    """`dvc repro evaluate` of `dataset` in a fresh git + DVC copy of the repo at `work`;
+def scratch_run(
+    dataset: Dataset, work: Path, extra: dict[str, Any] | None = None, target: str = "evaluate"
+) -> Path:
+    """`dvc repro <target>` of `dataset` in a fresh git + DVC copy of the repo at `work`;
     `extra`: dotted-path overrides (`train.ensemble`) on top of the dataset's params."""
     shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", work / "dvc.yaml")
@@ -116,9 +118,9 @@ def scratch_run(dataset: Dataset, work: Path, extra: dict[str, Any] | None = Non
         [str(BIN / "dvc"), "init", "-q"],
         ["git", "-c", "user.name=q", "-c", "user.email=q@q", "add", "-A"],
         ["git", "-c", "user.name=q", "-c", "user.email=q@q", "commit", "-qm", "quality"],
-        [str(BIN / "dvc"), "repro", "evaluate"],
+        [str(BIN / "dvc"), "repro", target],
     ):
-        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=cmd[-1] != "evaluate")
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=cmd[-1] != target)
     return work / "reports"
 
 
