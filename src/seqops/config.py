@@ -319,6 +319,12 @@ class ModelConfig(_Section):
     """Sequence labeling of text only: in training, each word is read as `[UNK]` with this
     probability (its characters still are read), so the vector unseen test words get is
     trained; with it, `data.labeling.min_frequency: 1` can keep every training word."""
+    kernel_features: int = Field(0, ge=0, le=100_000)
+    """Float sequences, one output per sequence (classification, regression): about this many
+    MiniRocket-style random convolutional kernel features of the raw inputs beside the
+    recurrent path, with a ridge head fitted in closed form on the training split before
+    training and then frozen; the recurrent path learns what the kernel model misses
+    (`seqops.model.kernels`). 0 = off; otherwise at least 84 (one per kernel)."""
 
     def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
         """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""
@@ -332,6 +338,11 @@ class ModelConfig(_Section):
             raise ValueError(
                 f"model.encoder_stride = {self.encoder_stride} must not exceed "
                 f"model.encoder_kernel = {self.encoder_kernel} (steps would be skipped)"
+            )
+        if 0 < self.kernel_features < 84:
+            raise ValueError(
+                f"model.kernel_features = {self.kernel_features}: 0 (off) or at least 84, one "
+                "feature per kernel"
             )
         return self
 

@@ -46,6 +46,7 @@ from torch import nn
 
 from seqops.config import ModelConfig
 from seqops.model.crf import LinearChainCRF
+from seqops.model.kernels import RandomKernels
 
 #: Architecture defaults come from the config's fields (the one place they are declared).
 _DEFAULT = ModelConfig()
@@ -161,6 +162,9 @@ class SequenceNet(nn.Module):
         char_filters: int = 30,
         char_kernel: int = 3,
         word_dropout: float = 0.0,
+        kernel_features: int = 0,
+        kernel_length: int = 0,
+        kernel_seed: int = 0,
     ) -> None:
         super().__init__()
         if cell not in _CELLS:
@@ -182,6 +186,11 @@ class SequenceNet(nn.Module):
             raise ValueError("crf needs per_step: a CRF scores one tag per step")
         if char_vocab_size and not vocab_size:
             raise ValueError("char_vocab_size needs token input (vocab_size): chars are per word")
+        if kernel_features and (per_step or vocab_size or horizon is not None):
+            raise ValueError(
+                "kernel_features reads float inputs for one output per sequence (not per-step, "
+                "token or forecast networks)"
+            )
         self.pooling = pooling
         self.bidirectional = bidirectional
         self.hidden_size = hidden_size
@@ -252,6 +261,18 @@ class SequenceNet(nn.Module):
         self.head = nn.Linear(out, n_outputs * (horizon or 1))
         # Created last, so the layers above draw the same random numbers with or without it.
         self.crf = LinearChainCRF(n_outputs) if crf else None
+        # Random convolutional kernel features and their ridge head (`seqops.model.kernels`):
+        # the head is fitted in closed form before training (`fit_kernel_path`) and frozen; a
+        # learned scale weighs it, and the recurrent head starts at zero, so training starts
+        # from the kernel model.
+        self.kernels: RandomKernels | None = None
+        self.kernel_head: nn.Linear | None = None
+        if kernel_features:
+            self.kernels = RandomKernels(n_features, kernel_features, kernel_length, kernel_seed)
+            self.kernel_head = nn.Linear(self.kernels.n_out, n_outputs).requires_grad_(False)
+            self.kernel_scale = nn.Parameter(torch.ones(()))
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def encoded_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Real steps per sequence after the input encoder: `ceil(length / stride)`."""
@@ -401,6 +422,9 @@ class SequenceNet(nn.Module):
             return torch.where(real, out, torch.zeros_like(out))
         pooled = self.pool(self.encode(x, lengths, chars), self.encoded_lengths(lengths))  # (B, D)
         out = self.head(self.dropout(pooled))  # (B, C) or (B, H * K)
+        if self.kernels is not None:
+            assert self.kernel_head is not None
+            out = out + self.kernel_scale * self.kernel_head(self.kernels(x, lengths))
         if self.horizon is None:
             return out
         return out.view(out.shape[0], self.horizon, -1)  # (B, H, K)

@@ -26,12 +26,13 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import mlflow
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from seqops.config import Config
 from seqops.contracts import DataMeta
-from seqops.data.batches import Augment
+from seqops.data.batches import Augment, pad_batch
 from seqops.data.datamodule import SequenceDataModule
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
@@ -191,7 +192,35 @@ def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequence
         noise_std=cfg.train.noise_std,
     )
     task.init_model(model.net, meta, processed_dir, cfg.model)
+    if model.net.kernels is not None:
+        fit_kernel_path(model, SequenceSet.load(processed_dir / split_file("train")))
     return model
+
+
+def fit_kernel_path(model: LitSequenceModel, train: SequenceSet) -> float:
+    """Fit a network's random-kernel path on the training split (`seqops.model.kernels`):
+    the kernels' biases and feature scaling, then their frozen head by ridge regression onto
+    what the network is trained to output (class indicators coded -1 / +1, as
+    `RidgeClassifierCV` does; a regressor's standardised target). Returns the ridge penalty."""
+    from seqops.model.kernels import fit_ridge
+    from seqops.model.objectives import Classification, Regression
+
+    net = model.net
+    assert net.kernels is not None and net.kernel_head is not None
+    x, lengths = pad_batch(train.sequences)
+    features = net.kernels.fit(x, lengths)
+    labels = np.asarray(train.labels)
+    if isinstance(model.objective, Classification):
+        targets = -np.ones((len(labels), net.kernel_head.out_features))
+        targets[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
+    elif isinstance(model.objective, Regression):
+        targets = labels.reshape(len(labels), -1).astype(np.float64)
+    else:
+        raise ConfigError(
+            "model.kernel_features: the kernel path is fitted for classification and "
+            f"regression objectives, not {type(model.objective).__name__}"
+        )
+    return fit_ridge(features, targets, net.kernel_head)
 
 
 def fit(

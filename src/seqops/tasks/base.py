@@ -103,6 +103,15 @@ class Check:
     detail: str = ""
 
 
+def kernel_network_args(longest: int, model: ModelConfig) -> dict[str, Any]:
+    """`SequenceNet` arguments of the random-kernel path (`model.kernel_features`) for float
+    sequences of at most `longest` training steps; none when it is off, so a network without
+    it is built (and checkpointed) as before."""
+    if not model.kernel_features:
+        return {}
+    return {"kernel_features": model.kernel_features, "kernel_length": longest}
+
+
 def beats_baseline(name: str, ours: float, baseline: float, label: str) -> Check:
     """The model's test RMSE must be below a classical baseline's on the same test set."""
     return Check(

@@ -27,7 +27,7 @@ from pydantic import model_validator
 from seqops.contracts import Bundle, Scaler
 from seqops.errors import DataError
 from seqops.layout import SPLITS, split_file
-from seqops.tasks.base import Codec, Prepared, longest_sequence
+from seqops.tasks.base import Codec, Prepared, kernel_network_args, longest_sequence
 from seqops.tasks.classifier import (
     ClassifierCodec,
     ClassifierTask,
@@ -40,7 +40,7 @@ from seqops.tasks.long_format import ScaledMeta, example_frame, load_sequences
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
-    from seqops.config import DataConfig
+    from seqops.config import DataConfig, ModelConfig
     from seqops.data.sequences import SequenceSet
 
 
@@ -153,6 +153,7 @@ class SequenceClassification(ClassifierTask[ClassificationMeta, ClassificationRe
     }
     meta_type = ClassificationMeta
     data_report_type = ClassificationReport
+    reads = ("model.kernel_features",)
 
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         from seqops.data.scaling import ChannelScaler
@@ -193,6 +194,11 @@ class SequenceClassification(ClassifierTask[ClassificationMeta, ClassificationRe
             scaler=Scaler(**scaler.to_dict()),
         )
         return Prepared(splits, meta, source, class_report(splits, names), files={})
+
+    def network_args(
+        self, meta: ClassificationMeta, processed: Path, model: ModelConfig
+    ) -> dict[str, Any]:
+        return kernel_network_args(meta.max_train_length, model)
 
     def summary(self, report: ClassificationReport) -> str:
         return (

@@ -55,6 +55,7 @@ from seqops.tasks.base import (
     Scorer,
     Task,
     beats_baseline,
+    kernel_network_args,
     longest_sequence,
 )
 from seqops.tasks.long_format import ScaledMeta, example_frame, load_sequences
@@ -384,6 +385,7 @@ class SequenceRegression(Task[RegressionMeta, RegressionReport, MetricsReport]):
     metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     output = PREDICTION
+    reads = ("model.kernel_features",)
     ignored = ("train.label_smoothing",)
 
     def check_data(self, data: DataConfig) -> None:
@@ -440,6 +442,11 @@ class SequenceRegression(Task[RegressionMeta, RegressionReport, MetricsReport]):
         )
         report = {"target": {name: target_stats(part.labels) for name, part in parts.items()}}
         return Prepared(splits, meta, source, report, files={})
+
+    def network_args(
+        self, meta: RegressionMeta, processed: Path, model: ModelConfig
+    ) -> dict[str, Any]:
+        return kernel_network_args(meta.max_train_length, model)
 
     def summary(self, report: RegressionReport) -> str:
         train = report.target["train"]
