@@ -14,6 +14,8 @@ Defaults live on the fields below and nowhere else; the field docstrings documen
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,6 +28,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -33,7 +36,7 @@ from pydantic import (
 from seqops import credentials
 from seqops.errors import ConfigError, clip, quote
 
-Cell = Literal["lstm", "gru", "rnn"]
+Cell = Literal["lstm", "gru", "rnn", "transformer"]
 Pooling = Literal["last", "mean", "max", "attention"]
 #: The task families; each is one module of `seqops.tasks` (see docs/architecture.md).
 TaskName = Literal[
@@ -265,21 +268,28 @@ class ModelConfig(_Section):
     """SequenceNet architecture (docs/architecture.md)."""
 
     cell: Cell = "lstm"
-    """Recurrent cell."""
+    """Recurrent cell, or `transformer`: pre-norm transformer encoder layers (width
+    `hidden_size`, `heads` heads, sinusoidal positions; `seqops.model.transformer`)."""
     hidden_size: int = Field(64, ge=1, le=4096)
-    """Units per direction and layer."""
+    """Units per direction and layer (a transformer's model width)."""
     num_layers: int = Field(2, ge=1, le=8)
-    """Stacked recurrent layers."""
+    """Stacked recurrent (or transformer) layers."""
+    heads: int = Field(4, ge=1, le=64)
+    """`cell: transformer` only: attention heads; `hidden_size` must be divisible by it."""
     bidirectional: bool = True
-    """Add a backward direction that starts at each sequence's last real step."""
+    """Add a backward direction that starts at each sequence's last real step. A transformer
+    has no directions: `true` lets every step attend to the whole sequence, `false` makes the
+    attention causal (step t reads steps 0..t only, as a language model needs)."""
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     """Dropout between recurrent layers and before the head."""
     recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """Weight-drop on the hidden-to-hidden weights in training (DropConnect, one mask per
-    batch, AWD-LSTM); the exported model is the plain cell. 0 = off."""
+    batch, AWD-LSTM); the exported model is the plain cell. 0 = off; refused with a
+    transformer (no hidden-to-hidden weights)."""
     locked_dropout: bool = False
     """`dropout` on the cells' inputs as variational (locked) dropout: one mask per sequence
-    shared by all its steps, instead of a fresh mask per step."""
+    shared by all its steps, instead of a fresh mask per step. Recurrent cells only: refused
+    with a transformer."""
     pooling: Pooling = "mean"
     """How per-step states become one vector: last real step, masked mean/max, attention."""
     encoder: Literal["auto", "linear", "conv"] = "auto"
@@ -344,6 +354,23 @@ class ModelConfig(_Section):
                 f"model.kernel_features = {self.kernel_features}: 0 (off) or at least 84, one "
                 "feature per kernel"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _transformer_fits(self) -> ModelConfig:
+        if self.cell != "transformer":
+            return self
+        if self.hidden_size % self.heads:
+            raise ValueError(
+                f"model.hidden_size = {self.hidden_size} must be divisible by model.heads = "
+                f"{self.heads} (cell: transformer splits the width among its heads)"
+            )
+        for key, off in (("recurrent_dropout", 0.0), ("locked_dropout", False)):
+            if getattr(self, key) != off:
+                raise ValueError(
+                    f"model.{key} = {quote(getattr(self, key))} acts on recurrent cells and "
+                    f"model.cell = 'transformer' has none: set it to {str(off).lower()}"
+                )
         return self
 
 
@@ -474,11 +501,20 @@ class Choice(_Section):
 
     type: Literal["categorical"]
     choices: list[bool | int | float | str] = Field(min_length=1)
+    when: dict[str, dict[str, IntRange | FloatRange | Choice]] = Field(default_factory=dict)
+    """Conditional dimensions: choice → the dimensions sampled only in trials that draw it,
+    replacing the top-level ones of the same path there (`model.cell: {..., when:
+    {transformer: {model.heads: ...}}}`). Other trials sample exactly as without it."""
 
     @model_validator(mode="after")
     def _distinct(self) -> Choice:
         if len({repr(c) for c in self.choices}) != len(self.choices):
             raise ValueError(f"choices {quote(self.choices)} repeat a value")
+        for choice, dims in self.when.items():
+            if choice not in self.choices:
+                raise ValueError(f"when: {quote(choice)} is not one of {quote(self.choices)}")
+            if any(isinstance(d, Choice) and d.when for d in dims.values()):
+                raise ValueError(f"when.{clip(choice, 40)}: a conditional dimension cannot nest")
         return self
 
 
@@ -492,6 +528,7 @@ def _check_range(low: float, high: float, log: bool, stepped: bool) -> None:
 
 
 SearchDim = Annotated[IntRange | FloatRange | Choice, Field(discriminator="type")]
+Choice.model_rebuild()
 
 #: The default search space: around the default model, so that a short search on
 #: JapaneseVowels lands on a configuration at least as good as the defaults.
@@ -771,9 +808,13 @@ class Config(_Section):
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
-    def _space_fits_config(self) -> Config:
+    def _space_fits_config(self, info: ValidationInfo) -> Config:
+        if info.context and not info.context.get(CHECK_SPACE, True):
+            return self  # a trial's config: its base was checked, its values were sampled
         for path, dim in self.tune.space.items():
             _check_dim(self, path, dim)
+            for choice, dims in (dim.when if isinstance(dim, Choice) else {}).items():
+                _check_branch(self, path, choice, dims)
         return self
 
     @model_validator(mode="after")
@@ -858,6 +899,65 @@ def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> N
     bounds decide (one source of truth): `model.hidden_size` up to 5000 fails like a typo would.
     """
     where = f"tune.space.{clip(path, 60)}"
+    section, leaf, values = _dim_values(cfg, path, dim, where)
+    branches = dim.when if isinstance(dim, Choice) else {}
+    for value in values:
+        if isinstance(value, str) and value in branches:
+            continue  # checked with its branch's values (`_check_branch`)
+        reasons = _refusal(section, {leaf: value})
+        if reasons:
+            raise ValueError(
+                f"{where}: {quote(value)} is not a valid {clip(path, 60)} ({clip(reasons, 200)})"
+            )
+
+
+#: Most value combinations of one conditional branch checked together (beyond: each alone).
+_MAX_COMBINATIONS = 1024
+
+
+def _check_branch(
+    cfg: Config, path: str, choice: str, dims: dict[str, IntRange | FloatRange | Choice]
+) -> None:
+    """Reject a conditional branch (`Choice.when`) whose dimensions, set together with the
+    branch's own choice, make a config its sections refuse: every combination of their
+    choices / endpoints is checked (`model.hidden_size` against `model.heads` for a
+    transformer), or each value alone when there are more than `_MAX_COMBINATIONS`."""
+    where = f"tune.space.{clip(path, 60)}.when.{clip(choice, 40)}"
+    if path in dims:
+        raise ValueError(f"{where}: a branch cannot search {clip(path, 60)} itself")
+    options = [
+        [(sub, value) for value in _dim_values(cfg, sub, dim, f"{where}.{clip(sub, 60)}")[2]]
+        for sub, dim in dims.items()
+    ]
+    if math.prod(len(o) for o in options) <= _MAX_COMBINATIONS:
+        rows: Any = itertools.product(*options)
+    else:
+        rows = ((pair,) for option in options for pair in option)
+    for row in rows:
+        chosen = dict([(path, choice), *row])
+        for name in _SEARCHABLE:
+            update = {p.partition(".")[2]: v for p, v in chosen.items() if p.startswith(name + ".")}
+            reasons = _refusal(getattr(cfg, name), update)
+            if reasons:
+                shown = ", ".join(f"{clip(p, 60)} = {quote(v)}" for p, v in row)
+                raise ValueError(f"{where}: {shown} is refused ({clip(reasons, 200)})")
+
+
+def _refusal(section: _Section, update: dict[str, Any]) -> str:
+    """Why `section` with `update` applied is invalid ('' when it is valid)."""
+    try:
+        type(section).model_validate({**section.model_dump(), **update})
+    except ValidationError as exc:
+        return "; ".join(e["msg"] for e in exc.errors())
+    return ""
+
+
+def _dim_values(
+    cfg: Config, path: str, dim: IntRange | FloatRange | Choice, where: str
+) -> tuple[_Section, str, list[Any]]:
+    """The section `path` names, its leaf, and the values of `dim` to validate (choices, or a
+    range's endpoints); refuses a path that is not a searchable leaf, or a range on a field
+    that is not a number."""
     section_name, _, leaf = path.partition(".")
     if section_name not in _SEARCHABLE or "." in leaf:
         raise ValueError(f"{where}: not a searchable path (expected model.<key> or train.<key>)")
@@ -878,14 +978,7 @@ def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> N
                 "use type: categorical"
             )
         values = [dim.low, dim.high]
-    for value in values:
-        try:
-            type(section).model_validate({**section.model_dump(), leaf: value})
-        except ValidationError as exc:
-            reasons = "; ".join(e["msg"] for e in exc.errors())
-            raise ValueError(
-                f"{where}: {quote(value)} is not a valid {clip(path, 60)} ({clip(reasons, 200)})"
-            ) from None
+    return section, leaf, values
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -961,18 +1054,28 @@ def _reason(err: Any) -> str:
     return f"{path} = {quote(shown)}: {clip(err['msg'], 200)}"
 
 
+#: Validation context key: False skips checking `tune.space` against the config (a trial's).
+CHECK_SPACE = "check_space"
+
+
 def parse_config(
-    raw: dict[str, Any] | None, source: str = "params", lines: KeyLines | None = None
+    raw: dict[str, Any] | None,
+    source: str = "params",
+    lines: KeyLines | None = None,
+    *,
+    check_space: bool = True,
 ) -> Config:
     """Validate an already-loaded mapping; raises ConfigError naming each bad key (and its
-    line, from `lines`)."""
+    line, from `lines`). `check_space=False`: a trial's config, the base with sampled values,
+    whose search space was checked against the base (a space with conditional dimensions
+    need not fit every trial's values)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         kind = type(raw).__name__
         raise ConfigError(f"{source}: expected a mapping at the top level, got {kind}")
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={CHECK_SPACE: check_space})
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, source, lines or {})) from None
 

@@ -210,6 +210,10 @@ class Tolerance:
 
 #: The op onnxruntime's dynamic quantization turns an LSTM into; absent means it stayed fp32.
 QUANTIZED_LSTM_OP = "DynamicQuantizeLSTM"
+#: Per cell that dynamic int8 quantization covers, the op it must leave in the graph: the
+#: LSTM kernel, or for a transformer the integer matrix products of its Linear layers. GRU
+#: and RNN have no quantized kernel.
+QUANTIZED_OPS = {"lstm": QUANTIZED_LSTM_OP, "transformer": "MatMulInteger"}
 
 # ONNX TensorProto element types (onnx.TensorProto.FLOAT / INT64), spelled out so this module
 # does not need onnx to be importable.
@@ -287,4 +291,8 @@ def token_width(input_name: str, feature_names: list[str]) -> int:
 
 
 def has_quantized_lstm(model: onnx.ModelProto) -> bool:
-    return any(node.op_type == QUANTIZED_LSTM_OP for node in model.graph.node)
+    return has_op(model, QUANTIZED_LSTM_OP)
+
+
+def has_op(model: onnx.ModelProto, op: str) -> bool:
+    return any(node.op_type == op for node in model.graph.node)

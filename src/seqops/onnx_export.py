@@ -9,10 +9,11 @@ included) last, so a failed or killed export never leaves a bundle the predictor
 unchecked.
 The bundle is `model.onnx` (names and symbolic dims per `seqops.onnx_contract`, asserted on
 the written graph; `onnx.checker` full check), `preprocessing.json` (the typed
-`seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`), for LSTM
-models `model.int8.onnx`, and for a model that can stream (`seqops.model.streaming`) the step
-graph `model_step.onnx` (a chunk and the recurrent state in, the chunk's per-step outputs and
-the new state out), checked chunk by chunk against the full graph (`check_streaming`).
+`seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`), for LSTM and
+transformer models `model.int8.onnx`, and for a model that can stream
+(`seqops.model.streaming`) the step graph `model_step.onnx` (a chunk and the recurrent state
+in, the chunk's per-step outputs and the new state out), checked chunk by chunk against the
+full graph (`check_streaming`).
 Raises ExportError when ONNX Runtime disagrees with PyTorch beyond
 `export.parity_atol + export.parity_rtol * |output|` (or on any classifier decision), at every
 checked (batch, time) shape,
@@ -298,8 +299,10 @@ def check_parity(
 
 
 def quantize_int8(cell: str, fp32_path: Path, int8_path: Path) -> str | None:
-    """Dynamic int8 quantization of an LSTM model; returns why not when unsupported."""
-    if cell != "lstm":
+    """Dynamic int8 quantization of an LSTM or transformer model (`QUANTIZED_OPS`); returns
+    why not when unsupported."""
+    op = contract.QUANTIZED_OPS.get(cell)
+    if op is None:
         return (
             f"onnxruntime dynamic quantization has no quantized {cell.upper()} kernel "
             f"(it covers LSTM via {contract.QUANTIZED_LSTM_OP}); the model stays fp32"
@@ -310,10 +313,10 @@ def quantize_int8(cell: str, fp32_path: Path, int8_path: Path) -> str | None:
         quantize_dynamic(fp32_path, tmp, weight_type=QuantType.QInt8)
         # Quantization silently leaves an LSTM in float when its weights are not constant
         # initializers; an "int8" model without the op would be a lie.
-        if not contract.has_quantized_lstm(onnx.load(str(tmp))):
+        if not contract.has_op(onnx.load(str(tmp)), op):
             raise ExportError(
-                f"{int8_path}: quantization produced no {contract.QUANTIZED_LSTM_OP} node "
-                "(were the LSTM weights exported as constant initializers?)"
+                f"{int8_path}: quantization produced no {op} node "
+                "(were the weights exported as constant initializers?)"
             )
     return None
 
@@ -491,17 +494,16 @@ def build_bundle(
         )
     served = task.served_checks(net, fp32, processed, tolerance)
     fp32_quality = task.quality(fp32, processed)
+    cell = hparams["network"]["cell"]
     reason = (
-        quantize_int8(hparams["network"]["cell"], fp32_path, int8_path)
-        if cfg.quantize
-        else "disabled by export.quantize"
+        quantize_int8(cell, fp32_path, int8_path) if cfg.quantize else "disabled by export.quantize"
     )
     if reason is None:
         int8_quality = task.quality(Predictor(int8_path, bundle, files), processed)
         drop = int8_quality.value - fp32_quality.value
         int8 = Int8Report(
             available=True,
-            op=contract.QUANTIZED_LSTM_OP,
+            op=contract.QUANTIZED_OPS[cell],
             metric=fp32_quality.metric,
             fp32=fp32_quality.value,
             int8=int8_quality.value,

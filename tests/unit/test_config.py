@@ -32,10 +32,10 @@ def test_wrong_type_names_key_value_and_expectation() -> None:
 
 def test_out_of_range_and_bad_choice() -> None:
     with pytest.raises(ConfigError) as err:
-        parse_config({"model": {"hidden_size": 0, "cell": "transformer"}})
+        parse_config({"model": {"hidden_size": 0, "cell": "mamba"}})
     msg = str(err.value)
     assert "model.hidden_size = 0" in msg and "greater than or equal to 1" in msg
-    assert "model.cell = 'transformer'" in msg and "'lstm', 'gru' or 'rnn'" in msg
+    assert "model.cell = 'mamba'" in msg and "'lstm', 'gru', 'rnn' or 'transformer'" in msg
 
 
 def test_exactly_one_data_source() -> None:
@@ -207,10 +207,10 @@ def test_messages_quote_user_values_cut_to_a_bounded_length() -> None:
 
 def test_a_bad_value_names_its_line_unless_an_override_set_it(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text("seed: 1\nmodel:\n  hidden_size: 8\n  cell: transformer\n")
+    params.write_text("seed: 1\nmodel:\n  hidden_size: 8\n  cell: mamba\n")
     with pytest.raises(ConfigError) as err:
         load_config(params)
-    assert f"invalid configuration in {params}: line 4: model.cell = 'transformer'" in str(
+    assert f"invalid configuration in {params}: line 4: model.cell = 'mamba'" in str(
         err.value
     )
     with pytest.raises(ConfigError) as err:

@@ -1,4 +1,5 @@
-"""SequenceNet: input encoder → recurrent cell → masked pooling → head, as a plain nn.Module.
+"""SequenceNet: input encoder → recurrent cell or transformer → masked pooling → head, as a
+plain nn.Module.
 
 Padding never changes a sequence's output. The forward direction is causal, so steps after a
 sequence's end cannot reach its real steps; the backward direction runs the same causal cell
@@ -34,6 +35,18 @@ the word id, columns 1..W its character ids, which is how the ONNX graph keeps i
 features reads column 0 only. With `crf=True` the network also holds a linear-chain
 CRF (`seqops.model.crf`) whose transition scores the tagging objective trains and the
 exported graph outputs; the network's own output stays the per-step emission scores.
+
+`cell="transformer"` replaces the recurrent cells by `num_layers` pre-norm transformer
+encoder layers (`seqops.model.transformer`) of width `hidden_size` and `heads` attention
+heads, with sinusoidal positions; input encoders, pooling and heads are the same (token
+embeddings of another size are projected to `hidden_size`). Attention never reads a padded
+key, so padding never changes a real step's output. The causal rule: with
+`bidirectional=False` the attention is causal (step t reads steps 0..t, as a forward
+recurrent cell does), which is what a language model or a unidirectional tagger needs; with
+`bidirectional=True` every step reads the whole sequence. The output width is `hidden_size`
+either way. Weight-drop (`recurrent_dropout`) and `locked_dropout` act on recurrent cells
+and are refused; `forward_with_state` carries no state (each window is read alone), and a
+transformer does not stream (`seqops.model.streaming`).
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from torch import nn
 from seqops.config import ModelConfig
 from seqops.model.crf import LinearChainCRF
 from seqops.model.kernels import RandomKernels
+from seqops.model.transformer import TransformerEncoder
 
 #: Architecture defaults come from the config's fields (the one place they are declared).
 _DEFAULT = ModelConfig()
@@ -56,6 +70,7 @@ ARCHITECTURE = (
     "cell",
     "hidden_size",
     "num_layers",
+    "heads",
     "bidirectional",
     "dropout",
     "recurrent_dropout",
@@ -78,6 +93,8 @@ def architecture(model: ModelConfig, longest: int = 0) -> dict[str, object]:
 
 
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+#: The cell that is not recurrent (see the module docstring).
+TRANSFORMER = "transformer"
 
 #: A unidirectional network's recurrent state between calls: `(h, c)` for an LSTM, `(h,)` for
 #: a GRU or RNN, each `(num_layers, B, H)` (`SequenceNet.forward_with_state`).
@@ -142,6 +159,7 @@ class SequenceNet(nn.Module):
         cell: str = _DEFAULT.cell,
         hidden_size: int = _DEFAULT.hidden_size,
         num_layers: int = _DEFAULT.num_layers,
+        heads: int = _DEFAULT.heads,
         bidirectional: bool = _DEFAULT.bidirectional,
         dropout: float = _DEFAULT.dropout,
         recurrent_dropout: float = _DEFAULT.recurrent_dropout,
@@ -167,8 +185,13 @@ class SequenceNet(nn.Module):
         kernel_seed: int = 0,
     ) -> None:
         super().__init__()
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        if cell not in _CELLS and cell != TRANSFORMER:
+            raise ValueError(f"cell must be one of {sorted([*_CELLS, TRANSFORMER])}, got {cell!r}")
+        if cell == TRANSFORMER and (recurrent_dropout or locked_dropout):
+            raise ValueError(
+                "recurrent_dropout and locked_dropout act on recurrent cells: a transformer "
+                "has none (set them to 0 and false)"
+            )
         if pooling not in ("last", "mean", "max", "attention"):
             raise ValueError(f"unknown pooling {pooling!r}")
         if encoder not in ("linear", "conv"):
@@ -193,12 +216,15 @@ class SequenceNet(nn.Module):
             )
         self.pooling = pooling
         self.bidirectional = bidirectional
+        self.transformer: TransformerEncoder | None = None
         self.hidden_size = hidden_size
         self.vocab_size = vocab_size
         if not 0.0 <= word_dropout < 1.0 or (word_dropout and not vocab_size):
             raise ValueError(f"word_dropout needs token input and 0 <= p < 1, got {word_dropout}")
         self.word_dropout = word_dropout
-        directions = 2 if bidirectional else 1
+        # A transformer reads both ways in one stream of width hidden_size.
+        directions = 2 if bidirectional and cell != TRANSFORMER else 1
+        self.directions = directions
         # Input encoder: token ids through an embedding whose padding row stays zero, or
         # float features through a linear layer.
         self.embedding = (
@@ -238,16 +264,25 @@ class SequenceNet(nn.Module):
         first = embedding_dim if vocab_size else hidden_size
         if self.characters is not None:
             first += char_filters
-        rnn = _CELLS[cell]
+        # Token embeddings (with character features) of another width than the transformer's.
+        self.projection = (
+            nn.Linear(first, hidden_size) if cell == TRANSFORMER and first != hidden_size else None
+        )
+        if cell == TRANSFORMER:
+            self.transformer = TransformerEncoder(
+                hidden_size, heads, num_layers, dropout, causal=not bidirectional
+            )
+        rnn = _CELLS.get(cell, nn.LSTM)
+        recurrent = 0 if cell == TRANSFORMER else num_layers
         # One single-layer, single-direction cell per (layer, direction): stacking by hand
         # lets the backward direction reverse within each length (see module docstring).
         self.forward_cells = nn.ModuleList(
             rnn(first if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
-            for i in range(num_layers)
+            for i in range(recurrent)
         )
         self.backward_cells = nn.ModuleList(
             rnn(first if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
-            for i in range(num_layers if bidirectional else 0)
+            for i in range(recurrent if bidirectional else 0)
         )
         self.dropout = nn.Dropout(dropout)
         # Plain attributes, not modules: a model without them has today's state_dict.
@@ -338,6 +373,10 @@ class SequenceNet(nn.Module):
         time axis's last step (empty without `keep_state`, or for a bidirectional network)."""
         h = self.embed(x, lengths, chars)
         lengths = self.encoded_lengths(lengths)
+        if self.transformer is not None:
+            if self.projection is not None:
+                h = self.projection(h)  # (B, T, H)
+            return self.transformer(h, lengths), ()  # (B, T, H)
         finals: list[tuple[torch.Tensor, ...]] = []
         for i, forward_cell in enumerate(self.forward_cells):
             if i > 0:
@@ -392,7 +431,7 @@ class SequenceNet(nn.Module):
         if self.pooling == "last":
             last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h.shape[-1])
             at_end = torch.gather(h, 1, last).squeeze(1)  # (B, D)
-            if not self.bidirectional:
+            if self.directions == 1:
                 return at_end
             # The backward direction has read the whole sequence by step 0.
             return torch.cat([at_end[:, : self.hidden_size], h[:, 0, self.hidden_size :]], dim=-1)
@@ -440,7 +479,8 @@ class SequenceNet(nn.Module):
         and the state after the time axis's last step: a language model trained with
         truncated BPTT carries it from one window to the next. Pass windows without padding
         (every length T) when carrying the state on. Kept apart from `forward`, whose
-        signature the ONNX exporter reads: the exported graph's inputs stay `x`, `lengths`."""
+        signature the ONNX exporter reads: the exported graph's inputs stay `x`, `lengths`.
+        A (causal) transformer carries no state: it returns `()` and reads each window alone."""
         if not self.per_step or self.bidirectional or self.stride != 1:
             raise ValueError(
                 "a recurrent state is carried by unidirectional per-step networks only"

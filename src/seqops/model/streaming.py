@@ -23,6 +23,8 @@ LSTM `c`, `(layers, B, H)`, then what the pooling needs to go on (`onnx_contract
   is the attention-pooled vector, exactly, whatever `m` is.
 
 What cannot stream, and why (`streaming_reason`):
+- a transformer: step t attends to every earlier step, so its state is the keys and values of
+  all the steps so far (growing with the stream), not a fixed-size state a step graph carries;
 - a bidirectional cell: the backward direction starts at the sequence's last step;
 - a convolutional input encoder: each encoder step reads the next `kernel - 1` input steps
   (and a stride > 1 shortens time), so a step's input is not known when it arrives;
@@ -55,6 +57,11 @@ def streaming_reason(net: nn.Module) -> str | None:
         return (
             f"{type(net).__name__}: only a single SequenceNet streams (an ensemble would carry "
             "each member's state side by side, not built)"
+        )
+    if net.transformer is not None:
+        return (
+            "transformer: each step attends to every earlier step, so the state would be the "
+            "keys and values of the whole stream so far (growing), not a fixed-size state"
         )
     if net.bidirectional:
         return "bidirectional: the backward pass needs the whole sequence"

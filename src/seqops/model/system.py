@@ -62,7 +62,7 @@ class LitSequenceModel(pl.LightningModule):
         the window's edge). Returns the mean loss over the real targets and their count."""
         tokens, reset, targets = batch
         state = self._streams[split]
-        if state is not None:
+        if state:  # None, or () from a transformer (no state)
             keep = (~reset).to(state[0].dtype).view(1, -1, 1)  # (1, B, 1): batch on dim 1
             state = tuple(s * keep for s in state)
         lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.int64)

@@ -34,7 +34,7 @@ from seqops.errors import ConfigError, SeqopsError
 from seqops.layout import Layout
 from seqops.tuning import rounds
 from seqops.tuning import study as studies
-from seqops.tuning.study import Job
+from seqops.tuning.study import Job, dotted_params
 
 
 def setup_worker(job: Job) -> None:
@@ -98,7 +98,7 @@ def best_params(cfg: Config, study: optuna.Study) -> dict[str, Any]:
     """The best trial's value for every searched path (base values when nothing completed)."""
     flat = cfg.to_flat_dict()
     best = {path: flat[path] for path in cfg.tune.space}
-    best.update(study.best_params)
+    best.update(dotted_params(study.best_params))
     return best
 
 

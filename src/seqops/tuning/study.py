@@ -77,16 +77,43 @@ def trial_base(cfg: Config) -> Config:
 def suggest(
     trial: optuna.Trial, space: dict[str, IntRange | FloatRange | Choice]
 ) -> dict[str, Any]:
-    """Sample one value per dotted path of the search space."""
+    """Sample one value per dotted path of the search space.
+
+    A choice with conditional dimensions (`Choice.when`) is drawn first; the dimensions of
+    the drawn choice's branch are then sampled in place of the top-level ones of the same
+    path, under their own Optuna names (`branch_name`), so a path's distribution never
+    differs between trials. A space without `when` samples exactly as it always has."""
     params: dict[str, Any] = {}
+    branch: dict[str, tuple[str, IntRange | FloatRange | Choice]] = {}
     for path, dim in space.items():
-        if isinstance(dim, Choice):
-            params[path] = trial.suggest_categorical(path, dim.choices)
-        elif isinstance(dim, IntRange):
-            params[path] = trial.suggest_int(path, dim.low, dim.high, step=dim.step, log=dim.log)
-        else:
-            params[path] = trial.suggest_float(path, dim.low, dim.high, step=dim.step, log=dim.log)
+        if isinstance(dim, Choice) and dim.when:
+            params[path] = _suggest_one(trial, path, dim)
+            for sub, sub_dim in dim.when.get(str(params[path]), {}).items():
+                branch[sub] = (branch_name(path, params[path], sub), sub_dim)
+    for path, dim in space.items():
+        if path not in params and path not in branch:
+            params[path] = _suggest_one(trial, path, dim)
+    for path, (name, dim) in branch.items():
+        params[path] = _suggest_one(trial, name, dim)
     return params
+
+
+def branch_name(path: str, choice: object, sub: str) -> str:
+    """The Optuna name of the conditional dimension `sub` sampled when `path` drew `choice`."""
+    return f"{path}={choice}/{sub}"
+
+
+def dotted_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's Optuna params as dotted config paths (a branch's own names resolved)."""
+    return {name.rpartition("/")[2]: value for name, value in params.items()}
+
+
+def _suggest_one(trial: optuna.Trial, name: str, dim: IntRange | FloatRange | Choice) -> Any:
+    if isinstance(dim, Choice):
+        return trial.suggest_categorical(name, dim.choices)
+    if isinstance(dim, IntRange):
+        return trial.suggest_int(name, dim.low, dim.high, step=dim.step, log=dim.log)
+    return trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
 
 
 def single_device_note(cfg: Config) -> str | None:

@@ -53,7 +53,7 @@ _PRUNER_RULE = {
 def trial_config(cfg: Config, params: dict[str, Any]) -> Config:
     """The capped base config with the sampled dotted paths replaced, validated again."""
     raw = trial_base(cfg).model_dump(mode="json")
-    return parse_config(apply_overrides(raw, params), "trial params")
+    return parse_config(apply_overrides(raw, params), "trial params", check_space=False)
 
 
 def best_value(history: list[dict[str, float]], metric: str, direction: str) -> float:

@@ -38,8 +38,8 @@ def _space(**dims: dict[str, Any]) -> dict[str, Any]:
             "log=true needs low > 0",
         ),
         (
-            {"model.cell": {"type": "categorical", "choices": ["lstm", "transformer"]}},
-            "tune.space.model.cell: 'transformer' is not a valid model.cell",
+            {"model.cell": {"type": "categorical", "choices": ["lstm", "mamba"]}},
+            "tune.space.model.cell: 'mamba' is not a valid model.cell",
         ),
         (
             {"model.dropout": {"type": "float", "low": 0.1, "high": 1.5}},

@@ -67,7 +67,7 @@ def token_nll(net: SequenceNet, documents: list[np.ndarray]) -> list[np.ndarray]
     state = None
     for k, window in enumerate(batches):
         tokens = torch.from_numpy(window.inputs)
-        if state is not None:
+        if state:  # None, or () from a transformer (no state)
             keep = (~torch.from_numpy(window.reset)).to(state[0].dtype).view(1, -1, 1)
             state = tuple(s * keep for s in state)
         lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.int64)

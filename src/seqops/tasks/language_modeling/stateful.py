@@ -58,8 +58,8 @@ class NetworkStream(nn.Module):
 
 def reset_rows(state: RecurrentState | None, reset: torch.Tensor) -> RecurrentState | None:
     """`state` with the rows where `reset` `(B,)` is True zeroed (None stays None: zeros)."""
-    if state is None:
-        return None
+    if not state:  # None, or () from a transformer (no state)
+        return state
     keep = (~reset).to(state[0].dtype).view(1, -1, 1)  # (1, B, 1): batch on dim 1
     return tuple(s * keep for s in state)
 
