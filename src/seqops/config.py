@@ -152,6 +152,21 @@ class ForecastConfig(_Section):
     gaps: Literal["error", "interpolate"] = "error"
     """A missing step or value: stop naming it, or fill it by linear interpolation in time
     (reported in `reports/data.json`)."""
+    interval_level: float = 0.9
+    """Nominal coverage of the forecast intervals, strictly between 0 and 1: split-conformal,
+    per step ahead, calibrated on the validation windows at evaluate (no retraining; the
+    point forecast is unchanged). Evaluate reports their test coverage, width and interval
+    score; the bundle carries the half-widths, so served forecasts come with bounds."""
+
+    @field_validator("interval_level")
+    @classmethod
+    def _a_level(cls, value: float) -> float:
+        if not 0.0 < value < 1.0:
+            raise ValueError(
+                f"data.forecast.interval_level = {quote(value)}: expected a coverage level "
+                "strictly between 0 and 1 (0.9 for 90 % intervals)"
+            )
+        return value
 
 
 class DataConfig(_Section):
@@ -695,6 +710,10 @@ class ReleaseConfig(_Section):
     """Significance level of the check that the model is not significantly worse than its
     classical baseline(s) on the same test examples (the task's paired test: McNemar for
     classifiers, Diebold-Mariano for errors); null turns the check off."""
+    interval_coverage_tolerance: float | None = Field(None, gt=0.0, lt=1.0)
+    """Forecasting: the test coverage of the forecast intervals must lie within this distance
+    of their nominal level (`data.forecast.interval_level`), e.g. 0.05 for 90 % ± 5 points;
+    null (the default) leaves coverage out of the gate."""
 
     @field_validator("model_name")
     @classmethod
@@ -878,6 +897,18 @@ class Config(_Section):
                     f"{where} = {quote(metric)} does not fit data.task = {self.data.task!r} "
                     f"(use one of {sorted(allowed)}{', or loss' if loss_ok else ''})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _intervals_fit_task(self) -> Config:
+        from seqops.tasks import get_task
+
+        tolerance = self.release.interval_coverage_tolerance
+        if tolerance is not None and not get_task(self.data.task).intervals:
+            raise ValueError(
+                f"release.interval_coverage_tolerance = {tolerance} does not fit data.task = "
+                f"{self.data.task!r} (only forecasting reports interval coverage): set it to null"
+            )
         return self
 
     def to_flat_dict(self, sections: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -3,6 +3,8 @@
     test = forecast_test(processed, meta)     # seqops.tasks.forecasting: what prepare wrote
     errors = forecast_errors(test.actual(), forecast, test.mase_scale())
     baselines = test.baselines()        # seasonal naive and Holt-Winters, (N, H, K) each
+    bands = test.baseline_bands(0.9)    # the same forecasts with 90 % lower / upper bounds
+    found = interval_errors(test.actual(), lower, upper, level=0.9)   # coverage, width, score
 
 Arrays are `(N, H, K)`: N forecast origins, H steps ahead, K target series, in the series'
 own units. A baseline at origin o sees only `values[:o]`, exactly like the model.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +51,44 @@ def forecast_errors(
     }
 
 
+#: Interval metrics beside the point errors (`test` and each baseline in reports/metrics.json).
+INTERVAL_METRICS = ("interval_coverage", "interval_width", "interval_score")
+#: Sample paths per origin and target behind Holt-Winters' simulated prediction intervals.
+SIMULATIONS = 1000
+
+
+@dataclass(frozen=True)
+class Band:
+    """A forecast with its interval, each `(N, H, K)` in the series' units."""
+
+    point: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def interval_errors(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float
+) -> dict[str, float]:
+    """Coverage (share of actual values inside their bounds), mean width and mean interval
+    score (Gneiting-Raftery, at `level`) over every step."""
+    from seqops.stats import interval_score
+
+    inside = (actual >= lower) & (actual <= upper)
+    return {
+        "interval_coverage": float(inside.mean()),
+        "interval_width": float((upper - lower).mean()),
+        "interval_score": float(interval_score(actual, lower, upper, level).mean()),
+    }
+
+
+def conformal_half_width(actual: np.ndarray, forecast: np.ndarray, level: float) -> np.ndarray:
+    """`(H, K)` split-conformal half-widths from calibration forecasts `(n, H, K)`: per step
+    ahead and target, the conformal quantile of the absolute residuals."""
+    from seqops.stats import conformal_quantile
+
+    return conformal_quantile(np.abs(actual - forecast), level)
+
+
 def seasonal_naive(values: np.ndarray, origins: list[int], horizon: int, season: int) -> np.ndarray:
     """Each step repeats the value one (or more) seasons before it: `(N, H, K)`."""
     out = []
@@ -58,27 +99,59 @@ def seasonal_naive(values: np.ndarray, origins: list[int], horizon: int, season:
     return np.stack(out)
 
 
+def _fit_holt_winters(history: np.ndarray, season: int) -> Any:
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    seasonal = "add" if season > 1 and len(history) >= 2 * season else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on short histories
+        return ExponentialSmoothing(
+            history,
+            trend="add",
+            seasonal=seasonal,
+            seasonal_periods=season if seasonal else None,
+            initialization_method="estimated",
+        ).fit()
+
+
 def holt_winters(values: np.ndarray, origins: list[int], horizon: int, season: int) -> np.ndarray:
     """statsmodels ExponentialSmoothing (additive trend and season; no season when the
     history is shorter than two seasons), fitted per origin and target: `(N, H, K)`."""
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
-
     out = np.empty((len(origins), horizon, values.shape[1]))
     for i, o in enumerate(origins):
         for k in range(values.shape[1]):
-            history = values[:o, k]
-            seasonal = "add" if season > 1 and len(history) >= 2 * season else None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # convergence chatter on short histories
-                fitted = ExponentialSmoothing(
-                    history,
-                    trend="add",
-                    seasonal=seasonal,
-                    seasonal_periods=season if seasonal else None,
-                    initialization_method="estimated",
-                ).fit()
-            out[i, :, k] = fitted.forecast(horizon)
+            out[i, :, k] = _fit_holt_winters(values[:o, k], season).forecast(horizon)
     return out
+
+
+def holt_winters_band(
+    values: np.ndarray, origins: list[int], horizon: int, season: int, level: float, seed: int = 0
+) -> Band:
+    """`holt_winters`' forecasts with its own prediction intervals: the central `level`
+    quantiles of `SIMULATIONS` sample paths from each fitted model (additive Gaussian errors
+    at the fit's residual variance; statsmodels' `simulate`, seeded), the usual way to get
+    intervals from a Holt-Winters fit. The point forecasts are `holt_winters`' own."""
+    shape = (len(origins), horizon, values.shape[1])
+    point, lower, upper = np.empty(shape), np.empty(shape), np.empty(shape)
+    tail = (1.0 - level) / 2
+    rng = np.random.default_rng(seed)
+    for i, o in enumerate(origins):
+        for k in range(values.shape[1]):
+            fitted = _fit_holt_winters(values[:o, k], season)
+            point[i, :, k] = fitted.forecast(horizon)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                paths = np.asarray(
+                    fitted.simulate(
+                        horizon,
+                        anchor="end",
+                        repetitions=SIMULATIONS,
+                        error="add",
+                        random_state=int(rng.integers(2**31)),
+                    )
+                ).reshape(horizon, SIMULATIONS)
+            lower[i, :, k], upper[i, :, k] = np.quantile(paths, [tail, 1.0 - tail], axis=1)
+    return Band(point, lower, upper)
 
 
 @dataclass(frozen=True)
@@ -115,6 +188,41 @@ class ForecastTest:
         return {
             "seasonal_naive": seasonal_naive(self.targets, self.origins, h, season),
             "holt_winters": holt_winters(self.targets, self.origins, h, season),
+        }
+
+    def calibration_origins(self) -> list[int]:
+        """Origins of the validation windows (targets inside the validation block, before the
+        first test step): what the conformal intervals are calibrated on."""
+        end = self.origins[0] - self.spec.horizon + 1
+        return list(range(self.val_start, end))
+
+    def actual_at(self, origins: list[int]) -> np.ndarray:
+        """`(N, H, K)` observed target values after each of `origins`."""
+        h = self.spec.horizon
+        return np.stack([self.targets[o : o + h] for o in origins])
+
+    def baseline_bands(self, level: float) -> dict[str, Band]:
+        """`baselines()` with intervals at `level`: seasonal naive with split-conformal
+        half-widths from its own residuals on the validation windows (the model's method, so
+        the two differ only by their point forecasts), Holt-Winters with its simulated
+        prediction intervals (`holt_winters_band`)."""
+        h, season = self.spec.horizon, self.spec.season_length
+        back = season * ((h - 1) // season + 1)  # the furthest step seasonal naive reads
+        calibration = [o for o in self.calibration_origins() if o >= back]
+        naive = seasonal_naive(self.targets, self.origins, h, season)
+        # No validation window reaches a season back (a long season): no bounds (NaN).
+        half = (
+            conformal_half_width(
+                self.actual_at(calibration),
+                seasonal_naive(self.targets, calibration, h, season),
+                level,
+            )
+            if calibration
+            else np.full(naive.shape[1:], np.nan)
+        )
+        return {
+            "seasonal_naive": Band(naive, naive - half, naive + half),
+            "holt_winters": holt_winters_band(self.targets, self.origins, h, season, level),
         }
 
     def history_frame(self, id_column: str, time_column: str) -> pd.DataFrame:

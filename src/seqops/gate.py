@@ -14,6 +14,8 @@ The checks (see docs/architecture.md, "Release"):
   better on test, significant or not, its detail opens with `baseline_sentences`, which the
   evaluate and release stages print and the model card shows too;
 - the task's own checks (`Task.extra_checks`, e.g. beating seasonal naive's RMSE);
+- interval coverage (only when `release.interval_coverage_tolerance` is set): the forecast
+  intervals' test coverage within that distance of their nominal level;
 - no regression: candidate and champion, both served from their registered ONNX bundles,
   scored per example on the same raw test inputs and compared with the task's paired test
   (`Task.scorer`: McNemar for classifiers, Diebold-Mariano for errors) at `release.alpha`;
@@ -96,7 +98,35 @@ def gate(
     ]
     if baseline is not None:
         checks.append(baseline)
+    if cfg.interval_coverage_tolerance is not None:
+        checks.append(coverage_check(metrics, cfg.interval_coverage_tolerance))
     return [*checks, *get_task(metrics.task).extra_checks(metrics), regression]
+
+
+def coverage_check(metrics: MetricsReport, tolerance: float) -> Check:
+    """The forecast intervals' test coverage must lie within `tolerance` of their nominal
+    level (`interval_coverage` and `interval_level` of the report's `test`); a report
+    without them fails, saying so."""
+    coverage, level = metrics.test.get("interval_coverage"), metrics.test.get("interval_level")
+    name = "interval_coverage"
+    if coverage is None or level is None:
+        return Check(
+            name,
+            None,
+            tolerance,
+            False,
+            "release.interval_coverage_tolerance is set but reports/metrics.json has no test "
+            "interval_coverage (re-run `seqops evaluate`; only forecasting reports intervals)",
+        )
+    gap = abs(float(coverage) - float(level))
+    passed = at_most(gap, tolerance)
+    verdict = "within" if passed else "outside"
+    detail = (
+        f"test coverage {float(coverage):.1%} of the {float(level):.0%} intervals is "
+        f"{gap * 100:.1f} points from nominal, {verdict} the tolerance of "
+        f"{tolerance * 100:g} points (release.interval_coverage_tolerance)"
+    )
+    return Check(name, float(coverage), f"{float(level):g} ± {tolerance:g}", passed, detail)
 
 
 def paired_baselines(metrics: MetricsReport, predictions: Path) -> PairedScores | None:

@@ -45,6 +45,7 @@ from seqops.contracts import (
     DataMeta,
     ExportReport,
     Int8Report,
+    MetricsReport,
     OnnxIO,
     Parity,
     StreamingReport,
@@ -404,7 +405,12 @@ def publish_bundle(staging: Path, models: Path) -> None:
 
 
 def export_bundle(
-    checkpoint: Path, processed: Path, models: Path, cfg: ExportConfig, data: DataConfig
+    checkpoint: Path,
+    processed: Path,
+    models: Path,
+    cfg: ExportConfig,
+    data: DataConfig,
+    metrics: MetricsReport | None = None,
 ) -> tuple[ExportReport, pd.DataFrame]:
     """Build the bundle in a staging directory inside `models`, check it, then move it into
     `models` (`publish_bundle`): all or nothing. Returns the export report (raises on failed
@@ -415,7 +421,7 @@ def export_bundle(
     outputs.remove(*models.glob(f"{STAGING_PREFIX}*"))
     staging = outputs.make_temp_dir(models, STAGING_PREFIX)
     try:
-        report, example = build_bundle(checkpoint, processed, staging, cfg, data)
+        report, example = build_bundle(checkpoint, processed, staging, cfg, data, metrics)
         outputs.kill_point("checked")
         publish_bundle(staging, models)
     finally:
@@ -424,14 +430,23 @@ def export_bundle(
 
 
 def build_bundle(
-    checkpoint: Path, processed: Path, directory: Path, cfg: ExportConfig, data: DataConfig
+    checkpoint: Path,
+    processed: Path,
+    directory: Path,
+    cfg: ExportConfig,
+    data: DataConfig,
+    metrics: MetricsReport | None = None,
 ) -> tuple[ExportReport, pd.DataFrame]:
     """Write and check the bundle in `directory` (an empty staging directory): graph
     contract, parity, the task's served path, int8, then the files' digests, and the sealed
-    bundle loaded back as `seqops predict` loads it."""
+    bundle loaded back as `seqops predict` loads it. `metrics` (evaluate's report) adds what
+    evaluate calibrated to the bundle's metadata (`Task.calibrated_meta`: forecast intervals),
+    so the integrity record covers it like the rest of `preprocessing.json`."""
     net, hparams = load_network(checkpoint)
     meta = read_meta(processed / contract.PREPROCESSING_FILE)
     task = get_task(meta.task)
+    if metrics is not None:
+        meta = task.calibrated_meta(meta, metrics)
     test = SequenceSet.load(processed / split_file("test"))
 
     extra = crf_outputs(net)

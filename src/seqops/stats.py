@@ -6,6 +6,8 @@ them).
     test = diebold_mariano(candidate_errors, champion_errors)                # numeric errors
     scores = PairedScores("correct", model, {"minirocket": baseline})        # vs baselines
     low, high = bootstrap_rmse(errors)                                       # 95 % interval
+    half = conformal_quantile(abs_residuals, level=0.9)                      # split conformal
+    score = interval_score(actual, lower, upper, level=0.9)                  # Winkler score
 
 Every bootstrap is a percentile bootstrap of `BOOTSTRAP` resamples from a seeded generator, so
 an interval is the same on every run.
@@ -138,6 +140,38 @@ class PairedScores:
             f"RMSE {model_rmse:.4g} vs {name} {baseline_rmse:.4g} on {test.n} points "
             f"(Diebold-Mariano one-sided p={test.p_value:.3g})",
         )
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
+    """Split-conformal threshold of nonconformity `scores` `(n, ...)` along axis 0: their
+    ⌈(n + 1)·level⌉-th smallest, the (1 + 1/n)·level empirical quantile. An interval of this
+    half-width around a new point forecast covers with probability at least `level` when the
+    new score and the n calibration scores are exchangeable (Vovk et al. 2005; Lei et al.
+    2018). With fewer than level / (1 - level) scores that order statistic does not exist (the
+    exact interval is unbounded); the largest score is used, and the guarantee is lost."""
+    n = scores.shape[0]
+    if n == 0:
+        raise ValueError("no calibration scores")
+    rank = min(math.ceil((n + 1) * level), n)
+    return np.sort(scores, axis=0)[rank - 1]
+
+
+def conformal_is_exact(n: int, level: float) -> bool:
+    """Whether n calibration scores suffice for a finite split-conformal interval at `level`."""
+    return math.ceil((n + 1) * level) <= n
+
+
+def interval_score(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float
+) -> np.ndarray:
+    """Gneiting and Raftery's (2007) interval score (Winkler's) of central `level` intervals,
+    elementwise: the width, plus 2/alpha times how far the actual value falls outside
+    (alpha = 1 - level). Lower is better; a proper score, so it rewards neither too narrow nor
+    too wide bounds."""
+    alpha = 1.0 - level
+    below = np.maximum(lower - actual, 0.0)
+    above = np.maximum(actual - upper, 0.0)
+    return (upper - lower) + (2.0 / alpha) * (below + above)
 
 
 def bootstrap_rmse(errors: np.ndarray, seed: int = 0) -> tuple[float, float]:

@@ -118,6 +118,27 @@ RMSE = {"metric": "test/rmse", "max_metric": 0.5}
             },
             "data.forecast.differencing = 'log'",
         ),
+        *(
+            (
+                {
+                    "release": {"metric": "test/rmse", "max_metric": 0.5},
+                    "data": {"forecast": {"interval_level": level}},
+                },
+                f"data.forecast.interval_level = {level}: expected a coverage level strictly "
+                "between 0 and 1",
+            )
+            for level in (1.0, 0.0, 1.5, -0.1)
+        ),
+        (
+            {
+                "release": {
+                    "metric": "test/rmse",
+                    "max_metric": 0.5,
+                    "interval_coverage_tolerance": 1.5,
+                },
+            },
+            "release.interval_coverage_tolerance = 1.5",
+        ),
     ],
 )
 def test_forecasting_config_errors_name_the_key(extra: dict, message: str) -> None:
@@ -126,6 +147,22 @@ def test_forecasting_config_errors_name_the_key(extra: dict, message: str) -> No
     with pytest.raises(ConfigError) as err:
         parse_config(merge(FORECAST, extra))
     assert message in str(err.value)
+
+
+def test_interval_level_defaults_to_90_percent_and_the_tolerance_to_off() -> None:
+    from tests.conftest import merge
+
+    forecast = merge(FORECAST, {"release": RMSE})
+    cfg = parse_config(forecast)
+    assert cfg.data.forecast.interval_level == 0.9
+    assert cfg.release.interval_coverage_tolerance is None
+    tolerant = merge(forecast, {"release": {"interval_coverage_tolerance": 0.05}})
+    assert parse_config(tolerant).release.interval_coverage_tolerance == 0.05
+
+
+def test_a_classification_task_refuses_an_interval_coverage_tolerance() -> None:
+    with pytest.raises(ConfigError, match=r"release\.interval_coverage_tolerance = 0\.05 does not"):
+        parse_config({"release": {"interval_coverage_tolerance": 0.05}})
 
 
 def test_a_classification_task_refuses_a_forecast_metric() -> None:

@@ -1,4 +1,5 @@
-"""Forecast error metrics, the statistical baselines and the paired Diebold-Mariano test."""
+"""Forecast error metrics, the statistical baselines, the paired Diebold-Mariano test and the
+forecast intervals (split conformal, the baselines' own, the interval score, the gate)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import numpy as np
 import pytest
 
 from seqops.forecasting import (
+    conformal_half_width,
     forecast_errors,
     holt_winters,
+    holt_winters_band,
+    interval_errors,
     mase_scale,
     seasonal_naive,
 )
-from seqops.stats import diebold_mariano
+from seqops.stats import conformal_quantile, diebold_mariano, interval_score
 
 
 def test_errors_match_their_definitions() -> None:
@@ -130,3 +134,119 @@ def test_forecast_gate_uses_an_error_ceiling_and_seasonal_naive() -> None:
         "no_regression_vs_champion": True,
     }
     assert not checks(0.4, 0.35)["beats_seasonal_naive"]
+
+
+# -- intervals --------------------------------------------------------------------------------
+
+
+def test_conformal_quantile_is_the_rank_ceil_n_plus_one_times_level() -> None:
+    scores = np.arange(1.0, 20.0)[:, None]  # n = 19: rank ceil(20 * 0.9) = 18
+    assert conformal_quantile(scores, 0.9)[0] == 18.0
+    # Too few scores for a finite interval: the largest one (the guarantee is lost).
+    assert conformal_quantile(np.array([[1.0], [3.0], [2.0]]), 0.9)[0] == 3.0
+
+
+def test_conformal_intervals_cover_fresh_gaussian_noise_at_the_nominal_level() -> None:
+    """A forecast that knows the signal leaves N(0, sigma) residuals: the 90 % half-width is
+    about 1.645 sigma per step, and the interval covers about 90 % of fresh points."""
+    rng = np.random.default_rng(0)
+    sigma = np.array([0.5, 1.0, 2.0])[None, :, None]  # (1, H, 1): noise grows with the step
+    signal = rng.normal(size=(4000, 3, 1))
+    calibration = signal[:2000] + rng.normal(size=(2000, 3, 1)) * sigma
+    half = conformal_half_width(calibration, signal[:2000], 0.9)  # (H, K)
+    np.testing.assert_allclose(half[:, 0], 1.645 * sigma[0, :, 0], rtol=0.06)
+    fresh = signal[2000:] + rng.normal(size=(2000, 3, 1)) * sigma
+    found = interval_errors(fresh, signal[2000:] - half, signal[2000:] + half, 0.9)
+    assert abs(found["interval_coverage"] - 0.9) < 0.015
+    expected_width = 2 * 1.645 * sigma.mean()
+    assert found["interval_width"] == pytest.approx(expected_width, rel=0.06)
+
+
+def test_interval_score_on_a_hand_example() -> None:
+    """Gneiting-Raftery at 80 % (2 / alpha = 10): the width, plus 10 times the miss."""
+    actual = np.array([1.0, 5.0, -2.0])
+    lower, upper = np.zeros(3), np.full(3, 2.0)
+    np.testing.assert_allclose(interval_score(actual, lower, upper, 0.8), [2.0, 32.0, 22.0])
+    found = interval_errors(actual, lower, upper, 0.8)
+    assert found == pytest.approx(
+        {"interval_coverage": 1 / 3, "interval_width": 2.0, "interval_score": 56 / 3}
+    )
+
+
+def test_holt_winters_band_keeps_the_point_forecast_and_brackets_it() -> None:
+    rng = np.random.default_rng(1)
+    t = np.arange(132)
+    values = (10 + 0.05 * t + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.2, t.size))[:, None]
+    band = holt_winters_band(values, [108, 120], horizon=12, season=12, level=0.9)
+    np.testing.assert_array_equal(band.point, holt_winters(values, [108, 120], 12, 12))
+    assert (band.lower < band.point).all() and (band.point < band.upper).all()
+    # The noise is N(0, 0.2): a 90 % interval one step ahead is about 2 * 1.645 * 0.2 wide.
+    assert 0.4 < float((band.upper - band.lower)[:, 0].mean()) < 1.0
+    assert (np.diff((band.upper - band.lower)[0, :, 0]) > -0.05).sum() >= 9  # widens ahead
+
+
+def test_release_gate_checks_interval_coverage_only_when_asked() -> None:
+    from seqops.contracts import MetricsReport
+    from seqops.gate import coverage_check
+
+    def report(coverage: float) -> MetricsReport:
+        test = {"rmse": 0.3, "interval_level": 0.9, "interval_coverage": coverage}
+        return MetricsReport(task="forecasting", test=test)
+
+    assert coverage_check(report(0.8333), 0.1).passed
+    low = coverage_check(report(0.75), 0.05)
+    assert not low.passed and low.value == 0.75
+    assert "test coverage 75.0% of the 90% intervals is 15.0 points from nominal" in low.detail
+    assert "outside the tolerance of 5 points" in low.detail
+    assert not coverage_check(report(1.0), 0.05).passed  # too wide fails as well
+    absent = coverage_check(MetricsReport(task="forecasting", test={"rmse": 0.3}), 0.05)
+    assert not absent.passed and "has no test interval_coverage" in absent.detail
+
+
+def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The task's evaluate on a prepared series: the conformal half-widths come from the
+    validation windows, the test section and each baseline gain coverage, width and score,
+    and the point errors are what they were without intervals."""
+    import pandas as pd
+    import torch
+
+    from seqops.config import DataConfig, ForecastConfig
+    from seqops.forecasting import INTERVAL_METRICS, forecast_errors
+    from seqops.layout import Layout
+    from seqops.model.network import SequenceNet
+    from seqops.stages.prepare import write
+    from seqops.tasks import get_task, read_meta
+    from seqops.tasks.forecasting import ForecastMeta
+
+    t = np.arange(96)
+    y = 10 + 0.1 * t + np.sin(2 * np.pi * t / 12)
+    path = tmp_path / "series.csv"
+    pd.DataFrame({"month": pd.date_range("2000-01-01", periods=96, freq="MS"), "y": y}).to_csv(
+        path, index=False
+    )
+    forecast = ForecastConfig(lookback=12, horizon=3, interval_level=0.8)
+    data = DataConfig(
+        task="forecasting", dataset=None, path=path, time_column="month", forecast=forecast
+    )
+    task = get_task("forecasting")
+    layout = Layout(tmp_path)
+    write(task.prepare(data, seed=0), layout)
+    meta = read_meta(layout.processed_meta)
+    assert isinstance(meta, ForecastMeta)
+    torch.manual_seed(0)
+    net = SequenceNet(1, 1, cell="gru", hidden_size=4, num_layers=1, horizon=3).eval()
+    evaluation = task.evaluate(net, layout.processed, meta, data)
+    m = evaluation.metrics
+    assert m.interval is not None and m.interval.level == 0.8
+    n_val = meta.cuts.test_start - meta.cuts.val_start - 3 + 1
+    assert m.interval.n_calibration == n_val and len(m.interval.half_width) == 3
+    assert list(m.test)[:6] == ["mae", "rmse", "smape", "mase", "n", "n_windows"]
+    assert m.test["interval_level"] == 0.8
+    assert set(INTERVAL_METRICS) <= set(m.test)
+    for name in ("seasonal_naive", "holt_winters"):
+        assert set(INTERVAL_METRICS) <= set((m.baseline or {})[name])
+    ours = forecast_errors(
+        evaluation.actual, evaluation.forecasts["model"], evaluation.test.mase_scale()
+    )
+    assert {k: m.test[k] for k in ours} == ours
+    assert "model_lower" in evaluation.plot_csv(24)

@@ -1,33 +1,55 @@
-"""Forecast requests: histories are checked and split by id before any model runs."""
+"""Forecast requests: histories are checked and split by id before any model runs; answers
+carry the calibrated interval bounds the bundle holds."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from seqops import onnx_contract as contract
 from seqops.config import DataConfig
 from seqops.data.windows import ForecastSpec
 from seqops.errors import DataError
+from seqops.model.network import SequenceNet
+from seqops.serving import Predictor
 from seqops.tasks import get_task
-from seqops.tasks.forecasting import ForecastCodec
-from tests.unit.bundles import bundle_of, forecast_meta
+from seqops.tasks.forecasting import ForecastCodec, ForecastInterval, ForecastMeta, ForecastMetrics
+from tests.unit.bundles import bundle_of, forecast_meta, write_bundle
+
+SPEC = ForecastSpec(
+    lookback=4,
+    horizon=3,
+    differencing="first",
+    season_length=12,
+    feature_names=["y", "x"],
+    target_names=["y"],
+    mean=np.zeros(2),
+    std=np.ones(2),
+)
+DATA = DataConfig(task="forecasting", dataset="co2", id_column="id", time_column="t")
+#: Half-widths per step ahead (one target), as evaluate calibrates them.
+HALF = [[0.5], [1.0], [1.5]]
 
 
-def codec(freq: str | None) -> ForecastCodec:
-    """The forecasting task's request codec for a bundle with id column `id`, time `t`."""
-    spec = ForecastSpec(
-        lookback=4,
-        horizon=3,
-        differencing="first",
-        season_length=12,
-        feature_names=["y", "x"],
-        target_names=["y"],
-        mean=np.zeros(2),
-        std=np.ones(2),
+def calibrated(freq: str | None) -> ForecastMeta:
+    """A forecaster's metadata with intervals, as export builds it from evaluate's report."""
+    interval = ForecastInterval(level=0.9, n_calibration=20, half_width=HALF)
+    metrics = ForecastMetrics(
+        task="forecasting", test={"rmse": 1.0}, per_step={"rmse": [1.0]}, interval=interval
     )
-    data = DataConfig(task="forecasting", dataset="co2", id_column="id", time_column="t")
-    bundle = bundle_of(forecast_meta(spec, freq), data)
+    meta = get_task("forecasting").calibrated_meta(forecast_meta(SPEC, freq), metrics)
+    assert isinstance(meta, ForecastMeta)
+    return meta
+
+
+def codec(freq: str | None, meta: ForecastMeta | None = None) -> ForecastCodec:
+    """The forecasting task's request codec for a bundle with id column `id`, time `t`."""
+    bundle = bundle_of(meta or forecast_meta(SPEC, freq), DATA)
     found = get_task(bundle.data.task).codec(bundle, {})
     assert isinstance(found, ForecastCodec)
     return found
@@ -80,3 +102,51 @@ def test_no_id_column_is_one_series_and_timestamps_step_on_the_frequency() -> No
 def test_bad_histories_are_named(frame: pd.DataFrame, message: str) -> None:
     with pytest.raises(DataError, match=message):
         codec(None).inputs(frame, where="request")
+
+
+def test_answers_carry_the_bundles_interval_bounds_beside_each_target() -> None:
+    frame = pd.DataFrame({"id": ["a"] * 5 + ["b"] * 6, "t": [*range(5), *range(6)], "y": 1.0})
+    frame["x"] = 0.0
+    pre = codec(None, calibrated(None))
+
+    def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return np.full((len(x), 3, 1), 0.25, dtype=np.float32)
+
+    out = pre.predict_frame(frame, run, "request")
+    assert list(out.columns) == ["id", "t", "horizon", "y", "y_lower", "y_upper"]
+    half = np.tile(np.ravel(HALF), 2)
+    np.testing.assert_allclose(out["y_upper"] - out["y"], half)
+    np.testing.assert_allclose(out["y"] - out["y_lower"], half)
+    outputs = [c.name for c in pre.signature().outputs.inputs]
+    assert outputs[-3:] == ["y", "y_lower", "y_upper"]
+    # A bundle without intervals (exported before evaluate ran) answers the point only.
+    assert list(codec(None).predict_frame(frame, run, "request").columns)[-1] == "y"
+
+
+def test_interval_half_widths_must_fit_the_horizon_and_targets() -> None:
+    with pytest.raises(ValueError, match=r"interval\.half_width is 2 x 1, not horizon x targets"):
+        ForecastMeta.model_validate(
+            {
+                **forecast_meta(SPEC, None).model_dump(),
+                "interval": {"level": 0.9, "n_calibration": 5, "half_width": [[1.0], [1.0]]},
+            }
+        )
+
+
+def test_bundle_round_trip_serves_the_calibrated_bounds_and_guards_them(tmp_path: Path) -> None:
+    """Exported and loaded as `seqops predict` loads it: lower <= point <= upper with the
+    calibrated widths; a half-width edited after export is refused by the integrity record."""
+    torch.manual_seed(0)
+    net = SequenceNet(2, 1, cell="lstm", hidden_size=4, num_layers=1, horizon=3).eval()
+    models = write_bundle(tmp_path / "models", net, calibrated(None), DATA)
+    frame = pd.DataFrame({"id": "a", "t": range(8), "y": np.arange(8.0), "x": 1.0})
+    out = Predictor.load(models).predict_frame(frame)
+    assert (out["y_lower"] <= out["y"]).all() and (out["y"] <= out["y_upper"]).all()
+    np.testing.assert_allclose(out["y_upper"] - out["y_lower"], 2 * np.ravel(HALF), rtol=1e-12)
+
+    pre = models / contract.PREPROCESSING_FILE
+    raw = json.loads(pre.read_text())
+    raw["data"]["interval"]["half_width"][0][0] = 0.01
+    pre.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match=f"{pre}: sha256 differs"):
+        Predictor.load(models)

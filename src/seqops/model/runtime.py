@@ -13,11 +13,14 @@ as hyperparameters and the `net.*` weights.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqops.layout import PROCESSED_META
 from seqops.tasks import get_task, read_meta
 from seqops.tasks.base import Evaluation
+
+if TYPE_CHECKING:
+    from seqops.config import DataConfig
 
 
 def use_threads(threads: int) -> None:
@@ -64,8 +67,11 @@ def ensemble_averages_probabilities(hparams: dict[str, Any]) -> bool:
     return bool(hparams["objective"]["kind"] == "classification")
 
 
-def evaluate_checkpoint(checkpoint: Path, processed_dir: Path) -> Evaluation:
-    """The task's test evaluation of a checkpoint (what the evaluate stage writes)."""
+def evaluate_checkpoint(
+    checkpoint: Path, processed_dir: Path, data: DataConfig | None = None
+) -> Evaluation:
+    """The task's test evaluation of a checkpoint (what the evaluate stage writes); `data`:
+    the params' `data` section (forecasting's interval level), None for the defaults."""
     meta = read_meta(processed_dir / PROCESSED_META)
     net, _ = load_network(checkpoint)
-    return get_task(meta.task).evaluate(net, processed_dir, meta)
+    return get_task(meta.task).evaluate(net, processed_dir, meta, data)

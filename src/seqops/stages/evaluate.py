@@ -7,7 +7,8 @@ The task (`seqops.tasks`) scores the checkpoint on the test split: `reports/metr
 predictions `reports/predictions.csv` (what the release's paired test and the model card
 read), and its plots in `reports/plots/evaluate/` (one DVC output: each task writes the plots
 that mean something for it). Metrics and images also go to the MLflow run of
-`models/run.json`.
+`models/run.json`. It reads `data` of the params (forecasting: `data.forecast.interval_level`,
+the level its conformal intervals are calibrated at).
 
 Where the task has classical baselines, the headline numbers (`reports/metrics/evaluate.json`,
 what `dvc exp show` shows) carry `beats_baseline`: 1 when the model scores better on test than
@@ -35,11 +36,12 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Me
 
     layout = layout or Layout()
     # fail early on a bad params file, as every stage does
-    use_threads(load_config(params).train.threads)
+    cfg = load_config(params)
+    use_threads(cfg.train.threads)
     numbers = layout.stage_metrics("evaluate")
     tracking.preflight_run(layout.run_file)  # before anything is deleted
     outputs.remove(layout.metrics, layout.predictions, layout.evaluation_plots, numbers)
-    evaluation = evaluate_checkpoint(layout.checkpoint, layout.processed)
+    evaluation = evaluate_checkpoint(layout.checkpoint, layout.processed, cfg.data)
     with tempfile.TemporaryDirectory() as tmp, tracking.resume_run(layout.run_file):
         mlflow.log_metrics(evaluation.logged_metrics())
         outputs.write_text(layout.predictions, evaluation.predictions_csv())

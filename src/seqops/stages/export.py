@@ -144,8 +144,10 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         layout.export_report,
         layout.stage_metrics("export"),
     )
+    # What evaluate calibrated (forecast intervals) travels in the bundle.
+    metrics = read_metrics(layout.metrics) if layout.metrics.is_file() else None
     report, example = export_bundle(
-        layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data
+        layout.checkpoint, layout.processed, layout.models, cfg.export, cfg.data, metrics
     )
     with tracking.resume_run(layout.run_file) as run:
         headline = headline_step(run.info.run_id)

@@ -10,7 +10,7 @@ asks which task it runs. Each method is one seam of the pipeline:
 | train     | `network_args`, `objective`, `init_model`, `loaders`                      |
 | evaluate  | `evaluate` (metrics, predictions, plots)                                  |
 | export    | `output`, `output_shape`, `agreement`, `quality`, `served_checks`,        |
-|           | `request_example`, `bundle_files`                                         |
+|           | `request_example`, `bundle_files`, `calibrated_meta`                      |
 | serving   | `codec` (request rows in, rows out, MLflow signature)                     |
 | release   | `scorer` (per-example scores and the paired test), `extra_checks`,        |
 |           | `paired_scores` (the model against its classical baselines)               |
@@ -370,6 +370,9 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
     augment: ClassVar[dict[str, float] | None] = None
     """`train.augment_*` values for keys params leave out or null; None: the task's labels
     would not survive the changes, so it refuses any but 0."""
+    intervals: ClassVar[bool] = False
+    """Evaluate reports forecast intervals (`interval_coverage` in `test`): the gate's
+    `release.interval_coverage_tolerance` applies."""
     step_decisions: ClassVar[bool] = True
     """A per-step model's codec gets each step's decision (`Predictor.tags`: the argmax, or
     a CRF's Viterbi path); False: the per-step scores themselves (a language model's
@@ -445,7 +448,11 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
     # -- evaluate -------------------------------------------------------------------------
 
     @abstractmethod
-    def evaluate(self, system: SequenceNet, processed: Path, meta: MetaT) -> Evaluation: ...
+    def evaluate(
+        self, system: SequenceNet, processed: Path, meta: MetaT, data: DataConfig | None = None
+    ) -> Evaluation:
+        """Score `system` on the test split; `data` is the `data` section of the params
+        (forecasting reads its interval level; None: the defaults)."""
 
     # -- export ---------------------------------------------------------------------------
 
@@ -482,6 +489,11 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
     def bundle_files(self, meta: MetaT) -> list[str]:
         """Files of `data/processed/` the bundle carries beside the ONNX model."""
         return []
+
+    def calibrated_meta(self, meta: MetaT, metrics: MetricsT) -> MetaT:
+        """The metadata the bundle carries: prepare's, plus what evaluate calibrated on it
+        (forecasting: the interval half-widths of `reports/metrics.json`). Default: as is."""
+        return meta
 
     # -- serving --------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from seqops.tasks.base import (
 if TYPE_CHECKING:
     import torch
 
-    from seqops.config import ModelConfig, TrainConfig
+    from seqops.config import DataConfig, ModelConfig, TrainConfig
     from seqops.data.sequences import SequenceSet
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
@@ -412,7 +412,11 @@ class ClassifierTask(Task[MetaT, ClassReportT, MetricsReport]):
         }
 
     def evaluate(
-        self, system: SequenceNet, processed: Path, meta: MetaT
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: MetaT,
+        data: DataConfig | None = None,
     ) -> ClassificationEvaluation:
         import torch
 

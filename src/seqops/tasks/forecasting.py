@@ -8,9 +8,12 @@ windows (inputs `(lookback, F)`, targets `(horizon, K)`) plus the whole series i
 the loss is taken on integrated levels (`seqops.model.objectives.Forecast`).
 
 Evaluate reports MAE, RMSE, sMAPE and MASE beside the seasonal-naive and Holt-Winters
-baselines; the ONNX output is `forecast` in the model's scaled space, and the predictor turns
-it back into units from the raw history. The release compares candidate and champion by a
-one-sided Diebold-Mariano test and requires beating seasonal naive.
+baselines, and the coverage, width and interval score of split-conformal intervals calibrated
+on the validation windows (`data.forecast.interval_level`; the baselines' own intervals
+beside them). The ONNX output is `forecast` in the model's scaled space, and the predictor
+turns it back into units from the raw history, with `<target>_lower` / `<target>_upper`
+bounds from the half-widths the bundle carries. The release compares candidate and champion
+by a one-sided Diebold-Mariano test and requires beating seasonal naive.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import io
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
 
     from seqops.config import DataConfig, ModelConfig, TrainConfig
     from seqops.data.windows import ForecastSpec
-    from seqops.forecasting import ForecastTest
+    from seqops.forecasting import Band, ForecastTest
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
@@ -68,6 +71,8 @@ FORECAST_DATASETS = ("co2", "airline")
 SERIES_FILE = "series.csv"
 #: Observed steps drawn before the forecast in the forecast plot.
 PLOT_HISTORY = 60
+#: Suffixes of the interval bounds' columns beside each target in served forecasts.
+LOWER, UPPER = "_lower", "_upper"
 
 
 class CutsInfo(Contract):
@@ -101,6 +106,26 @@ class ForecastWindows(Contract):
         return self
 
 
+class ForecastInterval(Contract):
+    """Split-conformal forecast intervals: evaluate calibrates them on the validation windows
+    (`reports/metrics.json`), export puts them in the bundle, serving adds `± half_width`."""
+
+    level: float = Field(gt=0.0, lt=1.0)
+    """Nominal coverage (`data.forecast.interval_level`)."""
+    n_calibration: int = Field(ge=1)
+    """Validation windows the half-widths were calibrated on."""
+    half_width: list[list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]]] = Field(
+        min_length=1
+    )
+    """`(horizon, targets)`: per step ahead and target, in the series' units."""
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> ForecastInterval:
+        if len({len(row) for row in self.half_width}) != 1 or not self.half_width[0]:
+            raise ValueError("half_width must hold one non-empty row per step, all as long")
+        return self
+
+
 class ForecastMeta(DataMeta):
     task: Literal["forecasting"] = "forecasting"
     input: Literal["x"] = "x"
@@ -111,6 +136,9 @@ class ForecastMeta(DataMeta):
     """pandas frequency of timestamps; None when time counts integer steps."""
     cuts: CutsInfo
     series_file: FileName = SERIES_FILE
+    interval: ForecastInterval | None = None
+    """The calibrated intervals, in a bundle only (export copies them from evaluate's report);
+    None in prepare's metadata, and in a bundle exported before evaluate ran."""
 
     @model_validator(mode="after")
     def _windows_fit(self) -> ForecastMeta:
@@ -126,6 +154,13 @@ class ForecastMeta(DataMeta):
             raise ValueError(
                 f"{len(windows.target_names)} forecast.target_names for {self.n_outputs} outputs"
             )
+        if self.interval is not None:
+            shape = (len(self.interval.half_width), len(self.interval.half_width[0]))
+            if shape != (windows.horizon, self.n_outputs):
+                raise ValueError(
+                    f"interval.half_width is {shape[0]} x {shape[1]}, not horizon x targets "
+                    f"({windows.horizon} x {self.n_outputs})"
+                )
         return self
 
     @property
@@ -163,6 +198,9 @@ class ForecastMetrics(MetricsReport):
     task: Literal["forecasting"] = "forecasting"
     per_step: dict[str, list[float]]
     """Errors per step ahead (`rmse`: one per step of the horizon)."""
+    interval: ForecastInterval | None = None
+    """The model's conformal intervals as calibrated (what export puts in the bundle); their
+    test coverage, width and score are in `test`, the baselines' own in `baseline`."""
 
 
 def forecast_test(processed: Path, meta: ForecastMeta) -> ForecastTest:
@@ -189,16 +227,50 @@ def model_forecast(system: Any, spec: ForecastSpec, values: np.ndarray, origins:
     return spec.invert(z, np.stack([spec.tail(values[:o]) for o in origins]))
 
 
+def calibrate(system: Any, test: ForecastTest, level: float) -> ForecastInterval:
+    """Split-conformal half-widths of the model's forecasts at `level`, from its absolute
+    residuals on every validation window (`seqops.forecasting.conformal_half_width`)."""
+    from seqops.forecasting import conformal_half_width
+    from seqops.stats import conformal_is_exact
+
+    origins = test.calibration_origins()
+    forecasts = model_forecast(system, test.spec, test.series.values, origins)
+    half = conformal_half_width(test.actual_at(origins), forecasts, level)
+    if not conformal_is_exact(len(origins), level):
+        print(
+            f"evaluate: {len(origins)} validation windows are too few for a finite "
+            f"{level:.0%} conformal interval (need {level / (1 - level):.0f}); the largest "
+            "validation residual is used and the coverage guarantee does not hold"
+        )
+    return ForecastInterval(level=level, n_calibration=len(origins), half_width=half.tolist())
+
+
 # -- evaluate ---------------------------------------------------------------------------------
 
 
 class ForecastEvaluation(Evaluation):
     """Test forecasts of the model and the baselines, `(N, H, K)` in the series' units."""
 
-    def __init__(self, test: ForecastTest, forecasts: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self,
+        test: ForecastTest,
+        forecasts: dict[str, np.ndarray],
+        interval: ForecastInterval | None = None,
+        bands: dict[str, Band] | None = None,
+    ) -> None:
         self.test = test
         self.forecasts = forecasts
         """`model`, `seasonal_naive`, `holt_winters`."""
+        self.interval = interval
+        """The model's calibrated intervals (None: point forecasts only)."""
+        self.bands = dict(bands or {})
+        """Each forecast with its interval, `model` included when `interval` is set."""
+        if interval is not None:
+            from seqops.forecasting import Band
+
+            half = np.asarray(interval.half_width)[None]  # (1, H, K)
+            model = forecasts["model"]
+            self.bands["model"] = Band(model, model - half, model + half)
         self.metrics = self._metrics()
 
     @cached_property
@@ -206,22 +278,35 @@ class ForecastEvaluation(Evaluation):
         return self.test.actual()
 
     def _metrics(self) -> ForecastMetrics:
-        from seqops.forecasting import forecast_errors
+        from seqops.forecasting import forecast_errors, interval_errors
 
         scale = self.test.mase_scale()
+        level = self.interval.level if self.interval is not None else None
 
         def errors(name: str) -> dict[str, float]:
-            return forecast_errors(self.actual, self.forecasts[name], scale)
+            found = forecast_errors(self.actual, self.forecasts[name], scale)
+            band = self.bands.get(name)
+            if band is None or level is None or np.isnan(band.lower).any():
+                return found
+            return {**found, **interval_errors(self.actual, band.lower, band.upper, level)}
 
-        test = errors("model")
+        from seqops.forecasting import INTERVAL_METRICS
+
+        found = errors("model")
+        test: dict[str, float | int] = {k: v for k, v in found.items() if k not in INTERVAL_METRICS}
+        # The point errors and counts first, as before intervals were reported.
+        test.update({"n": int(self.actual.size), "n_windows": len(self.test.origins)})
+        if level is not None:
+            test.update({"interval_level": level, **{k: found[k] for k in INTERVAL_METRICS}})
         baselines = {name: errors(name) for name in self.forecasts if name != "model"}
         step_rmse = np.sqrt(((self.forecasts["model"] - self.actual) ** 2).mean(axis=(0, 2)))
         return ForecastMetrics(
             task=Forecasting.name,
-            test={**test, "n": int(self.actual.size), "n_windows": len(self.test.origins)},
+            test=test,
             baseline=baselines,
-            skill={f"rmse_vs_{name}": test["rmse"] / b["rmse"] for name, b in baselines.items()},
+            skill={f"rmse_vs_{name}": found["rmse"] / b["rmse"] for name, b in baselines.items()},
             per_step={"rmse": [float(v) for v in step_rmse]},
+            interval=self.interval,
         )
 
     def predictions_csv(self) -> str:
@@ -244,18 +329,24 @@ class ForecastEvaluation(Evaluation):
         return buf.getvalue()
 
     def plot_csv(self, history_steps: int) -> str:
-        """The last `history_steps` observed steps and the last origin's forecasts (DVC plot)."""
+        """The last `history_steps` observed steps and the last origin's forecasts, and the
+        model's interval bounds as `model_lower` / `model_upper` (DVC plot)."""
         times, origin, last = self.test.series.times, self.test.origins[-1], -1
         rows = ["time,series,value"]
         for t in range(max(origin - history_steps, 0), len(times)):
             rows.append(f"{times[t]},actual,{self.test.targets[t, 0]:.6g}")
-        for name, forecast in self.forecasts.items():
+        lines = dict(self.forecasts)
+        band = self.bands.get("model")
+        if band is not None:
+            lines.update({f"model{LOWER}": band.lower, f"model{UPPER}": band.upper})
+        for name, forecast in lines.items():
             for h in range(self.test.spec.horizon):
                 rows.append(f"{times[origin + h]},{name},{forecast[last, h, 0]:.6g}")
         return "\n".join(rows) + "\n"
 
     def plot_png(self, path: Path, history_steps: int) -> None:
-        """History, actuals and every forecast of the last test origin, per target."""
+        """History, actuals and every forecast of the last test origin, per target, with the
+        model's interval as a shaded band."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -274,6 +365,16 @@ class ForecastEvaluation(Evaluation):
             ax.plot(
                 times[o : o + h], self.actual[last, :, k], color="black", ls="--", label="actual"
             )
+            band = self.bands.get("model")
+            if band is not None and self.interval is not None:
+                ax.fill_between(
+                    times[o : o + h],
+                    band.lower[last, :, k],
+                    band.upper[last, :, k],
+                    color="tab:red",
+                    alpha=0.2,
+                    label=f"model {self.interval.level:.0%} interval",
+                )
             styles = {"model": "tab:red", "seasonal_naive": "tab:gray", "holt_winters": "tab:blue"}
             for method, forecast in self.forecasts.items():
                 ax.plot(
@@ -296,22 +397,36 @@ class ForecastEvaluation(Evaluation):
         return [png]
 
     def logged_metrics(self) -> dict[str, float]:
-        from seqops.forecasting import METRICS
+        from seqops.forecasting import INTERVAL_METRICS, METRICS
 
         m = self.metrics
-        logged = {f"test/{k}": float(v) for k, v in m.test.items() if k in METRICS}
+        names = (*METRICS, *INTERVAL_METRICS)
+        logged = {f"test/{k}": float(v) for k, v in m.test.items() if k in names}
         return {**logged, **self.logged_baselines()}
 
     def summary(self) -> str:
         m = self.metrics
         test, baseline = m.test, m.baseline or {}
         naive = baseline["seasonal_naive"]
-        return (
+        said = (
             f"evaluate: test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}, sMAPE "
             f"{test['smape']:.3g} %, MASE {test['mase']:.3g} over {test['n_windows']} window(s); "
             f"seasonal naive RMSE {naive['rmse']:.4g} "
             f"({(m.skill or {})['rmse_vs_seasonal_naive']:.2f}x), Holt-Winters RMSE "
             f"{baseline['holt_winters']['rmse']:.4g}"
+        )
+        if "interval_coverage" not in test:
+            return said
+        return (
+            f"{said}\nevaluate: {test['interval_level']:.0%} conformal interval: test coverage "
+            f"{test['interval_coverage']:.1%}, mean width {test['interval_width']:.4g}, "
+            f"interval score {test['interval_score']:.4g}"
+            + "".join(
+                f"; {name} {b['interval_coverage']:.1%}, {b['interval_width']:.4g}, "
+                f"{b['interval_score']:.4g}"
+                for name, b in baseline.items()
+                if "interval_coverage" in b
+            )
         )
 
 
@@ -324,7 +439,8 @@ class ForecastCodec(Codec[ForecastMeta]):
     Each history must be strictly increasing in time, on the model's frequency with no missing
     step or value, and at least `lookback` (+ the differencing lag) steps long; the model reads
     its last `lookback` steps. The answer is one row per future step: id, time, `horizon`
-    (1..horizon) and each target."""
+    (1..horizon) and each target, followed by `<target>_lower` and `<target>_upper` when the
+    bundle carries calibrated intervals (`ForecastMeta.interval`)."""
 
     def __init__(self, bundle: Bundle[ForecastMeta]) -> None:
         self.bundle = bundle
@@ -409,6 +525,12 @@ class ForecastCodec(Codec[ForecastMeta]):
         out = pd.DataFrame(
             forecasts.reshape(-1, forecasts.shape[-1]), columns=self.spec.target_names
         )
+        interval = b.data.interval
+        if interval is not None:
+            half = np.tile(np.asarray(interval.half_width), (len(ids), 1))  # (N * H, K)
+            for k, name in enumerate(self.spec.target_names):
+                out[f"{name}{LOWER}"] = out[name] - half[:, k]
+                out[f"{name}{UPPER}"] = out[name] + half[:, k]
         out.insert(0, HORIZON_COLUMN, np.tile(np.arange(1, h + 1), len(ids)))
         out.insert(0, b.time_column, [t for last in lasts for t in self.future_times(last)])
         out.insert(0, b.id_column, np.repeat(np.array(ids, dtype=object), h))
@@ -432,6 +554,12 @@ class ForecastCodec(Codec[ForecastMeta]):
             ColSpec(DataType.long, HORIZON_COLUMN),
         ]
         future += [ColSpec(DataType.double, name) for name in self.spec.target_names]
+        if b.data.interval is not None:
+            future += [
+                ColSpec(DataType.double, f"{name}{end}")
+                for name in self.spec.target_names
+                for end in (LOWER, UPPER)
+            ]
         return ModelSignature(Schema(history), Schema(future))
 
 
@@ -449,6 +577,7 @@ class Forecasting(Task[ForecastMeta, ForecastReport, ForecastMetrics]):
     metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse", "smape", "mase"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse"})
     output = contract.FORECAST
+    intervals = True
     reads = ("data.forecast.",)
     ignored = ("data.label_column", "data.test_fraction", "train.label_smoothing")
 
@@ -573,12 +702,29 @@ class Forecasting(Task[ForecastMeta, ForecastReport, ForecastMetrics]):
         }
 
     def evaluate(
-        self, system: SequenceNet, processed: Path, meta: ForecastMeta
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: ForecastMeta,
+        data: DataConfig | None = None,
     ) -> ForecastEvaluation:
-        """Model, seasonal-naive and Holt-Winters forecasts at every test origin."""
+        """Model, seasonal-naive and Holt-Winters forecasts at every test origin, each with its
+        interval at `data.forecast.interval_level`: the model's split-conformal, calibrated on
+        the validation windows (`calibrate`), the baselines' their own (`baseline_bands`)."""
+        from seqops.config import ForecastConfig
+
+        level = (data.forecast if data is not None else ForecastConfig()).interval_level
         test = forecast_test(processed, meta)
         forecasts = model_forecast(system, test.spec, test.series.values, test.origins)
-        return ForecastEvaluation(test, {"model": forecasts, **test.baselines()})
+        bands = test.baseline_bands(level)
+        points = {name: band.point for name, band in bands.items()}
+        interval = calibrate(system, test, level)
+        return ForecastEvaluation(test, {"model": forecasts, **points}, interval, bands)
+
+    def calibrated_meta(self, meta: ForecastMeta, metrics: ForecastMetrics) -> ForecastMeta:
+        """prepare's metadata with the intervals evaluate calibrated (what serving adds)."""
+        interval = None if metrics.interval is None else metrics.interval.model_dump()
+        return ForecastMeta.model_validate({**meta.model_dump(), "interval": interval})
 
     def output_shape(self, meta: ForecastMeta) -> list[str | int]:
         return [contract.BATCH, meta.spec.horizon, meta.n_outputs]
@@ -675,6 +821,30 @@ class Forecasting(Task[ForecastMeta, ForecastReport, ForecastMetrics]):
             f"{test.get('n')} forecast points of {test.get('n_windows')} test window(s); "
             "neighbouring steps are correlated, so it is optimistic). RMSE per step ahead: "
             + ", ".join(f"{v:.3g}" for v in metrics.per_step.get("rmse", [])),
+            *self._card_intervals(metrics),
+        ]
+
+    def _card_intervals(self, metrics: ForecastMetrics) -> list[str]:
+        from seqops.markdown import fmt, table
+
+        test, interval = metrics.test, metrics.interval
+        if interval is None or "interval_coverage" not in test:
+            return []
+        names = ("interval_coverage", "interval_width", "interval_score")
+        rows = [("model (split conformal)", *(fmt(test[m]) for m in names))]
+        rows += [
+            (name, *(fmt(b[m]) for m in names))
+            for name, b in (metrics.baseline or {}).items()
+            if "interval_coverage" in b
+        ]
+        return [
+            "",
+            f"Forecast intervals at {interval.level:.0%}: the model's are split-conformal, "
+            f"calibrated on {interval.n_calibration} validation windows (served as "
+            "`<target>_lower` / `<target>_upper`); seasonal naive's are conformal on the same "
+            "windows, Holt-Winters' simulated from its fit.",
+            "",
+            table(("intervals", "coverage", "mean width", "interval score"), rows),
         ]
 
     def card_use(self, report: ForecastReport) -> str:

@@ -463,7 +463,11 @@ class SequenceRegression(Task[RegressionMeta, RegressionReport, MetricsReport]):
         return {"kind": "regression", "mean": meta.target.mean, "std": meta.target.std}
 
     def evaluate(
-        self, system: SequenceNet, processed: Path, meta: RegressionMeta
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: RegressionMeta,
+        data: DataConfig | None = None,
     ) -> RegressionEvaluation:
         """The model's and ridge's test predictions in the target's units."""
         from seqops.data.sequences import SequenceSet

@@ -184,7 +184,11 @@ class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageMode
     # -- evaluate ---------------------------------------------------------------------------
 
     def evaluate(
-        self, system: SequenceNet, processed: Path, meta: LanguageModelMeta
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: LanguageModelMeta,
+        data: DataConfig | None = None,
     ) -> LanguageModelEvaluation:
         from seqops.tasks.language_modeling.evaluate import evaluate_language_model
 

@@ -258,7 +258,11 @@ class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
     # -- evaluate ---------------------------------------------------------------------------
 
     def evaluate(
-        self, system: SequenceNet, processed: Path, meta: TextOrSeriesMeta
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: TextOrSeriesMeta,
+        data: DataConfig | None = None,
     ) -> LabelingEvaluation | SeriesEvaluation:
         if meta.input == "x":
             from seqops.tasks.sequence_labeling.series_evaluate import evaluate_series
