@@ -247,9 +247,7 @@ def test_a_bad_value_names_its_line_unless_an_override_set_it(tmp_path: Path) ->
     params.write_text("seed: 1\nmodel:\n  hidden_size: 8\n  cell: mamba\n")
     with pytest.raises(ConfigError) as err:
         load_config(params)
-    assert f"invalid configuration in {params}: line 4: model.cell = 'mamba'" in str(
-        err.value
-    )
+    assert f"invalid configuration in {params}: line 4: model.cell = 'mamba'" in str(err.value)
     with pytest.raises(ConfigError) as err:
         load_config(params, {"model.cell": "tree"})
     assert ": model.cell = 'tree'" in str(err.value) and "line 4" not in str(err.value)

@@ -123,7 +123,7 @@ def test_float_models_keep_their_hyperparameters(tmp_path: Path) -> None:
     assert set(model.hparams["network"]) == {
         "cell", "hidden_size", "num_layers", "bidirectional", "dropout", "recurrent_dropout",
         "locked_dropout", "pooling", "encoder", "encoder_kernel", "encoder_stride",
-        "encoder_layers", "encoder_norm",
+        "encoder_layers", "encoder_norm", "heads",
     }  # fmt: skip
     assert model.hparams["network"]["encoder"] == "linear"  # `auto` on 20 steps
     assert model.net.embedding is None and model.net.encoder is not None
