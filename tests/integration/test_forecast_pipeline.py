@@ -121,7 +121,9 @@ def test_predict_from_a_raw_history_matches_the_evaluated_forecast(
          "--output", str(out)]
     )  # fmt: skip
     forecast = pd.read_csv(out)
-    assert list(forecast.columns) == ["id", "time", "horizon", "co2"]
+    assert list(forecast.columns) == ["id", "time", "horizon", "co2", "co2_lower", "co2_upper"]
+    assert (forecast["co2_lower"] < forecast["co2"]).all()
+    assert (forecast["co2"] < forecast["co2_upper"]).all()
     assert forecast["horizon"].tolist() == list(range(1, 13))
     assert forecast["time"].iloc[0].startswith("2001-01-01")
     evaluated = pd.read_csv(pipeline / "reports" / "predictions.csv")
@@ -271,7 +273,10 @@ def test_a_multivariate_file_with_integer_steps_and_rolling_origins(tmp_path: Pa
     run([str(BIN / "seqops"), "predict", "--model", "models", "--input", "history.csv",
          "--output", "forecast.csv"], tmp_path)  # fmt: skip
     forecast = pd.read_csv(tmp_path / "forecast.csv")
-    assert list(forecast.columns) == ["id", "step", "horizon", "load", "price"]
+    assert list(forecast.columns) == [
+        "id", "step", "horizon", "load", "price", "load_lower", "load_upper", "price_lower",
+        "price_upper",
+    ]  # fmt: skip
     assert forecast["step"].tolist() == list(range(1193, 1200))  # integer steps continue
     last = predictions[predictions["origin"] == predictions["origin"].max()]
     for target in ("load", "price"):
