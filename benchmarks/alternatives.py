@@ -48,6 +48,7 @@ from quality import DATASETS as QUALITY_DATASETS
 from quality import Dataset, merge, scratch_run
 from results_table import commit_line, machine_line, write_result
 from seqops import presets
+from seqops.tasks.parts.release import get_release
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "benchmarks" / "results" / "alternatives.json"
@@ -113,11 +114,11 @@ def _json(path: Path) -> dict[str, Any]:
 
 def metric_interval(reports: Path) -> tuple[str, float, float, float]:
     """The task's test metric and its percentile-bootstrap 95 % interval over test examples."""
-    from seqops.tasks import get_task, read_metrics
+    from seqops.tasks import read_metrics
 
     metrics = read_metrics(reports / "metrics.json")
     predictions = pd.read_csv(reports / "predictions.csv")
-    scores = get_task(metrics.task).paired_scores(metrics, predictions)
+    scores = get_release(metrics.task).paired_scores(metrics, predictions)
     model = scores.model
     rng = np.random.default_rng(0)
     values = [scores.value(model[rng.integers(0, len(model), len(model))]) for _ in range(1000)]

@@ -48,8 +48,8 @@ def base_params_errors(run: Path) -> tuple[dict[str, float], float]:
     import tempfile
 
     from seqops.config import load_config
-    from seqops.model.runtime import evaluate_checkpoint
     from seqops.model.training import fit
+    from seqops.tasks.parts.evaluate import evaluate_checkpoint
 
     cfg = load_config(run / "params.yaml")
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,7 +70,8 @@ def main() -> None:
 
     from seqops.forecasting import forecast_errors
     from seqops.tasks import read_meta
-    from seqops.tasks.forecasting import ForecastMeta, forecast_test
+    from seqops.tasks.forecasting.backtest import forecast_test
+    from seqops.tasks.forecasting.task import ForecastMeta
 
     processed, reports = args.run / "data" / "processed", args.run / "reports"
     metrics = json.loads((reports / "metrics.json").read_text())

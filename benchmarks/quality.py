@@ -32,6 +32,7 @@ import yaml
 
 from seqops import presets
 from seqops.config import apply_overrides
+from seqops.tasks.parts.release import get_release
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -125,11 +126,13 @@ def scratch_run(
 
 
 def row(dataset: Dataset, reports: Path, wall_s: float | None) -> str:
-    from seqops.tasks import get_task, read_metrics
-    from seqops.tasks.base import baseline_check
+    from seqops.tasks import read_metrics
+    from seqops.tasks.parts.release import baseline_check
 
     metrics = read_metrics(reports / "metrics.json")
-    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(reports / "predictions.csv"))
+    scores = get_release(metrics.task).paired_scores(
+        metrics, pd.read_csv(reports / "predictions.csv")
+    )
     check = baseline_check(scores, alpha=0.05)
     ours = scores.value(scores.model)
     # The strongest baseline on this test set, the one the table compares with.

@@ -64,8 +64,8 @@ def base_params_errors(run: Path) -> tuple[dict[str, float], float]:
     import tempfile
 
     from seqops.config import load_config
-    from seqops.model.runtime import evaluate_checkpoint
     from seqops.model.training import fit
+    from seqops.tasks.parts.evaluate import evaluate_checkpoint
 
     cfg = load_config(run / "params.yaml")
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +87,8 @@ def main() -> None:
     from seqops.data.sequences import SequenceSet
     from seqops.layout import split_file
     from seqops.tasks import read_meta
-    from seqops.tasks.regression import RegressionMeta, regression_errors, resample
+    from seqops.tasks.regression.evaluate import regression_errors, resample
+    from seqops.tasks.regression.task import RegressionMeta
 
     processed, reports = args.run / "data" / "processed", args.run / "reports"
     metrics = json.loads((reports / "metrics.json").read_text())

@@ -35,6 +35,7 @@ from results_table import commit_line, machine_line, write_result
 from seqops import onnx_contract as contract
 from seqops.serving import Predictor
 from seqops.stream_serving import stream_chunks
+from seqops.tasks.parts.serve import get_serve
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "benchmarks" / "results" / "streaming_latency.json"
@@ -53,7 +54,7 @@ def synthetic_bundle(directory: Path) -> tuple[Predictor, str]:
     from seqops.config import DataConfig
     from seqops.model.network import SequenceNet
     from seqops.onnx_export import export_onnx, export_step, make_bundle
-    from seqops.tasks import get_task, read_meta
+    from seqops.tasks import read_meta
 
     torch.manual_seed(0)
     net = SequenceNet(
@@ -69,7 +70,7 @@ def synthetic_bundle(directory: Path) -> tuple[Predictor, str]:
         "scaler": {"mean": [0.0] * FEATURES, "std": [1.0] * FEATURES},
     }))  # fmt: skip
     meta = read_meta(path)  # the task picks its own metadata type
-    task = get_task(meta.task)
+    task = get_serve(meta.task)
     expected = contract.expected_shapes("x", FEATURES, task.output, task.output_shape(meta))
     full, step = directory / contract.MODEL_FILE, directory / contract.STEP_FILE
     export_onnx(net, full, 17, "x", task.output, expected)

@@ -10,10 +10,11 @@ The checks (see docs/architecture.md, "Release"):
 - latency: ONNX fp32 batch-1 p95 <= `release.max_p95_ms` (`reports/latency.json`);
 - not worse than the baseline: the model is not significantly worse than any of its task's
   classical baselines on the same test examples (`reports/predictions.csv`, the task's paired
-  test at `release.baseline_alpha`; `tasks.base.baseline_check`); whenever a baseline scores
-  better on test, significant or not, its detail opens with `baseline_sentences`, which the
-  evaluate and release stages print and the model card shows too;
-- the task's own checks (`Task.extra_checks`, e.g. beating seasonal naive's RMSE);
+  test at `release.baseline_alpha`; `tasks.parts.release.baseline_check`); whenever a
+  baseline scores better on test, significant or not, its detail opens with
+  `baseline_sentences`, which the evaluate and release stages print and the model card
+  shows too;
+- the task's own checks (`ReleaseTask.extra_checks`, e.g. beating seasonal naive's RMSE);
 - interval coverage (only when `release.interval_coverage_tolerance` is set): the forecast
   intervals' test coverage within that distance of their nominal level;
 - no regression: candidate and champion, both served from their registered ONNX bundles,
@@ -39,8 +40,9 @@ from seqops.contracts import ExportReport, LatencyReport, MetricsReport
 from seqops.errors import SeqopsError
 from seqops.layout import Layout
 from seqops.stats import PairedScores
-from seqops.tasks import get_task, read_bundle, read_metrics
+from seqops.tasks import read_bundle, read_metrics
 from seqops.tasks.base import Check
+from seqops.tasks.parts.release import get_release
 
 REGRESSION = "no_regression_vs_champion"
 
@@ -100,7 +102,7 @@ def gate(
         checks.append(baseline)
     if cfg.interval_coverage_tolerance is not None:
         checks.append(coverage_check(metrics, cfg.interval_coverage_tolerance))
-    return [*checks, *get_task(metrics.task).extra_checks(metrics), regression]
+    return [*checks, *get_release(metrics.task).extra_checks(metrics), regression]
 
 
 def coverage_check(metrics: MetricsReport, tolerance: float) -> Check:
@@ -138,7 +140,7 @@ def paired_baselines(metrics: MetricsReport, predictions: Path) -> PairedScores 
         return None
     if not predictions.is_file():
         raise SeqopsError(f"{predictions}: not found (re-run `seqops evaluate`)")
-    return get_task(metrics.task).paired_scores(metrics, pd.read_csv(predictions))
+    return get_release(metrics.task).paired_scores(metrics, pd.read_csv(predictions))
 
 
 def model_beats_baselines(scores: PairedScores) -> bool:
@@ -177,7 +179,7 @@ def against_baseline(cfg: ReleaseConfig, metrics: MetricsReport, layout: Layout)
     """The model against its classical baselines on the same test examples, or None when
     `release.baseline_alpha` is null or the task reported no baseline. A baseline that scored
     better is said in words first, significant or not."""
-    from seqops.tasks.base import baseline_check
+    from seqops.tasks.parts.release import baseline_check
 
     if cfg.baseline_alpha is None or not metrics.baseline:
         return None
@@ -225,7 +227,7 @@ def against_champion(
     """The paired test of `candidate` against `champion` (loaded MLflow pyfunc models of their
     registered bundles), both scored per example on the workspace's raw test inputs."""
     bundle = read_bundle(layout.models / contract.PREPROCESSING_FILE)
-    scorer = get_task(bundle.data.task).scorer(layout.processed, bundle)
+    scorer = get_release(bundle.data.task).scorer(layout.processed, bundle)
     try:
         champion_scores = scorer.score(champion)
     except Exception as exc:  # a champion trained on other data or features cannot be compared

@@ -5,8 +5,8 @@
 Sections: data, params (merged), tuning, test metrics with 95 % confidence intervals, the
 classical baseline(s) with the model's difference and its interval, ONNX parity, latency,
 int8, the release gate, intended use and limits, lineage. The task-specific parts (inputs,
-targets, the data paragraph, the metrics section, intended use) come from the task
-(`Task.card_*`).
+targets, the data paragraph, the metrics section, intended use) come from the task's card
+part (`seqops.tasks.parts.card`: `CardTask.card_*`), which no stage before release imports.
 
 The status line and the gate come from the registry (`registry.Standing`), so card and
 registry agree: a champion's card shows the verdict it was promoted under; an evaluation that
@@ -34,8 +34,9 @@ from seqops.gate import baseline_sentences
 from seqops.layout import Layout
 from seqops.lockfile import verify_fresh
 from seqops.markdown import fmt, table
-from seqops.tasks import get_task, read_data_report, read_metrics
-from seqops.tasks.base import baseline_card_lines
+from seqops.tasks import read_data_report, read_metrics
+from seqops.tasks.parts.card import baseline_card_lines, get_card
+from seqops.tasks.parts.release import get_release
 
 if TYPE_CHECKING:
     from seqops.registry import Standing, Verdict
@@ -148,7 +149,7 @@ def render_model_card(
     # search ran; with tuning disabled that file holds the base values, nothing was chosen.
     searched = bool(tune and tune.study) and layout.best_params.is_file()
     tuned = set(read_yaml(layout.best_params) or {}) if searched else set()
-    task = get_task(data.task)
+    task = get_card(data.task)
 
     lineage = release.lineage  # the tags the registry version carries
     predictions = pd.read_csv(layout.predictions)
@@ -206,7 +207,7 @@ def render_model_card(
     out += task.card_metrics(metrics, predictions)
     if metrics.baseline:
         out += ["", "## Against the classical baseline", ""]
-        scores = task.paired_scores(metrics, predictions)
+        scores = get_release(data.task).paired_scores(metrics, predictions)
         out += baseline_card_lines(scores)
         said = baseline_sentences(scores, _baseline_alpha(release))
         out += ["", " ".join(said)] if said else []

@@ -9,7 +9,7 @@ included) last, so a failed or killed export never leaves a bundle the predictor
 unchecked.
 The bundle is `model.onnx` (names and symbolic dims per `seqops.onnx_contract`, asserted on
 the written graph; `onnx.checker` full check), `preprocessing.json` (the typed
-`seqops.contracts.Bundle`), the task's extra files (`Task.bundle_files`), for LSTM and
+`seqops.contracts.Bundle`), the task's extra files (`ServeTask.bundle_files`), for LSTM and
 transformer models `model.int8.onnx`, and for a model that can stream
 (`seqops.model.streaming`) the step graph `model_step.onnx` (a chunk and the recurrent state
 in, the chunk's per-step outputs and the new state out), checked chunk by chunk against the
@@ -59,8 +59,8 @@ from seqops.model.runtime import load_network
 from seqops.model.streaming import StepNet, streaming_reason
 from seqops.serving import Predictor
 from seqops.stream_serving import stream_chunks
-from seqops.tasks import get_task, read_meta
-from seqops.tasks.base import Task
+from seqops.tasks import read_meta
+from seqops.tasks.parts.serve import ServeTask, get_serve
 
 
 def example_inputs(input_name: str, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,7 +264,7 @@ def check_parity(
     predictor: Predictor,
     batches: list[tuple[np.ndarray, np.ndarray]],
     atol: float,
-    task: Task,
+    task: ServeTask,
     rtol: float = 0.0,
 ) -> Parity:
     """ONNX Runtime against PyTorch on `batches`: max |ONNX - PyTorch|, the worst share of
@@ -324,7 +324,7 @@ def quantize_int8(cell: str, fp32_path: Path, int8_path: Path) -> str | None:
 
 def make_bundle(
     meta: DataMeta,
-    task: Task,
+    task: ServeTask,
     data: DataConfig,
     max_length: int,
     extra_outputs: tuple[str, ...] = (),
@@ -369,7 +369,7 @@ def seal_bundle(directory: Path, bundle: Bundle) -> Bundle:
         contract.MODEL_FILE,
         contract.INT8_FILE,
         contract.STEP_FILE,
-        *get_task(bundle.data.task).bundle_files(bundle.data),
+        *get_serve(bundle.data.task).bundle_files(bundle.data),
     ]
     digests = {n: outputs.sha256(directory / n) for n in names if (directory / n).is_file()}
     sealed = bundle.model_copy(update={"sha256": digests})
@@ -444,7 +444,7 @@ def build_bundle(
     so the integrity record covers it like the rest of `preprocessing.json`."""
     net, hparams = load_network(checkpoint)
     meta = read_meta(processed / contract.PREPROCESSING_FILE)
-    task = get_task(meta.task)
+    task = get_serve(meta.task)
     if metrics is not None:
         meta = task.calibrated_meta(meta, metrics)
     test = SequenceSet.load(processed / split_file("test"))
@@ -559,6 +559,6 @@ def artifacts(models: Path, meta: Any) -> dict[str, str]:
     }
     if (models / contract.STEP_FILE).is_file():
         found[artifact_key(contract.STEP_FILE)] = str(models / contract.STEP_FILE)
-    for name in get_task(meta.task).bundle_files(meta):
+    for name in get_serve(meta.task).bundle_files(meta):
         found[artifact_key(name)] = str(models / name)
     return found

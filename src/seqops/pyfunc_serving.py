@@ -27,7 +27,8 @@ from seqops.serving import (
     check_registered,
     read_digests,
 )
-from seqops.tasks import get_task, read_bundle
+from seqops.tasks import read_bundle
+from seqops.tasks.parts.serve import get_serve
 
 
 class RequestError(MlflowException):
@@ -110,7 +111,7 @@ class OnnxSequenceModel(PythonModel):
         bundle = read_bundle(pre_file)
         files = {
             name: Path(artifacts[artifact_key(name)])
-            for name in get_task(bundle.data.task).bundle_files(bundle.data)
+            for name in get_serve(bundle.data.task).bundle_files(bundle.data)
         }
         model = Path(artifacts["model"])
         # The streaming step graph, when the bundle has one (a stream request needs it).

@@ -57,8 +57,8 @@ from seqops.stream_serving import (
     answer_states,
     request_states,
 )
-from seqops.tasks import get_task, read_bundle
-from seqops.tasks.base import Codec, RunModel
+from seqops.tasks import read_bundle
+from seqops.tasks.parts.serve import Codec, RunModel, get_serve
 
 #: Sequences per onnxruntime call: bounds memory on large files, big enough to amortise calls.
 CHUNK = 256
@@ -174,7 +174,9 @@ def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def bundle_files(bundle: Bundle, directory: Path) -> dict[str, Path]:
     """Where the task's extra bundle files (a tokenizer) are: beside `preprocessing.json`."""
-    return {name: directory / name for name in get_task(bundle.data.task).bundle_files(bundle.data)}
+    return {
+        name: directory / name for name in get_serve(bundle.data.task).bundle_files(bundle.data)
+    }
 
 
 #: Largest integrity record read (a line per bundle file).
@@ -342,7 +344,7 @@ class Predictor:
                 f"{model_file}: not found (run `seqops export` to write the ONNX bundle)"
             )
         self.bundle = bundle
-        task = get_task(bundle.data.task)
+        task = get_serve(bundle.data.task)
         self.codec: Codec = task.codec(bundle, files or {})
         self.input_name = bundle.onnx.inputs[0]
         self.output_name = bundle.onnx.outputs[0]
@@ -363,7 +365,7 @@ class Predictor:
         element types and shapes (`onnx_contract.expected_shapes` for the bundle's task: the
         feature count, one output per label, the forecast horizon), symbolic dims by name."""
         meta = self.bundle.data
-        task = get_task(meta.task)
+        task = get_serve(meta.task)
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         graph = {v.name: v.shape for v in [*ins, *outs]}
         names = [v.name for v in ins], [v.name for v in outs]

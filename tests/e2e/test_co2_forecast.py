@@ -7,10 +7,10 @@ import pytest
 
 from seqops.config import parse_config
 from seqops.layout import Layout
-from seqops.model.runtime import evaluate_checkpoint
 from seqops.model.training import fit
 from seqops.stages.prepare import write
 from seqops.tasks import get_task
+from seqops.tasks.parts.evaluate import evaluate_checkpoint
 from tests.conftest import preset_params
 
 pytestmark = pytest.mark.slow

@@ -30,6 +30,7 @@ import yaml
 from seqops.cli import main as seqops
 from seqops.config import load_config
 from seqops.errors import ConfigError
+from seqops.tasks.parts.serve import get_serve
 from tests.conftest import BIN, REPO, run, serve_model, write_params
 
 
@@ -838,11 +839,11 @@ def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     from seqops.onnx_export import artifacts
     from seqops.pyfunc_serving import OnnxSequenceModel
     from seqops.serving import served_signature
-    from seqops.tasks import get_task, read_bundle
+    from seqops.tasks import read_bundle
 
     root = tmp_path_factory.mktemp("server")
     pre = read_bundle(bundle / "preprocessing.json")
-    codec = get_task(pre.data.task).codec(pre, {})
+    codec = get_serve(pre.data.task).codec(pre, {})
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     with mlflow.start_run():

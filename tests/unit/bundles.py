@@ -20,9 +20,10 @@ from seqops.data.windows import ForecastSpec
 from seqops.onnx_export import export_onnx, make_bundle, record_digests, seal_bundle
 from seqops.serving import Predictor
 from seqops.tasks import get_task
-from seqops.tasks.classification import ClassificationMeta, Scaler
-from seqops.tasks.forecasting import CutsInfo, ForecastMeta
-from seqops.tasks.text import TextMeta
+from seqops.tasks.classification.task import ClassificationMeta, Scaler
+from seqops.tasks.forecasting.task import CutsInfo, ForecastMeta
+from seqops.tasks.parts.serve import get_serve
+from seqops.tasks.text.task import TextMeta
 
 
 def classification_meta(
@@ -73,12 +74,12 @@ def forecast_meta(spec: ForecastSpec, freq: str | None) -> ForecastMeta:
 
 
 def bundle_of(meta: DataMeta, data: DataConfig | None = None, max_length: int = 64) -> Bundle:
-    return make_bundle(meta, get_task(meta.task), data or DataConfig(), max_length)
+    return make_bundle(meta, get_serve(meta.task), data or DataConfig(), max_length)
 
 
 def expected_shapes(meta: DataMeta) -> dict[str, list[str | int]]:
     """The graph contract of `meta`'s task: input, `lengths`, the task's output and its shape."""
-    task = get_task(meta.task)
+    task = get_serve(meta.task)
     return contract.expected_shapes(
         meta.input, len(meta.feature_names), task.output, task.output_shape(meta)
     )

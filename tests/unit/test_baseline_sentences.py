@@ -20,8 +20,8 @@ from seqops.gate import against_baseline, baseline_sentences, model_beats_baseli
 from seqops.layout import Layout
 from seqops.registry import Standing, Verdict
 from seqops.stats import PairedScores
-from seqops.tasks import get_task
-from seqops.tasks.classifier import ClassificationEvaluation
+from seqops.tasks.classifier.evaluate import ClassificationEvaluation
+from seqops.tasks.parts.release import get_release
 from tests.unit.test_baselines import _evaluation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ SAID = "The classical baseline (minirocket) is better than the model on test"
 
 def _scores(evaluation: ClassificationEvaluation) -> PairedScores:
     predictions = pd.read_csv(io.StringIO(evaluation.predictions_csv()))
-    return get_task("sequence_classification").paired_scores(evaluation.metrics, predictions)
+    return get_release("sequence_classification").paired_scores(evaluation.metrics, predictions)
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,11 @@ from seqops.contracts import MetricsReport
 from seqops.data.sequences import SequenceSet
 from seqops.gate import against_baseline
 from seqops.stats import PairedScores
-from seqops.tasks import get_task
-from seqops.tasks.base import baseline_card_lines, baseline_check
-from seqops.tasks.classification import minirocket_baseline, padded_panel
-from seqops.tasks.classifier import ClassificationEvaluation
-from seqops.tasks.text import tfidf_baseline
+from seqops.tasks.classification.evaluate import minirocket_baseline, padded_panel
+from seqops.tasks.classifier.evaluate import ClassificationEvaluation
+from seqops.tasks.parts.card import baseline_card_lines
+from seqops.tasks.parts.release import baseline_check, get_release
+from seqops.tasks.text.evaluate import tfidf_baseline
 
 
 def _waves(n: int, seed: int) -> SequenceSet:
@@ -104,7 +104,7 @@ def test_classifier_reports_its_baseline_everywhere() -> None:
 
     predictions = pd.read_csv(io.StringIO(evaluation.predictions_csv()))
     assert list(predictions.columns[-1:]) == ["minirocket"]
-    task = get_task("sequence_classification")
+    task = get_release("sequence_classification")
     scores = task.paired_scores(m, predictions)
     assert scores.value(scores.model) == pytest.approx(0.7)
     assert scores.value(scores.baselines["minirocket"]) == pytest.approx(0.9)
@@ -135,7 +135,7 @@ def test_the_baseline_check_refuses_only_a_significant_loss(
 ) -> None:
     evaluation = _evaluation(baseline_right)
     predictions = pd.read_csv(io.StringIO(evaluation.predictions_csv()))
-    scores = get_task("sequence_classification").paired_scores(evaluation.metrics, predictions)
+    scores = get_release("sequence_classification").paired_scores(evaluation.metrics, predictions)
     check = baseline_check(scores, alpha=0.05)
     assert check.name == "not_worse_than_baseline"
     assert check.passed is passed and words in check.detail
@@ -152,13 +152,13 @@ def test_the_baseline_check_on_errors_uses_diebold_mariano() -> None:
         }
     )
     metrics = MetricsReport(task="sequence_regression", test={"rmse": 1.0}, baseline={"ridge": {}})
-    scores = get_task("sequence_regression").paired_scores(metrics, predictions)
+    scores = get_release("sequence_regression").paired_scores(metrics, predictions)
     assert scores.kind == "error" and scores.metric == "rmse"
     refused = baseline_check(scores, alpha=0.05)
     assert not refused.passed and "Diebold-Mariano" in refused.detail
     assert "the baseline won: ridge" in refused.detail
     swapped = predictions.rename(columns={"model": "ridge", "ridge": "model"})
-    kept = baseline_check(get_task("sequence_regression").paired_scores(metrics, swapped), 0.05)
+    kept = baseline_check(get_release("sequence_regression").paired_scores(metrics, swapped), 0.05)
     assert kept.passed and "no baseline did better" in kept.detail
 
 

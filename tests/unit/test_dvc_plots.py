@@ -14,9 +14,9 @@ import pytest
 import torch
 import yaml
 
-from seqops.tasks.base import Evaluation
-from seqops.tasks.classifier import ClassificationEvaluation
-from seqops.tasks.regression import RegressionEvaluation
+from seqops.tasks.classifier.evaluate import ClassificationEvaluation
+from seqops.tasks.parts.evaluate import Evaluation
+from seqops.tasks.regression.evaluate import RegressionEvaluation
 
 REPO = Path(__file__).resolve().parents[2]
 EVALUATE = "reports/plots/evaluate/"

@@ -16,6 +16,7 @@ from seqops.forecasting import (
     seasonal_naive,
 )
 from seqops.stats import conformal_quantile, diebold_mariano, interval_score
+from seqops.tasks.parts.evaluate import get_evaluate
 
 
 def test_errors_match_their_definitions() -> None:
@@ -76,7 +77,7 @@ def test_diebold_mariano_needs_two_points() -> None:
 
 
 def test_release_regression_check_uses_diebold_mariano_on_forecast_errors() -> None:
-    from seqops.tasks.base import diebold_mariano_regression
+    from seqops.tasks.parts.release import diebold_mariano_regression
 
     rng = np.random.default_rng(3)
     champion = rng.normal(0, 0.3, (1, 12, 1))
@@ -216,7 +217,7 @@ def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) ->
     from seqops.model.network import SequenceNet
     from seqops.stages.prepare import write
     from seqops.tasks import get_task, read_meta
-    from seqops.tasks.forecasting import ForecastMeta
+    from seqops.tasks.forecasting.task import ForecastMeta
 
     t = np.arange(96)
     y = 10 + 0.1 * t + np.sin(2 * np.pi * t / 12)
@@ -235,7 +236,7 @@ def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) ->
     assert isinstance(meta, ForecastMeta)
     torch.manual_seed(0)
     net = SequenceNet(1, 1, cell="gru", hidden_size=4, num_layers=1, horizon=3).eval()
-    evaluation = task.evaluate(net, layout.processed, meta, data)
+    evaluation = get_evaluate(task.name).evaluate(net, layout.processed, meta, data)
     m = evaluation.metrics
     assert m.interval is not None and m.interval.level == 0.8
     n_val = meta.cuts.test_start - meta.cuts.val_start - 3 + 1

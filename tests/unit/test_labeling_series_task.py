@@ -21,7 +21,8 @@ from seqops.data.sequences import SequenceSet
 from seqops.errors import DataError
 from seqops.layout import Layout, split_file
 from seqops.tasks import get_task, read_meta
-from seqops.tasks.base import baseline_check
+from seqops.tasks.parts.evaluate import get_evaluate
+from seqops.tasks.parts.release import baseline_check, get_release
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
 from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics
 from seqops.tasks.sequence_labeling.series_codec import StepCodec
@@ -288,28 +289,29 @@ def test_a_trained_net_is_evaluated_and_served_with_the_same_labels(
             optimiser.step()
     net.eval()
 
-    evaluation = task.evaluate(net, processed, meta)
+    evaluation = get_evaluate(task.name).evaluate(net, processed, meta)
     test = evaluation.metrics.test
     assert test["step_accuracy"] > 0.9 and "window" in (evaluation.metrics.baseline or {})
     predictions = pd.read_csv(io.StringIO(evaluation.predictions_csv()))
     assert list(predictions.columns) == ["series", "time", "actual", "model", "window"]
     assert len(predictions) == test["n_steps"]
-    scores = task.paired_scores(evaluation.metrics, predictions)
+    release = get_release(task.name)
+    scores = release.paired_scores(evaluation.metrics, predictions)
     assert scores.value(scores.model) == pytest.approx(test["segment_f1"])
 
     extra = crf_outputs(net)
-    expected = contract.expected_shapes("x", 2, task.output, task.output_shape(meta), extra)
+    expected = contract.expected_shapes("x", 2, release.output, release.output_shape(meta), extra)
     export_onnx(net, tmp_path / "model.onnx", 17, "x", task.output, expected)
     data = DataConfig(task="sequence_labeling", dataset=None, path=Path("steps.csv"))
-    bundle = make_bundle(meta, task, data, 64, tuple(extra))
+    bundle = make_bundle(meta, release, data, 64, tuple(extra))
     predictor = Predictor(tmp_path / "model.onnx", bundle, {})
     assert predictor.per_step and predictor.crf == crf
     tolerance = contract.Tolerance(1e-5, 1e-4)
-    assert task.served_checks(net, predictor, processed, tolerance) == {
+    assert release.served_checks(net, predictor, processed, tolerance) == {
         "raw_series_label_mismatches": 0.0
     }
-    assert task.quality(predictor, processed).metric == "test/segment_f1"
-    requests = task.request_example(processed, bundle, 1)
+    assert release.quality(predictor, processed).metric == "test/segment_f1"
+    requests = release.request_example(processed, bundle, 1)
     assert requests["id"].nunique() == 1 and "label" not in requests.columns
     signature = predictor.codec.signature()
     assert [c.name for c in signature.outputs.inputs] == ["id", "time", "label"]

@@ -17,7 +17,9 @@ from seqops.data.sequences import SequenceSet
 from seqops.errors import DataError
 from seqops.layout import Layout, split_file
 from seqops.tasks import get_task, read_data_report
-from seqops.tasks.base import Check, baseline_check
+from seqops.tasks.base import Check
+from seqops.tasks.parts.release import baseline_check, get_release
+from seqops.tasks.parts.serve import get_serve
 from seqops.tasks.sequence_labeling.codec import TaggerCodec, sentence_frame
 from seqops.tasks.sequence_labeling.meta import VOCAB_FILE, LabelingMeta
 from seqops.tasks.sequence_labeling.release import (
@@ -64,7 +66,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from seqops.stages.prepare import write
 
     root = tmp_path_factory.mktemp("labeling")
-    task = get_task("sequence_labeling")
+    task = get_serve("sequence_labeling")
     layout = Layout(root)
     write(task.prepare(labeling_data(root), seed=0), layout)
     return layout.processed
@@ -285,7 +287,7 @@ def test_the_baseline_comparison_reads_entity_f1_from_predictions_csv() -> None:
     assert 0.0 <= low <= high <= 1.0
     check = baseline_check(scores, 0.05)
     assert isinstance(check, Check) and check.passed and "no baseline did better" in check.detail
-    assert get_task("sequence_labeling").paired_scores(metrics, frame).model.tolist() == (
+    assert get_release("sequence_labeling").paired_scores(metrics, frame).model.tolist() == (
         scores.model.tolist()
     )
 
@@ -312,7 +314,7 @@ def test_served_tags_equal_the_evaluated_networks(
     from seqops.serving import Predictor
 
     meta = meta_of(processed)
-    task = get_task("sequence_labeling")
+    task = get_serve("sequence_labeling")
     torch.manual_seed(0)
     net = SequenceNet(len(meta.feature_names), meta.n_outputs, vocab_size=meta.vocab_size,
                       embedding_dim=8, hidden_size=8, num_layers=1, per_step=True, crf=crf,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from seqops.tasks.base import mcnemar_regression
+from seqops.tasks.parts.release import mcnemar_regression
 
 
 def test_mcnemar_flags_only_a_significant_loss() -> None:

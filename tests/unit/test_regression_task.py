@@ -18,17 +18,16 @@ from seqops.data import sources
 from seqops.data.sources import RawSequences
 from seqops.errors import DataError
 from seqops.tasks import get_task
-from seqops.tasks.base import ErrorScorer, Prepared
-from seqops.tasks.classification import Scaler
-from seqops.tasks.regression import (
+from seqops.tasks.base import Prepared
+from seqops.tasks.classification.task import Scaler
+from seqops.tasks.parts.release import ErrorScorer, get_release
+from seqops.tasks.regression.evaluate import RegressionEvaluation, ridge_baseline
+from seqops.tasks.regression.release import regression_scorer
+from seqops.tasks.regression.serve import RegressionCodec
+from seqops.tasks.regression.task import (
     PREDICTION,
-    RegressionCodec,
-    RegressionEvaluation,
     RegressionMeta,
-    SequenceRegression,
     TargetScaler,
-    regression_scorer,
-    ridge_baseline,
     target_split,
 )
 
@@ -209,7 +208,7 @@ def test_the_codec_answers_in_the_target_units() -> None:
             "b": [0.0] * 5,
         }
     )
-    codec = TASK.codec(bundle(), {})
+    codec = get_release(TASK.name).codec(bundle(), {})
     assert isinstance(codec, RegressionCodec)
     out = codec.predict_frame(frame, mean_of_first_feature, "request")
     assert list(out.columns) == ["id", PREDICTION]
@@ -224,7 +223,9 @@ def test_the_codec_answers_in_the_target_units() -> None:
 def test_the_codec_refuses_bad_rows_like_the_classifier() -> None:
     frame = pd.DataFrame({"id": ["x"], "time": [0], "a": ["heavy"], "b": [0.0]})
     with pytest.raises(DataError, match="column 'a' must be numeric"):
-        TASK.codec(bundle(), {}).predict_frame(frame, mean_of_first_feature, "request")
+        get_release(TASK.name).codec(bundle(), {}).predict_frame(
+            frame, mean_of_first_feature, "request"
+        )
 
 
 def test_serving_a_regressor_never_imports_torch() -> None:
@@ -232,8 +233,8 @@ def test_serving_a_regressor_never_imports_torch() -> None:
         "import sys\n"
         "import numpy as np, pandas as pd\n"
         "from tests.unit.test_regression_task import bundle, mean_of_first_feature\n"
-        "from seqops.tasks import get_task\n"
-        "codec = get_task('sequence_regression').codec(bundle(), {})\n"
+        "from seqops.tasks.parts.serve import get_serve\n"
+        "codec = get_serve('sequence_regression').codec(bundle(), {})\n"
         "frame = pd.DataFrame({'id': [1, 1], 'time': [0, 1], 'a': [1.0, 3.0], 'b': [0.0, 0.0]})\n"
         "print(codec.predict_frame(frame, mean_of_first_feature, 'r')['prediction'].iloc[0],\n"
         "      'torch' in sys.modules, 'lightning' in sys.modules)\n"
@@ -279,10 +280,10 @@ def test_evaluation_reports_the_model_beside_ridge(tmp_path: Path) -> None:
         "1,1.1",
     ]
     assert [p.read_bytes()[:4] for p in images] == [b"\x89PNG"]
-    (gate,) = TASK.extra_checks(m)
+    (gate,) = get_release(TASK.name).extra_checks(m)
     assert (gate.name, gate.passed, gate.value) == ("beats_baseline", True, pytest.approx(0.1))
     worse = MetricsReport(task=m.task, test={"rmse": 2.0}, baseline={"ridge": {"rmse": 1.0}})
-    assert not TASK.extra_checks(worse)[0].passed
+    assert not get_release(TASK.name).extra_checks(worse)[0].passed
 
 
 class Served:
@@ -322,7 +323,7 @@ def test_the_scorer_reads_the_raw_test_requests(tecator: Prepared, tmp_path: Pat
     for name, part in tecator.splits.items():
         part.save(processed / f"{name}.npz")
     b = bundle().model_copy(update={"data": tecator.meta})
-    scorer = SequenceRegression().scorer(processed, b)
+    scorer = get_release(TASK.name).scorer(processed, b)
     assert isinstance(scorer, ErrorScorer) and scorer.columns == [PREDICTION]
     assert scorer.requests["id"].nunique() == 43 and len(scorer.requests) == 43 * 100
     np.testing.assert_allclose(scorer.actual, units(tecator, "test"))

@@ -17,8 +17,9 @@ from seqops.data.windows import ForecastSpec
 from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.serving import Predictor
-from seqops.tasks import get_task
-from seqops.tasks.forecasting import ForecastCodec, ForecastInterval, ForecastMeta, ForecastMetrics
+from seqops.tasks.forecasting.serve import ForecastCodec
+from seqops.tasks.forecasting.task import ForecastInterval, ForecastMeta, ForecastMetrics
+from seqops.tasks.parts.serve import get_serve
 from tests.unit.bundles import bundle_of, forecast_meta, write_bundle
 
 SPEC = ForecastSpec(
@@ -42,7 +43,7 @@ def calibrated(freq: str | None) -> ForecastMeta:
     metrics = ForecastMetrics(
         task="forecasting", test={"rmse": 1.0}, per_step={"rmse": [1.0]}, interval=interval
     )
-    meta = get_task("forecasting").calibrated_meta(forecast_meta(SPEC, freq), metrics)
+    meta = get_serve("forecasting").calibrated_meta(forecast_meta(SPEC, freq), metrics)
     assert isinstance(meta, ForecastMeta)
     return meta
 
@@ -50,7 +51,7 @@ def calibrated(freq: str | None) -> ForecastMeta:
 def codec(freq: str | None, meta: ForecastMeta | None = None) -> ForecastCodec:
     """The forecasting task's request codec for a bundle with id column `id`, time `t`."""
     bundle = bundle_of(meta or forecast_meta(SPEC, freq), DATA)
-    found = get_task(bundle.data.task).codec(bundle, {})
+    found = get_serve(bundle.data.task).codec(bundle, {})
     assert isinstance(found, ForecastCodec)
     return found
 

@@ -20,8 +20,10 @@ from seqops.errors import DataError
 from seqops.model.network import SequenceNet
 from seqops.onnx_export import check_parity, parity_batches, seal_bundle
 from seqops.serving import Predictor
-from seqops.tasks import get_task, read_bundle
-from seqops.tasks.text import TOKENIZER_FILE, TextCodec, TextMeta
+from seqops.tasks import read_bundle
+from seqops.tasks.parts.serve import get_serve
+from seqops.tasks.text.serve import TextCodec
+from seqops.tasks.text.task import TOKENIZER_FILE, TextMeta
 from tests.conftest import assert_predict_succeeds_without_torch
 from tests.unit.bundles import expected_shapes, text_meta, write_bundle
 
@@ -59,7 +61,7 @@ def bundle(
     tmp_path_factory: pytest.TempPathFactory, net: SequenceNet, encoder: TextEncoder, meta: TextMeta
 ) -> Path:
     models = write_bundle(tmp_path_factory.mktemp("models"), net, meta, DataConfig(), 64)
-    assert get_task(meta.task).bundle_files(meta) == [TOKENIZER_FILE]
+    assert get_serve(meta.task).bundle_files(meta) == [TOKENIZER_FILE]
     encoder.tokenizer.save(str(models / TOKENIZER_FILE))
     seal_bundle(models, read_bundle(models / contract.PREPROCESSING_FILE))
     return models
@@ -93,7 +95,7 @@ def test_onnx_matches_pytorch_on_padded_token_batches(
 ) -> None:
     test = SequenceSet(encoder.encode(TRAIN), np.array([1, 0, 0, 1]))
     batches = parity_batches(test, [1, 3, 8], 40)
-    task = get_task(meta.task)
+    task = get_serve(meta.task)
     result = check_parity(net, Predictor.load(bundle), batches, atol=1e-5, task=task)
     assert result.passed, result
     assert result.argmax_agreement == 1.0

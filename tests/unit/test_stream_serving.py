@@ -247,7 +247,7 @@ def test_predict_streams_without_torch_and_exits_nonzero_on_a_bad_state(
 def test_a_text_stream_sent_in_pieces_answers_the_whole_text(tmp_path: Path) -> None:
     """Token input and attention pooling: a review sent as two pieces of whole words."""
     from seqops.data.text import TextEncoder, train_tokenizer
-    from seqops.tasks.text import TOKENIZER_FILE
+    from seqops.tasks.text.task import TOKENIZER_FILE
     from tests.unit.bundles import text_meta
 
     train = ["a fine warm film", "a dull cold film", "fine acting but a dull plot"]

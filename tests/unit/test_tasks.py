@@ -28,7 +28,11 @@ from seqops.errors import DataError
 from seqops.layout import Layout
 from seqops.stages.prepare import write
 from seqops.tasks import TASKS, get_task, read_bundle, read_data_report, read_meta
-from seqops.tasks.base import Codec, Task
+from seqops.tasks.base import Task
+from seqops.tasks.parts.card import CardTask
+from seqops.tasks.parts.evaluate import EvaluateTask
+from seqops.tasks.parts.release import ReleaseTask
+from seqops.tasks.parts.serve import Codec, ServeTask, get_serve
 from tests.unit.test_labeling_task import labeling_data
 
 # -- (1) one registry ---------------------------------------------------------------------------
@@ -71,17 +75,22 @@ FORBIDDEN_WORDS = ("forecasting", "TextPreprocessing")
 LEGACY_CLASSES = {"TextPreprocessing", "ForecastPreprocessing", "ForecastTest"}
 
 
+#: The per-stage interfaces every task's parts implement (`seqops.tasks.parts`).
+PART_INTERFACES = (EvaluateTask, ServeTask, ReleaseTask, CardTask)
+
+
 def task_classes() -> set[str]:
     """Names of every task-specific class: `Task`, `DataMeta` and `Codec` subclasses defined in
-    `seqops.tasks.*` (the interfaces themselves excluded), plus the legacy ones."""
+    `seqops.tasks.*` and its packages (the interfaces themselves excluded), plus the legacy
+    ones."""
     names = set(LEGACY_CLASSES)
-    for info in pkgutil.iter_modules(seqops.tasks.__path__, "seqops.tasks."):
+    for info in pkgutil.walk_packages(seqops.tasks.__path__, "seqops.tasks."):
         module = importlib.import_module(info.name)
         for value in vars(module).values():
             if (
                 isinstance(value, type)
                 and issubclass(value, (Task, DataMeta, Codec))
-                and value not in (Task, DataMeta, Codec)
+                and value not in (Task, DataMeta, Codec, *PART_INTERFACES)
             ):
                 names.add(value.__name__)
     return names
@@ -224,8 +233,11 @@ def test_serving_and_every_task_module_import_without_torch() -> None:
     assert {"seqops.tasks.base", "seqops.tasks.forecasting", "seqops.tasks.text"} <= set(
         task_modules
     )
+    # Each task's seam and serve part: what `seqops predict` imports through `get_serve`.
+    parts = [f"{type(task).__module__.rpartition('.')[0]}.{part}" for task in TASKS.values()
+             for part in ("task", "serve")]  # fmt: skip
     assert_imports_without_torch(
-        ["seqops.serving", "seqops.tasks", *task_modules, "seqops.contracts"]
+        ["seqops.serving", "seqops.tasks", *task_modules, *parts, "seqops.contracts"]
     )
 
 
@@ -348,7 +360,7 @@ def test_read_bundle_keeps_the_tasks_own_type(prepared) -> None:  # type: ignore
     from seqops.onnx_export import make_bundle
 
     name, result, layout, data = prepared
-    task = get_task(name)
+    task = get_serve(name)
     bundle = make_bundle(result.meta, task, data, max_length=result.meta.max_train_length)
     path = layout.models / contract.PREPROCESSING_FILE
     bundle.write(path)

@@ -7,7 +7,6 @@ entries of one that a forward pass needs: the constructor arguments `LitSequence
 as hyperparameters and the `net.*` weights.
 
     net, hparams = load_network(Path("models/model.ckpt"))   # SequenceNet / EnsembleNet, eval
-    evaluation = evaluate_checkpoint(Path("models/model.ckpt"), Path("data/processed"))
 """
 
 from __future__ import annotations
@@ -15,12 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seqops.layout import PROCESSED_META
-from seqops.tasks import get_task, read_meta
-from seqops.tasks.base import Evaluation
-
 if TYPE_CHECKING:
-    from seqops.config import DataConfig
+    pass
 
 
 def use_threads(threads: int) -> None:
@@ -65,13 +60,3 @@ def ensemble_averages_probabilities(hparams: dict[str, Any]) -> bool:
     """Whether an ensemble of these systems averages class probabilities (classifiers) or
     outputs (regression, forecasting)."""
     return bool(hparams["objective"]["kind"] == "classification")
-
-
-def evaluate_checkpoint(
-    checkpoint: Path, processed_dir: Path, data: DataConfig | None = None
-) -> Evaluation:
-    """The task's test evaluation of a checkpoint (what the evaluate stage writes); `data`:
-    the params' `data` section (forecasting's interval level), None for the defaults."""
-    meta = read_meta(processed_dir / PROCESSED_META)
-    net, _ = load_network(checkpoint)
-    return get_task(meta.task).evaluate(net, processed_dir, meta, data)

@@ -26,7 +26,8 @@ from seqops.config import load_config
 from seqops.contracts import MetricsReport
 from seqops.gate import baseline_sentences, model_beats_baselines, paired_baselines
 from seqops.layout import Layout
-from seqops.model.runtime import evaluate_checkpoint, use_threads
+from seqops.model.runtime import use_threads
+from seqops.tasks.parts.evaluate import evaluate_checkpoint
 
 
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> MetricsReport:

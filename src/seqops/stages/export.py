@@ -37,7 +37,8 @@ from seqops.contracts import ExportReport, TrainReport
 from seqops.layout import Layout
 from seqops.model.runtime import use_threads
 from seqops.onnx_export import artifacts, export_bundle
-from seqops.tasks import get_task, read_bundle, read_metrics
+from seqops.tasks import read_bundle, read_metrics
+from seqops.tasks.parts.serve import get_serve
 
 #: The module whose file is the logged pyfunc model (see its docstring).
 PYFUNC_MODEL = "seqops.pyfunc_model"
@@ -68,7 +69,7 @@ def log_bundle(
     from seqops.serving import bundle_files, served_signature
 
     bundle = read_bundle(models_dir / contract.PREPROCESSING_FILE)
-    codec = get_task(bundle.data.task).codec(bundle, bundle_files(bundle, models_dir))
+    codec = get_serve(bundle.data.task).codec(bundle, bundle_files(bundle, models_dir))
     metrics = {"export/parity_max_abs_diff": report.parity.max_abs_diff}
     if report.parity.argmax_agreement is not None:
         metrics["export/parity_argmax_agreement"] = report.parity.argmax_agreement
@@ -140,7 +141,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Ex
         layout.models / contract.STEP_FILE,
         layout.models / contract.PREPROCESSING_FILE,
         layout.models / contract.DIGESTS_FILE,
-        *(layout.models / name for name in get_task(meta.task).bundle_files(meta)),
+        *(layout.models / name for name in get_serve(meta.task).bundle_files(meta)),
         layout.export_report,
         layout.stage_metrics("export"),
     )

@@ -5,8 +5,12 @@
     report = read_data_report(layout.data_report)  # the task's own DataReport subclass
     metrics = read_metrics(layout.metrics)    # MetricsReport, or the task's own subclass
 
-Adding a task is one module (or package, split by stage) here plus its name in `TASKS` and in
-`config.TaskName`; no stage changes (see docs/architecture.md, "Adding a task").
+`TASKS` holds each task's seam (`seqops.tasks.<task>.task`: name, types, config checks, and
+what prepare and train run). What later stages run is each task's part, looked up in that
+stage's registry in `seqops.tasks.parts` (`get_evaluate`, `get_serve`, `get_release`,
+`get_card`), so a card's wording or a codec is outside prepare's, tune's and train's import
+closure. Adding a task is one package here plus its name in `TASKS`, in each part registry
+and in `config.TaskName`; no stage changes (see docs/architecture.md, "Adding a task").
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from typing import Any
 from seqops.contracts import Bundle, DataMeta, DataReport, MetricsReport, read_json
 from seqops.errors import DataError
 from seqops.tasks.base import Task
-from seqops.tasks.classification import SequenceClassification
-from seqops.tasks.forecasting import Forecasting
+from seqops.tasks.classification.task import SequenceClassification
+from seqops.tasks.forecasting.task import Forecasting
 from seqops.tasks.language_modeling.task import LanguageModeling
-from seqops.tasks.regression import SequenceRegression
+from seqops.tasks.regression.task import SequenceRegression
 from seqops.tasks.sequence_labeling.task import SequenceLabeling
-from seqops.tasks.text import TextClassification
+from seqops.tasks.text.task import TextClassification
 
 TASKS: dict[str, Task[Any, Any, Any]] = {
     task.name: task

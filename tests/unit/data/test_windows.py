@@ -22,7 +22,7 @@ from seqops.data.windows import (
 from seqops.errors import DataError
 from seqops.tasks import get_task
 from seqops.tasks.base import Prepared
-from seqops.tasks.forecasting import ForecastMeta
+from seqops.tasks.forecasting.task import ForecastMeta
 
 DIFFERENCING = ("none", "first", "seasonal")
 

@@ -20,14 +20,14 @@ from seqops.model.network import EnsembleNet, SequenceNet
 from seqops.model.runtime import load_network
 from seqops.model.training import check_trainer, fit, fit_final
 from seqops.onnx_export import check_parity, parity_batches, quantize_int8
-from seqops.tasks import get_task
+from seqops.tasks.parts.serve import get_serve
 from tests.unit.bundles import classification_meta, export, forecast_meta, predictor
 from tests.unit.model.test_refit import PARAMS, TINY
 
 #: The `processed` fixture's data: 2 features, classes "no" / "yes".
 F, C = 2, 2
 META = classification_meta(["a", "b"], ["no", "yes"])
-CLASSIFIER = get_task(META.task)
+CLASSIFIER = get_serve(META.task)
 
 ENSEMBLE = {**TINY, "train.refit_max_examples": 0, "train.ensemble": 3}
 
@@ -114,7 +114,7 @@ def test_a_forecasting_ensemble_exports_with_parity(tmp_path: Path, processed: P
     export(ensemble, path, meta)
     batches = parity_batches(test_set, [1, 7], 36)
     result = check_parity(ensemble, predictor(path, meta), batches, atol=1e-5,
-                          task=get_task(meta.task))  # fmt: skip
+                          task=get_serve(meta.task))  # fmt: skip
     assert result.passed and result.max_abs_diff <= 1e-5
 
 

@@ -22,6 +22,7 @@ from seqops.model.system import LitSequenceModel
 from seqops.model.training import load_system
 from seqops.onnx_export import check_parity, parity_batches, quantize_int8
 from seqops.tasks import get_task
+from seqops.tasks.parts.serve import get_serve
 from tests.unit.bundles import classification_meta, export, predictor
 
 F, C = 3, 4  # features, classes of the tiny nets
@@ -174,7 +175,7 @@ def test_export_is_the_plain_op_with_parity(tmp_path: Path, cell: str) -> None:
     seqs = [rng.standard_normal((int(t), F)).astype(np.float32) for t in rng.integers(2, 12, 20)]
     test = SequenceSet(seqs, rng.integers(0, C, size=20))
     parity = check_parity(
-        net, predictor(path, META), parity_batches(test, [1, 7], 36), 1e-5, get_task(META.task)
+        net, predictor(path, META), parity_batches(test, [1, 7], 36), 1e-5, get_serve(META.task)
     )
     assert parity.passed and parity.max_abs_diff <= 1e-5
     if cell == "lstm":  # int8 needs the weights as constant initializers

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from seqops.tasks.classifier import curves_csv
+from seqops.tasks.classifier.evaluate import curves_csv
 
 
 def _curves(probs: torch.Tensor, target: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:

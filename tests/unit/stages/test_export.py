@@ -18,7 +18,7 @@ from seqops.data.windows import ForecastSpec
 from seqops.errors import ExportError
 from seqops.model.network import SequenceNet
 from seqops.onnx_export import check_parity, make_bundle, parity_batches, quantize_int8
-from seqops.tasks import get_task
+from seqops.tasks.parts.serve import get_serve
 from tests.unit.bundles import (
     classification_meta,
     expected_shapes,
@@ -31,7 +31,7 @@ from tests.unit.model.test_network import randomise_norms
 F, C = 3, 4  # features, classes of the tiny nets
 #: The tiny nets' metadata: what export reads the graph contract and output from.
 META = classification_meta(["a", "b", "c"], ["w", "x", "y", "z"])
-CLASSIFIER = get_task(META.task)
+CLASSIFIER = get_serve(META.task)
 
 
 def tiny_net(cell: str, bidirectional: bool, pooling: str, seed: int = 0) -> SequenceNet:
@@ -217,7 +217,7 @@ def test_int8_unsupported_cells_say_why(tmp_path: Path, cell: str) -> None:
 
 def test_max_length_below_training_lengths_is_an_error() -> None:
     meta = classification_meta(["a"], ["x", "y"], max_train_length=30)
-    task = get_task(meta.task)
+    task = get_serve(meta.task)
     with pytest.raises(ExportError, match=r"export.max_length = 20 is below the longest training"):
         make_bundle(meta, task, DataConfig(), max_length=20)
     bundle = make_bundle(meta, task, DataConfig(), max_length=64)
@@ -248,7 +248,7 @@ def test_forecast_head_exports_with_a_forecast_output_and_parity(
         "lengths": ["batch"],
         "forecast": ["batch", 5, 2],
     }
-    forecasting = get_task(meta.task)
+    forecasting = get_serve(meta.task)
     batches = parity_batches(test_set, [1, 7], 36)
     result = check_parity(net, predictor(path, meta), batches, atol=1e-5, task=forecasting)
     assert result.passed and result.max_abs_diff <= 1e-5

@@ -13,8 +13,8 @@ from seqops.config import Config, parse_config
 from seqops.data.text import train_tokenizer
 from seqops.errors import ConfigError, DataError
 from seqops.model.training import build_model
-from seqops.tasks.classification import ClassificationMeta, Scaler
-from seqops.tasks.text import TOKENIZER_FILE, TextMeta
+from seqops.tasks.classification.task import ClassificationMeta, Scaler
+from seqops.tasks.text.task import TOKENIZER_FILE, TextMeta
 from tests.conftest import preset_params
 
 REPO = Path(__file__).resolve().parents[3]

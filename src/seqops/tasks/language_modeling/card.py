@@ -7,9 +7,15 @@ import pandas as pd
 
 from seqops.markdown import fmt, table
 from seqops.stats import BOOTSTRAP
-from seqops.tasks.language_modeling.meta import LanguageModelMetrics, LanguageModelReport
+from seqops.tasks.language_modeling.meta import (
+    LanguageModelMeta,
+    LanguageModelMetrics,
+    LanguageModelReport,
+)
 from seqops.tasks.language_modeling.metrics import METRIC
 from seqops.tasks.language_modeling.release import metric_value, paired_block_scores
+from seqops.tasks.language_modeling.task import LanguageModeling
+from seqops.tasks.parts.card import CardTask
 
 UNITS = {"char": "characters", "word": "words and punctuation marks"}
 
@@ -65,3 +71,25 @@ def use(report: LanguageModelReport) -> str:
         "(anything else is [UNK]) and their style; generated text is not checked for facts "
         "or for reproducing the training text verbatim."
     )
+
+
+class LanguageModelingCard(
+    CardTask[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics],
+    LanguageModeling,
+):
+    """The sections above, as the model card asks for them."""
+
+    def card_inputs(self, report: LanguageModelReport) -> str:
+        return inputs(report)
+
+    def card_targets(self, report: LanguageModelReport) -> str:
+        return targets(report)
+
+    def card_data(self, report: LanguageModelReport) -> str:
+        return data(report)
+
+    def card_metrics(self, metrics: LanguageModelMetrics, predictions: pd.DataFrame) -> list[str]:
+        return metrics_lines(metrics, predictions)
+
+    def card_use(self, report: LanguageModelReport) -> str:
+        return use(report)

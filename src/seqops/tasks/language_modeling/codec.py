@@ -23,9 +23,9 @@ import pandas as pd
 
 from seqops.contracts import Bundle
 from seqops.errors import DataError, quote
-from seqops.tasks.base import Codec, RunModel
 from seqops.tasks.language_modeling.meta import LanguageModelMeta
 from seqops.tasks.language_modeling.vocab import PAD_ID, UNK_ID, TokenVocabulary
+from seqops.tasks.parts.serve import Codec, RunModel
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature

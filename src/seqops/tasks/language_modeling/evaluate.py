@@ -27,14 +27,20 @@ import pandas as pd
 import torch
 
 from seqops import outputs
-from seqops.tasks.base import Evaluation
 from seqops.tasks.language_modeling.batching import StreamBatches
-from seqops.tasks.language_modeling.meta import LanguageModelMeta, LanguageModelMetrics
+from seqops.tasks.language_modeling.meta import (
+    LanguageModelMeta,
+    LanguageModelMetrics,
+    LanguageModelReport,
+)
 from seqops.tasks.language_modeling.metrics import unit_metrics
 from seqops.tasks.language_modeling.ngram import select_order
 from seqops.tasks.language_modeling.streams import block_spans, load_streams
+from seqops.tasks.language_modeling.task import LanguageModeling
+from seqops.tasks.parts.evaluate import EvaluateTask, Evaluation
 
 if TYPE_CHECKING:
+    from seqops.config import DataConfig
     from seqops.model.network import SequenceNet
 
 #: Tokens per window when evaluating (the state is carried across, so only speed depends on it).
@@ -167,3 +173,19 @@ def evaluate_language_model(
         baseline={BASELINE: {**unit_metrics(meta.units, theirs, n), "order": choice.order}},
     )
     return LanguageModelEvaluation(metrics, blocks, choice.order, len(names))
+
+
+class LanguageModelingEvaluate(
+    EvaluateTask[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics],
+    LanguageModeling,
+):
+    """The test documents read whole beside interpolated Kneser-Ney."""
+
+    def evaluate(
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: LanguageModelMeta,
+        data: DataConfig | None = None,
+    ) -> LanguageModelEvaluation:
+        return evaluate_language_model(system, processed, meta)

@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from seqops.contracts import Bundle
 from seqops.stats import BOOTSTRAP, PairedScores, sign_test
-from seqops.tasks.base import Check, Scorer
-from seqops.tasks.language_modeling.meta import LanguageModelMetrics
+from seqops.tasks.base import Check
+from seqops.tasks.language_modeling.meta import (
+    LanguageModelMeta,
+    LanguageModelMetrics,
+    LanguageModelReport,
+)
 from seqops.tasks.language_modeling.metrics import METRIC, unit_metrics
+from seqops.tasks.language_modeling.serve import LanguageModelingServe, block_requests
+from seqops.tasks.parts.release import ReleaseTask, Scorer
 
 
 def metric_value(units: str, scores: np.ndarray) -> float:
@@ -151,3 +159,19 @@ class BlockScorer(Scorer):
 
     def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
         return no_regression(candidate, champion, alpha, self.units)
+
+
+class LanguageModelingRelease(
+    ReleaseTask[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics],
+    LanguageModelingServe,
+):
+    """Blocks of the test documents: the sign test against the champion, bits (or nats) per
+    token beside Kneser-Ney's."""
+
+    def scorer(self, processed: Path, bundle: Bundle[LanguageModelMeta]) -> Scorer:
+        return BlockScorer(block_requests(processed, bundle), bundle.id_column, bundle.data.units)
+
+    def paired_scores(
+        self, metrics: LanguageModelMetrics, predictions: pd.DataFrame
+    ) -> PairedScores:
+        return paired_block_scores(metrics, predictions)

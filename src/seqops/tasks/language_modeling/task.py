@@ -14,53 +14,25 @@ per-step `SequenceNet` over token ids: exported as the full graph and the stream
 graph, served as text in, likelihood out (`codec`), and `seqops generate` writes text from
 the step graph (`generate`).
 
-This module is the `Task` seam only: each stage's work lives in the module named after it.
+This module is the `Task` seam with what prepare and train run; each later stage's part
+lives in the module named after it (`evaluate`, `serve`, `release`, `card`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import pandas as pd
-
-from seqops import onnx_contract as contract
-from seqops.contracts import Bundle
-from seqops.errors import ConfigError, DataError
-from seqops.stats import PairedScores
-from seqops.tasks.base import Codec, Prepared, Quality, Scorer, Task, TaskLoaders
+from seqops.errors import ConfigError
+from seqops.tasks.base import Prepared, Task, TaskLoaders
 from seqops.tasks.language_modeling.meta import (
     LanguageModelMeta,
     LanguageModelMetrics,
     LanguageModelReport,
-    blocks_file,
 )
 
 if TYPE_CHECKING:
     from seqops.config import DataConfig, ModelConfig, TrainConfig
-    from seqops.model.network import SequenceNet
-    from seqops.serving import Predictor
-    from seqops.tasks.language_modeling.evaluate import LanguageModelEvaluation
-
-
-def block_requests(
-    processed: Path, bundle: Bundle[LanguageModelMeta], n: int | None = None
-) -> pd.DataFrame:
-    """The first `n` raw test blocks (all with None) as request rows: id `block<i>`, text."""
-    from seqops.tasks.language_modeling.codec import TEXT_COLUMN
-
-    path = processed / blocks_file("test")
-    if not path.is_file():
-        raise DataError(f"{path}: not found (run `seqops prepare`)")
-    blocks = json.loads(path.read_text(encoding="utf-8"))[:n]
-    return pd.DataFrame(
-        {
-            bundle.id_column: [f"block{i}" for i in range(len(blocks))],
-            TEXT_COLUMN: [b["text"] for b in blocks],
-        }
-    )
 
 
 class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics]):
@@ -180,88 +152,3 @@ class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageMode
                 "read by one process; use 'auto' and one device"
             )
         return StreamLoaders(processed, batch_size, train.bptt, seed, train_on)
-
-    # -- evaluate ---------------------------------------------------------------------------
-
-    def evaluate(
-        self,
-        system: SequenceNet,
-        processed: Path,
-        meta: LanguageModelMeta,
-        data: DataConfig | None = None,
-    ) -> LanguageModelEvaluation:
-        from seqops.tasks.language_modeling.evaluate import evaluate_language_model
-
-        return evaluate_language_model(system, processed, meta)
-
-    # -- export -----------------------------------------------------------------------------
-
-    def output_shape(self, meta: LanguageModelMeta) -> list[str | int]:
-        return contract.per_step_shape(meta.n_outputs)
-
-    def quality(self, predictor: Predictor, processed: Path) -> Quality:
-        """The unit's metric of the served graph over the raw test blocks, each on its own."""
-        from seqops.tasks.language_modeling.release import metric_value
-
-        meta: LanguageModelMeta = predictor.bundle.data
-        answer = predictor.predict_frame(block_requests(processed, predictor.bundle), "test blocks")
-        scores = np.stack([answer["nll"].to_numpy(), answer["n_tokens"].to_numpy()], axis=1)
-        return Quality(f"test/{meta.metric}", metric_value(meta.units, scores), True)
-
-    def request_example(
-        self, processed: Path, bundle: Bundle[LanguageModelMeta], n: int
-    ) -> pd.DataFrame:
-        return block_requests(processed, bundle, n)
-
-    def bundle_files(self, meta: LanguageModelMeta) -> list[str]:
-        return [meta.vocab]
-
-    # -- serving ----------------------------------------------------------------------------
-
-    def codec(
-        self, bundle: Bundle[LanguageModelMeta], files: dict[str, Path]
-    ) -> Codec[LanguageModelMeta]:
-        from seqops.tasks.language_modeling.codec import LanguageModelCodec
-
-        return LanguageModelCodec(bundle, files[bundle.data.vocab])
-
-    # -- release ----------------------------------------------------------------------------
-
-    def scorer(self, processed: Path, bundle: Bundle[LanguageModelMeta]) -> Scorer:
-        from seqops.tasks.language_modeling.release import BlockScorer
-
-        return BlockScorer(block_requests(processed, bundle), bundle.id_column, bundle.data.units)
-
-    def paired_scores(
-        self, metrics: LanguageModelMetrics, predictions: pd.DataFrame
-    ) -> PairedScores:
-        from seqops.tasks.language_modeling.release import paired_block_scores
-
-        return paired_block_scores(metrics, predictions)
-
-    # -- model card -------------------------------------------------------------------------
-
-    def card_inputs(self, report: LanguageModelReport) -> str:
-        from seqops.tasks.language_modeling import card
-
-        return card.inputs(report)
-
-    def card_targets(self, report: LanguageModelReport) -> str:
-        from seqops.tasks.language_modeling import card
-
-        return card.targets(report)
-
-    def card_data(self, report: LanguageModelReport) -> str:
-        from seqops.tasks.language_modeling import card
-
-        return card.data(report)
-
-    def card_metrics(self, metrics: LanguageModelMetrics, predictions: pd.DataFrame) -> list[str]:
-        from seqops.tasks.language_modeling import card
-
-        return card.metrics_lines(metrics, predictions)
-
-    def card_use(self, report: LanguageModelReport) -> str:
-        from seqops.tasks.language_modeling import card
-
-        return card.use(report)

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from seqops.markdown import fmt, table
+from seqops.tasks.parts.card import CardTask
+from seqops.tasks.sequence_labeling.meta import TextOrSeriesMeta
 from seqops.tasks.sequence_labeling.release import (
     BOOTSTRAP,
     bootstrap_weights,
@@ -13,6 +15,7 @@ from seqops.tasks.sequence_labeling.release import (
     resampled_f1,
 )
 from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics, TextLabelingReport
+from seqops.tasks.sequence_labeling.task import LabelingMetrics, LabelingReport, SequenceLabeling
 
 CHECKED = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy")
 
@@ -85,3 +88,37 @@ def use(report: TextLabelingReport) -> str:
         "entities); the model has not been checked for distribution shift, other domains or "
         "adversarial input. Do not use its tags for decisions about the people it names."
     )
+
+
+class SequenceLabelingCard(
+    CardTask[TextOrSeriesMeta, LabelingReport, LabelingMetrics],
+    SequenceLabeling,
+):
+    """The text tagger's sections (above) or the series labeller's (`series_card`)."""
+
+    def card_inputs(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import series_card
+
+        return series_card.inputs(report) if report.input == "x" else inputs(report)
+
+    def card_targets(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import series_card
+
+        return series_card.targets(report) if report.input == "x" else targets(report)
+
+    def card_data(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import series_card
+
+        return series_card.data(report) if report.input == "x" else data(report)
+
+    def card_metrics(self, metrics: LabelingMetrics, predictions: pd.DataFrame) -> list[str]:
+        if metrics.input == "x":
+            from seqops.tasks.sequence_labeling import series_card
+
+            return series_card.metrics_lines(metrics, predictions)
+        return metrics_lines(metrics, predictions)
+
+    def card_use(self, report: LabelingReport) -> str:
+        from seqops.tasks.sequence_labeling import series_card
+
+        return series_card.use(report) if report.input == "x" else use(report)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from seqops.contracts import Bundle
 from seqops.errors import DataError, quote
-from seqops.tasks.base import Codec, RunModel
+from seqops.tasks.parts.serve import Codec, RunModel
 from seqops.tasks.sequence_labeling.conll import read_text, read_untagged
 from seqops.tasks.sequence_labeling.meta import TextLabelingMeta
 from seqops.tasks.sequence_labeling.vocab import Vocabulary

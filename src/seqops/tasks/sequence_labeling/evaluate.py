@@ -23,18 +23,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seqops.layout import split_file
-from seqops.tasks.base import Evaluation
+from seqops.tasks.parts.evaluate import EvaluateTask, Evaluation
 from seqops.tasks.sequence_labeling import plots
 from seqops.tasks.sequence_labeling.conll import Sentence
-from seqops.tasks.sequence_labeling.meta import LabelingMeta
+from seqops.tasks.sequence_labeling.meta import LabelingMeta, TextOrSeriesMeta
 from seqops.tasks.sequence_labeling.prepare import read_sentences
 from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics
 from seqops.tasks.sequence_labeling.scoring import EntityCounts, score
+from seqops.tasks.sequence_labeling.task import LabelingMetrics, LabelingReport, SequenceLabeling
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from seqops.config import DataConfig
     from seqops.data.sequences import SequenceSet
+    from seqops.model.network import SequenceNet
+    from seqops.tasks.sequence_labeling.series_evaluate import SeriesEvaluation
 
 #: The baseline's name in `reports/metrics.json` and its column of `predictions.csv`.
 BASELINE = "crf"
@@ -187,3 +191,23 @@ def evaluate_tagger(net: nn.Module, processed: Path, meta: LabelingMeta) -> Labe
     names = meta.label_names
     model = [[names[i] for i in tags] for tags in predict_tags(net, test)]
     return LabelingEvaluation(read_sentences(processed, "test"), model, baseline_tags(processed))
+
+
+class SequenceLabelingEvaluate(
+    EvaluateTask[TextOrSeriesMeta, LabelingReport, LabelingMetrics],
+    SequenceLabeling,
+):
+    """Entities scored as conlleval does (text), or steps and segments (series)."""
+
+    def evaluate(
+        self,
+        system: SequenceNet,
+        processed: Path,
+        meta: TextOrSeriesMeta,
+        data: DataConfig | None = None,
+    ) -> LabelingEvaluation | SeriesEvaluation:
+        if meta.input == "x":
+            from seqops.tasks.sequence_labeling.series_evaluate import evaluate_series
+
+            return evaluate_series(system, processed, meta)
+        return evaluate_tagger(system, processed, meta)

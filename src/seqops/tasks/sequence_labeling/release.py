@@ -15,15 +15,26 @@ card's comparison, with F1 computed from summed counts and a sentence bootstrap 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from seqops.contracts import Bundle
 from seqops.stats import PairedScores
-from seqops.tasks.base import Check, Scorer
+from seqops.tasks.base import Check
+from seqops.tasks.parts.release import ReleaseTask, Scorer
+from seqops.tasks.sequence_labeling.meta import TextOrSeriesMeta
 from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics
 from seqops.tasks.sequence_labeling.scoring import SentenceCounts, paired_counts_test, score
+from seqops.tasks.sequence_labeling.serve import (
+    SequenceLabelingServe,
+    _series,
+    _series_requests,
+    _test_requests,
+)
+from seqops.tasks.sequence_labeling.task import LabelingMetrics, LabelingReport
 
 #: Resamples of the approximate-randomisation test and of the bootstrap interval.
 RESAMPLES = 10_000
@@ -155,3 +166,34 @@ def paired_entity_scores(
     return EntityPairedScores(
         "correct", counts("model"), {name: counts(name) for name in metrics.baseline or {}}
     )
+
+
+class SequenceLabelingRelease(
+    ReleaseTask[TextOrSeriesMeta, LabelingReport, LabelingMetrics],
+    SequenceLabelingServe,
+):
+    """Entity F1 per sentence (text) or segment F1 per series counts, by approximate
+    randomisation."""
+
+    def scorer(self, processed: Path, bundle: Bundle[TextOrSeriesMeta]) -> Scorer:
+        if _series(bundle):
+            from seqops.tasks.sequence_labeling.series_prepare import read_steps
+            from seqops.tasks.sequence_labeling.series_release import SegmentScorer
+
+            steps = read_steps(processed)
+            label = bundle.data.label_column
+            gold = [
+                rows[label].to_numpy() for _, rows in steps.groupby(bundle.id_column, sort=False)
+            ]
+            return SegmentScorer(_series_requests(processed, bundle), gold, bundle.id_column)
+        from seqops.tasks.sequence_labeling.prepare import read_sentences
+
+        sentences = [s.tags for s in read_sentences(processed, "test")]
+        return EntityScorer(_test_requests(processed, bundle), sentences, bundle.id_column)
+
+    def paired_scores(self, metrics: LabelingMetrics, predictions: pd.DataFrame) -> PairedScores:
+        if metrics.input == "x":
+            from seqops.tasks.sequence_labeling.series_release import paired_segment_scores
+
+            return paired_segment_scores(metrics, predictions)
+        return paired_entity_scores(metrics, predictions)

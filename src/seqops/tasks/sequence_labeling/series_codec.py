@@ -24,7 +24,7 @@ import pandas as pd
 
 from seqops.contracts import Bundle
 from seqops.errors import DataError
-from seqops.tasks.base import Codec, RunModel
+from seqops.tasks.parts.serve import Codec, RunModel
 from seqops.tasks.sequence_labeling.meta import SeriesLabelingMeta
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from seqops.layout import split_file
-from seqops.tasks.base import Evaluation
+from seqops.tasks.parts.evaluate import Evaluation
 from seqops.tasks.sequence_labeling import plots
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
 from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics

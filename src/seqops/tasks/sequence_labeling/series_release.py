@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from seqops.tasks.base import Check, Scorer
+from seqops.tasks.base import Check
+from seqops.tasks.parts.release import Scorer
 from seqops.tasks.sequence_labeling.release import EntityPairedScores, no_regression
 from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics
 from seqops.tasks.sequence_labeling.series import MIN_IOU, matched, segments

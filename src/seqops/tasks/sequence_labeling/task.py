@@ -24,28 +24,21 @@ graph outputs per-token scores `[batch, time, tags]` (and the CRF's transitions)
 torch-free predictor decodes (`codec`); the release compares entity F1 per sentence counts by
 approximate randomisation (`release`); the card's sections are in `card`.
 
-This module is the `Task` seam only: each stage's work lives in the module named after it.
+This module is the `Task` seam with what prepare and train run; each later stage's part
+is a class in the module named after it (`evaluate`, `serve`, `release`, `card`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import pandas as pd
-
-from seqops import onnx_contract as contract
-from seqops.contracts import Bundle, parse_as
-from seqops.errors import DataError, ExportError
-from seqops.layout import split_file
-from seqops.stats import PairedScores
-from seqops.tasks.base import Codec, Prepared, Quality, Scorer, Task
+from seqops.contracts import parse_as
+from seqops.errors import DataError
+from seqops.tasks.base import Prepared, Task
 from seqops.tasks.sequence_labeling.meta import (
     LABELING_META,
     LabelingMeta,
-    SeriesLabelingMeta,
-    TextLabelingMeta,
     TextOrSeriesMeta,
 )
 from seqops.tasks.sequence_labeling.reports import (
@@ -64,52 +57,11 @@ from seqops.tasks.sequence_labeling.series_prepare import (
 
 if TYPE_CHECKING:
     from seqops.config import DataConfig, ModelConfig, TrainConfig
-    from seqops.model.network import SequenceNet
-    from seqops.serving import Predictor
-    from seqops.tasks.sequence_labeling.evaluate import LabelingEvaluation
-    from seqops.tasks.sequence_labeling.series_evaluate import SeriesEvaluation
 
 
 #: prepare's report and evaluate's report for either input, told apart by their `input`.
 LabelingReport = TextLabelingReport | SeriesLabelingReport
 LabelingMetrics = TextLabelingMetrics | SeriesLabelingMetrics
-
-
-def _test_requests(
-    processed: Path, bundle: Bundle[TextOrSeriesMeta], n: int | None = None
-) -> pd.DataFrame:
-    """The first `n` raw test sentences (all with None) as a request frame, ids `seq<i>`."""
-    from seqops.tasks.sequence_labeling.codec import sentence_frame
-    from seqops.tasks.sequence_labeling.prepare import read_sentences
-
-    test = read_sentences(processed, "test")[:n]
-    return sentence_frame(
-        [s.tokens for s in test], bundle.id_column, [f"seq{i}" for i in range(len(test))]
-    )
-
-
-def _series_requests(
-    processed: Path, bundle: Bundle[SeriesLabelingMeta], n: int | None = None
-) -> pd.DataFrame:
-    """The first `n` raw test series (all with None) as request rows: prepare's test rows
-    without the label column."""
-    from seqops.tasks.sequence_labeling.series_prepare import read_steps
-
-    steps = read_steps(processed).drop(columns=[bundle.data.label_column])
-    if n is not None:
-        keep = list(dict.fromkeys(steps[bundle.id_column].tolist()))[:n]
-        steps = steps[steps[bundle.id_column].isin(keep)].reset_index(drop=True)
-    return steps
-
-
-def _series(bundle: Bundle[TextOrSeriesMeta]) -> TypeGuard[Bundle[SeriesLabelingMeta]]:
-    """Whether the bundle serves numeric series (the `input` prepare recorded is `x`)."""
-    return bundle.data.input == "x"
-
-
-def _text(bundle: Bundle[TextOrSeriesMeta]) -> TypeGuard[Bundle[TextLabelingMeta]]:
-    """Whether the bundle serves CoNLL text (the `input` prepare recorded is `tokens`)."""
-    return bundle.data.input == "tokens"
 
 
 class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
@@ -254,168 +206,3 @@ class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
         if model.crf:
             return {"kind": "crf_tagging"}
         return {"kind": "tagging", "n_tags": meta.n_outputs}
-
-    # -- evaluate ---------------------------------------------------------------------------
-
-    def evaluate(
-        self,
-        system: SequenceNet,
-        processed: Path,
-        meta: TextOrSeriesMeta,
-        data: DataConfig | None = None,
-    ) -> LabelingEvaluation | SeriesEvaluation:
-        if meta.input == "x":
-            from seqops.tasks.sequence_labeling.series_evaluate import evaluate_series
-
-            return evaluate_series(system, processed, meta)
-        from seqops.tasks.sequence_labeling.evaluate import evaluate_tagger
-
-        return evaluate_tagger(system, processed, meta)
-
-    # -- export -----------------------------------------------------------------------------
-
-    def output_shape(self, meta: TextOrSeriesMeta) -> list[str | int]:
-        return contract.per_step_shape(meta.n_outputs)
-
-    def agreement(self, got: np.ndarray, expected: np.ndarray) -> int | None:
-        """Sequences whose every step has the same highest-scoring tag."""
-        return int((got.argmax(axis=-1) == expected.argmax(axis=-1)).all(axis=1).sum())
-
-    def quality(self, predictor: Predictor, processed: Path) -> Quality:
-        """Entity F1 (text) or segment F1 (series) of the served graph's decoded tags on the
-        prepared test split."""
-        from seqops.data.sequences import SequenceSet
-        from seqops.serving import run_per_step
-
-        test = SequenceSet.load(processed / split_file("test"))
-        meta: TextOrSeriesMeta = predictor.bundle.data
-        names = meta.label_names
-        tags = [[names[i] for i in t] for t in run_per_step(test.sequences, predictor.tags)]
-        if meta.input == "x":
-            from seqops.tasks.sequence_labeling.series import score_series
-
-            gold = [np.asarray(names)[y] for y in test.labels]
-            f1 = score_series(gold, [np.asarray(t) for t in tags]).segment_f1
-            return Quality("test/segment_f1", f1, lower_is_better=False)
-        from seqops.tasks.sequence_labeling.prepare import read_sentences
-        from seqops.tasks.sequence_labeling.scoring import score
-
-        sentences = [s.tags for s in read_sentences(processed, "test")]
-        return Quality("test/entity_f1", score(sentences, tags).entities.f1, lower_is_better=False)
-
-    def served_checks(
-        self,
-        system: SequenceNet,
-        predictor: Predictor,
-        processed: Path,
-        tolerance: contract.Tolerance,
-    ) -> dict[str, float]:
-        """The raw test requests (sentences through `vocab.json`, or long-format rows through
-        the scaler) through ONNX and the torch-free decoder must get the evaluated network's
-        tags on every step, or the served model is not the evaluated one."""
-        from seqops.data.sequences import SequenceSet
-        from seqops.tasks.sequence_labeling.evaluate import predict_tags
-
-        bundle: Bundle[TextOrSeriesMeta] = predictor.bundle
-        names = bundle.data.label_names
-        test = SequenceSet.load(processed / split_file("test"))
-        evaluated = np.concatenate([[names[i] for i in t] for t in predict_tags(system, test)])
-        if _series(bundle):
-            from seqops.tasks.sequence_labeling.series_codec import LABEL
-
-            what, column, key = "test series' rows", LABEL, "raw_series_label_mismatches"
-            served = predictor.predict_frame(_series_requests(processed, bundle), what)
-        else:
-            what, column, key = "test sentences", "tag", "raw_sentence_tag_mismatches"
-            served = predictor.predict_frame(_test_requests(processed, bundle), what)
-        differ = int(np.sum(served[column].to_numpy() != evaluated))
-        if differ:
-            raise ExportError(
-                f"the raw {what} served through the bundle, ONNX and the decoder get {differ} "
-                f"of {len(evaluated)} step tags other than the evaluated network's"
-            )
-        return {key: float(differ)}
-
-    def request_example(
-        self, processed: Path, bundle: Bundle[TextOrSeriesMeta], n: int
-    ) -> pd.DataFrame:
-        if _series(bundle):
-            return _series_requests(processed, bundle, n)
-        return _test_requests(processed, bundle, n)
-
-    def bundle_files(self, meta: TextOrSeriesMeta) -> list[str]:
-        return [] if meta.input == "x" else [meta.vocab]
-
-    # -- serving ----------------------------------------------------------------------------
-
-    def codec(
-        self, bundle: Bundle[TextOrSeriesMeta], files: dict[str, Path]
-    ) -> Codec[TextOrSeriesMeta]:
-        if _series(bundle):
-            from seqops.tasks.sequence_labeling.series_codec import StepCodec
-
-            return StepCodec(bundle)
-        if _text(bundle):
-            from seqops.tasks.sequence_labeling.codec import TaggerCodec
-
-            return TaggerCodec(bundle, files[bundle.data.vocab])
-        raise DataError(f"input {bundle.data.input!r}: sequence_labeling reads tokens or x")
-
-    # -- release ----------------------------------------------------------------------------
-
-    def scorer(self, processed: Path, bundle: Bundle[TextOrSeriesMeta]) -> Scorer:
-        if _series(bundle):
-            from seqops.tasks.sequence_labeling.series_prepare import read_steps
-            from seqops.tasks.sequence_labeling.series_release import SegmentScorer
-
-            steps = read_steps(processed)
-            label = bundle.data.label_column
-            gold = [
-                rows[label].to_numpy() for _, rows in steps.groupby(bundle.id_column, sort=False)
-            ]
-            return SegmentScorer(_series_requests(processed, bundle), gold, bundle.id_column)
-        from seqops.tasks.sequence_labeling.prepare import read_sentences
-        from seqops.tasks.sequence_labeling.release import EntityScorer
-
-        sentences = [s.tags for s in read_sentences(processed, "test")]
-        return EntityScorer(_test_requests(processed, bundle), sentences, bundle.id_column)
-
-    def paired_scores(self, metrics: LabelingMetrics, predictions: pd.DataFrame) -> PairedScores:
-        if metrics.input == "x":
-            from seqops.tasks.sequence_labeling.series_release import paired_segment_scores
-
-            return paired_segment_scores(metrics, predictions)
-        from seqops.tasks.sequence_labeling.release import paired_entity_scores
-
-        return paired_entity_scores(metrics, predictions)
-
-    # -- model card -------------------------------------------------------------------------
-
-    def card_inputs(self, report: LabelingReport) -> str:
-        from seqops.tasks.sequence_labeling import card, series_card
-
-        return series_card.inputs(report) if report.input == "x" else card.inputs(report)
-
-    def card_targets(self, report: LabelingReport) -> str:
-        from seqops.tasks.sequence_labeling import card, series_card
-
-        return series_card.targets(report) if report.input == "x" else card.targets(report)
-
-    def card_data(self, report: LabelingReport) -> str:
-        from seqops.tasks.sequence_labeling import card, series_card
-
-        return series_card.data(report) if report.input == "x" else card.data(report)
-
-    def card_metrics(self, metrics: LabelingMetrics, predictions: pd.DataFrame) -> list[str]:
-        if metrics.input == "x":
-            from seqops.tasks.sequence_labeling import series_card
-
-            return series_card.metrics_lines(metrics, predictions)
-        from seqops.tasks.sequence_labeling import card
-
-        return card.metrics_lines(metrics, predictions)
-
-    def card_use(self, report: LabelingReport) -> str:
-        from seqops.tasks.sequence_labeling import card, series_card
-
-        return series_card.use(report) if report.input == "x" else card.use(report)

@@ -1,87 +1,27 @@
-"""What every classification task shares: labels, evaluation (accuracy, macro-F1, ECE,
-curves, confusion matrix), the request codec's answer columns, the McNemar scorer, the model
-card's metrics and the `ClassifierTask` base class. Not a task itself: the sequence and text
-classification tasks build on it, so neither imports the other.
-"""
+"""A classifier's evaluate part: accuracy, macro-F1, ECE with per-class precision / recall,
+the confusion matrix and ROC / precision-recall curves, beside the task's classical
+baselines (`ClassifierEvaluate.baselines`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from seqops.contracts import Bundle, DataReport, MetaT, MetricsReport
-from seqops.errors import DataError
+from seqops.contracts import MetaT, MetricsReport
 from seqops.layout import split_file
-from seqops.stats import BOOTSTRAP, PairedScores, confidence_intervals
-from seqops.tasks.base import (
-    Check,
-    Codec,
-    Evaluation,
-    Quality,
-    RunModel,
-    Scorer,
-    Task,
-    mcnemar_regression,
-)
+from seqops.tasks.classifier.task import ClassReportT
+from seqops.tasks.parts.evaluate import EvaluateTask, Evaluation
 
 if TYPE_CHECKING:
     import torch
 
-    from seqops.config import DataConfig, ModelConfig, TrainConfig
+    from seqops.config import DataConfig
     from seqops.data.sequences import SequenceSet
     from seqops.model.network import SequenceNet
-    from seqops.serving import Predictor
-
-
-# -- prepare ----------------------------------------------------------------------------------
-
-
-def encode_labels(raw: list[str], names: list[str], where: str) -> np.ndarray:
-    index = {name: i for i, name in enumerate(names)}
-    unknown = sorted(set(raw) - set(index))
-    if unknown:
-        raise DataError(f"{where}: label(s) {unknown} never appear in the training split")
-    return np.array([index[v] for v in raw], dtype=np.int64)
-
-
-class ClassReport(DataReport):
-    """A classifier's `reports/data.json`: the shared fields, then its classes (each
-    classification task subclasses it with its `task` literal)."""
-
-    n_classes: int
-    class_counts: dict[str, dict[str, int]]
-    """Examples per class, per split."""
-
-    def task_numbers(self) -> dict[str, Any]:
-        return {"n_classes": self.n_classes}
-
-    def examples_per_class(self) -> dict[str, dict[str, int]]:
-        return self.class_counts
-
-
-#: A classification task's own data report.
-ClassReportT = TypeVar("ClassReportT", bound=ClassReport)
-
-
-def class_report(splits: dict[str, SequenceSet], names: list[str]) -> dict[str, Any]:
-    return {
-        "n_classes": len(names),
-        "class_counts": {
-            split: {
-                names[c]: int(n)
-                for c, n in zip(*np.unique(s.labels, return_counts=True), strict=True)
-            }
-            for split, s in splits.items()
-        },
-    }
-
-
-# -- evaluate ---------------------------------------------------------------------------------
 
 
 def baseline_metrics(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -308,108 +248,8 @@ class ClassificationEvaluation(Evaluation):
         )
 
 
-# -- serving ----------------------------------------------------------------------------------
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-class ClassifierCodec(Codec[MetaT]):
-    """Rows → model inputs (the subclass says how), logits → id, `label`, `p_<class>`."""
-
-    def __init__(self, bundle: Bundle[MetaT]) -> None:
-        self.bundle = bundle
-        self.label_names = bundle.data.label_names
-
-    @property
-    def probability_columns(self) -> list[str]:
-        return [f"p_{name}" for name in self.label_names]
-
-    def inputs(self, frame: pd.DataFrame, where: str) -> tuple[list[Any], list[np.ndarray]]:
-        raise NotImplementedError
-
-    def predict_proba(self, sequences: list[np.ndarray], run: RunModel) -> np.ndarray:
-        from seqops.serving import run_batches
-
-        return softmax(run_batches(sequences, run))
-
-    def predict_frame(self, frame: pd.DataFrame, run: RunModel, where: str) -> pd.DataFrame:
-        ids, sequences = self.inputs(frame, where)
-        probs = self.predict_proba(sequences, run)
-        out = pd.DataFrame(probs.astype(np.float64), columns=self.probability_columns)
-        out.insert(0, "label", [self.label_names[i] for i in probs.argmax(axis=1)])
-        out.insert(0, self.bundle.id_column, ids)
-        return out
-
-    def output_columns(self) -> list[Any]:
-        from mlflow.types.schema import AnyType, ColSpec, DataType
-
-        columns: list[Any] = [
-            ColSpec(AnyType(), self.bundle.id_column),
-            ColSpec(DataType.string, "label"),
-        ]
-        return columns + [ColSpec(DataType.double, name) for name in self.probability_columns]
-
-
-# -- release ----------------------------------------------------------------------------------
-
-
-class CorrectnessScorer(Scorer):
-    """Per-example correctness of a served classifier on the raw test requests; McNemar."""
-
-    def __init__(self, requests: pd.DataFrame, truth: list[str], id_column: str) -> None:
-        self.requests, self.truth, self.id_column = requests, truth, id_column
-
-    def score(self, model: Any) -> np.ndarray:
-        predictions = model.predict(self.requests)
-        by_id = dict(zip(predictions[self.id_column], predictions["label"], strict=True))
-        return np.array([by_id[f"seq{i}"] == label for i, label in enumerate(self.truth)])
-
-    def compare(self, candidate: np.ndarray, champion: np.ndarray, alpha: float) -> Check:
-        return mcnemar_regression(candidate, champion, alpha)
-
-
-# -- model card -------------------------------------------------------------------------------
-
-
-def classification_card_metrics(metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
-    from seqops.markdown import fmt, table
-
-    ci = confidence_intervals(predictions)
-    rows = [
-        (f"test/{m}", fmt(metrics.test.get(m)), f"[{ci[m][0]:.4f}, {ci[m][1]:.4f}]", how)
-        for m, how in (
-            ("accuracy", "Wilson"),
-            ("f1_macro", f"bootstrap ×{BOOTSTRAP}"),
-            ("ece", f"bootstrap ×{BOOTSTRAP}"),
-        )
-    ]
-    return [
-        table(("metric", "value", "95 % CI", "method"), rows),
-        "",
-        f"On {metrics.test.get('n')} test sequences.",
-    ]
-
-
-# -- the task ---------------------------------------------------------------------------------
-
-
-class ClassifierTask(Task[MetaT, ClassReportT, MetricsReport]):
-    """What every classifier shares: objective, evaluation, parity, scorer, card metrics."""
-
-    metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro", "ece"})
-    val_metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro"})
-    stratified_folds: ClassVar[bool] = True
-
-    def objective(self, meta: MetaT, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
-        return {
-            "kind": "classification",
-            "n_classes": meta.n_outputs,
-            "label_smoothing": train.label_smoothing,
-        }
+class ClassifierEvaluate(EvaluateTask[MetaT, ClassReportT, MetricsReport]):
+    """Test probabilities of the model and the task's baselines' test classes."""
 
     def evaluate(
         self,
@@ -435,39 +275,3 @@ class ClassifierTask(Task[MetaT, ClassReportT, MetricsReport]):
     def baselines(self, processed: Path) -> dict[str, np.ndarray]:
         """Test class indices of the classical baseline(s), fitted on the training split."""
         return {}
-
-    def paired_scores(self, metrics: MetricsReport, predictions: pd.DataFrame) -> PairedScores:
-        actual = predictions["actual"].astype(str)
-        return PairedScores(
-            "correct",
-            predictions["correct"].to_numpy().astype(bool),
-            {
-                name: (predictions[name].astype(str) == actual).to_numpy()
-                for name in metrics.baseline or {}
-            },
-        )
-
-    def agreement(self, got: np.ndarray, expected: np.ndarray) -> int | None:
-        return int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
-
-    def quality(self, predictor: Predictor, processed: Path) -> Quality:
-        from seqops.data.sequences import SequenceSet
-
-        test = SequenceSet.load(processed / split_file("test"))
-        logits = predictor.run_sequences(test.sequences)
-        accuracy = float((logits.argmax(axis=1) == test.labels).mean())
-        return Quality("test/accuracy", accuracy, lower_is_better=False)
-
-    def scorer(self, processed: Path, bundle: Bundle[MetaT]) -> Scorer:
-        from seqops.data.sequences import SequenceSet
-
-        test = SequenceSet.load(processed / split_file("test"))
-        requests = self.request_example(processed, bundle, n=len(test))
-        truth = [bundle.data.label_names[y] for y in test.labels]
-        return CorrectnessScorer(requests, truth, bundle.id_column)
-
-    def card_targets(self, report: ClassReportT) -> str:
-        return str(report.n_classes)
-
-    def card_metrics(self, metrics: MetricsReport, predictions: pd.DataFrame) -> list[str]:
-        return classification_card_metrics(metrics, predictions)

@@ -1,0 +1,219 @@
+"""`forecasting`'s export and serving part: raw history rows in, forecasts in units with
+their interval bounds out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from seqops import onnx_contract as contract
+from seqops.contracts import (
+    Bundle,
+)
+from seqops.errors import DataError, ExportError
+from seqops.tasks.forecasting.backtest import forecast_test, model_forecast
+from seqops.tasks.forecasting.task import (
+    LOWER,
+    UPPER,
+    Forecasting,
+    ForecastMeta,
+    ForecastMetrics,
+    ForecastReport,
+)
+from seqops.tasks.parts.serve import Codec, Quality, RunModel, ServeTask
+
+if TYPE_CHECKING:
+    from mlflow.models import ModelSignature
+
+    from seqops.model.network import SequenceNet
+    from seqops.serving import Predictor
+
+
+class ForecastCodec(Codec[ForecastMeta]):
+    """History rows (time, every series, optional id) → windows; forecasts → rows in units.
+
+    Each history must be strictly increasing in time, on the model's frequency with no missing
+    step or value, and at least `lookback` (+ the differencing lag) steps long; the model reads
+    its last `lookback` steps. The answer is one row per future step: id, time, `horizon`
+    (1..horizon) and each target, followed by `<target>_lower` and `<target>_upper` when the
+    bundle carries calibrated intervals (`ForecastMeta.interval`)."""
+
+    def __init__(self, bundle: Bundle[ForecastMeta]) -> None:
+        self.bundle = bundle
+        meta = bundle.data
+        self.spec = meta.spec
+        self.freq = meta.freq
+
+    def future_times(self, last: Any) -> list[Any]:
+        """The `horizon` steps after `last`: ISO timestamps, or integers."""
+        h = self.spec.horizon
+        if self.freq is None:
+            return [int(last) + i for i in range(1, h + 1)]
+        steps = pd.date_range(last, periods=h + 1, freq=self.freq)[1:]
+        return [t.isoformat() for t in steps]
+
+    def inputs(
+        self, frame: pd.DataFrame, where: str
+    ) -> tuple[list[Any], list[np.ndarray], list[Any]]:
+        """Series ids, their regular histories `(T, F)` in units, and each one's last time.
+
+        The id column is optional (absent: the rows are one series, id 0)."""
+        from seqops.data.series import parse_times, regularise
+        from seqops.data.sources import numeric_columns
+
+        b, spec = self.bundle, self.spec
+        if frame.empty:
+            raise DataError(f"{where}: no rows (expected one row per time step of the history)")
+        required = [b.time_column, *spec.feature_names]
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{where}: missing column(s) {missing}; the model needs {required} "
+                f"(and optionally {b.id_column!r}), found {[str(c) for c in frame.columns]}"
+            )
+        if b.id_column in frame.columns:
+            groups = frame.groupby(b.id_column, sort=False).indices.items()
+        else:
+            groups = [(0, np.arange(len(frame)))]
+        ids, histories, lasts = [], [], []
+        for seq_id, rows in groups:
+            part = frame.iloc[rows]
+            label = f"{where}: series {seq_id!r}"
+            times = parse_times(part[b.time_column].reset_index(drop=True), label, b.time_column)
+            if (self.freq is None) != (not isinstance(times, pd.DatetimeIndex)):
+                kind = "timestamps" if self.freq else "integer steps"
+                raise DataError(f"{label}: column {b.time_column!r} must hold {kind}")
+            values = numeric_columns(part, spec.feature_names, label, gaps=True)
+            series = regularise(
+                times, values, spec.feature_names, self.freq, "error", label, "fill them first"
+            )
+            if len(series) < spec.min_history:
+                lag = f" + {spec.lag} for {spec.differencing} differencing" if spec.lag else ""
+                raise DataError(
+                    f"{label}: history of {len(series)} steps is too short; the model needs at "
+                    f"least {spec.min_history} (lookback {spec.lookback}{lag})"
+                )
+            ids.append(seq_id.item() if isinstance(seq_id, np.generic) else seq_id)
+            histories.append(series.values)
+            lasts.append(series.times[-1])
+        return ids, histories, lasts
+
+    def forecast(self, histories: list[np.ndarray], run: RunModel) -> np.ndarray:
+        """`(N, H, K)` forecasts in the series' units from raw histories `(T_i, F)`."""
+        from seqops.serving import CHUNK
+
+        spec = self.spec
+        chunks = []
+        for i in range(0, len(histories), CHUNK):
+            part = histories[i : i + CHUNK]
+            x = np.stack([spec.model_input(h) for h in part])
+            z = run(x, np.full(len(part), spec.lookback, dtype=np.int64))
+            chunks.append(spec.invert(z, np.stack([spec.tail(h) for h in part])))
+        return np.concatenate(chunks)
+
+    def predict_frame(self, frame: pd.DataFrame, run: RunModel, where: str) -> pd.DataFrame:
+        from seqops.data.windows import HORIZON_COLUMN
+
+        b = self.bundle
+        ids, histories, lasts = self.inputs(frame, where)
+        forecasts = self.forecast(histories, run)  # (N, H, K)
+        h = self.spec.horizon
+        out = pd.DataFrame(
+            forecasts.reshape(-1, forecasts.shape[-1]), columns=self.spec.target_names
+        )
+        interval = b.data.interval
+        if interval is not None:
+            half = np.tile(np.asarray(interval.half_width), (len(ids), 1))  # (N * H, K)
+            for k, name in enumerate(self.spec.target_names):
+                out[f"{name}{LOWER}"] = out[name] - half[:, k]
+                out[f"{name}{UPPER}"] = out[name] + half[:, k]
+        out.insert(0, HORIZON_COLUMN, np.tile(np.arange(1, h + 1), len(ids)))
+        out.insert(0, b.time_column, [t for last in lasts for t in self.future_times(last)])
+        out.insert(0, b.id_column, np.repeat(np.array(ids, dtype=object), h))
+        return out
+
+    def signature(self) -> ModelSignature:
+        from mlflow.models import ModelSignature
+        from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
+
+        from seqops.data.windows import HORIZON_COLUMN
+
+        b = self.bundle
+        history: list[Any] = [
+            ColSpec(AnyType(), b.id_column, required=False),
+            ColSpec(AnyType(), b.time_column),
+        ]
+        history += [ColSpec(DataType.double, name) for name in self.spec.feature_names]
+        future: list[Any] = [
+            ColSpec(AnyType(), b.id_column),
+            ColSpec(AnyType(), b.time_column),
+            ColSpec(DataType.long, HORIZON_COLUMN),
+        ]
+        future += [ColSpec(DataType.double, name) for name in self.spec.target_names]
+        if b.data.interval is not None:
+            future += [
+                ColSpec(DataType.double, f"{name}{end}")
+                for name in self.spec.target_names
+                for end in (LOWER, UPPER)
+            ]
+        return ModelSignature(Schema(history), Schema(future))
+
+
+class ForecastingServe(ServeTask[ForecastMeta, ForecastReport, ForecastMetrics], Forecasting):
+    def calibrated_meta(self, meta: ForecastMeta, metrics: ForecastMetrics) -> ForecastMeta:
+        """prepare's metadata with the intervals evaluate calibrated (what serving adds)."""
+        interval = None if metrics.interval is None else metrics.interval.model_dump()
+        return ForecastMeta.model_validate({**meta.model_dump(), "interval": interval})
+
+    def output_shape(self, meta: ForecastMeta) -> list[str | int]:
+        return [contract.BATCH, meta.spec.horizon, meta.n_outputs]
+
+    def quality(self, predictor: Predictor, processed: Path) -> Quality:
+        """Test RMSE in the series' units of the ONNX model, from the raw test histories."""
+        codec = ForecastCodec(predictor.bundle)
+        test = forecast_test(processed, codec.bundle.data)
+        forecasts = codec.forecast(test.histories(), predictor.run)
+        rmse = float(np.sqrt(((forecasts - test.actual()) ** 2).mean()))
+        return Quality("test/rmse", rmse, lower_is_better=True)
+
+    def served_checks(
+        self,
+        system: SequenceNet,
+        predictor: Predictor,
+        processed: Path,
+        tolerance: contract.Tolerance,
+    ) -> dict[str, float]:
+        """The whole serving path (raw history rows → preprocessing.json → ONNX → units)
+        against the evaluated PyTorch forecasts; raises when they differ beyond what
+        `tolerance` on the scaled outputs allows once integrated and scaled back (its
+        absolute part × target std × horizon, its relative part as it is)."""
+        bundle: Bundle[ForecastMeta] = predictor.bundle
+        test = forecast_test(processed, bundle.data)
+        spec = test.spec
+        expected = model_forecast(system, spec, test.series.values, test.origins)
+        requests = test.history_frame(bundle.id_column, bundle.time_column)
+        served = predictor.predict_frame(requests, where="test histories")
+        got = served[spec.target_names].to_numpy().reshape(expected.shape)
+        gap = float(np.abs(got - expected).max())
+        limit = tolerance.scaled(float(spec.std[spec.target_index].max()) * spec.horizon)
+        ratio = limit.ratio(got, expected)
+        if ratio > 1.0:
+            raise ExportError(
+                f"forecasts served from raw test histories differ from the evaluated model's by "
+                f"{gap:.3g}, {ratio:.3g} times the tolerance (atol {limit.atol:.3g} + rtol "
+                f"{limit.rtol:g} × |forecast|): preprocessing.json does not match the model"
+            )
+        return {"served_max_abs_diff": gap}
+
+    def request_example(
+        self, processed: Path, bundle: Bundle[ForecastMeta], n: int
+    ) -> pd.DataFrame:
+        test = forecast_test(processed, bundle.data)
+        requests = test.history_frame(bundle.id_column, bundle.time_column)
+        return requests[requests[bundle.id_column].isin([f"seq{i}" for i in range(n)])]
+
+    def codec(self, bundle: Bundle[ForecastMeta], files: dict[str, Path]) -> Codec[ForecastMeta]:
+        return ForecastCodec(bundle)
