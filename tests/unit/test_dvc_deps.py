@@ -206,3 +206,40 @@ def test_stages_do_not_import_other_stages(stage: str) -> None:
     assert not others, f"stage '{stage}' imports other stages:\n" + "\n".join(
         f"  {chain(parents, m)}" for m in others
     )
+
+
+def card_modules() -> list[str]:
+    """The model card's code: `seqops.model_card`, the card-part interface and registry, and
+    every module under `seqops.tasks` whose name ends in `card` (each task's card part and
+    the shared classifier one)."""
+    found = [
+        m
+        for m in modules()
+        if m.startswith(f"{PACKAGE}.tasks.") and m.rpartition(".")[2].endswith("card")
+    ]
+    return sorted({f"{PACKAGE}.model_card", *found})
+
+
+def test_every_task_has_a_card_module() -> None:
+    from seqops.tasks import TASKS
+
+    cards = card_modules()
+    for task in TASKS.values():
+        package = type(task).__module__.rpartition(".")[0]
+        assert f"{package}.card" in cards, f"{task.name}: no {package}.card"
+
+
+@pytest.mark.parametrize("stage", ["prepare", "tune", "train", "evaluate", "export"])
+def test_no_stage_before_release_imports_a_model_card(stage: str) -> None:
+    """A model card's wording is release's only: editing one must leave prepare, tune, train,
+    evaluate and export up to date in `dvc status` (their deps are their import closures)."""
+    parents = stage_closure(stage)
+    found = [chain(parents, m) for m in card_modules() if m in parents]
+    assert not found, f"stage '{stage}' imports model-card code:\n" + "\n".join(
+        f"  {c}" for c in found
+    )
+
+
+def test_release_imports_every_model_card() -> None:
+    parents = stage_closure("release")
+    assert set(card_modules()) <= set(parents)
