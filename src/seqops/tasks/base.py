@@ -1,23 +1,24 @@
-"""The `Task` interface: everything that differs between task families, in one place each.
+"""The `Task` seam: what every stage may know of a task, and what prepare and train run.
 
 A stage looks its task up once (`get_task(cfg.data.task)`) and calls these methods; it never
-asks which task it runs. Each method is one seam of the pipeline:
+asks which task it runs:
 
 | stage     | methods                                                                   |
 |-----------|---------------------------------------------------------------------------|
-| config    | `metrics`, `check_data`                                                   |
+| config    | `metrics`, `check_data`, `reads` / `ignored` / `applicable`, parse methods|
 | prepare   | `prepare`, `summary`                                                      |
 | train     | `network_args`, `objective`, `init_model`, `loaders`                      |
-| evaluate  | `evaluate` (metrics, predictions, plots)                                  |
-| export    | `output`, `output_shape`, `agreement`, `quality`, `served_checks`,        |
-|           | `request_example`, `bundle_files`, `calibrated_meta`                      |
-| serving   | `codec` (request rows in, rows out, MLflow signature)                     |
-| release   | `scorer` (per-example scores and the paired test), `extra_checks`,        |
-|           | `paired_scores` (the model against its classical baselines)               |
-| model card| `card_inputs`, `card_targets`, `card_data`, `card_metrics`, `card_use`    |
+
+What later stages run is not here but in each task's parts, one per stage group, each a
+subclass of its task's seam and of an interface in `seqops.tasks.parts` (whose registry only
+that stage imports): `EvaluateTask` (`evaluate`), `ServeTask` (export, benchmark and serving:
+`output_shape`, `agreement`, `quality`, `served_checks`, `request_example`, `bundle_files`,
+`calibrated_meta`, `codec`), `ReleaseTask` (`scorer`, `extra_checks`, `paired_scores`) and
+`CardTask` (`card_*`). So editing a card's wording or a codec leaves prepare, tune and train up
+to date in `dvc status`.
 
 Modules here import neither torch nor Lightning at module level: the torch-free predictor
-(`seqops predict`) reads a bundle through its task's `codec`. Training and evaluation code
+(`seqops predict`) reads a bundle through its task's seam and serve part. Training code
 imports torch inside the methods that need it.
 """
 
@@ -83,7 +84,8 @@ class TaskLoaders(ABC):
 
 @dataclass(frozen=True)
 class Check:
-    """One release-gate check."""
+    """One release-gate check. Here rather than in `parts.release`: the MLflow registry and
+    the reports read checks without importing any task's release part."""
 
     name: str
     value: float | bool | None
