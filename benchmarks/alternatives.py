@@ -84,8 +84,7 @@ class Run:
 
 def datasets() -> dict[str, Dataset]:
     found = {d.name: d for d in QUALITY_DATASETS}
-    tecator = Dataset("Tecator", "params/tecator.yaml", {}, "ridge 2.07 (README)")
-    return {name: found.get(name, tecator) for name in NAMES}
+    return {name: found[name] for name in NAMES}
 
 
 def cell_overrides(dataset: Dataset, cell: str, trials: int | None) -> dict[str, Any]:
