@@ -1,0 +1,157 @@
+"""Every bundled UCR/UEA classification set against MiniRocket: win / tie / loss, mean rank, time.
+
+    .venv/bin/python benchmarks/quality_ucr.py                      # the default params
+    .venv/bin/python benchmarks/quality_ucr.py --set model.kernel_features=0 \\
+        --output benchmarks/results/quality_ucr_recurrent.json      # another configuration
+    .venv/bin/python benchmarks/quality_ucr.py --only GunPoint ArrowHead --no-write
+
+The sets are those sktime's wheel ships (`seqops.data.sources.bundled_datasets`) whose labels
+are classes and whose official training split holds at most `--max-train` (500) sequences:
+data nobody tuned the defaults for, beside the README's five. Each runs `dvc repro evaluate`
+with the default params (`data.dataset` set, `--set` on top) in a scratch copy of the
+repository (`quality.scratch_run`); the evaluate stage fits MiniRocket on the same training
+split and scores it on the same official test split.
+
+Per set: test accuracy of seqops and MiniRocket; McNemar's exact test on the paired test
+predictions (the release gate's test; a loss is significant at p < 0.05, a win likewise); the
+validation accuracy and loss of the trained model (`reports/train.json`: what a choice between
+configurations may look at); the wall time. Summary: wins / ties / losses by test accuracy,
+significant wins / losses, mean rank of the two (1 = better; a tie 1.5 each). Writes
+`benchmarks/results/quality_ucr.json` for `benchmarks/results_table.py` unless `--no-write`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import Dataset, scratch_run
+from results_table import commit_line, machine_line, write_result
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "benchmarks" / "results" / "quality_ucr.json"
+
+
+def classification_sets(max_train: int) -> list[tuple[str, int, int]]:
+    """(name, training sequences, longest) of each bundled set with class labels and at most
+    `max_train` training sequences (a regression set's targets are mostly distinct numbers)."""
+    from seqops.data.sources import bundled_datasets, load_bundled
+
+    found = []
+    for name in bundled_datasets():
+        train = load_bundled(name, "train")
+        if len(train.labels) > max_train or len(set(train.labels)) > len(train.labels) / 2:
+            continue
+        found.append((name, len(train.labels), max(len(s) for s in train.sequences)))
+    return found
+
+
+def score(reports: Path) -> dict[str, Any]:
+    from seqops.tasks import get_task, read_metrics
+
+    metrics = read_metrics(reports / "metrics.json")
+    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(reports / "predictions.csv"))
+    ours, theirs = scores.model, scores.baselines["minirocket"]
+    p_worse, worse, _ = scores.worse_than("minirocket")
+    train = json.loads((reports / "train.json").read_text())
+    return {
+        "seqops": scores.value(ours),
+        "minirocket": scores.value(theirs),
+        "p": p_worse,
+        "significant": p_worse < 0.05,
+        "worse": worse,
+        "val_accuracy": train["best"].get("val/accuracy"),
+        "val_loss": train["best"].get("val/loss"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="set names (default: every bundled set)")
+    parser.add_argument("--max-train", type=int, default=500)
+    parser.add_argument("--set", nargs="*", default=[], help="dotted.key=value over the params")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    args = parser.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    sets = [s for s in classification_sets(args.max_train) if not args.only or s[0] in args.only]
+
+    rows: list[list[Any]] = []
+    results = []
+    for name, n_train, longest in sets:
+        work = Path(tempfile.mkdtemp(prefix=f"seqops-ucr-{name}."))
+        start = time.perf_counter()
+        try:
+            dataset = Dataset(name, "params.yaml", {"data": {"dataset": name}})
+            found = score(scratch_run(dataset, work, overrides))
+        finally:
+            if args.keep:
+                print(f"kept {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+        wall = time.perf_counter() - start
+        results.append(found)
+        gap = found["seqops"] - found["minirocket"]
+        verdict = "tie" if gap == 0 else ("win" if gap > 0 else "loss")
+        if found["significant"]:
+            verdict += " (significant)"
+        rows.append([
+            name, n_train, longest, round(found["seqops"], 4), round(found["minirocket"], 4),
+            round(gap, 4), float(f"{found['p']:.3g}"), verdict,
+            None if found["val_accuracy"] is None else round(found["val_accuracy"], 4),
+            round(wall),
+        ])  # fmt: skip
+        print(rows[-1], file=sys.stderr, flush=True)
+
+    gaps = np.array([r["seqops"] - r["minirocket"] for r in results])
+    wins, ties, losses = int((gaps > 0).sum()), int((gaps == 0).sum()), int((gaps < 0).sum())
+    significant_losses = sum(r["significant"] and r["worse"] for r in results)
+    significant_wins = sum(r["significant"] and not r["worse"] for r in results)
+    rank = float(np.mean(np.where(gaps > 0, 1.0, np.where(gaps == 0, 1.5, 2.0))))
+    settings = ", ".join(args.set) or "the default params"
+    result = {
+        "title": "Every bundled UCR/UEA classification set against MiniRocket",
+        "command": " ".join([".venv/bin/python", "benchmarks/quality_ucr.py", *sys.argv[1:]]),
+        "commit": commit_line(),
+        "machine": machine_line(),
+        "columns": [
+            "set",
+            "train",
+            "longest",
+            "seqops",
+            "MiniRocket",
+            "difference",
+            "McNemar p",
+            "verdict",
+            "val accuracy",
+            "wall (s)",
+        ],
+        "rows": rows,
+        "notes": [
+            f"{settings}; official splits, the validation split carved from the training one",
+            f"seqops against MiniRocket: {wins} wins / {ties} ties / {losses} losses by test "
+            f"accuracy; significant (McNemar exact, p < 0.05): {significant_wins} wins, "
+            f"{significant_losses} losses of {len(results)} sets; mean rank of seqops "
+            f"{rank:.2f} (MiniRocket {3 - rank:.2f})",
+        ],
+    }
+    print(json.dumps(result, indent=1))
+    if not args.no_write:
+        write_result(result, args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The random-kernel path (`model.kernel_features`): features that padding never changes and
+that ONNX Runtime computes exactly as torch does, the closed-form ridge head, its fit before
+training, and the config and network checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from seqops import onnx_contract as contract
+from seqops.config import Config, load_config, parse_config
+from seqops.data.batches import pad_batch
+from seqops.data.sequences import SequenceSet
+from seqops.errors import ConfigError
+from seqops.layout import PROCESSED_META, split_file
+from seqops.model.kernels import N_PATTERNS, RandomKernels, dilations, fit_ridge
+from seqops.model.network import SequenceNet
+from seqops.model.runtime import load_network
+from seqops.model.training import build_model, fit
+from seqops.onnx_export import export_onnx
+from seqops.tasks import read_meta
+
+PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
+
+
+def batch(
+    n: int = 12, time: int = 40, features: int = 3, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    """`n` sequences of 10..`time` steps, zero after each length (one of full length)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, time, features, generator=generator)
+    lengths = torch.randint(10, time + 1, (n,), generator=generator)
+    lengths[0] = time
+    for i, length in enumerate(lengths):
+        x[i, length:] = 0
+    return x, lengths
+
+
+def fitted_net(
+    features: int = 3, outputs: int = 4
+) -> tuple[SequenceNet, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    net = SequenceNet(features, outputs, hidden_size=8, num_layers=1, kernel_features=1000,
+                      kernel_length=40)  # fmt: skip
+    x, lengths = batch(features=features)
+    assert net.kernels is not None and net.kernel_head is not None
+    z = net.kernels.fit(x, lengths)
+    targets = -np.ones((len(x), outputs))
+    targets[np.arange(len(x)), np.arange(len(x)) % outputs] = 1.0
+    fit_ridge(z, targets, net.kernel_head)
+    return net.eval(), x, lengths
+
+
+def test_features_are_sized_from_the_kernels_dilations_and_biases() -> None:
+    kernels = RandomKernels(2, 10_000, max_length=427)
+    assert kernels.dilations == dilations(427, 10_000) and kernels.dilations[0] == 1
+    assert max(kernels.dilations) * 8 <= 426  # a kernel spans the longest sequence at most
+    assert kernels.n_out == N_PATTERNS * len(kernels.dilations) * kernels.n_biases <= 10_000
+    assert kernels.n_out > 9_000
+    # Each kernel at each dilation reads at least one channel, with MiniRocket's weights.
+    weight = kernels.weight
+    assert ((weight != 0).flatten(2).any(dim=-1)).all()
+    assert set(weight.unique().tolist()) <= {-1.0, 0.0, 2.0}
+    assert (weight.sum(dim=-1) == 0).all()  # six -1s and three 2s
+    with pytest.raises(ValueError, match="kernel_features must be 0 or at least 84"):
+        RandomKernels(2, 50, max_length=100)
+
+
+def test_padding_never_changes_a_sequences_features_or_output() -> None:
+    net, x, lengths = fitted_net()
+    with torch.no_grad():
+        together = net(x, lengths)
+        alone = torch.cat(
+            [net(x[i : i + 1, :n], lengths[i : i + 1]) for i, n in enumerate(lengths)]
+        )
+        # Garbage in the padding changes nothing either: the kernels read real steps only.
+        noisy = x.clone()
+        for i, n in enumerate(lengths):
+            noisy[i, n:] = 7.0
+        assert net.kernels is not None
+        assert torch.equal(net.kernels(noisy, lengths), net.kernels(x, lengths))
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=0)
+
+
+def test_features_are_proportions_of_real_steps_above_each_bias() -> None:
+    kernels = RandomKernels(1, 200, max_length=30)
+    x, lengths = batch(n=6, time=30, features=1)
+    kernels.fit(x, lengths)
+    raw = kernels.ppv(x, lengths)
+    assert ((raw >= 0) & (raw <= 1)).all()
+    # A proportion over `length` real steps is a multiple of 1 / length.
+    counts = raw * lengths.unsqueeze(1)
+    torch.testing.assert_close(counts, counts.round(), atol=1e-4, rtol=0)
+    # Biases sit between the grid's multiples, so no kernel output can equal one.
+    grid = kernels.bias * 1024
+    torch.testing.assert_close(grid - grid.floor(), torch.full_like(grid, 0.5))
+
+
+def test_onnx_runtime_gives_the_same_answers_on_padded_batches(tmp_path: Path) -> None:
+    net, x, lengths = fitted_net()
+    path = tmp_path / "kernels.onnx"
+    expected = contract.expected_shapes(contract.INPUT, 3, contract.OUTPUT, [contract.BATCH, 4], {})
+    export_onnx(net, path, Config().export.opset, contract.INPUT, contract.OUTPUT, expected)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {contract.INPUT: x.numpy(), contract.LENGTHS: lengths.numpy()})[0]
+    with torch.no_grad():
+        want = net(x, lengths).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_the_ridge_head_recovers_a_linear_target() -> None:
+    rng = np.random.default_rng(0)
+    features = torch.tensor(rng.standard_normal((200, 20)), dtype=torch.float32)
+    coef = rng.standard_normal((20, 2))
+    head = torch.nn.Linear(20, 2)
+    alpha = fit_ridge(features, features.double().numpy() @ coef + 3.0, head)
+    assert alpha == pytest.approx(1e-3)  # no noise: the smallest penalty wins
+    np.testing.assert_allclose(head.weight.detach().numpy(), coef.T, atol=1e-3)
+    np.testing.assert_allclose(head.bias.detach().numpy(), [3.0, 3.0], atol=1e-3)
+
+
+def test_training_starts_from_the_fitted_kernel_model(processed: Path, tmp_path: Path) -> None:
+    overrides = {
+        "model.kernel_features": 500,
+        "model.hidden_size": 8,
+        "model.num_layers": 1,
+        "train.max_epochs": 2,
+        "train.patience": 2,
+        "train.batch_size": 8,
+        "train.epoch_examples": 0,
+        "train.refit_max_examples": 0,
+    }
+    cfg = load_config(PARAMS, overrides=overrides)
+    model = build_model(cfg, read_meta(processed / PROCESSED_META), processed)
+    net = model.net
+    assert net.kernels is not None and net.kernel_head is not None
+    assert not any(p.requires_grad for p in net.kernel_head.parameters())
+    assert torch.count_nonzero(net.head.weight) == 0  # the recurrent head starts silent
+    train = SequenceSet.load(processed / split_file("train"))
+    x, lengths = pad_batch(train.sequences)
+    with torch.no_grad():
+        start = net.eval()(x, lengths)
+    # At the start the network answers what the ridge model on the kernel features answers,
+    # and that model fits these separable training classes.
+    assert (start.argmax(dim=1).numpy() == train.labels).mean() == 1.0
+
+    result = fit(cfg, processed, tmp_path / "ckpt", progress_bar=False)
+    trained, hparams = load_network(result.best_checkpoint)
+    assert hparams["network"]["kernel_features"] == 500
+    assert trained.kernel_head is not None
+    torch.testing.assert_close(trained.kernel_head.weight, net.kernel_head.weight)
+
+
+def test_config_and_network_refuse_what_the_kernel_path_cannot_read() -> None:
+    with pytest.raises(ConfigError, match=r"model.kernel_features = 50: 0 \(off\) or at least 84"):
+        parse_config({"model": {"kernel_features": 50}})
+    with pytest.raises(ValueError, match="kernel_features reads float inputs"):
+        SequenceNet(0, 2, vocab_size=100, kernel_features=1000, kernel_length=10)
+    with pytest.raises(ValueError, match="kernel_features reads float inputs"):
+        SequenceNet(3, 2, per_step=True, kernel_features=1000, kernel_length=10)
+    # Off by default: a network and its state dict as before.
+    assert not any("kernel" in key for key in SequenceNet(3, 2).state_dict())
