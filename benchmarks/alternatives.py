@@ -14,8 +14,8 @@ space; every cell gets the same number of tuning trials (`tune.n_trials` of the 
 layers (`TRANSFORMER_SPACE`) instead of the recurrent-only keys (`RECURRENT_ONLY`).
 
 Columns: the test metric with a percentile-bootstrap 95 % interval over test examples (the
-task's own per-example scores, `Task.paired_scores`); trained parameters and training wall time
-(`reports/train.json`); ONNX Runtime fp32 latency at batch 1 (p50 of the benchmark stage) and
+task's own per-example scores, its release part's `paired_scores`); trained parameters and
+training wall time (`reports/train.json`); ONNX Runtime fp32 latency at batch 1 (p50 of the benchmark stage) and
 at batch 64 (64 / throughput), one intra-op thread. Then, for the dataset with the longest
 training sequences, the exported graph's batch-8 latency (median of `--calls`) and peak memory
 (the process's peak RSS during the calls over its RSS with the session loaded, each length in

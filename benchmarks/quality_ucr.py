@@ -59,10 +59,12 @@ def classification_sets(max_train: int) -> list[tuple[str, int, int]]:
 
 
 def score(reports: Path) -> dict[str, Any]:
-    from seqops.tasks import get_task, read_metrics
+    from seqops.tasks import read_metrics
+    from seqops.tasks.parts.release import get_release
 
     metrics = read_metrics(reports / "metrics.json")
-    scores = get_task(metrics.task).paired_scores(metrics, pd.read_csv(reports / "predictions.csv"))
+    predictions = pd.read_csv(reports / "predictions.csv")
+    scores = get_release(metrics.task).paired_scores(metrics, predictions)
     ours, theirs = scores.model, scores.baselines["minirocket"]
     p_worse, worse, _ = scores.worse_than("minirocket")
     train = json.loads((reports / "train.json").read_text())

@@ -66,6 +66,14 @@ class RandomKernels(nn.Module):
     """See the module docstring. `n_features` input channels; about `n_out` features (`n_out`
     is rounded down to 84 x dilations x biases per kernel; at least one bias each)."""
 
+    weight: torch.Tensor
+    """`(dilations, 84, n_features, 9)` kernel weights, zero on the channels a kernel skips."""
+    bias: torch.Tensor
+    """`(dilations, 84, biases)` thresholds, set by `fit`."""
+    mean: torch.Tensor
+    std: torch.Tensor
+    """`(n_out,)` the training features' mean and standard deviation, set by `fit`."""
+
     def __init__(self, n_features: int, n_out: int, max_length: int, seed: int = 0) -> None:
         super().__init__()
         if n_out < N_PATTERNS:
