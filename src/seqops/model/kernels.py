@@ -45,6 +45,10 @@ _PATTERNS = np.array(
 N_PATTERNS = len(_PATTERNS)  # 84
 #: The most dilations per kernel (MiniRocket's cap).
 MAX_DILATIONS = 32
+#: Features x longest training length at most: each feature costs one comparison per step of
+#: every sequence of every training batch, so long series get fewer features (1,369 at 1,460
+#: steps, the full 10,000 up to 200 steps).
+STEP_BUDGET = 2_000_000
 #: Inputs are clipped to +-`CLIP` and rounded to multiples of 1 / `GRID` before the kernels, so
 #: every kernel output is an exact multiple of 1 / GRID in float32 (at most 2 x 9 taps x 9
 #: channels x CLIP x GRID = 2.7e6 units, below 2^24) whatever order a runtime sums in; biases
@@ -63,8 +67,9 @@ def dilations(max_length: int, n_out: int) -> list[int]:
 
 
 class RandomKernels(nn.Module):
-    """See the module docstring. `n_features` input channels; about `n_out` features (`n_out`
-    is rounded down to 84 x dilations x biases per kernel; at least one bias each)."""
+    """See the module docstring. `n_features` input channels; about `n_out` features (at most
+    `STEP_BUDGET / max_length`, rounded down to 84 x dilations x biases per kernel; at least
+    one bias each)."""
 
     weight: torch.Tensor
     """`(dilations, 84, n_features, 9)` kernel weights, zero on the channels a kernel skips."""
@@ -78,6 +83,7 @@ class RandomKernels(nn.Module):
         super().__init__()
         if n_out < N_PATTERNS:
             raise ValueError(f"kernel_features must be 0 or at least {N_PATTERNS}, got {n_out}")
+        n_out = min(n_out, max(N_PATTERNS, STEP_BUDGET // max(1, max_length)))
         self.dilations = dilations(max_length, n_out)
         self.n_biases = max(1, n_out // (N_PATTERNS * len(self.dilations)))
         self.n_out = N_PATTERNS * len(self.dilations) * self.n_biases

@@ -17,7 +17,7 @@ from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.model.kernels import N_PATTERNS, RandomKernels, dilations, fit_ridge
+from seqops.model.kernels import N_PATTERNS, STEP_BUDGET, RandomKernels, dilations, fit_ridge
 from seqops.model.network import SequenceNet
 from seqops.model.runtime import load_network
 from seqops.model.training import build_model, fit
@@ -56,9 +56,9 @@ def fitted_net(
 
 
 def test_features_are_sized_from_the_kernels_dilations_and_biases() -> None:
-    kernels = RandomKernels(2, 10_000, max_length=427)
-    assert kernels.dilations == dilations(427, 10_000) and kernels.dilations[0] == 1
-    assert max(kernels.dilations) * 8 <= 426  # a kernel spans the longest sequence at most
+    kernels = RandomKernels(2, 10_000, max_length=200)
+    assert kernels.dilations == dilations(200, 10_000) and kernels.dilations[0] == 1
+    assert max(kernels.dilations) * 8 <= 199  # a kernel spans the longest sequence at most
     assert kernels.n_out == N_PATTERNS * len(kernels.dilations) * kernels.n_biases <= 10_000
     assert kernels.n_out > 9_000
     # Each kernel at each dilation reads at least one channel, with MiniRocket's weights.
@@ -66,6 +66,10 @@ def test_features_are_sized_from_the_kernels_dilations_and_biases() -> None:
     assert ((weight != 0).flatten(2).any(dim=-1)).all()
     assert set(weight.unique().tolist()) <= {-1.0, 0.0, 2.0}
     assert (weight.sum(dim=-1) == 0).all()  # six -1s and three 2s
+    # Long series get fewer features: features x longest length stays within the budget.
+    long = RandomKernels(1, 10_000, max_length=1460)
+    assert long.n_out * 1460 <= STEP_BUDGET and long.n_out >= N_PATTERNS
+    assert RandomKernels(1, 10_000, max_length=200).n_out > 9_000
     with pytest.raises(ValueError, match="kernel_features must be 0 or at least 84"):
         RandomKernels(2, 50, max_length=100)
 
