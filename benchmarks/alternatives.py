@@ -15,8 +15,9 @@ layers (`TRANSFORMER_SPACE`) instead of the recurrent-only keys (`RECURRENT_ONLY
 
 Columns: the test metric with a percentile-bootstrap 95 % interval over test examples (the
 task's own per-example scores, its release part's `paired_scores`); trained parameters and
-training wall time (`reports/train.json`); ONNX Runtime fp32 latency at batch 1 (p50 of the benchmark stage) and
-at batch 64 (64 / throughput), one intra-op thread. Then, for the dataset with the longest
+training wall time (`reports/train.json`); ONNX Runtime fp32 latency at batch 1 (p50 of the
+benchmark stage) and at batch 64 (64 / throughput), one intra-op thread; a model the export
+refuses (ONNX parity) keeps its row, without latency. Then, for the dataset with the longest
 training sequences, the exported graph's batch-8 latency (median of `--calls`) and peak memory
 (the process's peak RSS during the calls over its RSS with the session loaded, each length in
 a fresh process) at 1x, 4x and 16x that length, random inputs of the graph's own dtype.
@@ -88,11 +89,13 @@ class Run:
     high: float
     parameters: int
     train_s: float
-    p50_ms: float
-    batch64_ms: float
+    p50_ms: float | None
+    batch64_ms: float | None
     longest: int
     wall_s: float
     work: Path
+    refused: str | None = None
+    """Why the export refused the model (ONNX parity, ...): no latency then."""
 
 
 def datasets() -> dict[str, Dataset]:
@@ -142,11 +145,18 @@ def run_one(dataset: Dataset, cell: str, args: argparse.Namespace) -> Run:
     reduced = REDUCED[dataset.name] if args.budget == "reduced" else {}
     extra = {**reduced, **cell_overrides(dataset, cell, args.trials), **args.overrides}
     start = time.perf_counter()
-    reports = scratch_run(dataset, work, extra, target="benchmark")
+    reports, refused = work / "reports", None
+    try:
+        scratch_run(dataset, work, extra, target="benchmark")
+    except subprocess.CalledProcessError:
+        if not (reports / "metrics.json").is_file():
+            raise  # it failed before a test metric: nothing to compare
+        # Evaluated, then refused by export (its own message is in the log above).
+        refused = "export refused the model (ONNX parity, see the log)"
     wall = time.perf_counter() - start
     metric, value, low, high = metric_interval(reports)
-    train, latency = _json(reports / "train.json"), _json(reports / "latency.json")
-    fp32 = latency["onnx_fp32"]
+    train = _json(reports / "train.json")
+    fp32 = None if refused else _json(reports / "latency.json")["onnx_fp32"]
     return Run(
         dataset=dataset.name,
         cell=cell,
@@ -156,11 +166,12 @@ def run_one(dataset: Dataset, cell: str, args: argparse.Namespace) -> Run:
         high=high,
         parameters=int(train["n_parameters"]),
         train_s=float(train["wall_s"]),
-        p50_ms=float(fp32["p50_ms"]),
-        batch64_ms=1000.0 * fp32["throughput_batch"] / fp32["throughput"],
+        p50_ms=None if fp32 is None else float(fp32["p50_ms"]),
+        batch64_ms=None if fp32 is None else 1000.0 * fp32["throughput_batch"] / fp32["throughput"],
         longest=int(_json(reports / "data.json")["length"]["train"]["max"]),
         wall_s=wall,
         work=work,
+        refused=refused,
     )
 
 
@@ -246,8 +257,9 @@ def main() -> None:
                 r = runs[-1]
                 print(f"  {r.metric} {r.value:.4f} [{r.low:.4f}, {r.high:.4f}], "
                       f"{r.parameters} parameters, {r.wall_s:.0f} s", file=sys.stderr)  # fmt: skip
-        longest = max(runs, key=lambda r: r.longest).dataset
-        scaled = [row for r in runs if r.dataset == longest for row in scaling(r, args.calls)]
+        exported = [r for r in runs if r.refused is None]
+        longest = max(exported, key=lambda r: r.longest).dataset
+        scaled = [row for r in exported if r.dataset == longest for row in scaling(r, args.calls)]
     finally:
         for r in runs:
             if args.keep:
@@ -264,9 +276,10 @@ def main() -> None:
             f"[{r.low:.4f}, {r.high:.4f}]",
             r.parameters,
             round(r.train_s, 1),
-            round(r.p50_ms, 3),
-            round(r.batch64_ms, 3),
+            None if r.p50_ms is None else round(r.p50_ms, 3),
+            None if r.batch64_ms is None else round(r.batch64_ms, 3),
             round(r.wall_s),
+            r.refused or "exported",
         ]
         for r in runs
     ]
@@ -298,6 +311,7 @@ def main() -> None:
             "ONNX batch-1 p50 (ms)",
             "ONNX batch-64 (ms)",
             "wall (s)",
+            "export",
         ],
         "rows": rows,
         "notes": [
