@@ -36,6 +36,9 @@ pytestmark = pytest.mark.slow
 
 #: The Tecator preset shrunk to seconds: a 3-epoch GRU, far worse than ridge regression.
 TINY_REGRESSION: dict[str, Any] = {
+    # The recurrent model alone (the preset's random-kernel path off): a model that fails the
+    # gate, which the tests below need.
+    "model": {"kernel_features": 0},
     "train": {"max_epochs": 3, "patience": 3},
     "tune": {"n_trials": 2, "max_epochs": 2},
     "benchmark": {"n_calls": 100, "warmup": 10, "throughput_calls": 2},
