@@ -13,7 +13,7 @@ from seqops import onnx_contract as contract
 from seqops.contracts import (
     Bundle,
 )
-from seqops.errors import DataError, ExportError
+from seqops.errors import DataError
 from seqops.tasks.forecasting.backtest import forecast_test, model_forecast
 from seqops.tasks.forecasting.task import (
     LOWER,
@@ -23,7 +23,7 @@ from seqops.tasks.forecasting.task import (
     ForecastMetrics,
     ForecastReport,
 )
-from seqops.tasks.parts.serve import Codec, Quality, RunModel, ServeTask
+from seqops.tasks.parts.serve import Codec, Quality, RunModel, ServeTask, served_gap
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -197,16 +197,10 @@ class ForecastingServe(ServeTask[ForecastMeta, ForecastReport, ForecastMetrics],
         requests = test.history_frame(bundle.id_column, bundle.time_column)
         served = predictor.predict_frame(requests, where="test histories")
         got = served[spec.target_names].to_numpy().reshape(expected.shape)
-        gap = float(np.abs(got - expected).max())
         limit = tolerance.scaled(float(spec.std[spec.target_index].max()) * spec.horizon)
-        ratio = limit.ratio(got, expected)
-        if ratio > 1.0:
-            raise ExportError(
-                f"forecasts served from raw test histories differ from the evaluated model's by "
-                f"{gap:.3g}, {ratio:.3g} times the tolerance (atol {limit.atol:.3g} + rtol "
-                f"{limit.rtol:g} × |forecast|): preprocessing.json does not match the model"
-            )
-        return {"served_max_abs_diff": gap}
+        return served_gap(
+            got, expected, limit, "forecasts served from raw test histories", "forecast"
+        )
 
     def request_example(
         self, processed: Path, bundle: Bundle[ForecastMeta], n: int

@@ -112,6 +112,25 @@ class ServeTask(Task[MetaT, ReportT, MetricsT]):
         """The request codec; `files` maps each of `bundle_files` to where it is."""
 
 
+def served_gap(
+    got: np.ndarray, expected: np.ndarray, limit: contract.Tolerance, what: str, unit: str
+) -> dict[str, float]:
+    """`served_checks`' verdict for outputs in the data's units: the largest gap between the
+    served answers `got` and the evaluated model's `expected`; raises ExportError when it is
+    beyond `limit` (the parity tolerance scaled to those units), naming `what` was served."""
+    from seqops.errors import ExportError
+
+    gap = float(np.abs(got - expected).max())
+    ratio = limit.ratio(got, expected)
+    if ratio > 1.0:
+        raise ExportError(
+            f"{what} differ from the evaluated model's by {gap:.3g}, {ratio:.3g} times the "
+            f"tolerance (atol {limit.atol:.3g} + rtol {limit.rtol:g} × |{unit}|): "
+            "preprocessing.json does not match the model"
+        )
+    return {"served_max_abs_diff": gap}
+
+
 @cache
 def _serves() -> dict[str, ServeTask[Any, Any, Any]]:
     from seqops.tasks.classification.serve import SequenceClassificationServe

@@ -15,10 +15,9 @@ from seqops.contracts import (
     Bundle,
     MetricsReport,
 )
-from seqops.errors import ExportError
 from seqops.layout import split_file
 from seqops.tasks.long_format import example_frame
-from seqops.tasks.parts.serve import Codec, Quality, RunModel, ServeTask
+from seqops.tasks.parts.serve import Codec, Quality, RunModel, ServeTask, served_gap
 from seqops.tasks.regression.evaluate import model_predict
 from seqops.tasks.regression.task import (
     PREDICTION,
@@ -104,16 +103,10 @@ class SequenceRegressionServe(
         requests = example_frame(test, codec.bundle, len(test))
         served = predictor.predict_frame(requests, where="test requests")
         got = served[PREDICTION].to_numpy()
-        gap = float(np.abs(got - expected).max())
         limit = tolerance.scaled(codec.target.std)
-        ratio = limit.ratio(got, expected)
-        if ratio > 1.0:
-            raise ExportError(
-                f"predictions served from raw test rows differ from the evaluated model's by "
-                f"{gap:.3g}, {ratio:.3g} times the tolerance (atol {limit.atol:.3g} + rtol "
-                f"{limit.rtol:g} × |prediction|): preprocessing.json does not match the model"
-            )
-        return {"served_max_abs_diff": gap}
+        return served_gap(
+            got, expected, limit, "predictions served from raw test rows", "prediction"
+        )
 
     def request_example(
         self, processed: Path, bundle: Bundle[RegressionMeta], n: int
