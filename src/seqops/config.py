@@ -157,6 +157,14 @@ class ForecastConfig(_Section):
     per step ahead, calibrated on the validation windows at evaluate (no retraining; the
     point forecast is unchanged). Evaluate reports their test coverage, width and interval
     score; the bundle carries the half-widths, so served forecasts come with bounds."""
+    interval_decays: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field([1.0], min_length=1)
+    """Candidate weights of a validation window per window of age in the intervals'
+    calibration (the latest window weighs 1, the one before `decay`, then `decay**2`...):
+    below 1, recent windows count more (non-exchangeable conformal, for errors that drift);
+    1, every window alike (exchangeable split conformal). Evaluate chooses among them on
+    validation alone: each is calibrated on the earlier half of the validation windows and
+    scored on the later half (`interval_check` in reports/metrics.json), and the lowest
+    interval score wins (a tie: the larger decay)."""
 
     @field_validator("interval_level")
     @classmethod

@@ -3,7 +3,7 @@
     test = forecast_test(processed, meta)     # seqops.tasks.forecasting: what prepare wrote
     errors = forecast_errors(test.actual(), forecast, test.mase_scale())
     baselines = test.baselines()        # seasonal naive and Holt-Winters, (N, H, K) each
-    bands = test.baseline_bands(0.9)    # the same forecasts with 90 % lower / upper bounds
+    bands = test.baseline_bands(0.9, [1.0])   # the same forecasts with 90 % bounds
     found = interval_errors(test.actual(), lower, upper, level=0.9)   # coverage, width, score
 
 Arrays are `(N, H, K)`: N forecast origins, H steps ahead, K target series, in the series'
@@ -81,12 +81,80 @@ def interval_errors(
     }
 
 
-def conformal_half_width(actual: np.ndarray, forecast: np.ndarray, level: float) -> np.ndarray:
-    """`(H, K)` split-conformal half-widths from calibration forecasts `(n, H, K)`: per step
-    ahead and target, the conformal quantile of the absolute residuals."""
+def recency_weights(n: int, decay: float) -> np.ndarray:
+    """`(n,)` weights of n calibration windows in time order: `decay ** age`, the latest
+    window's age 0 (decay 1: equal weights)."""
+    return decay ** np.arange(n - 1, -1, -1, dtype=float)
+
+
+def conformal_half_width(
+    actual: np.ndarray, forecast: np.ndarray, level: float, decay: float
+) -> np.ndarray:
+    """`(H, K)` split-conformal half-widths from calibration forecasts `(n, H, K)` in time
+    order: per step ahead and target, the conformal quantile of the absolute residuals, each
+    window weighted `decay ** age` (`recency_weights`; 1: the exchangeable quantile)."""
     from seqops.stats import conformal_quantile
 
-    return conformal_quantile(np.abs(actual - forecast), level)
+    weights = None if decay == 1.0 else recency_weights(len(actual), decay)
+    return conformal_quantile(np.abs(actual - forecast), level, weights)
+
+
+def effective_windows(n: int, decay: float) -> float:
+    """The total weight of n calibration windows (n at decay 1): what decides whether a
+    finite interval exists (`seqops.stats.conformal_is_exact`)."""
+    return float(recency_weights(n, decay).sum())
+
+
+def interval_check(
+    actual: np.ndarray, forecast: np.ndarray, level: float, decay: float, horizon: int
+) -> dict[str, float] | None:
+    """The calibration judged on validation alone: the later half of the validation windows
+    `(n, H, K)` (time order) scored by intervals calibrated on the earlier ones whose targets
+    end before it starts (the H - 1 windows between are left out, as between the validation
+    and test blocks): `n_calibration`, `n_windows` and `interval_errors`. None when too few
+    windows leave both halves."""
+    n = len(actual)
+    later = n // 2  # the first window scored
+    earlier = later - (horizon - 1)  # windows calibrating: their targets end before `later`
+    if earlier < 1:
+        return None
+    half = conformal_half_width(actual[:earlier], forecast[:earlier], level, decay)[None]
+    point = forecast[later:]
+    found = interval_errors(actual[later:], point - half, point + half, level)
+    return {"n_calibration": earlier, "n_windows": n - later, **found}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Conformal half-widths `(H, K)` at the decay validation chose, and each candidate
+    decay's `interval_check` (empty when the validation windows are too few to check)."""
+
+    half_width: np.ndarray
+    decay: float
+    checks: dict[float, dict[str, float]]
+
+
+def calibrate_intervals(
+    actual: np.ndarray, forecast: np.ndarray, level: float, decays: list[float], horizon: int
+) -> Calibration:
+    """Split-conformal half-widths from the validation windows `(n, H, K)` (time order), the
+    recency decay chosen on validation alone: each candidate is tried by `interval_check`
+    and the one with the lowest interval score there is kept (a tie, or no check possible:
+    the largest decay, the closest to exchangeable); then every validation window
+    calibrates the intervals at that decay."""
+    checks = {
+        decay: found
+        for decay in decays
+        if (found := interval_check(actual, forecast, level, decay, horizon)) is not None
+    }
+    ordered = sorted(decays, reverse=True)
+    decay = (
+        min(ordered, key=lambda d: checks[d]["interval_score"])
+        if all(d in checks for d in decays)
+        else ordered[0]
+    )
+    half = conformal_half_width(actual, forecast, level, decay)
+    return Calibration(half, decay, checks)
 
 
 def seasonal_naive(values: np.ndarray, origins: list[int], horizon: int, season: int) -> np.ndarray:
@@ -201,22 +269,25 @@ class ForecastTest:
         h = self.spec.horizon
         return np.stack([self.targets[o : o + h] for o in origins])
 
-    def baseline_bands(self, level: float) -> dict[str, Band]:
+    def baseline_bands(self, level: float, decays: list[float]) -> dict[str, Band]:
         """`baselines()` with intervals at `level`: seasonal naive with split-conformal
-        half-widths from its own residuals on the validation windows (the model's method, so
-        the two differ only by their point forecasts), Holt-Winters with its simulated
-        prediction intervals (`holt_winters_band`)."""
+        half-widths from its own residuals on the validation windows (the model's method,
+        `calibrate_intervals` with the same candidate `decays`, so the two differ only by
+        their point forecasts), Holt-Winters with its simulated prediction intervals
+        (`holt_winters_band`)."""
         h, season = self.spec.horizon, self.spec.season_length
         back = season * ((h - 1) // season + 1)  # the furthest step seasonal naive reads
         calibration = [o for o in self.calibration_origins() if o >= back]
         naive = seasonal_naive(self.targets, self.origins, h, season)
         # No validation window reaches a season back (a long season): no bounds (NaN).
         half = (
-            conformal_half_width(
+            calibrate_intervals(
                 self.actual_at(calibration),
                 seasonal_naive(self.targets, calibration, h, season),
                 level,
-            )
+                decays,
+                h,
+            ).half_width
             if calibration
             else np.full(naive.shape[1:], np.nan)
         )

@@ -142,23 +142,43 @@ class PairedScores:
         )
 
 
-def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
+def conformal_quantile(
+    scores: np.ndarray, level: float, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Split-conformal threshold of nonconformity `scores` `(n, ...)` along axis 0: their
     ⌈(n + 1)·level⌉-th smallest, the (1 + 1/n)·level empirical quantile. An interval of this
     half-width around a new point forecast covers with probability at least `level` when the
     new score and the n calibration scores are exchangeable (Vovk et al. 2005; Lei et al.
     2018). With fewer than level / (1 - level) scores that order statistic does not exist (the
-    exact interval is unbounded); the largest score is used, and the guarantee is lost."""
+    exact interval is unbounded); the largest score is used, and the guarantee is lost.
+
+    `weights` `(n,)` (non-negative) makes it non-exchangeable conformal (Barber et al. 2023):
+    the `level` quantile of the scores weighted `weights[i] / (sum + 1)`, the new score's
+    weight 1 at +inf. Weights that favour recent scores trade effective sample size for
+    robustness to drift: the coverage loss is bounded by the weighted distance between each
+    calibration score's distribution and the new one's. Equal weights give the rank above."""
     n = scores.shape[0]
     if n == 0:
         raise ValueError("no calibration scores")
-    rank = min(math.ceil((n + 1) * level), n)
-    return np.sort(scores, axis=0)[rank - 1]
+    if weights is None:
+        rank = min(math.ceil((n + 1) * level), n)
+        return np.sort(scores, axis=0)[rank - 1]
+    if weights.shape != (n,) or (weights < 0).any():
+        raise ValueError(f"expected {n} non-negative weights, got shape {weights.shape}")
+    order = np.argsort(scores, axis=0, kind="stable")  # (n, ...)
+    ranked = np.take_along_axis(scores, order, axis=0)
+    cumulative = np.cumsum(weights[order], axis=0)  # weight at or below each ranked score
+    # The first ranked score whose cumulative weight reaches level of the total (+1 for the
+    # new score); none reaches it when the weights sum under level / (1 - level): the largest.
+    reached = cumulative >= level * (weights.sum() + 1.0) * (1 - 1e-12)
+    first = np.where(reached.any(axis=0), reached.argmax(axis=0), n - 1)
+    return np.take_along_axis(ranked, first[None], axis=0)[0]
 
 
-def conformal_is_exact(n: int, level: float) -> bool:
-    """Whether n calibration scores suffice for a finite split-conformal interval at `level`."""
-    return math.ceil((n + 1) * level) <= n
+def conformal_is_exact(n: float, level: float) -> bool:
+    """Whether n calibration scores (or weights summing to n) suffice for a finite
+    split-conformal interval at `level`: n / (n + 1) >= level."""
+    return n >= level * (n + 1) * (1 - 1e-12)
 
 
 def interval_score(

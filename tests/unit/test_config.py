@@ -129,6 +129,16 @@ RMSE = {"metric": "test/rmse", "max_metric": 0.5}
             )
             for level in (1.0, 0.0, 1.5, -0.1)
         ),
+        *(
+            (
+                {
+                    "release": {"metric": "test/rmse", "max_metric": 0.5},
+                    "data": {"forecast": {"interval_decays": decays}},
+                },
+                "data.forecast.interval_decays",
+            )
+            for decays in ([0.0], [1.0, 1.5], [])
+        ),
         (
             {
                 "release": {
@@ -155,6 +165,7 @@ def test_interval_level_defaults_to_90_percent_and_the_tolerance_to_off() -> Non
     forecast = merge(FORECAST, {"release": RMSE})
     cfg = parse_config(forecast)
     assert cfg.data.forecast.interval_level == 0.9
+    assert cfg.data.forecast.interval_decays == [1.0]  # exchangeable split conformal
     assert cfg.release.interval_coverage_tolerance is None
     tolerant = merge(forecast, {"release": {"interval_coverage_tolerance": 0.05}})
     assert parse_config(tolerant).release.interval_coverage_tolerance == 0.05

@@ -7,15 +7,18 @@ import numpy as np
 import pytest
 
 from seqops.forecasting import (
+    calibrate_intervals,
     conformal_half_width,
     forecast_errors,
     holt_winters,
     holt_winters_band,
+    interval_check,
     interval_errors,
     mase_scale,
+    recency_weights,
     seasonal_naive,
 )
-from seqops.stats import conformal_quantile, diebold_mariano, interval_score
+from seqops.stats import conformal_is_exact, conformal_quantile, diebold_mariano, interval_score
 from seqops.tasks.parts.evaluate import get_evaluate
 
 
@@ -154,13 +157,104 @@ def test_conformal_intervals_cover_fresh_gaussian_noise_at_the_nominal_level() -
     sigma = np.array([0.5, 1.0, 2.0])[None, :, None]  # (1, H, 1): noise grows with the step
     signal = rng.normal(size=(4000, 3, 1))
     calibration = signal[:2000] + rng.normal(size=(2000, 3, 1)) * sigma
-    half = conformal_half_width(calibration, signal[:2000], 0.9)  # (H, K)
+    half = conformal_half_width(calibration, signal[:2000], 0.9, decay=1.0)  # (H, K)
     np.testing.assert_allclose(half[:, 0], 1.645 * sigma[0, :, 0], rtol=0.06)
     fresh = signal[2000:] + rng.normal(size=(2000, 3, 1)) * sigma
     found = interval_errors(fresh, signal[2000:] - half, signal[2000:] + half, 0.9)
     assert abs(found["interval_coverage"] - 0.9) < 0.015
     expected_width = 2 * 1.645 * sigma.mean()
     assert found["interval_width"] == pytest.approx(expected_width, rel=0.06)
+
+
+def test_weighted_conformal_quantile_on_hand_examples() -> None:
+    """Equal weights give the exchangeable rank; weights reach `level` of their sum plus the
+    new score's 1 at the first ranked score where their running total does."""
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 9, 19, 85):
+        scores = rng.exponential(size=(n, 4, 2))
+        for level in (0.5, 0.8, 0.9, 0.95):
+            np.testing.assert_array_equal(
+                conformal_quantile(scores, level, np.ones(n)), conformal_quantile(scores, level)
+            )
+    scores = np.array([[4.0], [1.0], [3.0], [2.0]])  # in time order, the latest last
+    # Weights 1, 1, 1, 7 (+1 for the new score: 11): 2.0 alone carries 7/11 = 0.64 >= 0.6.
+    assert conformal_quantile(scores, 0.6, np.array([1.0, 1.0, 1.0, 7.0]))[0] == 2.0
+    # Running totals in score order 1, 8, 9, 10: 0.8 of 11 (8.8) is reached at 3.0, 0.85
+    # (9.35) at 4.0.
+    assert conformal_quantile(scores, 0.8, np.array([1.0, 1.0, 1.0, 7.0]))[0] == 3.0
+    assert conformal_quantile(scores, 0.85, np.array([1.0, 1.0, 1.0, 7.0]))[0] == 4.0
+    # Weights summing under level / (1 - level): no finite interval, the largest score.
+    assert conformal_quantile(scores, 0.95, np.array([1.0, 1.0, 1.0, 7.0]))[0] == 4.0
+    assert conformal_is_exact(19, 0.95) and not conformal_is_exact(18.9, 0.95)
+    with pytest.raises(ValueError, match="non-negative weights"):
+        conformal_quantile(scores, 0.9, np.ones(3))
+    np.testing.assert_allclose(recency_weights(3, 0.5), [0.25, 0.5, 1.0])
+
+
+def _drifting_noise(rng: np.random.Generator, n: int, growth: float) -> np.ndarray:
+    """`(n, 1, 1)` residuals N(0, sigma_t), sigma growing linearly in time from 0.5."""
+    sigma = 0.5 + growth * np.arange(n)
+    return (rng.normal(size=n) * sigma)[:, None, None]
+
+
+def test_recency_weights_cover_a_drifting_noise_scale_where_equal_weights_do_not() -> None:
+    """Residuals whose scale grows with time (0.5 to 3.5 over 300 windows): intervals from
+    every window alike cover about 70 % of the next 12 at 90 %, the old small residuals
+    pulling them narrow; weighting by 0.97 per window of age (an effective memory of about
+    33 windows) covers close to 90 %. On a steady scale both hold the level (the weighted one
+    a little above it: its +1 for the new score weighs against a total of about 33)."""
+    rng = np.random.default_rng(0)
+    n, m, reps = 300, 12, 300
+    found: dict[tuple[float, float], list[float]] = {}
+    for growth in (0.0, 0.01):
+        for _ in range(reps):
+            residuals = _drifting_noise(rng, n + m, growth)
+            for decay in (1.0, 0.97):
+                half = conformal_half_width(residuals[:n], np.zeros((n, 1, 1)), 0.9, decay)
+                inside = np.abs(residuals[n:]) <= half
+                found.setdefault((growth, decay), []).append(float(inside.mean()))
+    coverage = {key: float(np.mean(v)) for key, v in found.items()}
+    assert coverage[(0.01, 1.0)] < 0.75
+    assert abs(coverage[(0.01, 0.97)] - 0.9) < 0.03
+    assert abs(coverage[(0.0, 1.0)] - 0.9) < 0.02
+    assert 0.89 < coverage[(0.0, 0.97)] < 0.94
+
+
+def test_interval_check_calibrates_the_earlier_half_and_scores_the_later() -> None:
+    """On validation alone: the later half is scored by half-widths from the earlier windows
+    whose targets end before it (H - 1 left out). A steady scale is covered at the level;
+    a drifting one shows up as under-coverage, less with recency weights."""
+    rng = np.random.default_rng(1)
+    steady = _drifting_noise(rng, 2000, 0.0)
+    check = interval_check(steady, np.zeros_like(steady), 0.9, 1.0, horizon=3)
+    assert check is not None
+    assert (check["n_calibration"], check["n_windows"]) == (998, 1000)
+    assert abs(check["interval_coverage"] - 0.9) < 0.03
+    drifting = _drifting_noise(rng, 400, 0.01)
+    plain = interval_check(drifting, np.zeros_like(drifting), 0.9, 1.0, horizon=3)
+    weighted = interval_check(drifting, np.zeros_like(drifting), 0.9, 0.97, horizon=3)
+    assert plain is not None and weighted is not None
+    assert plain["interval_coverage"] < weighted["interval_coverage"] < 0.85
+    assert interval_check(steady[:4], steady[:4], 0.9, 1.0, horizon=3) is None
+
+
+def test_calibration_keeps_the_decay_validation_scores_best() -> None:
+    """Among candidate decays the validation check picks: recency weights on a drifting
+    scale; the half-widths are then those of every window at the chosen decay. One
+    candidate, or too few windows to check, leaves the largest."""
+    rng = np.random.default_rng(2)
+    drifting = _drifting_noise(rng, 400, 0.01)
+    zero = np.zeros_like(drifting)
+    found = calibrate_intervals(drifting, zero, 0.9, [1.0, 0.97], horizon=3)
+    assert found.decay == 0.97 and set(found.checks) == {1.0, 0.97}
+    better = found.checks[0.97]["interval_score"] < found.checks[1.0]["interval_score"]
+    assert better
+    np.testing.assert_array_equal(
+        found.half_width, conformal_half_width(drifting, zero, 0.9, decay=0.97)
+    )
+    assert calibrate_intervals(drifting, zero, 0.9, [0.97], horizon=3).decay == 0.97
+    few = calibrate_intervals(drifting[:4], zero[:4], 0.9, [0.9, 1.0], horizon=3)
+    assert few.decay == 1.0 and few.checks == {}
 
 
 def test_interval_score_on_a_hand_example() -> None:
@@ -251,3 +345,24 @@ def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) ->
     )
     assert {k: m.test[k] for k in ours} == ours
     assert "model_lower" in evaluation.plot_csv(24)
+    assert m.interval.decay == 1.0 and m.interval_check is not None
+    assert m.interval_check["1"]["n_windows"] == n_val - n_val // 2
+    assert "on validation alone" in evaluation.summary()
+
+    # A recency decay: the model's half-widths are the weighted quantiles of its validation
+    # residuals; the point forecasts do not move.
+    from seqops.tasks.forecasting.backtest import model_forecast
+
+    weighted = data.model_copy(
+        update={"forecast": forecast.model_copy(update={"interval_decays": [0.5]})}
+    )
+    again = get_evaluate(task.name).evaluate(net, layout.processed, meta, weighted).metrics
+    assert again.interval is not None and again.interval.decay == 0.5
+    assert again.interval_check is not None and set(again.interval_check) == {"0.5"}
+    test = evaluation.test
+    origins = test.calibration_origins()
+    fitted = model_forecast(net, test.spec, test.series.values, origins)
+    expected = conformal_half_width(test.actual_at(origins), fitted, 0.8, decay=0.5)
+    np.testing.assert_allclose(again.interval.half_width, expected)
+    assert again.interval.half_width != m.interval.half_width
+    assert {k: again.test[k] for k in ours} == ours

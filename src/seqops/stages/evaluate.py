@@ -7,8 +7,9 @@ The task (`seqops.tasks`) scores the checkpoint on the test split: `reports/metr
 predictions `reports/predictions.csv` (what the release's paired test and the model card
 read), and its plots in `reports/plots/evaluate/` (one DVC output: each task writes the plots
 that mean something for it). Metrics and images also go to the MLflow run of
-`models/run.json`. It reads `data` of the params (forecasting: `data.forecast.interval_level`,
-the level its conformal intervals are calibrated at).
+`models/run.json`. It reads `data` of the params (forecasting: `data.forecast.interval_level`
+and `interval_decays`, the level its conformal intervals are calibrated at and the candidate
+weights of older validation windows).
 
 Where the task has classical baselines, the headline numbers (`reports/metrics/evaluate.json`,
 what `dvc exp show` shows) carry `beats_baseline`: 1 when the model scores better on test than

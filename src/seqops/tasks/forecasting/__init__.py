@@ -9,11 +9,13 @@ the loss is taken on integrated levels (`seqops.model.objectives.Forecast`).
 
 Evaluate reports MAE, RMSE, sMAPE and MASE beside the seasonal-naive and Holt-Winters
 baselines, and the coverage, width and interval score of split-conformal intervals calibrated
-on the validation windows (`data.forecast.interval_level`; the baselines' own intervals
-beside them). The ONNX output is `forecast` in the model's scaled space, and the predictor
-turns it back into units from the raw history, with `<target>_lower` / `<target>_upper`
-bounds from the half-widths the bundle carries. The release compares candidate and champion
-by a one-sided Diebold-Mariano test and requires beating seasonal naive.
+on the validation windows (`data.forecast.interval_level`; recent windows weigh more when
+validation prefers one of the `interval_decays`, tried on validation alone: `interval_check`;
+the baselines' own intervals beside them). The ONNX output is `forecast` in the model's
+scaled space, and the predictor turns it back into units from the raw history, with
+`<target>_lower` / `<target>_upper` bounds from the half-widths the bundle carries. The
+release compares candidate and champion by a one-sided Diebold-Mariano test and requires
+beating seasonal naive.
 
 The task is split by stage: `task` (the seam, prepare and train), `backtest` (the test
 origins and the model's forecasts at them), `evaluate`, `serve` (export and serving),

@@ -70,10 +70,15 @@ class ForecastingCard(CardTask[ForecastMeta, ForecastReport, ForecastMetrics], F
             for name, b in (metrics.baseline or {}).items()
             if "interval_coverage" in b
         ]
+        weighted = (
+            ""
+            if interval.decay == 1.0
+            else f", each weighted {interval.decay:g} per window of age (chosen on validation)"
+        )
         return [
             "",
             f"Forecast intervals at {interval.level:.0%}: the model's are split-conformal, "
-            f"calibrated on {interval.n_calibration} validation windows (served as "
+            f"calibrated on {interval.n_calibration} validation windows{weighted} (served as "
             "`<target>_lower` / `<target>_upper`); seasonal naive's are conformal on the same "
             "windows, Holt-Winters' simulated from its fit.",
             "",

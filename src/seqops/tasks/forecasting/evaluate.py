@@ -30,22 +30,37 @@ if TYPE_CHECKING:
     from seqops.model.network import SequenceNet
 
 
-def calibrate(system: Any, test: ForecastTest, level: float) -> ForecastInterval:
+def calibrate(
+    system: Any, test: ForecastTest, level: float, decays: list[float]
+) -> tuple[ForecastInterval, dict[str, dict[str, float]] | None]:
     """Split-conformal half-widths of the model's forecasts at `level`, from its absolute
-    residuals on every validation window (`seqops.forecasting.conformal_half_width`)."""
-    from seqops.forecasting import conformal_half_width
+    residuals on every validation window weighted by the recency decay that validation chose
+    among `decays` (`seqops.forecasting.calibrate_intervals`); and each candidate's check on
+    validation alone, keyed by the decay (`"1"`, `"0.9"`)."""
+    from seqops.forecasting import calibrate_intervals, effective_windows
     from seqops.stats import conformal_is_exact
 
     origins = test.calibration_origins()
     forecasts = model_forecast(system, test.spec, test.series.values, origins)
-    half = conformal_half_width(test.actual_at(origins), forecasts, level)
-    if not conformal_is_exact(len(origins), level):
+    found = calibrate_intervals(
+        test.actual_at(origins), forecasts, level, decays, test.spec.horizon
+    )
+    weight = effective_windows(len(origins), found.decay)
+    if not conformal_is_exact(weight, level):
+        weighed = "" if found.decay == 1.0 else f" (weighing {weight:.1f} at decay {found.decay})"
         print(
-            f"evaluate: {len(origins)} validation windows are too few for a finite "
+            f"evaluate: {len(origins)} validation windows{weighed} are too few for a finite "
             f"{level:.0%} conformal interval (need {level / (1 - level):.0f}); the largest "
             "validation residual is used and the coverage guarantee does not hold"
         )
-    return ForecastInterval(level=level, n_calibration=len(origins), half_width=half.tolist())
+    interval = ForecastInterval(
+        level=level,
+        n_calibration=len(origins),
+        decay=found.decay,
+        half_width=found.half_width.tolist(),
+    )
+    checks = {f"{decay:g}": check for decay, check in found.checks.items()}
+    return interval, checks or None
 
 
 class ForecastEvaluation(Evaluation):
@@ -57,6 +72,7 @@ class ForecastEvaluation(Evaluation):
         forecasts: dict[str, np.ndarray],
         interval: ForecastInterval | None = None,
         bands: dict[str, Band] | None = None,
+        check: dict[str, dict[str, float]] | None = None,
     ) -> None:
         self.test = test
         self.forecasts = forecasts
@@ -65,6 +81,8 @@ class ForecastEvaluation(Evaluation):
         """The model's calibrated intervals (None: point forecasts only)."""
         self.bands = dict(bands or {})
         """Each forecast with its interval, `model` included when `interval` is set."""
+        self.check = check
+        """The model's calibration tried on validation alone, per candidate decay."""
         if interval is not None:
             from seqops.forecasting import Band
 
@@ -107,6 +125,7 @@ class ForecastEvaluation(Evaluation):
             skill={f"rmse_vs_{name}": found["rmse"] / b["rmse"] for name, b in baselines.items()},
             per_step={"rmse": [float(v) for v in step_rmse]},
             interval=self.interval,
+            interval_check=self.check,
         )
 
     def predictions_csv(self) -> str:
@@ -217,6 +236,21 @@ class ForecastEvaluation(Evaluation):
         )
         if "interval_coverage" not in test:
             return said
+        checked = ""
+        if self.check and self.interval is not None:
+            chosen = self.check[f"{self.interval.decay:g}"]
+            checked = (
+                f"\nevaluate: on validation alone (the earlier {chosen['n_calibration']:.0f} "
+                f"windows calibrate the later {chosen['n_windows']:.0f}), decay "
+                f"{self.interval.decay:g}: coverage {chosen['interval_coverage']:.1%}, mean "
+                f"width {chosen['interval_width']:.4g}, interval score "
+                f"{chosen['interval_score']:.4g}"
+                + "".join(
+                    f"; decay {d} {c['interval_coverage']:.1%}, {c['interval_score']:.4g}"
+                    for d, c in self.check.items()
+                    if c is not chosen
+                )
+            )
         return (
             f"{said}\nevaluate: {test['interval_level']:.0%} conformal interval: test coverage "
             f"{test['interval_coverage']:.1%}, mean width {test['interval_width']:.4g}, "
@@ -227,6 +261,7 @@ class ForecastEvaluation(Evaluation):
                 for name, b in baseline.items()
                 if "interval_coverage" in b
             )
+            + checked
         )
 
 
@@ -240,13 +275,16 @@ class ForecastingEvaluate(EvaluateTask[ForecastMeta, ForecastReport, ForecastMet
     ) -> ForecastEvaluation:
         """Model, seasonal-naive and Holt-Winters forecasts at every test origin, each with its
         interval at `data.forecast.interval_level`: the model's split-conformal, calibrated on
-        the validation windows (`calibrate`), the baselines' their own (`baseline_bands`)."""
+        the validation windows (`calibrate`, recent ones weighted by the candidate of
+        `data.forecast.interval_decays` validation chose), the baselines' their own
+        (`baseline_bands`)."""
         from seqops.config import ForecastConfig
 
-        level = (data.forecast if data is not None else ForecastConfig()).interval_level
+        config = data.forecast if data is not None else ForecastConfig()
+        level, decays = config.interval_level, config.interval_decays
         test = forecast_test(processed, meta)
         forecasts = model_forecast(system, test.spec, test.series.values, test.origins)
-        bands = test.baseline_bands(level)
+        bands = test.baseline_bands(level, decays)
         points = {name: band.point for name, band in bands.items()}
-        interval = calibrate(system, test, level)
-        return ForecastEvaluation(test, {"model": forecasts, **points}, interval, bands)
+        interval, check = calibrate(system, test, level, decays)
+        return ForecastEvaluation(test, {"model": forecasts, **points}, interval, bands, check)

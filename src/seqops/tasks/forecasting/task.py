@@ -77,6 +77,10 @@ class ForecastInterval(Contract):
     """Nominal coverage (`data.forecast.interval_level`)."""
     n_calibration: int = Field(ge=1)
     """Validation windows the half-widths were calibrated on."""
+    decay: float = Field(1.0, gt=0.0, le=1.0)
+    """The windows' weight per window of age, the candidate in `data.forecast.interval_decays`
+    validation chose (1, every window alike, is what a bundle written before the weights
+    existed holds)."""
     half_width: list[list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]]] = Field(
         min_length=1
     )
@@ -164,6 +168,11 @@ class ForecastMetrics(MetricsReport):
     interval: ForecastInterval | None = None
     """The model's conformal intervals as calibrated (what export puts in the bundle); their
     test coverage, width and score are in `test`, the baselines' own in `baseline`."""
+    interval_check: dict[str, dict[str, float]] | None = None
+    """The model's calibration tried on validation alone, per candidate decay (`"1"`,
+    `"0.9"`: `seqops.forecasting.interval_check`): coverage, width and score on the later half
+    of the validation windows of intervals calibrated on the earlier half; None without
+    intervals or with too few windows."""
 
 
 # -- the task ---------------------------------------------------------------------------------
