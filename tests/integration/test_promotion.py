@@ -1,8 +1,9 @@
 """`seqops promote` decides at promotion time, through the real CLI and MLflow sqlite registry.
 
 On the tiny default project (`built_project`, one `dvc repro` in): the release stage records
-its verdict without moving `champion`, promotion moves it (refusing a model that failed the
-gate), rollback restores the previous champion, and a promotion SIGKILLed after any step is
+its verdict without moving `champion`, a changed param re-runs only the stages after it with
+both MLflow training runs comparable, promotion moves `champion` (refusing a model that failed
+the gate), rollback restores the previous champion, and a promotion SIGKILLed after any step is
 completed by the next command; an older experiment
 applied and committed after a better champion exists is judged again against today's champion
 and refused; a rolled-back version comes back only when asked; a release-only experiment on
@@ -33,6 +34,7 @@ from tests.integration.test_default_project import (
     _commit,
     _release,
     _set,
+    assert_reruns_downstream_of_a_changed_param,
 )
 
 pytestmark = pytest.mark.slow
@@ -140,7 +142,8 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     _set(
         project, train={"max_epochs": 1}, tune={"enabled": False}, release={"baseline_alpha": 0.05}
     )
-    run([DVC, "repro"], project)
+    rerun = run([DVC, "repro"], project)
+    assert_reruns_downstream_of_a_changed_param(project, rerun.stdout, "train.max_epochs", "3", "1")
     worse = _release(project)
     assert not worse["passed"] and worse["version"] == 2
     regression = worse["checks"]["no_regression_vs_champion"]

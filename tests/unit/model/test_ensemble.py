@@ -62,7 +62,8 @@ def test_fit_final_keeps_n_seeds_as_one_checkpoint(processed: Path, tmp_path: Pa
     result = fit_final(cfg, processed, tmp_path / "ens", progress_bar=False)
     net, hparams = load_network(result.best_checkpoint)
     assert isinstance(net, EnsembleNet) and hparams["ensemble"] == 3
-    # Member i is exactly the single model trained with seed + i.
+    # Member i is exactly the single model trained with seed + i (so a second fit_final gives
+    # the same ensemble: each member is a deterministic single fit).
     for i, member in enumerate(net.members):
         single_cfg = load_config(PARAMS, overrides={**ENSEMBLE, "train.ensemble": 1})
         single_cfg = single_cfg.model_copy(update={"seed": single_cfg.seed + i})
@@ -75,12 +76,6 @@ def test_fit_final_keeps_n_seeds_as_one_checkpoint(processed: Path, tmp_path: Pa
     assert sum(p.numel() for p in result.model.parameters()) == 3 * sum(
         p.numel() for p in alone.parameters()
     )
-    again = fit_final(cfg, processed, tmp_path / "again", progress_bar=False)
-    head = "net.members.2.head.weight"
-    saved = [
-        torch.load(r.best_checkpoint, weights_only=True)["state_dict"] for r in (again, result)
-    ]
-    assert torch.equal(saved[0][head], saved[1][head])
 
 
 def test_the_ensemble_exports_as_one_graph_with_parity_and_int8(
