@@ -30,13 +30,16 @@ install: $(VENV)/.installed  ## create .venv and install seqops with its dev too
 repro: install  ## run the DVC pipeline on the default dataset
 	dvc repro
 
-# One pytest worker per core, a test file per worker (module fixtures build once), one torch
-# thread per worker so the workers do not oversubscribe the cores; the 25 slowest tests listed.
+# One pytest worker per core, whole test files per worker (module fixtures build once; the
+# files that take the built tiny project go to one worker together), the slowest first
+# (tests/conftest.py orders and groups them; --no-loadscope-reorder keeps that order), one
+# torch thread per worker so the workers do not oversubscribe the cores; the 25 slowest tests
+# listed.
 test: install  ## run the whole test suite (unit, integration, e2e)
-	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile --durations=25
+	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: install  ## unit tests only (the edit-test loop)
-	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile tests/unit
+	OMP_NUM_THREADS=1 python -m pytest -n auto --dist loadfile --no-loadscope-reorder tests/unit
 
 lint: install  ## ruff lint and format check
 	ruff check src tests benchmarks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,86 @@ TINY: dict[str, Any] = {
     # own tests set real thresholds and turn the baseline check back on.
     "release": {"min_metric": 0.0, "baseline_alpha": None},
 }
+
+
+#: Seconds each of the slowest test files takes on the idle 2-core machine (the sum of its
+#: tests' durations in `pytest --junitxml`), for the order below; a file not listed counts
+#: 0.05 s a test. A stale figure only costs speed.
+FILE_SECONDS: dict[str, float] = {
+    "tests/integration/test_promotion.py": 97,
+    "tests/integration/test_regression_pipeline.py": 97,
+    "tests/integration/test_tune.py": 87,
+    "tests/integration/test_forecast_pipeline.py": 84,
+    "tests/integration/test_text_pipeline.py": 78,
+    "tests/integration/test_registry_server.py": 76,
+    "tests/integration/test_experiments.py": 75,
+    "tests/integration/test_bad_inputs.py": 68,
+    "tests/integration/test_default_project.py": 59,
+    "tests/integration/test_ddp.py": 49,
+    "tests/integration/test_secrets.py": 47,
+    "tests/integration/test_labeling_pipeline.py": 41,
+    "tests/integration/test_language_model_pipeline.py": 30,
+    "tests/integration/test_ensemble_pipeline.py": 27,
+    "tests/integration/test_serving_mlflow.py": 21,
+    "tests/integration/test_tune_postgres.py": 21,
+    "tests/integration/test_determinism.py": 14,
+    "tests/unit/model/test_refit.py": 9,
+    "tests/integration/test_mlflow_story.py": 7,
+    "tests/unit/model/test_ensemble.py": 6,
+}
+
+
+#: The work unit of the test files that take `built_project` (see `pytest_xdist_make_scheduler`).
+BUILT_GROUP = "files taking built_project"
+
+
+def built_project_files() -> frozenset[str]:
+    """The test files (paths from the repository root, as in node ids) with a test that takes
+    the `built_project` fixture."""
+    takes = re.compile(r"def test_\w+\([^)]*\bbuilt_project\b")
+    return frozenset(
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "tests").rglob("test_*.py")
+        if takes.search(path.read_text(encoding="utf-8"))
+    )
+
+
+def _work_unit(path: str, built: frozenset[str]) -> str:
+    return BUILT_GROUP if path in built else path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest work units first, each unit's tests in their own order. `make test` hands
+    whole units to its workers (`--dist loadfile --no-loadscope-reorder`, which keeps this
+    order): longest first, the short files fill in at the end, so the workers finish together
+    rather than one of them starting a two-minute file when the other has nothing left."""
+    built = built_project_files()
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.location[0]] = counts.get(item.location[0], 0) + 1
+    seconds: dict[str, float] = {}
+    for path, n in counts.items():
+        unit = _work_unit(path, built)
+        seconds[unit] = seconds.get(unit, 0.0) + FILE_SECONDS.get(path, 0.05 * n)
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (-seconds[_work_unit(item.location[0], built)], order[id(item)]))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, with every file that takes `built_project` in one work unit: the
+    tiny project is built by one worker (about 40 s of a core) instead of by each."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    built = built_project_files()
+
+    class BuiltProjectOnOneWorker(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(super()._split_scope(nodeid), built)
+
+    return BuiltProjectOnOneWorker(config, log)
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -128,22 +128,49 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     assert "max \\|Δoutput\\|" in card  # a `|` inside a cell would break the gate table
 
     _commit(project, "the tiny default model")
+    # An older, worse experiment (one epoch), released while there is no champion: it passed.
+    older = ["-S", "train.max_epochs=1", "-S", "tune.enabled=false"]
+    ran = run([DVC, "exp", "run", "--temp", "-n", "older", *older], project).stdout
+    (verdict,) = _gate_runs(client, 2, "release")
+    assert verdict.data.tags["seqops.gate.champion"] == "none"
+    assert verdict.data.tags["seqops.gate.passed"] == "true"
+
     promoted = run([SEQOPS, "promote"], project)
     assert "v1 is now 'champion'" in promoted.stdout
-    assert _aliases(client) == {"candidate": 1, "champion": 1}
-    # The same ONNX file again: no second version, and promoting it again changes nothing.
+    assert _aliases(client) == {"candidate": 2, "champion": 1}
+    # The same ONNX file again: no new version, and promoting it again changes nothing.
     run([SEQOPS, "release"], project)
-    assert len(client.search_model_versions("name = 'seqops'")) == 1
+    assert len(client.search_model_versions("name = 'seqops'")) == 2
     assert "already is 'champion'" in run([SEQOPS, "promote"], project).stdout
 
-    # Clearly worse: one epoch, judged against the classical baseline as well. dvc repro
-    # succeeds (the experiment is kept) with the verdict recorded; promotion is refused with
-    # the gate's own exit code and the champion stays v1.
-    _set(
-        project, train={"max_epochs": 1}, tune={"enabled": False}, release={"baseline_alpha": 0.05}
+    # The older experiment applied and committed now: its own verdict still says passed
+    # (against no champion); the promotion judges it against v1 and refuses it.
+    run([DVC, "exp", "apply", "older"], project)
+    assert_reruns_downstream_of_a_changed_param(project, ran, "train.max_epochs", "3", "1")
+    _commit(project, "the older experiment")
+    assert _release(project)["version"] == 2 and _release(project)["passed"]
+    assert _release(project).get("champion") is None  # judged when there was none
+    _assert_refused(
+        _promote(project), 3, "gate failed against champion v1", "no_regression_vs_champion"
     )
+    assert _aliases(client) == {"candidate": 2, "champion": 1}
+    # The refusal is a record of its own; the earlier verdict is still there, unchanged.
+    (refusal,) = _gate_runs(client, 2, "promote")
+    assert refusal.data.tags["seqops.gate.champion"] == "1"
+    assert refusal.data.tags["seqops.gate.passed"] == "false"
+    assert refusal.data.metrics["release/passed"] == 0.0
+    v2 = client.get_model_version("seqops", "2")
+    verdicts = {k.split(".")[1]: v.split()[0] for k, v in v2.tags.items() if k.startswith("gate.")}
+    assert verdicts == {"vs_none": "passed", "vs_1": "failed"}
+    assert "promoted" not in v2.tags
+    assert _gate_runs(client, 2, "release")[0].data.tags["seqops.gate.passed"] == "true"
+
+    # The same one-epoch model judged against the classical baseline as well (only release
+    # runs again): dvc repro succeeds (the experiment is kept) with the verdict recorded;
+    # promotion is refused with the gate's own exit code and the champion stays v1.
+    _set(project, release={"baseline_alpha": 0.05})
     rerun = run([DVC, "repro"], project)
-    assert_reruns_downstream_of_a_changed_param(project, rerun.stdout, "train.max_epochs", "3", "1")
+    assert "Running stage 'release'" in rerun.stdout and "Running stage 'train'" not in rerun.stdout
     worse = _release(project)
     assert not worse["passed"] and worse["version"] == 2
     regression = worse["checks"]["no_regression_vs_champion"]
@@ -229,43 +256,6 @@ def test_release_records_promote_moves_and_rollback_restores(built_project: Path
     (project / "tampered.onnx").write_bytes((project / "models/model.onnx").read_bytes() + b"x")
     bad = run([SEQOPS, "lineage", "tampered.onnx"], project, check=False)
     assert bad.returncode == 2 and "matches no registered version" in bad.stderr
-
-
-def test_an_older_candidate_is_judged_against_todays_champion(built_project: Path) -> None:
-    project = built_project  # v1, the tiny default model, released with no champion
-    _commit(project, "the tiny default model")
-    # An older, worse experiment (one epoch), released while there was no champion: it passed.
-    older = ["-S", "train.max_epochs=1", "-S", "tune.enabled=false"]
-    run([DVC, "exp", "run", "--temp", "-n", "older", *older], project)
-    client = _client(project)
-    (verdict,) = _gate_runs(client, 2, "release")
-    assert verdict.data.tags["seqops.gate.champion"] == "none"
-    assert verdict.data.tags["seqops.gate.passed"] == "true"
-
-    run([SEQOPS, "promote"], project)  # v1 becomes champion
-    assert _aliases(client)["champion"] == 1
-
-    # Applied and committed now, its own verdict still says passed (against no champion); the
-    # promotion judges it against v1 and refuses it.
-    run([DVC, "exp", "apply", "older"], project)
-    _commit(project, "the older experiment")
-    assert _release(project)["version"] == 2 and _release(project)["passed"]
-    assert _release(project).get("champion") is None  # judged when there was none
-    _assert_refused(
-        _promote(project), 3, "gate failed against champion v1", "no_regression_vs_champion"
-    )
-    assert _aliases(client) == {"candidate": 2, "champion": 1}
-
-    # The refusal is a record of its own; the earlier verdict is still there, unchanged.
-    (refusal,) = _gate_runs(client, 2, "promote")
-    assert refusal.data.tags["seqops.gate.champion"] == "1"
-    assert refusal.data.tags["seqops.gate.passed"] == "false"
-    assert refusal.data.metrics["release/passed"] == 0.0
-    v2 = client.get_model_version("seqops", "2")
-    verdicts = {k.split(".")[1]: v.split()[0] for k, v in v2.tags.items() if k.startswith("gate.")}
-    assert verdicts == {"vs_none": "passed", "vs_1": "failed"}
-    assert "promoted" not in v2.tags
-    assert _gate_runs(client, 2, "release")[0].data.tags["seqops.gate.passed"] == "true"
 
 
 def test_judging_the_champion_again_changes_nothing_of_it(built_project: Path) -> None:
