@@ -44,9 +44,13 @@ def test_relative_links_and_anchors_resolve(page: Path) -> None:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
-        if not file.exists():
-            broken.append(target)
-        elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text("utf-8")):
+        missing_anchor = (
+            file.exists()
+            and anchor
+            and file.suffix == ".md"
+            and anchor not in _anchors(file.read_text("utf-8"))
+        )
+        if not file.exists() or missing_anchor:
             broken.append(target)
     assert not broken, f"{page.relative_to(REPO)}: {broken}"
 
