@@ -98,8 +98,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for path, n in counts.items():
         unit = _work_unit(path, built)
         seconds[unit] = seconds.get(unit, 0.0) + FILE_SECONDS.get(path, 0.05 * n)
-    order = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (-seconds[_work_unit(item.location[0], built)], order[id(item)]))
+    items.sort(key=lambda item: -seconds[_work_unit(item.location[0], built)])  # stable
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)

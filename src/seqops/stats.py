@@ -165,14 +165,14 @@ def conformal_quantile(
         return np.sort(scores, axis=0)[rank - 1]
     if weights.shape != (n,) or (weights < 0).any():
         raise ValueError(f"expected {n} non-negative weights, got shape {weights.shape}")
-    order = np.argsort(scores, axis=0, kind="stable")  # (n, ...)
-    ranked = np.take_along_axis(scores, order, axis=0)
-    cumulative = np.cumsum(weights[order], axis=0)  # weight at or below each ranked score
-    # The first ranked score whose cumulative weight reaches level of the total (+1 for the
-    # new score); none reaches it when the weights sum under level / (1 - level): the largest.
-    reached = cumulative >= level * (weights.sum() + 1.0) * (1 - 1e-12)
-    first = np.where(reached.any(axis=0), reached.argmax(axis=0), n - 1)
-    return np.take_along_axis(ranked, first[None], axis=0)[0]
+    # The new score's weight 1 sits at +inf: the level quantile of all n + 1 is the weighted
+    # quantile of the n at level · (total + 1) / total, or above them all (the largest used).
+    total = float(weights.sum())
+    if not conformal_is_exact(total, level):
+        return scores.max(axis=0)
+    q = min(level * (total + 1.0) / total * (1 - 1e-12), 1.0)
+    stacked = np.broadcast_to(weights.reshape((n,) + (1,) * (scores.ndim - 1)), scores.shape)
+    return np.quantile(scores, q, axis=0, weights=stacked, method="inverted_cdf")
 
 
 def conformal_is_exact(n: float, level: float) -> bool:
