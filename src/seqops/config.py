@@ -358,6 +358,11 @@ class ModelConfig(_Section):
     recurrent path, with a ridge head fitted in closed form on the training split before
     training and then frozen; the recurrent path learns what the kernel model misses
     (`seqops.model.kernels`). 0 = off; otherwise at least 84 (one per kernel)."""
+    ngram_buckets: int = Field(0, ge=0, le=1 << 22)
+    """Text classification only: a linear bag-of-n-grams path beside the recurrent one, its
+    unigram and hashed-bigram weights (bigrams hashed into this many buckets) fitted by logistic
+    regression on the training split before training and then frozen; the recurrent path
+    learns what the linear model misses (`seqops.model.ngrams`). 0 = off."""
 
     def input_encoder(self, longest: int) -> Literal["linear", "conv"]:
         """The encoder for training sequences of at most `longest` steps (resolves `auto`)."""

@@ -60,6 +60,7 @@ from torch import nn
 from seqops.config import ModelConfig
 from seqops.model.crf import LinearChainCRF
 from seqops.model.kernels import RandomKernels
+from seqops.model.ngrams import NgramPath
 from seqops.model.transformer import TransformerEncoder
 
 #: Architecture defaults come from the config's fields (the one place they are declared).
@@ -183,6 +184,7 @@ class SequenceNet(nn.Module):
         kernel_features: int = 0,
         kernel_length: int = 0,
         kernel_seed: int = 0,
+        ngram_buckets: int = 0,
     ) -> None:
         super().__init__()
         if cell not in _CELLS and cell != TRANSFORMER:
@@ -213,6 +215,11 @@ class SequenceNet(nn.Module):
             raise ValueError(
                 "kernel_features reads float inputs for one output per sequence (not per-step, "
                 "token or forecast networks)"
+            )
+        if ngram_buckets and (per_step or not vocab_size):
+            raise ValueError(
+                "ngram_buckets reads token ids for one output per sequence (text "
+                "classification), not float inputs or per-step outputs"
             )
         self.pooling = pooling
         self.bidirectional = bidirectional
@@ -308,6 +315,15 @@ class SequenceNet(nn.Module):
             self.kernel_scale = nn.Parameter(torch.ones(()))
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        # For token ids, a linear n-gram model (`seqops.model.ngrams`), fitted by logistic
+        # regression before training and frozen; silent (weight 0) while the recurrent path
+        # trains; the two paths' weights are set on validation afterwards (`mix_ngram_path`).
+        self.ngrams: NgramPath | None = None
+        if ngram_buckets:
+            assert vocab_size is not None
+            self.ngrams = NgramPath(vocab_size, ngram_buckets, n_outputs)
+            self.ngram_scale = nn.Parameter(torch.zeros(()), requires_grad=False)
+            self.recurrent_scale = nn.Parameter(torch.ones(()), requires_grad=False)
 
     def encoded_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Real steps per sequence after the input encoder: `ceil(length / stride)`."""
@@ -464,6 +480,8 @@ class SequenceNet(nn.Module):
         if self.kernels is not None:
             assert self.kernel_head is not None
             out = out + self.kernel_scale * self.kernel_head(self.kernels(x, lengths))
+        if self.ngrams is not None:
+            out = self.recurrent_scale * out + self.ngram_scale * self.ngrams(x, lengths)
         if self.horizon is None:
             return out
         return out.view(out.shape[0], self.horizon, -1)  # (B, H, K)

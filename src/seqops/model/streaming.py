@@ -35,6 +35,8 @@ What cannot stream, and why (`streaming_reason`):
   new observations cannot be folded in exactly without re-reading the window;
 - a CRF tagger: its Viterbi path depends on later steps (a tag can change when the next step
   arrives), so per-chunk decisions would not be the full sequence's;
+- a random-kernel or n-gram path (`model.kernel_features`, `model.ngram_buckets`): its
+  features are counted over the whole sequence; carrying those counts is not built;
 - an ensemble: its members' states would have to be carried side by side (not built).
 """
 
@@ -78,6 +80,11 @@ def streaming_reason(net: nn.Module) -> str | None:
         )
     if net.crf is not None:
         return "crf: the Viterbi path depends on later steps, so a chunk's tags are not final"
+    if net.kernels is not None or net.ngrams is not None:
+        return (
+            "kernel or n-gram path: its features are counted over the whole sequence, and "
+            "the step graph does not carry those counts (not built)"
+        )
     if not net.per_step and net.pooling == "max":
         return (
             "pooling max: each step's answer needs a running max over the chunk's steps, which "

@@ -37,7 +37,7 @@ from seqops.data.datamodule import SequenceDataModule
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.model.network import EnsembleNet, architecture
+from seqops.model.network import EnsembleNet, SequenceNet, architecture
 from seqops.model.runtime import ensemble_averages_probabilities, use_threads
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import get_task, read_meta
@@ -223,6 +223,43 @@ def fit_kernel_path(model: LitSequenceModel, train: SequenceSet) -> float:
     return fit_ridge(features, targets, net.kernel_head)
 
 
+def mix_ngram_path(
+    result: FitResult, processed_dir: Path, weights: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
+    """Weigh a trained text network's recurrent path and its n-gram path
+    (`seqops.model.ngrams`) in `result.model` and its checkpoint: `weights` (recurrent,
+    n-gram), or when None those with the lowest validation log-loss (`mixing_weights`).
+    Returns them; None for a network without the path."""
+    from seqops.model.ngrams import mixing_weights
+
+    net = result.model.net
+    if not isinstance(net, SequenceNet) or net.ngrams is None:
+        return None
+    if weights is None:
+        val = SequenceSet.load(processed_dir / split_file("val"))
+        net.eval().ngram_scale.zero_()
+        net.recurrent_scale.fill_(1.0)
+        scores: list[tuple[np.ndarray, np.ndarray]] = []
+        with torch.no_grad():
+            for start in range(0, len(val), 1024):
+                x, lengths = pad_batch(val.sequences[start : start + 1024])
+                scores.append((net(x, lengths).double().numpy(), net.ngrams(x, lengths).numpy()))
+        recurrent, ngram = (np.concatenate(part) for part in zip(*scores, strict=True))
+        weights = mixing_weights(recurrent, ngram, np.asarray(val.labels, dtype=np.int64))
+        print(
+            f"train: recurrent path weighted {weights[0]:.3f} and n-gram path {weights[1]:.3f} "
+            "(lowest validation log-loss)"
+        )
+    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+    for name, value in zip(("recurrent_scale", "ngram_scale"), weights, strict=True):
+        parameter = getattr(net, name)
+        with torch.no_grad():
+            parameter.fill_(value)
+        checkpoint["state_dict"][f"net.{name}"] = parameter.detach().clone()
+    torch.save(checkpoint, result.best_checkpoint)
+    return weights
+
+
 def fit(
     cfg: Config,
     processed_dir: Path,
@@ -402,8 +439,10 @@ def fit_final(
             callbacks=callbacks if i == 0 else None,
             progress_bar=progress_bar,
         )
+        weights = mix_ngram_path(result, processed_dir)
         if should_refit(member, processed_dir):
             result = refit(member, processed_dir, directory, result)
+            mix_ngram_path(result, processed_dir, weights)  # validation is in its training data
         members.append(result)
     if len(members) == 1:
         return members[0]

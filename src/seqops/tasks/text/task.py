@@ -85,6 +85,7 @@ class TextClassification(ClassifierTask[TextMeta, TextReport]):
         "model.embedding_dim",
         "model.embeddings_path",
         "model.freeze_embeddings",
+        "model.ngram_buckets",
     )
     ignored = (
         "data.dataset",
@@ -167,11 +168,17 @@ class TextClassification(ClassifierTask[TextMeta, TextReport]):
         )
 
     def network_args(self, meta: TextMeta, processed: Path, model: ModelConfig) -> dict[str, Any]:
-        return {"vocab_size": meta.vocab_size, "embedding_dim": model.embedding_dim}
+        return {
+            "vocab_size": meta.vocab_size,
+            "embedding_dim": model.embedding_dim,
+            "ngram_buckets": model.ngram_buckets,
+        }
 
     def init_model(
         self, net: nn.Module, meta: TextMeta, processed: Path, model: ModelConfig
     ) -> None:
+        if model.ngram_buckets:
+            fit_text_ngrams(net, processed)
         if model.embeddings_path is None:
             return
         import torch
@@ -185,3 +192,21 @@ class TextClassification(ClassifierTask[TextMeta, TextReport]):
         assert isinstance(embedding, torch.nn.Embedding)
         embedding.weight.data.copy_(torch.from_numpy(weights))
         embedding.weight.requires_grad_(not model.freeze_embeddings)
+
+
+def fit_text_ngrams(net: nn.Module, processed: Path) -> None:
+    """Fit a text network's n-gram path (`seqops.model.ngrams`) on the prepared training
+    split, its penalty chosen on the validation split."""
+    from seqops.data.sequences import SequenceSet
+    from seqops.layout import split_file
+    from seqops.model.ngrams import fit_ngram_path
+
+    ngrams = getattr(net, "ngrams", None)
+    if ngrams is None:
+        raise ValueError("model.ngram_buckets is set but the network has no n-gram path")
+    train = SequenceSet.load(processed / split_file("train"))
+    val = SequenceSet.load(processed / split_file("val"))
+    c = fit_ngram_path(
+        ngrams, train.sequences, np.asarray(train.labels), val.sequences, np.asarray(val.labels)
+    )
+    print(f"train: n-gram path fitted by logistic regression (C={c:g}, on validation log-loss)")
