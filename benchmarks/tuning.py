@@ -33,7 +33,7 @@ from seqops.data.splits import stratified_split
 from seqops.layout import Layout
 from seqops.model.training import fit
 from seqops.stages.prepare import write
-from seqops.tasks import get_task
+from seqops.tasks.parts.prepare import get_prepare
 from seqops.tuning import study as studies
 from seqops.tuning.trial import Objective
 
@@ -180,7 +180,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write(get_task(Config().data.task).prepare(Config().data, SEED), Layout(root))
+        write(get_prepare(Config().data.task).prepare(Config().data, SEED), Layout(root))
         processed = Layout(root).processed
         rows = [run_tpe(processed, args.trials), run_grid(processed, root)]
         for row in rows:

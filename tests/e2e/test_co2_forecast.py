@@ -9,8 +9,8 @@ from seqops.config import parse_config
 from seqops.layout import Layout
 from seqops.model.training import fit
 from seqops.stages.prepare import write
-from seqops.tasks import get_task
 from seqops.tasks.parts.evaluate import evaluate_checkpoint
+from seqops.tasks.parts.prepare import get_prepare
 from tests.conftest import preset_params
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_co2_base_params_beat_seasonal_naive_three_times(tmp_path: Path) -> None:
     cfg = parse_config(preset_params("co2"))
     layout = Layout(tmp_path)
-    write(get_task(cfg.data.task).prepare(cfg.data, cfg.seed), layout)
+    write(get_prepare(cfg.data.task).prepare(cfg.data, cfg.seed), layout)
     result = fit(cfg, layout.processed, tmp_path / "ckpt", progress_bar=False)
     metrics = evaluate_checkpoint(result.best_checkpoint, layout.processed).metrics
     assert metrics.baseline is not None

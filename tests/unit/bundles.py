@@ -15,12 +15,12 @@ from torch import nn
 
 from seqops import onnx_contract as contract
 from seqops.config import DataConfig
-from seqops.contracts import Bundle, DataMeta
+from seqops.contracts import Bundle, DataMeta, Scaler
 from seqops.data.windows import ForecastSpec
 from seqops.onnx_export import export_onnx, make_bundle, record_digests, seal_bundle
 from seqops.serving import Predictor
 from seqops.tasks import get_task
-from seqops.tasks.classification.task import ClassificationMeta, Scaler
+from seqops.tasks.classification.task import ClassificationMeta
 from seqops.tasks.forecasting.task import CutsInfo, ForecastMeta
 from seqops.tasks.parts.serve import get_serve
 from seqops.tasks.text.task import TextMeta

@@ -243,3 +243,66 @@ def test_no_stage_before_release_imports_a_model_card(stage: str) -> None:
 def test_release_imports_every_model_card() -> None:
     parents = stage_closure("release")
     assert set(card_modules()) <= set(parents)
+
+
+def part_modules(part: str) -> list[str]:
+    """A stage's task code: the part interface and registry `seqops.tasks.parts.<part>`, and
+    every module under `seqops.tasks` named `<part>` or ending in `_<part>` (each task's
+    part, the shared classifier one, and a task's own helpers for that stage such as
+    `sequence_labeling.series_prepare`)."""
+    found = [
+        m
+        for m in modules()
+        if m.startswith(f"{PACKAGE}.tasks.")
+        and (m.rpartition(".")[2] == part or m.rpartition(".")[2].endswith(f"_{part}"))
+    ]
+    return sorted({f"{PACKAGE}.tasks.parts.{part}", *found})
+
+
+#: Training-only modules outside the train parts: the padded batches, a language model's
+#: stateful loaders and its window batching.
+TRAINING_ONLY = (
+    f"{PACKAGE}.data.batches",
+    f"{PACKAGE}.tasks.language_modeling.loaders",
+    f"{PACKAGE}.tasks.language_modeling.batching",
+)
+#: Readers of raw data only prepare runs: CoNLL files, a language model's document folder.
+PREPARE_ONLY = (
+    f"{PACKAGE}.tasks.sequence_labeling.conll",
+    f"{PACKAGE}.tasks.language_modeling.corpus",
+)
+
+
+@pytest.mark.parametrize("part", ["prepare", "train"])
+def test_every_task_has_a_part_for_prepare_and_train(part: str) -> None:
+    from seqops.tasks import TASKS
+
+    for task in TASKS.values():
+        package = type(task).__module__.rpartition(".")[0]
+        assert f"{package}.{part}" in part_modules(part), f"{task.name}: no {package}.{part}"
+
+
+def test_prepare_imports_no_training_code() -> None:
+    """Editing a train part, a loader or the model must leave prepare up to date in
+    `dvc status`: no train part, no `seqops.model` module, no batching in its closure."""
+    parents = stage_closure("prepare")
+    training = [*part_modules("train"), *TRAINING_ONLY]
+    found = [
+        chain(parents, m)
+        for m in parents
+        if m in training or m == f"{PACKAGE}.model" or m.startswith(f"{PACKAGE}.model.")
+    ]
+    assert not found, "stage 'prepare' imports training code:\n" + "\n".join(
+        f"  {c}" for c in found
+    )
+
+
+@pytest.mark.parametrize("stage", ["tune", "train"])
+def test_tune_and_train_import_no_prepare_code(stage: str) -> None:
+    """Editing a prepare part or a raw-data reader must leave tune and train up to date in
+    `dvc status` (their inputs are prepare's outputs, not its code)."""
+    parents = stage_closure(stage)
+    found = [chain(parents, m) for m in [*part_modules("prepare"), *PREPARE_ONLY] if m in parents]
+    assert not found, f"stage '{stage}' imports prepare code:\n" + "\n".join(
+        f"  {c}" for c in found
+    )

@@ -310,8 +310,9 @@ def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) ->
     from seqops.layout import Layout
     from seqops.model.network import SequenceNet
     from seqops.stages.prepare import write
-    from seqops.tasks import get_task, read_meta
+    from seqops.tasks import read_meta
     from seqops.tasks.forecasting.task import ForecastMeta
+    from seqops.tasks.parts.prepare import get_prepare
 
     t = np.arange(96)
     y = 10 + 0.1 * t + np.sin(2 * np.pi * t / 12)
@@ -323,7 +324,7 @@ def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) ->
     data = DataConfig(
         task="forecasting", dataset=None, path=path, time_column="month", forecast=forecast
     )
-    task = get_task("forecasting")
+    task = get_prepare("forecasting")
     layout = Layout(tmp_path)
     write(task.prepare(data, seed=0), layout)
     meta = read_meta(layout.processed_meta)

@@ -20,9 +20,11 @@ from seqops.data.batches import IGNORE_INDEX
 from seqops.data.sequences import SequenceSet
 from seqops.errors import DataError
 from seqops.layout import Layout, split_file
-from seqops.tasks import get_task, read_meta
+from seqops.tasks import read_meta
 from seqops.tasks.parts.evaluate import get_evaluate
+from seqops.tasks.parts.prepare import get_prepare
 from seqops.tasks.parts.release import baseline_check, get_release
+from seqops.tasks.parts.train import get_train
 from seqops.tasks.sequence_labeling.meta import LabelingMeta
 from seqops.tasks.sequence_labeling.reports import SeriesLabelingMetrics
 from seqops.tasks.sequence_labeling.series_codec import StepCodec
@@ -63,7 +65,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("series")
     long_table().to_csv(root / "steps.csv", index=False)
     layout = Layout(root)
-    write(get_task("sequence_labeling").prepare(series_data(root / "steps.csv"), seed=0), layout)
+    write(get_prepare("sequence_labeling").prepare(series_data(root / "steps.csv"), seed=0), layout)
     return layout.processed
 
 
@@ -131,7 +133,7 @@ def test_a_label_train_lacks_is_refused_naming_the_file(tmp_path: Path) -> None:
     frame.loc[frame["id"] == "s3", "label"] = "jump"  # one series: not in train for some seed
     path = tmp_path / "steps.csv"
     frame.to_csv(path, index=False)
-    task = get_task("sequence_labeling")
+    task = get_prepare("sequence_labeling")
     for seed in range(6):
         try:
             task.prepare(series_data(path), seed)
@@ -274,7 +276,7 @@ def test_a_trained_net_is_evaluated_and_served_with_the_same_labels(
     from seqops.serving import Predictor
 
     meta = meta_of(processed)
-    task = get_task("sequence_labeling")
+    task = get_train("sequence_labeling")
     torch.manual_seed(0)
     net = SequenceNet(2, meta.n_outputs, hidden_size=8, num_layers=1, per_step=True, crf=crf)
     spec = task.objective(meta, TrainConfig(), ModelConfig(crf=crf))

@@ -16,8 +16,9 @@ from seqops.contracts import Bundle, OnnxIO
 from seqops.data.sequences import SequenceSet
 from seqops.errors import DataError
 from seqops.layout import Layout, split_file
-from seqops.tasks import get_task, read_data_report
+from seqops.tasks import read_data_report
 from seqops.tasks.base import Check
+from seqops.tasks.parts.prepare import get_prepare
 from seqops.tasks.parts.release import baseline_check, get_release
 from seqops.tasks.parts.serve import get_serve
 from seqops.tasks.sequence_labeling.codec import TaggerCodec, sentence_frame
@@ -66,7 +67,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from seqops.stages.prepare import write
 
     root = tmp_path_factory.mktemp("labeling")
-    task = get_serve("sequence_labeling")
+    task = get_prepare("sequence_labeling")
     layout = Layout(root)
     write(task.prepare(labeling_data(root), seed=0), layout)
     return layout.processed
@@ -135,7 +136,7 @@ def test_a_tag_train_lacks_is_refused_naming_the_file(tmp_path: Path) -> None:
     data = labeling_data(tmp_path)
     write_conll(Path(data.test_path or ""), [[("Acme", "B-corporation")]])
     with pytest.raises(DataError, match=r"test\.conll: tag\(s\) \['B-corporation'\] never appear"):
-        get_task("sequence_labeling").prepare(data, seed=0)
+        get_prepare("sequence_labeling").prepare(data, seed=0)
 
 
 def test_the_config_wants_three_conll_files(tmp_path: Path) -> None:

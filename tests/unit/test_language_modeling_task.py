@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from seqops.config import Config, DataConfig
 from seqops.errors import DataError
 from seqops.model.system import LitSequenceModel
-from seqops.tasks import get_task
 from seqops.tasks.language_modeling.generate import Sampling, draw
 from seqops.tasks.language_modeling.meta import blocks_file, streams_file
 from seqops.tasks.language_modeling.release import (
@@ -24,6 +23,7 @@ from seqops.tasks.language_modeling.release import (
 )
 from seqops.tasks.language_modeling.streams import load_streams
 from seqops.tasks.language_modeling.vocab import TokenVocabulary
+from seqops.tasks.parts.prepare import get_prepare
 
 TEXTS = {
     "a": "To be, or not to be: that is the question.\n",
@@ -93,20 +93,20 @@ def test_the_monitor_and_release_metric_fit_the_task(tmp_path: Path) -> None:
 def test_an_empty_document_is_refused_naming_it(tmp_path: Path) -> None:
     folder = corpus(tmp_path, {**TEXTS, "e": "  \n\n"})
     with pytest.raises(DataError, match=r"e\.txt: empty document"):
-        get_task("language_modeling").prepare(lm_data(folder), seed=0)
+        get_prepare("language_modeling").prepare(lm_data(folder), seed=0)
 
 
 def test_a_one_word_document_is_refused_for_words(tmp_path: Path) -> None:
     folder = corpus(tmp_path, {**TEXTS, "e": "Alone\n"})
     with pytest.raises(DataError, match=r"e\.txt: 1 word token"):
-        get_task("language_modeling").prepare(lm_data(folder, units="word"), seed=0)
+        get_prepare("language_modeling").prepare(lm_data(folder, units="word"), seed=0)
 
 
 @pytest.mark.parametrize("units", ["char", "word"])
 def test_prepare_writes_whole_streams_and_blocks_that_encode_back(
     tmp_path: Path, units: str
 ) -> None:
-    prepared = get_task("language_modeling").prepare(
+    prepared = get_prepare("language_modeling").prepare(
         lm_data(corpus(tmp_path), units=units, block_tokens=5), seed=0
     )
     out = tmp_path / "processed"

@@ -13,25 +13,24 @@ import pytest
 
 from seqops import onnx_contract as contract
 from seqops.config import DataConfig
-from seqops.contracts import Bundle, MetricsReport, OnnxIO
+from seqops.contracts import Bundle, MetricsReport, OnnxIO, Scaler
 from seqops.data import sources
 from seqops.data.sources import RawSequences
 from seqops.errors import DataError
-from seqops.tasks import get_task
 from seqops.tasks.base import Prepared
-from seqops.tasks.classification.task import Scaler
+from seqops.tasks.parts.prepare import get_prepare
 from seqops.tasks.parts.release import ErrorScorer, get_release
 from seqops.tasks.regression.evaluate import RegressionEvaluation, ridge_baseline
+from seqops.tasks.regression.prepare import target_split
 from seqops.tasks.regression.release import regression_scorer
 from seqops.tasks.regression.serve import RegressionCodec
 from seqops.tasks.regression.task import (
     PREDICTION,
     RegressionMeta,
     TargetScaler,
-    target_split,
 )
 
-TASK = get_task("sequence_regression")
+TASK = get_prepare("sequence_regression")
 
 
 def data_config(**fields: object) -> DataConfig:

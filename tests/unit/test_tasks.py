@@ -31,8 +31,10 @@ from seqops.tasks import TASKS, get_task, read_bundle, read_data_report, read_me
 from seqops.tasks.base import Task
 from seqops.tasks.parts.card import CardTask
 from seqops.tasks.parts.evaluate import EvaluateTask
+from seqops.tasks.parts.prepare import PrepareTask, get_prepare
 from seqops.tasks.parts.release import ReleaseTask
 from seqops.tasks.parts.serve import Codec, ServeTask, get_serve
+from seqops.tasks.parts.train import TrainTask
 from tests.unit.test_labeling_task import labeling_data
 
 # -- (1) one registry ---------------------------------------------------------------------------
@@ -76,7 +78,7 @@ LEGACY_CLASSES = {"TextPreprocessing", "ForecastPreprocessing", "ForecastTest"}
 
 
 #: The per-stage interfaces every task's parts implement (`seqops.tasks.parts`).
-PART_INTERFACES = (EvaluateTask, ServeTask, ReleaseTask, CardTask)
+PART_INTERFACES = (PrepareTask, TrainTask, EvaluateTask, ServeTask, ReleaseTask, CardTask)
 
 
 def task_classes() -> set[str]:
@@ -337,8 +339,7 @@ def prepared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     root = tmp_path_factory.mktemp(name)
     data = DATA[name](root)
     assert data.task == name
-    task = get_task(name)
-    result = task.prepare(data, seed=0)
+    result = get_prepare(name).prepare(data, seed=0)
     layout = Layout(root)
     write(result, layout)
     return name, result, layout, data

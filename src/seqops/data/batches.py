@@ -15,13 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from seqops.data.sequences import SequenceSet
+from seqops.data.sequences import IGNORE_INDEX, SequenceSet
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-
-IGNORE_INDEX = -100
-"""The label of a padded step in a per-step batch: what `nn.CrossEntropyLoss` leaves out by
-default, and never a real tag (tags are 0 .. C - 1)."""
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,7 +35,7 @@ class SequenceDataModule(pl.LightningDataModule):
         """`train_on`: the splits the training loader draws from (`("train", "val")` to refit
         on both once validation has chosen the epoch count); `augment` changes each training
         example as it is drawn; `own`: the task's own training and validation loaders
-        (`Task.loaders`: a language model's stateful windows) in place of padded batches."""
+        (`TrainTask.loaders`: a language model's stateful windows) in place of padded batches."""
         super().__init__()
         self.processed_dir = Path(processed_dir)
         self.batch_size = batch_size

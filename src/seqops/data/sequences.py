@@ -19,6 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+IGNORE_INDEX = -100
+"""The label of a step with no target (a padded step in a per-step batch, a language model's
+last token of a document): what `nn.CrossEntropyLoss` leaves out by default, and never a real
+tag (tags are 0 .. C - 1)."""
+
 
 @dataclass(frozen=True)
 class SequenceSet:

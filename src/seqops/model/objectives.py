@@ -10,7 +10,7 @@ the system holds no task branches. Metric names follow the vocabulary in
 `docs/architecture.md` (`val/accuracy`, `val/rmse`, ...).
 
 Per-step objectives (`tagging`, `crf_tagging`) read `(B, T, C)` outputs of a `per_step`
-network and `(B, T)` labels padded with `IGNORE_INDEX` (`seqops.data.batches`): padded
+network and `(B, T)` labels padded with `IGNORE_INDEX` (`seqops.data.sequences`): padded
 steps never reach the loss or the metrics. `crf_tagging` scores with the network's own CRF
 layer, so it is built with the network: `build_objective(spec, network)`.
 """
@@ -25,7 +25,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
-from seqops.data.batches import IGNORE_INDEX
+from seqops.data.sequences import IGNORE_INDEX
 from seqops.data.windows import integration_matrix
 from seqops.model.crf import LinearChainCRF
 

@@ -16,7 +16,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from seqops.data.batches import IGNORE_INDEX
+from seqops.data.sequences import IGNORE_INDEX
 from seqops.model.network import RecurrentState, SequenceNet, step_mask
 from seqops.model.objectives import build_objective
 

@@ -5,7 +5,8 @@ and the tests all call.
     result.model, result.best_score, result.history
 
 The task recorded in `data/processed/preprocessing.json` decides the head, the extra network
-arguments and the objective (`seqops.tasks`); nothing here depends on which task it is.
+arguments and the objective (its train part, `seqops.tasks.parts.train`); nothing here
+depends on which task it is.
 
 Several devices (docs/architecture.md, "Scale"): `train.strategy: ddp` with `train.devices: N`
 runs Lightning's DDP. Lightning starts ranks 1..N-1 by re-running the command line (`seqops
@@ -40,7 +41,8 @@ from seqops.layout import PROCESSED_META, split_file
 from seqops.model.network import EnsembleNet, SequenceNet, architecture
 from seqops.model.runtime import ensemble_averages_probabilities, use_threads
 from seqops.model.system import LitSequenceModel
-from seqops.tasks import get_task, read_meta
+from seqops.tasks import read_meta
+from seqops.tasks.parts.train import get_train
 
 
 class EpochHistory(pl.Callback):
@@ -175,7 +177,7 @@ class FitResult:
 def build_model(cfg: Config, meta: DataMeta, processed_dir: Path) -> LitSequenceModel:
     """The system for the task of `meta`, sized from it, initialised as the task says
     (pretrained word vectors for a text model with `model.embeddings_path`)."""
-    task = get_task(meta.task)
+    task = get_train(meta.task)
     network = architecture(cfg.model, meta.max_train_length)
     network.update(task.network_args(meta, processed_dir, cfg.model))
     model = LitSequenceModel(
@@ -311,7 +313,7 @@ def fit(
         cfg.seed,
         epoch_examples=cfg.train.epoch_examples,
         augment=augmentation(cfg),
-        own=get_task(meta.task).loaders(
+        own=get_train(meta.task).loaders(
             meta, processed_dir, batch_size, cfg.seed, cfg.train, ("train",)
         ),
     )
@@ -380,7 +382,7 @@ def refit(
         train_on=train_on,
         epoch_examples=cfg.train.epoch_examples,
         augment=augmentation(cfg),
-        own=get_task(meta.task).loaders(
+        own=get_train(meta.task).loaders(
             meta, processed_dir, cfg.train.batch_size, cfg.seed, cfg.train, train_on
         ),
     )

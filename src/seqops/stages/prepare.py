@@ -2,10 +2,11 @@
 
     seqops prepare [--params params.yaml]
 
-The task (`data.task`, see `seqops.tasks`) reads and splits its data and fits whatever turns
-raw input into model input on the training split only (a scaler, a tokenizer, forecast
-windows). Writes `data/processed/{train,val,test}.npz`, `preprocessing.json` (the task's
-typed `DataMeta`), the task's extra files, and `reports/data.json`.
+The task's prepare part (`data.task`, see `seqops.tasks.parts.prepare`) reads and splits its
+data and fits whatever turns raw input into model input on the training split only (a scaler,
+a tokenizer, forecast windows). Writes `data/processed/{train,val,test}.npz`,
+`preprocessing.json` (the task's typed `DataMeta`), the task's extra files, and
+`reports/data.json`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from seqops.contracts import DataReport, LengthStats
 from seqops.layout import PROCESSED_META, Layout, split_file
 from seqops.tasks import get_task
 from seqops.tasks.base import Prepared
+from seqops.tasks.parts.prepare import get_prepare
 
 
 def write(prepared: Prepared, layout: Layout) -> DataReport:
@@ -59,7 +61,7 @@ def write(prepared: Prepared, layout: Layout) -> DataReport:
 def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> DataReport:
     layout = layout or Layout()
     cfg = load_config(params)
-    task = get_task(cfg.data.task)
+    task = get_prepare(cfg.data.task)
     outputs.remove(layout.processed, layout.data_report, layout.stage_metrics("prepare"))
     report = write(task.prepare(cfg.data, cfg.seed), layout)
     print(task.summary(report))

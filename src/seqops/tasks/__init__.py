@@ -5,12 +5,13 @@
     report = read_data_report(layout.data_report)  # the task's own DataReport subclass
     metrics = read_metrics(layout.metrics)    # MetricsReport, or the task's own subclass
 
-`TASKS` holds each task's seam (`seqops.tasks.<task>.task`: name, types, config checks, and
-what prepare and train run). What later stages run is each task's part, looked up in that
-stage's registry in `seqops.tasks.parts` (`get_evaluate`, `get_serve`, `get_release`,
-`get_card`), so a card's wording or a codec is outside prepare's, tune's and train's import
-closure. Adding a task is one package here plus its name in `TASKS`, in each part registry
-and in `config.TaskName`; no stage changes (see docs/architecture.md, "Adding a task").
+`TASKS` holds each task's seam (`seqops.tasks.<task>.task`: name, types, config checks).
+What each stage runs is each task's part, looked up in that stage's registry in
+`seqops.tasks.parts` (`get_prepare`, `get_train`, `get_evaluate`, `get_serve`, `get_release`,
+`get_card`), so a CoNLL reader is outside tune's and train's import closure, a loader outside
+prepare's, and a card's wording or a codec outside all three. Adding a task is one package
+here plus its name in `TASKS`, in each part registry and in `config.TaskName`; no stage
+changes (see docs/architecture.md, "Adding a task").
 """
 
 from __future__ import annotations

@@ -1,25 +1,28 @@
-"""The `Task` seam: what every stage may know of a task, and what prepare and train run.
+"""The `Task` seam: what every stage may know of a task (name, types, config checks).
 
-A stage looks its task up once (`get_task(cfg.data.task)`) and calls these methods; it never
-asks which task it runs:
+A stage looks its task up once and calls these methods; it never asks which task it runs:
 
-| stage     | methods                                                                   |
+| used by   | methods                                                                   |
 |-----------|---------------------------------------------------------------------------|
-| config    | `metrics`, `check_data`, `reads` / `ignored` / `applicable`, parse methods|
-| prepare   | `prepare`, `summary`                                                      |
-| train     | `network_args`, `objective`, `init_model`, `loaders`                      |
+| config    | `metrics`, `check_data`, `reads` / `ignored` / `applicable`               |
+| readers   | `parse_meta`, `parse_data_report`, `parse_metrics` (`seqops.tasks`)       |
 
-What later stages run is not here but in each task's parts, one per stage group, each a
+What each stage runs is not here but in each task's parts, one per stage group, each a
 subclass of its task's seam and of an interface in `seqops.tasks.parts` (whose registry only
-that stage imports): `EvaluateTask` (`evaluate`), `ServeTask` (export, benchmark and serving:
-`output_shape`, `agreement`, `quality`, `served_checks`, `request_example`, `bundle_files`,
-`calibrated_meta`, `codec`), `ReleaseTask` (`scorer`, `extra_checks`, `paired_scores`) and
-`CardTask` (`card_*`). So editing a card's wording or a codec leaves prepare, tune and train up
-to date in `dvc status`.
+that stage imports): `PrepareTask` (`prepare`, `summary`), `TrainTask` (train and tune:
+`network_args`, `objective`, `init_model`, `loaders`), `EvaluateTask` (`evaluate`),
+`ServeTask` (export, benchmark and serving: `output_shape`, `agreement`, `quality`,
+`served_checks`, `request_example`, `bundle_files`, `calibrated_meta`, `codec`),
+`ReleaseTask` (`scorer`, `extra_checks`, `paired_scores`) and `CardTask` (`card_*`). So
+editing a CoNLL reader leaves tune and train up to date in `dvc status`, and editing a
+loader, a card's wording or a codec leaves prepare up to date.
+
+What prepare and train return (`Prepared`, `TaskLoaders`) stays here with the seam: the later
+stages' readers of prepare's files import it, and an import of a part interface brings along
+its registry and so every task's part.
 
 Modules here import neither torch nor Lightning at module level: the torch-free predictor
-(`seqops predict`) reads a bundle through its task's seam and serve part. Training code
-imports torch inside the methods that need it.
+(`seqops predict`) reads a bundle through its task's seam and serve part.
 """
 
 from __future__ import annotations
@@ -42,9 +45,7 @@ from seqops.contracts import (
 )
 
 if TYPE_CHECKING:
-    from torch import nn
-
-    from seqops.config import DataConfig, ModelConfig, TrainConfig
+    from seqops.config import DataConfig, ModelConfig
     from seqops.data.sequences import SequenceSet
 
 #: A task's own part of `reports/data.json` (a `DataReport` subclass, or a union of them).
@@ -73,7 +74,7 @@ def longest_sequence(splits: dict[str, SequenceSet]) -> int:
 
 
 class TaskLoaders(ABC):
-    """A task's own training and validation loaders (`Task.loaders`)."""
+    """A task's own training and validation loaders (`TrainTask.loaders`)."""
 
     @abstractmethod
     def train(self) -> Any: ...
@@ -180,41 +181,3 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
         """Raise ValueError when the `data` section does not fit this task."""
         if data.val_path or data.test_path:
             raise ValueError("data.val_path / data.test_path are for text_classification only")
-
-    # -- prepare --------------------------------------------------------------------------
-
-    @abstractmethod
-    def prepare(self, data: DataConfig, seed: int) -> Prepared:
-        """Load, split and scale; raises DataError naming the file and problem."""
-
-    @abstractmethod
-    def summary(self, report: ReportT) -> str:
-        """prepare's one-line summary."""
-
-    # -- train ----------------------------------------------------------------------------
-
-    def network_args(self, meta: MetaT, processed: Path, model: ModelConfig) -> dict[str, Any]:
-        """SequenceNet arguments beyond the architecture (a vocabulary, a horizon)."""
-        return {}
-
-    @abstractmethod
-    def objective(self, meta: MetaT, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
-        """`{"kind": ..., **args}` for `seqops.model.objectives.build_objective`; `model` for an
-        objective that follows the architecture (a CRF layer is trained by its likelihood)."""
-
-    def init_model(self, net: nn.Module, meta: MetaT, processed: Path, model: ModelConfig) -> None:
-        """Change a freshly built network before training (pretrained vectors); most tasks
-        keep the random initialisation."""
-
-    def loaders(
-        self,
-        meta: MetaT,
-        processed: Path,
-        batch_size: int,
-        seed: int,
-        train: TrainConfig,
-        train_on: tuple[str, ...],
-    ) -> TaskLoaders | None:
-        """The task's own training and validation loaders (a language model's stateful
-        windows), or None for the shared padded batches of the prepared splits (most tasks)."""
-        return None

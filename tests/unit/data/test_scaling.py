@@ -3,7 +3,7 @@ import numpy as np
 from seqops.config import DataConfig
 from seqops.data.scaling import ChannelScaler
 from seqops.data.sequences import SequenceSet
-from seqops.tasks import get_task
+from seqops.tasks.parts.prepare import get_prepare
 
 
 def test_scaler_standardises_each_channel_and_survives_constant_channels() -> None:
@@ -20,7 +20,7 @@ def test_scaler_standardises_each_channel_and_survives_constant_channels() -> No
 
 def test_scaler_is_fitted_on_the_training_split_only() -> None:
     data = DataConfig()
-    prepared = get_task(data.task).prepare(data, seed=42)
+    prepared = get_prepare(data.task).prepare(data, seed=42)
     train = prepared.splits["train"]
     # The stored train split is standardised with its own statistics: mean 0, std 1 per channel.
     steps = np.concatenate(train.sequences)

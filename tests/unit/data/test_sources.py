@@ -9,7 +9,7 @@ import pytest
 from seqops.config import DataConfig
 from seqops.data.sources import bundled_datasets, load_bundled, load_long_file
 from seqops.errors import DataError
-from seqops.tasks import get_task
+from seqops.tasks.parts.prepare import get_prepare
 
 COLUMNS = {
     "id_column": "id",
@@ -101,14 +101,14 @@ def test_class_with_a_single_example_cannot_be_stratified(tmp_path: Path) -> Non
     cfg = DataConfig(dataset=None, path=path)
     # Refused before any split is carved: it cannot reach train, validation and test.
     with pytest.raises(DataError, match=r"fewer examples than the 3 splits .*: 'lonely': 1;"):
-        get_task(cfg.task).prepare(cfg, seed=0)
+        get_prepare(cfg.task).prepare(cfg, seed=0)
 
 
 def test_user_file_prepares_stratified_splits(tmp_path: Path) -> None:
     path = tmp_path / "d.tsv"
     long_frame(n_per_class=12).to_csv(path, sep="\t", index=False)
     cfg = DataConfig(dataset=None, path=path, val_fraction=1 / 3, test_fraction=0.25)
-    prepared = get_task(cfg.task).prepare(cfg, 0)
+    prepared = get_prepare(cfg.task).prepare(cfg, 0)
     sizes = {k: len(v) for k, v in prepared.splits.items()}
     assert sizes == {"train": 12, "val": 6, "test": 6}
     for split in prepared.splits.values():

@@ -20,9 +20,9 @@ from seqops.data.windows import (
     windows,
 )
 from seqops.errors import DataError
-from seqops.tasks import get_task
 from seqops.tasks.base import Prepared
 from seqops.tasks.forecasting.task import ForecastMeta
+from seqops.tasks.parts.prepare import get_prepare
 
 DIFFERENCING = ("none", "first", "seasonal")
 
@@ -68,7 +68,7 @@ def forecast_config(path: Path, differencing: str, **forecast: object) -> object
 def prepare(path: Path, differencing: str) -> tuple[Prepared, ForecastMeta]:
     """The forecasting task's prepare on the series in `path`, and its metadata."""
     data = forecast_config(path, differencing).data  # type: ignore[attr-defined]
-    prepared = get_task(data.task).prepare(data, 0)
+    prepared = get_prepare(data.task).prepare(data, 0)
     assert isinstance(prepared.meta, ForecastMeta)
     return prepared, prepared.meta
 

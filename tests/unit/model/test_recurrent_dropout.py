@@ -21,8 +21,8 @@ from seqops.model.runtime import load_network
 from seqops.model.system import LitSequenceModel
 from seqops.model.training import load_system
 from seqops.onnx_export import check_parity, parity_batches, quantize_int8
-from seqops.tasks import get_task
 from seqops.tasks.parts.serve import get_serve
+from seqops.tasks.parts.train import get_train
 from tests.unit.bundles import classification_meta, export, predictor
 
 F, C = 3, 4  # features, classes of the tiny nets
@@ -206,7 +206,7 @@ def test_lightning_trains_and_reloads_the_checkpoint(
     network = {k: v for k, v in network.items() if keys is None or k in keys}
     system = LitSequenceModel(
         n_features=F, n_outputs=C, network=network,
-        objective=get_task(META.task).objective(META, TrainConfig(), model),
+        objective=get_train(META.task).objective(META, TrainConfig(), model),
         lr=1e-2, weight_decay=0.0, scheduler="none", max_epochs=2,
     )  # fmt: skip
     trainer = pl.Trainer(

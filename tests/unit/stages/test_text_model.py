@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from seqops.config import Config, parse_config
+from seqops.contracts import Scaler
 from seqops.data.text import train_tokenizer
 from seqops.errors import ConfigError, DataError
 from seqops.model.training import build_model
-from seqops.tasks.classification.task import ClassificationMeta, Scaler
+from seqops.tasks.classification.task import ClassificationMeta
 from seqops.tasks.text.task import TOKENIZER_FILE, TextMeta
 from tests.conftest import preset_params
 

@@ -10,7 +10,7 @@ fitted on the same training split and scored on the same test sequences: MiniRoc
 (`minirocket_baseline`). The release compares the candidate with the champion, and with the
 baseline, by McNemar's exact test on per-example correctness.
 
-The task is split by stage: `task` (the seam, prepare and train), `evaluate`, `serve`
+The task is split by stage: `task` (the seam), `prepare`, `train`, `evaluate`, `serve`
 (export and serving), `release`, `card`; each stage imports only its part. What it shares
 with the text task is in `seqops.tasks.classifier`; the long-format loading it shares with
 regression in `seqops.tasks.long_format`.

@@ -1,27 +1,11 @@
-"""What every classifier's seam and prepare / train parts share: label encoding, the class
-report and the classification objective (`ClassifierTask`)."""
+"""What every classifier's seam shares: the class report and the metrics (`ClassifierTask`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
-
-import numpy as np
+from typing import Any, ClassVar, TypeVar
 
 from seqops.contracts import DataReport, MetaT, MetricsReport
-from seqops.errors import DataError
 from seqops.tasks.base import Task
-
-if TYPE_CHECKING:
-    from seqops.config import ModelConfig, TrainConfig
-    from seqops.data.sequences import SequenceSet
-
-
-def encode_labels(raw: list[str], names: list[str], where: str) -> np.ndarray:
-    index = {name: i for i, name in enumerate(names)}
-    unknown = sorted(set(raw) - set(index))
-    if unknown:
-        raise DataError(f"{where}: label(s) {unknown} never appear in the training split")
-    return np.array([index[v] for v in raw], dtype=np.int64)
 
 
 class ClassReport(DataReport):
@@ -43,29 +27,9 @@ class ClassReport(DataReport):
 ClassReportT = TypeVar("ClassReportT", bound=ClassReport)
 
 
-def class_report(splits: dict[str, SequenceSet], names: list[str]) -> dict[str, Any]:
-    return {
-        "n_classes": len(names),
-        "class_counts": {
-            split: {
-                names[c]: int(n)
-                for c, n in zip(*np.unique(s.labels, return_counts=True), strict=True)
-            }
-            for split, s in splits.items()
-        },
-    }
-
-
 class ClassifierTask(Task[MetaT, ClassReportT, MetricsReport]):
-    """What every classifier's seam shares: its metrics and its objective."""
+    """What every classifier's seam shares: its metrics."""
 
     metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro", "ece"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"accuracy", "f1_macro"})
     stratified_folds: ClassVar[bool] = True
-
-    def objective(self, meta: MetaT, train: TrainConfig, model: ModelConfig) -> dict[str, Any]:
-        return {
-            "kind": "classification",
-            "n_classes": meta.n_outputs,
-            "label_smoothing": train.label_smoothing,
-        }

@@ -17,7 +17,7 @@ scaled space, and the predictor turns it back into units from the raw history, w
 release compares candidate and champion by a one-sided Diebold-Mariano test and requires
 beating seasonal naive.
 
-The task is split by stage: `task` (the seam, prepare and train), `backtest` (the test
+The task is split by stage: `task` (the seam), `prepare`, `train`, `backtest` (the test
 origins and the model's forecasts at them), `evaluate`, `serve` (export and serving),
 `release`, `card`; each stage imports only its part.
 """

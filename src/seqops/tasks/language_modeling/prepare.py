@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from seqops.config import DataConfig
-from seqops.data.batches import IGNORE_INDEX
-from seqops.data.sequences import SequenceSet
+from seqops.data.sequences import IGNORE_INDEX, SequenceSet
 from seqops.errors import DataError
 from seqops.layout import SPLITS
 from seqops.tasks.base import Prepared, longest_sequence
@@ -31,11 +30,15 @@ from seqops.tasks.language_modeling.corpus import Corpus, Document
 from seqops.tasks.language_modeling.meta import (
     VOCAB_FILE,
     LanguageModelMeta,
+    LanguageModelMetrics,
+    LanguageModelReport,
     blocks_file,
     streams_file,
 )
 from seqops.tasks.language_modeling.streams import block_spans, save_streams
+from seqops.tasks.language_modeling.task import LanguageModeling
 from seqops.tasks.language_modeling.vocab import UNK_ID, WORD_PATTERN, TokenVocabulary, Unit
+from seqops.tasks.parts.prepare import PrepareTask
 
 
 def token_offsets(text: str, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
@@ -126,3 +129,19 @@ def prepare_corpus(data: DataConfig, seed: int) -> Prepared:
 
 def _save(names: list[str], ids: list[np.ndarray], path: Path) -> None:
     save_streams(path, names, ids)
+
+
+class LanguageModelingPrepare(
+    PrepareTask[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics], LanguageModeling
+):
+    def prepare(self, data: DataConfig, seed: int) -> Prepared:
+        return prepare_corpus(data, seed)
+
+    def summary(self, report: LanguageModelReport) -> str:
+        docs, tokens = report.n_documents, report.n_tokens
+        return (
+            f"prepare: {docs['train']} train / {docs['val']} val / {docs['test']} test documents "
+            f"({tokens['train']:,} / {tokens['val']:,} / {tokens['test']:,} {report.units} "
+            f"tokens), vocabulary {report.vocab_size:,}, test [UNK] "
+            f"{report.test_unknown_rate:.2%}, from {report.source}"
+        )

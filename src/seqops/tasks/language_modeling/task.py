@@ -14,17 +14,15 @@ per-step `SequenceNet` over token ids: exported as the full graph and the stream
 graph, served as text in, likelihood out (`codec`), and `seqops generate` writes text from
 the step graph (`generate`).
 
-This module is the `Task` seam with what prepare and train run; each later stage's part
-lives in the module named after it (`evaluate`, `serve`, `release`, `card`).
+This module is the `Task` seam (name, types, config checks); each stage's part lives in the
+module named after it (`prepare`, `train`, `evaluate`, `serve`, `release`, `card`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from seqops.errors import ConfigError
-from seqops.tasks.base import Prepared, Task, TaskLoaders
+from seqops.tasks.base import Task
 from seqops.tasks.language_modeling.meta import (
     LanguageModelMeta,
     LanguageModelMetrics,
@@ -32,7 +30,7 @@ from seqops.tasks.language_modeling.meta import (
 )
 
 if TYPE_CHECKING:
-    from seqops.config import DataConfig, ModelConfig, TrainConfig
+    from seqops.config import DataConfig
 
 
 class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageModelMetrics]):
@@ -87,68 +85,3 @@ class LanguageModeling(Task[LanguageModelMeta, LanguageModelReport, LanguageMode
         named = [d for d in (data.val_documents or []) if d in (data.test_documents or [])]
         if named:
             raise ValueError(f"data.val_documents and data.test_documents both name {named[0]!r}")
-
-    # -- prepare ----------------------------------------------------------------------------
-
-    def prepare(self, data: DataConfig, seed: int) -> Prepared:
-        from seqops.tasks.language_modeling.prepare import prepare_corpus
-
-        return prepare_corpus(data, seed)
-
-    def summary(self, report: LanguageModelReport) -> str:
-        docs, tokens = report.n_documents, report.n_tokens
-        return (
-            f"prepare: {docs['train']} train / {docs['val']} val / {docs['test']} test documents "
-            f"({tokens['train']:,} / {tokens['val']:,} / {tokens['test']:,} {report.units} "
-            f"tokens), vocabulary {report.vocab_size:,}, test [UNK] "
-            f"{report.test_unknown_rate:.2%}, from {report.source}"
-        )
-
-    # -- train ------------------------------------------------------------------------------
-
-    def network_args(
-        self, meta: LanguageModelMeta, processed: Path, model: ModelConfig
-    ) -> dict[str, Any]:
-        if model.bidirectional:
-            raise ConfigError(
-                "model.bidirectional = true: a language model reads left to right and carries "
-                "its state on; set it to false"
-            )
-        if model.embeddings_path is not None:
-            raise ConfigError(
-                "model.embeddings_path: pretrained vectors are for text_classification"
-            )
-        return {
-            "vocab_size": meta.vocab_size,
-            "embedding_dim": model.embedding_dim,
-            "per_step": True,
-            "encoder": "linear",
-        }
-
-    def objective(
-        self, meta: LanguageModelMeta, train: TrainConfig, model: ModelConfig
-    ) -> dict[str, Any]:
-        return {"kind": "next_token"}
-
-    def loaders(
-        self,
-        meta: LanguageModelMeta,
-        processed: Path,
-        batch_size: int,
-        seed: int,
-        train: TrainConfig,
-        train_on: tuple[str, ...],
-    ) -> TaskLoaders:
-        from seqops.tasks.language_modeling.loaders import StreamLoaders
-
-        if train.ensemble > 1:
-            raise ConfigError(
-                f"train.ensemble = {train.ensemble}: a language model streams one network's "
-                "state; set it to 1"
-            )
-        if train.strategy.startswith("ddp"):
-            raise ConfigError(
-                f"train.strategy = {train.strategy!r}: a language model's stateful windows are "
-                "read by one process; use 'auto' and one device"
-            )
-        return StreamLoaders(processed, batch_size, train.bptt, seed, train_on)

@@ -3,6 +3,8 @@ what the tasks' parts share for that stage, and the registry that stage looks a 
 
 | module     | looked up by                                | methods                          |
 |------------|---------------------------------------------|----------------------------------|
+| `prepare`  | prepare                                     | `prepare`, `summary`             |
+| `train`    | tune and train (`model.training`)           | `network_args`, `objective`, ... |
 | `evaluate` | evaluate (`model.runtime`)                  | `evaluate`                       |
 | `serve`    | export, benchmark, serving, `seqops predict`| `codec`, `output_shape`, ...     |
 | `release`  | evaluate and release (`gate`)               | `scorer`, `extra_checks`, ...    |

@@ -17,6 +17,6 @@ flattened; `RidgeCV` over `RIDGE_ALPHAS`) and scored on the same test split. The
 requires beating it and compares the candidate with the champion by a one-sided
 Diebold-Mariano test on per-sequence errors.
 
-The task is split by stage: `task` (the seam, prepare and train), `evaluate`, `serve`
+The task is split by stage: `task` (the seam), `prepare`, `train`, `evaluate`, `serve`
 (export and serving), `release`, `card`; each stage imports only its part.
 """

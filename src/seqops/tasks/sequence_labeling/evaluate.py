@@ -26,8 +26,8 @@ from seqops.layout import split_file
 from seqops.tasks.parts.evaluate import EvaluateTask, Evaluation
 from seqops.tasks.sequence_labeling import plots
 from seqops.tasks.sequence_labeling.conll import Sentence
+from seqops.tasks.sequence_labeling.conll_prepare import read_sentences
 from seqops.tasks.sequence_labeling.meta import LabelingMeta, TextOrSeriesMeta
-from seqops.tasks.sequence_labeling.prepare import read_sentences
 from seqops.tasks.sequence_labeling.reports import TextLabelingMetrics
 from seqops.tasks.sequence_labeling.scoring import EntityCounts, score
 from seqops.tasks.sequence_labeling.task import LabelingMetrics, LabelingReport, SequenceLabeling

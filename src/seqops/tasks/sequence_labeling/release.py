@@ -186,7 +186,7 @@ class SequenceLabelingRelease(
                 rows[label].to_numpy() for _, rows in steps.groupby(bundle.id_column, sort=False)
             ]
             return SegmentScorer(_series_requests(processed, bundle), gold, bundle.id_column)
-        from seqops.tasks.sequence_labeling.prepare import read_sentences
+        from seqops.tasks.sequence_labeling.conll_prepare import read_sentences
 
         sentences = [s.tags for s in read_sentences(processed, "test")]
         return EntityScorer(_test_requests(processed, bundle), sentences, bundle.id_column)

@@ -3,7 +3,7 @@ steps, per-step label indices and the training steps' scaler.
 
     prepared = prepare_series(cfg.data, cfg.seed)   # a `tasks.base.Prepared`
 
-Sources (`series_source` tells which): the bundled `basic_motions_segments`
+Sources (`task.series_source` tells which): the bundled `basic_motions_segments`
 (`series.basic_motions_segments(seed)`: sktime's own train and test recordings), or a user's
 long-format table `data.path` (CSV, TSV or Parquet: `id, time, features..., label`, read by
 `series.read_step_series`), whose test series are carved out with `data.test_fraction`.
@@ -47,20 +47,8 @@ if TYPE_CHECKING:
     from seqops.data.sequences import SequenceSet
 
 SPLITS = ("train", "val", "test")
-#: The bundled per-step labelled series `data.dataset` may name.
-SERIES_DATASETS = ("basic_motions_segments",)
-#: Suffixes of `data.path` read as a long-format table (anything else is CoNLL text).
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 #: The test series' raw rows (id, time, features, label; time order), beside the splits.
 STEPS_FILE = "test.steps.parquet"
-
-
-def series_source(data: DataConfig) -> bool:
-    """Whether `data` describes numeric series (a bundled set, or a table in `data.path`)
-    rather than CoNLL text (see `SequenceLabeling.check_data` for the rule)."""
-    return data.dataset is not None or (
-        data.path is not None and data.path.suffix.lower() in TABLE_SUFFIXES
-    )
 
 
 def n_held(fraction: float, n: int, what: str, where: str) -> int:

@@ -32,7 +32,7 @@ def _test_requests(
 ) -> pd.DataFrame:
     """The first `n` raw test sentences (all with None) as a request frame, ids `seq<i>`."""
     from seqops.tasks.sequence_labeling.codec import sentence_frame
-    from seqops.tasks.sequence_labeling.prepare import read_sentences
+    from seqops.tasks.sequence_labeling.conll_prepare import read_sentences
 
     test = read_sentences(processed, "test")[:n]
     return sentence_frame(
@@ -93,7 +93,7 @@ class SequenceLabelingServe(
             gold = [np.asarray(names)[y] for y in test.labels]
             f1 = score_series(gold, [np.asarray(t) for t in tags]).segment_f1
             return Quality("test/segment_f1", f1, lower_is_better=False)
-        from seqops.tasks.sequence_labeling.prepare import read_sentences
+        from seqops.tasks.sequence_labeling.conll_prepare import read_sentences
         from seqops.tasks.sequence_labeling.scoring import score
 
         sentences = [s.tags for s in read_sentences(processed, "test")]

@@ -15,7 +15,8 @@ per segment beside the sliding-window baseline; served as long-format rows in, o
 step out; the release compares segment F1 per series counts by approximate randomisation.
 
 Text: three CoNLL files, `data.path` (train), `data.val_path` and `data.test_path`, read and
-encoded by `prepare` (word and character vocabularies from the training split, `data.labeling`).
+encoded by `conll_prepare` (word and character vocabularies from the training split,
+`data.labeling`).
 The network is a per-step `SequenceNet` over packed token rows (word id and character ids,
 `model.char_features`) with a CRF layer (`model.crf`), trained on the per-token tags (masked
 cross-entropy, or the CRF's likelihood); `val/token_accuracy` is logged each epoch.
@@ -24,8 +25,9 @@ graph outputs per-token scores `[batch, time, tags]` (and the CRF's transitions)
 torch-free predictor decodes (`codec`); the release compares entity F1 per sentence counts by
 approximate randomisation (`release`); the card's sections are in `card`.
 
-This module is the `Task` seam with what prepare and train run; each later stage's part
-is a class in the module named after it (`evaluate`, `serve`, `release`, `card`).
+This module is the `Task` seam (name, types, config checks, and which input the `data` section
+names: `series_source`); each stage's part is a class in the module named after it
+(`prepare`, `train`, `evaluate`, `serve`, `release`, `card`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from seqops.contracts import parse_as
-from seqops.errors import DataError
-from seqops.tasks.base import Prepared, Task
+from seqops.tasks.base import Task
 from seqops.tasks.sequence_labeling.meta import (
     LABELING_META,
     LabelingMeta,
@@ -49,14 +50,22 @@ from seqops.tasks.sequence_labeling.reports import (
     TextOrSeriesMetrics,
     TextOrSeriesReport,
 )
-from seqops.tasks.sequence_labeling.series_prepare import (
-    SERIES_DATASETS,
-    TABLE_SUFFIXES,
-    series_source,
-)
 
 if TYPE_CHECKING:
-    from seqops.config import DataConfig, ModelConfig, TrainConfig
+    from seqops.config import DataConfig
+
+#: The bundled per-step labelled series `data.dataset` may name.
+SERIES_DATASETS = ("basic_motions_segments",)
+#: Suffixes of `data.path` read as a long-format table (anything else is CoNLL text).
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+
+def series_source(data: DataConfig) -> bool:
+    """Whether `data` describes numeric series (a bundled set, or a table in `data.path`)
+    rather than CoNLL text (see `SequenceLabeling.check_data` for the rule)."""
+    return data.dataset is not None or (
+        data.path is not None and data.path.suffix.lower() in TABLE_SUFFIXES
+    )
 
 
 #: prepare's report and evaluate's report for either input, told apart by their `input`.
@@ -148,61 +157,3 @@ class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
                 "(and dataset: null), or a long-format table (.csv, .tsv, .parquet) in "
                 "data.path for numeric series"
             )
-
-    # -- prepare ----------------------------------------------------------------------------
-
-    def prepare(self, data: DataConfig, seed: int) -> Prepared:
-        if series_source(data):
-            from seqops.tasks.sequence_labeling.series_prepare import prepare_series
-
-            return prepare_series(data, seed)
-        from seqops.tasks.sequence_labeling.prepare import prepare_conll
-
-        return prepare_conll(data)
-
-    def summary(self, report: LabelingReport) -> str:
-        if report.input == "x":
-            return (
-                f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
-                f"series ({report.n_steps.get('train', 0):,} / {report.n_steps.get('val', 0):,} "
-                f"/ {report.n_steps.get('test', 0):,} steps), {report.n_features} features, "
-                f"{report.n_classes} labels from {report.source}"
-            )
-        return (
-            f"prepare: {report.n_train} train / {report.n_val} val / {report.n_test} test "
-            f"sentences, {report.vocab_size} words, {report.char_vocab_size} characters, "
-            f"{report.n_classes} tags from {report.source}"
-        )
-
-    # -- train ------------------------------------------------------------------------------
-
-    def network_args(
-        self, meta: TextOrSeriesMeta, processed: Path, model: ModelConfig
-    ) -> dict[str, Any]:
-        if model.embeddings_path is not None:
-            raise DataError("model.embeddings_path: pretrained vectors are for text_classification")
-        if meta.input == "x":
-            # One output per input step: a strided convolution would shorten the series.
-            encoder = "linear" if model.encoder == "auto" else model.encoder
-            if encoder == "conv" and model.encoder_stride != 1:
-                raise DataError(
-                    f"model.encoder_stride = {model.encoder_stride}: per-step labels need one "
-                    "encoder step per input step; set it to 1 or use model.encoder linear"
-                )
-            return {"encoder": encoder, "per_step": True, "crf": model.crf}
-        return {
-            "vocab_size": meta.vocab_size,
-            "embedding_dim": model.embedding_dim,
-            "per_step": True,
-            "crf": model.crf,
-            "char_vocab_size": meta.char_vocab_size if model.char_features else None,
-            "word_dropout": model.word_dropout,
-        }
-
-    def objective(
-        self, meta: TextOrSeriesMeta, train: TrainConfig, model: ModelConfig
-    ) -> dict[str, Any]:
-        # A network built with a CRF layer (`network_args`) is trained by that CRF's likelihood.
-        if model.crf:
-            return {"kind": "crf_tagging"}
-        return {"kind": "tagging", "n_tags": meta.n_outputs}

@@ -14,6 +14,6 @@ word 1-2 grams with logistic regression, its C picked on the validation split
 Serving takes one row per text with the text column (default `text`) and optionally the id
 column (echoed back; row numbers when absent); a `.txt` request file is one text per line.
 
-The task is split by stage: `task` (the seam, prepare and train), `evaluate`, `serve`
+The task is split by stage: `task` (the seam), `prepare`, `train`, `evaluate`, `serve`
 (export and serving), `release`, `card`; each stage imports only its part.
 """

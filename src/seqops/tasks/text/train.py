@@ -1,0 +1,65 @@
+"""`text_classification`'s train part: the classifier's objective over token ids through an
+embedding, optionally initialised from pretrained vectors (`model.embeddings_path`), and
+optionally an n-gram path beside the recurrent one (`model.ngram_buckets`), fitted here before
+training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seqops.tasks.classifier.train import ClassifierTrain
+from seqops.tasks.text.task import TextClassification, TextMeta, TextReport
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from seqops.config import ModelConfig
+
+
+class TextClassificationTrain(ClassifierTrain[TextMeta, TextReport], TextClassification):
+    def network_args(self, meta: TextMeta, processed: Path, model: ModelConfig) -> dict[str, Any]:
+        return {
+            "vocab_size": meta.vocab_size,
+            "embedding_dim": model.embedding_dim,
+            "ngram_buckets": model.ngram_buckets,
+        }
+
+    def init_model(
+        self, net: nn.Module, meta: TextMeta, processed: Path, model: ModelConfig
+    ) -> None:
+        if model.ngram_buckets:
+            fit_text_ngrams(net, processed)
+        if model.embeddings_path is None:
+            return
+        import torch
+        from tokenizers import Tokenizer
+
+        from seqops.data.text import load_word_vectors
+
+        vocab = Tokenizer.from_file(str(processed / meta.tokenizer)).get_vocab()
+        weights, _ = load_word_vectors(model.embeddings_path, vocab, model.embedding_dim)
+        embedding = net.embedding
+        assert isinstance(embedding, torch.nn.Embedding)
+        embedding.weight.data.copy_(torch.from_numpy(weights))
+        embedding.weight.requires_grad_(not model.freeze_embeddings)
+
+
+def fit_text_ngrams(net: nn.Module, processed: Path) -> None:
+    """Fit a text network's n-gram path (`seqops.model.ngrams`) on the prepared training
+    split, its penalty chosen on the validation split."""
+    import numpy as np
+
+    from seqops.data.sequences import SequenceSet
+    from seqops.layout import split_file
+    from seqops.model.ngrams import fit_ngram_path
+
+    ngrams = getattr(net, "ngrams", None)
+    if ngrams is None:
+        raise ValueError("model.ngram_buckets is set but the network has no n-gram path")
+    train = SequenceSet.load(processed / split_file("train"))
+    val = SequenceSet.load(processed / split_file("val"))
+    c = fit_ngram_path(
+        ngrams, train.sequences, np.asarray(train.labels), val.sequences, np.asarray(val.labels)
+    )
+    print(f"train: n-gram path fitted by logistic regression (C={c:g}, on validation log-loss)")
