@@ -34,7 +34,7 @@ from torch import nn
 #: `(a', b')` collide only through the final modulo.
 BIGRAM_PRIME = 1_000_003
 #: Inverse penalties `C` of the logistic regression, chosen by validation log-loss.
-C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
+C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 #: The largest weight `mixing_weights` gives either path.
 MAX_WEIGHT = 4.0
 
@@ -113,7 +113,7 @@ def mixing_weights(
         return float(-log_softmax(a * recurrent + w * ngram, axis=1)[rows, labels].mean())
 
     start = np.array([1.0, 0.0])
-    found = minimize(loss, start, method="L-BFGS-B", bounds=[(0.0, MAX_WEIGHT)] * 2)
+    found = minimize(loss, start, method="L-BFGS-B", bounds=[(0.0, MAX_WEIGHT)] * 2, tol=1e-12)
     if loss(found.x) >= loss(start):
         return 1.0, 0.0
     return float(found.x[0]), float(found.x[1])

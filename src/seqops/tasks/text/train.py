@@ -45,21 +45,35 @@ class TextClassificationTrain(ClassifierTrain[TextMeta, TextReport], TextClassif
         embedding.weight.requires_grad_(not model.freeze_embeddings)
 
 
+#: Fitted n-gram paths by (split files' identity, path shape): the trials of a tuning run in
+#: one process build their networks from the same splits, and a fit takes seconds to a minute.
+_FITTED: dict[tuple[Any, ...], tuple[dict[str, Any], float]] = {}
+
+
 def fit_text_ngrams(net: nn.Module, processed: Path) -> None:
     """Fit a text network's n-gram path (`seqops.model.ngrams`) on the prepared training
-    split, its penalty chosen on the validation split."""
+    split, its penalty chosen on the validation split (once per process for the same splits)."""
     import numpy as np
 
     from seqops.data.sequences import SequenceSet
     from seqops.layout import split_file
-    from seqops.model.ngrams import fit_ngram_path
+    from seqops.model.ngrams import NgramPath, fit_ngram_path
 
     ngrams = getattr(net, "ngrams", None)
-    if ngrams is None:
+    if not isinstance(ngrams, NgramPath):
         raise ValueError("model.ngram_buckets is set but the network has no n-gram path")
-    train = SequenceSet.load(processed / split_file("train"))
-    val = SequenceSet.load(processed / split_file("val"))
-    c = fit_ngram_path(
-        ngrams, train.sequences, np.asarray(train.labels), val.sequences, np.asarray(val.labels)
+    files = [processed / split_file(split) for split in ("train", "val")]
+    key = (
+        *((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files),
+        ngrams.unigrams.weight.shape,
+        ngrams.buckets,
     )
+    if key not in _FITTED:
+        train, val = (SequenceSet.load(f) for f in files)
+        c = fit_ngram_path(
+            ngrams, train.sequences, np.asarray(train.labels), val.sequences, np.asarray(val.labels)
+        )
+        _FITTED[key] = ({k: v.clone() for k, v in ngrams.state_dict().items()}, c)
+    state, c = _FITTED[key]
+    ngrams.load_state_dict(state)
     print(f"train: n-gram path fitted by logistic regression (C={c:g}, on validation log-loss)")
