@@ -55,6 +55,7 @@ from seqops.stream_serving import (
     StepSession,
     StreamRun,
     answer_states,
+    fingerprint,
     request_states,
 )
 from seqops.tasks import read_bundle
@@ -354,6 +355,8 @@ class Predictor:
         """The codec gets each step's decision (`tags`), not its scores (`Task.step_decisions`)."""
         self.crf = tuple(bundle.onnx.outputs[1:]) == contract.CRF_OUTPUTS
         self.session = open_session(model_file, threads)
+        self.fingerprint = fingerprint(model_file)
+        """The model a window stream's state names (`seqops.stream_serving.WindowLayout`)."""
         expected = self._check_graph(model_file)
         self.stepper: StepSession | None = None
         """The streaming step graph (`stream`), when the bundle has one."""
@@ -474,10 +477,13 @@ class Predictor:
         `stream_state` cells, with each new state in the answer's `stream_state` column
         (`seqops.stream_serving`): what the whole stream so far would answer."""
         if self.stepper is None:
+            windowed = self.codec.window_stream(frame, self.run, where, self.fingerprint)
+            if windowed is not None:
+                return windowed
             raise DataError(
                 f"{where}: column {STATE_COLUMN!r} asks for a stream, but this model has no step "
                 f"graph ({contract.STEP_FILE}) and cannot stream (a bidirectional cell, a conv "
-                "encoder, max pooling, a forecaster or a CRF: reports/export.json says which); "
+                "encoder, max pooling or a CRF: reports/export.json says which); "
                 f"drop the {STATE_COLUMN!r} column"
             )
         layout = self.stepper.layout

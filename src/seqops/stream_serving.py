@@ -29,12 +29,20 @@ is refused the same way.
 
 Each request's chunk is still checked against the bundle's `max_length`; the stream as a whole
 may grow past it. Torch-free, like `seqops.serving`.
+
+A forecaster has no step graph: it reads a fixed window of the latest steps, so its stream
+state is that window (`WindowLayout`, `seqops-window/1:<model>:<values>:<time>`): the last
+`lookback` (+ differencing lag) raw observations as float64 and the last time, for the model
+fingerprint of `model.onnx`. A series' first request sends its whole history with an empty
+state; each later one only the steps after the state's last time (anything else is refused,
+naming the step expected), and its answer is bit for bit the whole history's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +150,82 @@ class StateLayout:
             states.append(values[start : start + rows * width].reshape(rows, width))
             start += rows * width
         return states
+
+
+#: What a windowed model's state string starts with (`WindowLayout`).
+WINDOW_PREFIX = "seqops-window/1"
+
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """The stream state of a model that reads a fixed window of the latest raw steps (a
+    forecaster: `lookback` steps plus its differencing lag): those `rows` steps of `width`
+    values, float64 little-endian (bit-exact, so a continued stream answers exactly what the
+    whole history does), and the time of the last one, as
+    `seqops-window/1:<model>:<values>:<time>` (URL-safe base64; the time as JSON)."""
+
+    rows: int
+    width: int
+    model: str
+    """The model fingerprint (`fingerprint` of the ONNX graph)."""
+
+    def encode(self, values: np.ndarray, last: Any) -> str:
+        raw = np.ascontiguousarray(values[-self.rows :], dtype="<f8").tobytes()
+        time = json.dumps(last).encode("utf-8")
+        parts = (base64.urlsafe_b64encode(b).decode("ascii") for b in (raw, time))
+        return ":".join([WINDOW_PREFIX, self.model, *parts])
+
+    def decode(self, value: Any, where: str) -> tuple[np.ndarray, Any]:
+        """A state string back as the window `(rows, width)` and the last step's time (an ISO
+        timestamp or an integer step); DataError naming `where` for anything else."""
+        shown = quote(value, 60)
+        if not isinstance(value, str) or value.count(":") != 3:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} {shown} is not a stream state (expected "
+                f"'{WINDOW_PREFIX}:<model>:<values>:<time>' as an answer returned it, or empty "
+                "to start a stream with a whole history)"
+            )
+        prefix, model, data, time = value.strip().split(":")
+        if prefix != WINDOW_PREFIX:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} starts with {quote(prefix, 30)}, not "
+                f"{WINDOW_PREFIX!r} (a state from another kind of model or seqops version)"
+            )
+        if model != self.model:
+            raise DataError(
+                f"{where}: {STATE_COLUMN} comes from another model (fingerprint "
+                f"{quote(model, 30)}; this model is {self.model!r}): a stream continues only on "
+                "the model that started it; start a new stream with an empty state"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(data.encode("ascii"))
+            last = json.loads(base64.urlsafe_b64decode(time.encode("ascii")))
+        except (binascii.Error, UnicodeError, ValueError):
+            raw, last = b"?", None
+        size = 8 * self.rows * self.width
+        if len(raw) != size or not isinstance(last, str | int) or isinstance(last, bool):
+            raise DataError(
+                f"{where}: {STATE_COLUMN} holds {len(raw)} bytes and time {quote(last, 40)}, "
+                f"not the {size} bytes ({self.rows} steps of {self.width} float64 values) and "
+                "the timestamp or step number of this model's window"
+            )
+        values = np.frombuffer(raw, dtype="<f8").astype(np.float64).reshape(self.rows, self.width)
+        if not np.isfinite(values).all():
+            raise DataError(f"{where}: {STATE_COLUMN} holds NaN or infinite values")
+        return values, last
+
+
+def stream_cells(frame: pd.DataFrame, members: np.ndarray, where: str) -> Any | None:
+    """The one `stream_state` of a sequence's rows `members` (None: empty, a new stream);
+    DataError when its rows disagree."""
+    cells = frame[STATE_COLUMN].to_numpy(dtype=object)[members]
+    values = [None if blank(v) else v for v in cells]
+    if len({repr(v) for v in values}) > 1:
+        raise DataError(
+            f"{where}: its rows carry different {STATE_COLUMN} values; send the state its "
+            "previous answer returned on every row (empty on every row starts a stream)"
+        )
+    return values[0]
 
 
 #: Runs the step graph: a chunk `(B, T, ...)` and the states (each `(rows, B, width)`) → the
@@ -261,18 +345,13 @@ def request_states(
     cells = frame[STATE_COLUMN].to_numpy(dtype=object)
     for i, (key, members) in enumerate(zip(keys, rows, strict=True)):
         here = f"{where}: sequence {quote(key, 40)}"
-        values = [None if blank(v) else v for v in cells[members]]
-        for value in values:
-            if value is not None and not isinstance(value, str):
+        for value in cells[members]:
+            if not blank(value) and not isinstance(value, str):
                 layout.decode(value, here)  # refused: not a state string
-        if len(set(values)) > 1:
-            raise DataError(
-                f"{here}: its rows carry different {STATE_COLUMN} values; send the state its "
-                "previous answer returned on every row (empty on every row starts a stream)"
-            )
-        if values[0] is None:
+        state = stream_cells(frame, members, here)
+        if state is None:
             continue
-        for target, value in zip(states, layout.decode(values[0], here), strict=True):
+        for target, value in zip(states, layout.decode(state, here), strict=True):
             target[:, i] = value
     return keys, states
 

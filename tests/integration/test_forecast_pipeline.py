@@ -201,6 +201,29 @@ def test_server_forecasts_like_seqops_predict(pipeline: Path, server: str, tmp_p
     assert invoke(server, history_frame(pipeline))[0] == 200  # still serving
 
 
+def test_the_server_continues_a_forecast_stream_from_the_returned_state(
+    pipeline: Path, server: str
+) -> None:
+    """The state carries the model's window: a stream started with 48 months and fed the next
+    12 in a second request forecasts what one request with all 60 months does; a state the
+    server did not write is a 400 and the server goes on."""
+    whole = history_frame(pipeline).assign(id="a")
+    status, first = invoke(server, whole.iloc[:48].assign(stream_state=""))
+    assert status == 200, first
+    state = pd.DataFrame(first["predictions"])["stream_state"].iloc[0]
+    assert state.startswith("seqops-window/1:")
+    status, later = invoke(server, whole.iloc[48:].assign(stream_state=state))
+    assert status == 200, later
+    status, once = invoke(server, whole)
+    streamed, direct = pd.DataFrame(later["predictions"]), pd.DataFrame(once["predictions"])
+    assert streamed["time"].tolist() == direct["time"].tolist()
+    np.testing.assert_array_equal(streamed["co2"], direct["co2"])  # the same window, exactly
+    broken = state.rsplit(":", 2)[0] + ":AAAA:" + state.rsplit(":", 1)[1]
+    status, body = invoke(server, whole.iloc[48:].assign(stream_state=broken))
+    assert status == 400 and "stream_state holds 3 bytes" in body["message"]
+    assert invoke(server, whole)[0] == 200
+
+
 def test_a_second_model_is_compared_with_the_champion_by_diebold_mariano(pipeline: Path) -> None:
     _commit(pipeline, "co2 model")  # promote takes the committed model
     run([str(BIN / "seqops"), "promote"], pipeline)  # v1 becomes champion

@@ -3,6 +3,7 @@ carry the calibrated interval bounds the bundle holds."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from seqops.serving import Predictor
 from seqops.tasks.forecasting.serve import ForecastCodec
 from seqops.tasks.forecasting.task import ForecastInterval, ForecastMeta, ForecastMetrics
 from seqops.tasks.parts.serve import get_serve
+from tests.conftest import assert_predict_succeeds_without_torch
 from tests.unit.bundles import bundle_of, forecast_meta, write_bundle
 
 SPEC = ForecastSpec(
@@ -151,3 +153,97 @@ def test_bundle_round_trip_serves_the_calibrated_bounds_and_guards_them(tmp_path
     pre.write_text(json.dumps(raw))
     with pytest.raises(DataError, match=f"{pre}: sha256 differs"):
         Predictor.load(models)
+
+
+# -- a forecaster's stream: the window travels in the state ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def forecaster(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    net = SequenceNet(2, 1, cell="gru", hidden_size=4, num_layers=1, horizon=3).eval()
+    return write_bundle(tmp_path_factory.mktemp("forecaster") / "models", net, calibrated("MS"),
+                        DATA)  # fmt: skip
+
+
+def history(n: int, seed: int = 0, ids: tuple[str, ...] = ("a",)) -> pd.DataFrame:
+    """Monthly rows of each series in `ids`: a random walk `y` and a feature `x`."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m-%d")
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {"id": i, "t": times, "y": rng.normal(size=n).cumsum(), "x": rng.normal(size=n)}
+            )
+            for i in ids
+        ],
+        ignore_index=True,
+    )
+
+
+def send(predictor: Predictor, chunk: pd.DataFrame, states: dict[str, str]) -> pd.DataFrame:
+    return predictor.predict_frame(chunk.assign(stream_state=chunk["id"].map(states).fillna("")))
+
+
+@pytest.mark.parametrize("sizes", [[5, 1, 1, 1], [6, 7, 3], [16]])
+def test_a_forecast_stream_fed_new_steps_equals_the_whole_history(
+    forecaster: Path, sizes: list[int]
+) -> None:
+    whole = history(sum(sizes), ids=("a", "b"))
+    replicas = [Predictor.load(forecaster) for _ in range(2)]  # any replica continues
+    states: dict[str, str] = {}
+    start = 0
+    for k, size in enumerate(sizes):
+        chunk = whole.groupby("id").nth(list(range(start, start + size))).reset_index(drop=True)
+        answer = send(replicas[k % 2], chunk, states)
+        start += size
+        states = dict(zip(answer["id"], answer["stream_state"], strict=False))
+        expected = replicas[0].predict_frame(whole.groupby("id").head(start))
+        pd.testing.assert_frame_equal(answer.drop(columns="stream_state"), expected)  # bit for bit
+    assert all(s.startswith("seqops-window/1:") for s in states.values())
+
+
+def test_a_bad_forecast_stream_state_or_chunk_is_refused(forecaster: Path) -> None:
+    predictor = Predictor.load(forecaster)
+    whole = history(10)
+    state = send(predictor, whole.iloc[:6], {})["stream_state"].iloc[0]
+    later = whole.iloc[6:]
+
+    def refusal(value: object, chunk: pd.DataFrame = later) -> str:
+        with pytest.raises(DataError) as err:
+            predictor.predict_frame(chunk.assign(stream_state=[value] * len(chunk)))
+        return str(err.value)
+
+    prefix, model, values, time = state.split(":")
+    assert refusal(state.replace(model, "0" * len(model))).startswith(
+        "input: series 'a': stream_state comes from another model"
+    )
+    assert "not the 80 bytes (5 steps of 2 float64 values)" in refusal(
+        ":".join([prefix, model, values[:-8], time])
+    )
+    nan = base64.urlsafe_b64encode(np.full(10, np.nan).astype("<f8").tobytes()).decode()
+    assert refusal(":".join([prefix, model, nan, time])).endswith("holds NaN or infinite values")
+    assert "seqops-state/1" in refusal("seqops-state/1:abc:AAAA")  # a recurrent stream's state
+    assert refusal(state, whole.iloc[7:]) == (
+        "input: series 'a': the chunk starts at 2000-08-01 00:00:00, but its stream state ends "
+        "at 2000-06-01T00:00:00: send the steps from 2000-07-01 00:00:00 on"
+    )
+    # A new stream needs a whole history; an empty cell starts one.
+    assert "history of 3 steps is too short" in refusal("", whole.iloc[:3])
+
+
+def test_seqops_predict_continues_a_forecast_stream_without_torch(
+    forecaster: Path, tmp_path: Path
+) -> None:
+    whole = history(12)
+    first, later, answer = tmp_path / "first.csv", tmp_path / "next.csv", tmp_path / "out.csv"
+    whole.iloc[:8].assign(stream_state="").to_csv(first, index=False)
+    command = ["predict", "--model", str(forecaster), "--output", str(answer)]
+    assert_predict_succeeds_without_torch([*command, "--input", str(first)])
+    state = pd.read_csv(answer)["stream_state"].iloc[0]
+    whole.iloc[8:].assign(stream_state=state).to_csv(later, index=False)
+    assert_predict_succeeds_without_torch([*command, "--input", str(later)])
+    streamed = pd.read_csv(answer)
+    direct = Predictor.load(forecaster).predict_frame(whole)
+    np.testing.assert_allclose(streamed["y"], direct["y"], rtol=1e-12)  # CSV text round trip
+    assert streamed["t"].tolist() == direct["t"].tolist()

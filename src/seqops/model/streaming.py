@@ -32,7 +32,9 @@ What cannot stream, and why (`streaming_reason`):
   no operator for (the last step's max alone would not give the per-step outputs);
 - a forecaster (a `horizon`): it is trained on windows of the last `lookback` steps, each read
   from a zero state; a state carried over the whole history answers a different question, so
-  new observations cannot be folded in exactly without re-reading the window;
+  new observations cannot be folded into a recurrent state exactly. It streams by its window
+  instead: the state a client carries is the last `lookback` (+ lag) observations
+  (`seqops.stream_serving.WindowLayout`), so a request sends only the new ones;
 - a CRF tagger: its Viterbi path depends on later steps (a tag can change when the next step
   arrives), so per-chunk decisions would not be the full sequence's;
 - a random-kernel or n-gram path (`model.kernel_features`, `model.ngram_buckets`): its
@@ -75,8 +77,9 @@ def streaming_reason(net: nn.Module) -> str | None:
     if net.horizon is not None:
         return (
             "forecaster: trained on windows of the last lookback steps read from a zero state; "
-            "a state carried over the whole history is not what it learned, so new "
-            "observations cannot be added exactly without re-reading the window"
+            "a recurrent state carried over the whole history is not what it learned. It "
+            "streams by its window instead: the stream state carries the last lookback (+ lag) "
+            "observations, so a request sends only the new ones (no step graph needed)"
         )
     if net.crf is not None:
         return "crf: the Viterbi path depends on later steps, so a chunk's tags are not final"

@@ -190,7 +190,7 @@ def test_the_path_is_fitted_and_silent_while_the_recurrent_network_trains(
     # A second model from the same splits (a tuning trial) reuses the fit.
     fitted = dict(_FITTED)
     again = build_model(cfg, meta, processed).net
-    assert _FITTED == fitted
+    assert fitted == _FITTED
     assert again.ngrams is not None
     torch.testing.assert_close(again.ngrams.state_dict(), net.ngrams.state_dict())
 

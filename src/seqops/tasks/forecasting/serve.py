@@ -28,6 +28,7 @@ from seqops.tasks.parts.serve import Codec, Quality, RunModel, ServeTask, served
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
+    from seqops.data.series import Series
     from seqops.model.network import SequenceNet
     from seqops.serving import Predictor
 
@@ -55,48 +56,57 @@ class ForecastCodec(Codec[ForecastMeta]):
         steps = pd.date_range(last, periods=h + 1, freq=self.freq)[1:]
         return [t.isoformat() for t in steps]
 
-    def inputs(
-        self, frame: pd.DataFrame, where: str
-    ) -> tuple[list[Any], list[np.ndarray], list[Any]]:
-        """Series ids, their regular histories `(T, F)` in units, and each one's last time.
-
-        The id column is optional (absent: the rows are one series, id 0)."""
-        from seqops.data.series import parse_times, regularise
-        from seqops.data.sources import numeric_columns
-
-        b, spec = self.bundle, self.spec
+    def groups(self, frame: pd.DataFrame, where: str) -> list[tuple[Any, np.ndarray]]:
+        """Each series' id and row positions, after checking the request has rows and the
+        columns the model reads. The id column is optional (absent: one series, id 0)."""
+        b = self.bundle
         if frame.empty:
             raise DataError(f"{where}: no rows (expected one row per time step of the history)")
-        required = [b.time_column, *spec.feature_names]
+        required = [b.time_column, *self.spec.feature_names]
         missing = [c for c in required if c not in frame.columns]
         if missing:
             raise DataError(
                 f"{where}: missing column(s) {missing}; the model needs {required} "
                 f"(and optionally {b.id_column!r}), found {[str(c) for c in frame.columns]}"
             )
-        if b.id_column in frame.columns:
-            groups = frame.groupby(b.id_column, sort=False).indices.items()
-        else:
-            groups = [(0, np.arange(len(frame)))]
-        ids, histories, lasts = [], [], []
-        for seq_id, rows in groups:
-            part = frame.iloc[rows]
-            label = f"{where}: series {seq_id!r}"
-            times = parse_times(part[b.time_column].reset_index(drop=True), label, b.time_column)
-            if (self.freq is None) != (not isinstance(times, pd.DatetimeIndex)):
-                kind = "timestamps" if self.freq else "integer steps"
-                raise DataError(f"{label}: column {b.time_column!r} must hold {kind}")
-            values = numeric_columns(part, spec.feature_names, label, gaps=True)
-            series = regularise(
-                times, values, spec.feature_names, self.freq, "error", label, "fill them first"
+        if b.id_column not in frame.columns:
+            return [(0, np.arange(len(frame)))]
+        found = frame.groupby(b.id_column, sort=False).indices.items()
+        return [(k.item() if isinstance(k, np.generic) else k, rows) for k, rows in found]
+
+    def series(self, part: pd.DataFrame, label: str, min_steps: int) -> Series:
+        """One series' rows as a regular series in units; DataError naming `label` for a bad
+        time or value, a gap, or fewer than `min_steps` steps."""
+        from seqops.data.series import parse_times, regularise
+        from seqops.data.sources import numeric_columns
+
+        b, spec = self.bundle, self.spec
+        times = parse_times(part[b.time_column].reset_index(drop=True), label, b.time_column)
+        if (self.freq is None) != (not isinstance(times, pd.DatetimeIndex)):
+            kind = "timestamps" if self.freq else "integer steps"
+            raise DataError(f"{label}: column {b.time_column!r} must hold {kind}")
+        values = numeric_columns(part, spec.feature_names, label, gaps=True)
+        series = regularise(
+            times, values, spec.feature_names, self.freq, "error", label, "fill them first"
+        )
+        if len(series) < min_steps:
+            lag = f" + {spec.lag} for {spec.differencing} differencing" if spec.lag else ""
+            raise DataError(
+                f"{label}: history of {len(series)} steps is too short; the model needs at "
+                f"least {spec.min_history} (lookback {spec.lookback}{lag})"
             )
-            if len(series) < spec.min_history:
-                lag = f" + {spec.lag} for {spec.differencing} differencing" if spec.lag else ""
-                raise DataError(
-                    f"{label}: history of {len(series)} steps is too short; the model needs at "
-                    f"least {spec.min_history} (lookback {spec.lookback}{lag})"
-                )
-            ids.append(seq_id.item() if isinstance(seq_id, np.generic) else seq_id)
+        return series
+
+    def inputs(
+        self, frame: pd.DataFrame, where: str
+    ) -> tuple[list[Any], list[np.ndarray], list[Any]]:
+        """Series ids, their regular histories `(T, F)` in units, and each one's last time."""
+        ids, histories, lasts = [], [], []
+        for seq_id, rows in self.groups(frame, where):
+            series = self.series(
+                frame.iloc[rows], f"{where}: series {seq_id!r}", self.spec.min_history
+            )
+            ids.append(seq_id)
             histories.append(series.values)
             lasts.append(series.times[-1])
         return ids, histories, lasts
@@ -115,10 +125,15 @@ class ForecastCodec(Codec[ForecastMeta]):
         return np.concatenate(chunks)
 
     def predict_frame(self, frame: pd.DataFrame, run: RunModel, where: str) -> pd.DataFrame:
+        return self.answer(*self.inputs(frame, where), run)
+
+    def answer(
+        self, ids: list[Any], histories: list[np.ndarray], lasts: list[Any], run: RunModel
+    ) -> pd.DataFrame:
+        """One row per (series, future step): the forecast and its interval bounds."""
         from seqops.data.windows import HORIZON_COLUMN
 
         b = self.bundle
-        ids, histories, lasts = self.inputs(frame, where)
         forecasts = self.forecast(histories, run)  # (N, H, K)
         h = self.spec.horizon
         out = pd.DataFrame(
@@ -134,6 +149,51 @@ class ForecastCodec(Codec[ForecastMeta]):
         out.insert(0, b.time_column, [t for last in lasts for t in self.future_times(last)])
         out.insert(0, b.id_column, np.repeat(np.array(ids, dtype=object), h))
         return out
+
+    def next_time(self, last: Any) -> Any:
+        """The step after `last` (an integer step, or a timestamp on the model's frequency)."""
+        if self.freq is None:
+            return int(last) + 1
+        return pd.date_range(last, periods=2, freq=self.freq)[1]
+
+    def window_stream(
+        self, frame: pd.DataFrame, run: RunModel, where: str, model: str
+    ) -> pd.DataFrame:
+        """Forecasts for each series' history so far, where a series whose `stream_state` is
+        empty sends its whole history (at least `min_history` steps) and one with a state
+        sends only the steps after it: the state holds the last `min_history` raw steps and
+        the last time, all the model reads, so the answer equals a request with the whole
+        history, bit for bit. The answer's `stream_state` is each series' new state."""
+        from seqops.stream_serving import STATE_COLUMN, WindowLayout, stream_cells
+
+        spec = self.spec
+        layout = WindowLayout(spec.min_history, len(spec.feature_names), model)
+        ids, histories, lasts = [], [], []
+        for seq_id, rows in self.groups(frame, where):
+            label = f"{where}: series {seq_id!r}"
+            state = stream_cells(frame, rows, label)
+            if state is None:  # a new stream: its whole history
+                series = self.series(frame.iloc[rows], label, spec.min_history)
+                history = series.values
+            else:
+                window, last = layout.decode(state, label)
+                series = self.series(frame.iloc[rows], label, 1)
+                expected = self.next_time(last)
+                if series.times[0] != expected:
+                    raise DataError(
+                        f"{label}: the chunk starts at {series.times[0]}, but its stream state "
+                        f"ends at {last}: send the steps from {expected} on"
+                    )
+                history = np.concatenate([window, series.values])
+            ids.append(seq_id)
+            histories.append(history)
+            lasts.append(series.times[-1])
+        answer = self.answer(ids, histories, lasts, run)
+        states = {
+            i: layout.encode(h, t.isoformat() if isinstance(t, pd.Timestamp) else int(t))
+            for i, h, t in zip(ids, histories, lasts, strict=True)
+        }
+        return answer.assign(**{STATE_COLUMN: answer[self.bundle.id_column].map(states)})
 
     def signature(self) -> ModelSignature:
         from mlflow.models import ModelSignature

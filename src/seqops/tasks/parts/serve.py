@@ -64,6 +64,15 @@ class Codec(ABC, Generic[MetaT_co]):
     def signature(self) -> ModelSignature:
         """The MLflow pyfunc signature: request columns in, answer columns out."""
 
+    def window_stream(
+        self, frame: pd.DataFrame, run: RunModel, where: str, model: str
+    ) -> pd.DataFrame | None:
+        """For a model that reads a fixed window of the latest steps (a forecaster): answer a
+        stream request (`frame` with its `stream_state` column) by carrying that window in
+        the state (`seqops.stream_serving.WindowLayout`, for the model fingerprint `model`);
+        None for any other model (it streams through a step graph, or not at all)."""
+        return None
+
 
 class ServeTask(Task[MetaT, ReportT, MetricsT]):
     """A task's export and serving part."""
