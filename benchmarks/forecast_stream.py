@@ -8,11 +8,11 @@ parsing and checking the rows, the window, ONNX Runtime, the forecast rows).
 
 The model is a daily forecaster (1 × 64 LSTM, four weeks read, one week forecast, weekly
 seasonal differencing, one series; random weights: latency does not depend on their values),
-exported by the export stage's own functions; the rows' times are dates (`2024-01-31`). The two requests are timed
-side by side, alternating call by call: the stream update (one row plus the state of the
-history before it) and the full request (every row of the history, no state). Medians over
-`--calls` pairs, their ratio, and the largest difference between the two forecasts (0: the
-window in the state is all the model reads). Prints JSON and writes
+exported by the export stage's own functions; the rows' times are dates (`2024-01-31`). The
+two requests are timed side by side, alternating call by call: the stream update (one row
+plus the state of the history before it) and the full request (every row of the history, no
+state). Medians over `--calls` pairs, their ratio, and the largest difference between the two
+forecasts (0: the window in the state is all the model reads). Prints JSON and writes
 `benchmarks/results/forecast_stream.json` unless `--no-write`.
 """
 
