@@ -75,6 +75,22 @@ def blank(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
+def check_origin(where: str, prefix: str, want_prefix: str, model: str, want_model: str) -> None:
+    """A state string's format (`prefix`) and model fingerprint are this model's; else one
+    DataError naming `where`."""
+    if prefix != want_prefix:
+        raise DataError(
+            f"{where}: {STATE_COLUMN} starts with {quote(prefix, 30)}, not {want_prefix!r} (a "
+            "state from another kind of model, format or seqops version)"
+        )
+    if model != want_model:
+        raise DataError(
+            f"{where}: {STATE_COLUMN} comes from another model (fingerprint "
+            f"{quote(model, 30)}; this model is {want_model!r}): a stream continues only on "
+            "the model that started it; start a new stream with an empty state"
+        )
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """The states of one sequence, by name and `(rows, width)` in the step graph's input order
@@ -122,17 +138,7 @@ class StateLayout:
                 "a stream)"
             )
         prefix, model, data = value.strip().split(":")
-        if prefix != STATE_PREFIX:
-            raise DataError(
-                f"{where}: {STATE_COLUMN} starts with {quote(prefix, 30)}, not {STATE_PREFIX!r} "
-                "(a state from another format or seqops version)"
-            )
-        if model != self.model:
-            raise DataError(
-                f"{where}: {STATE_COLUMN} comes from another model (fingerprint "
-                f"{quote(model, 30)}; this model is {self.model!r}): a stream continues only on "
-                "the model that started it; start a new stream with an empty state"
-            )
+        check_origin(where, prefix, STATE_PREFIX, model, self.model)
         try:
             raw = base64.urlsafe_b64decode(data.encode("ascii"))
         except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -186,17 +192,7 @@ class WindowLayout:
                 "to start a stream with a whole history)"
             )
         prefix, model, data, time = value.strip().split(":")
-        if prefix != WINDOW_PREFIX:
-            raise DataError(
-                f"{where}: {STATE_COLUMN} starts with {quote(prefix, 30)}, not "
-                f"{WINDOW_PREFIX!r} (a state from another kind of model or seqops version)"
-            )
-        if model != self.model:
-            raise DataError(
-                f"{where}: {STATE_COLUMN} comes from another model (fingerprint "
-                f"{quote(model, 30)}; this model is {self.model!r}): a stream continues only on "
-                "the model that started it; start a new stream with an empty state"
-            )
+        check_origin(where, prefix, WINDOW_PREFIX, model, self.model)
         try:
             raw = base64.urlsafe_b64decode(data.encode("ascii"))
             last = json.loads(base64.urlsafe_b64decode(time.encode("ascii")))
