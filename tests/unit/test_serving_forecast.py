@@ -228,6 +228,10 @@ def test_a_bad_forecast_stream_state_or_chunk_is_refused(forecaster: Path) -> No
         "input: series 'a': the chunk starts at 2000-08-01 00:00:00, but its stream state ends "
         "at 2000-06-01T00:00:00: send the steps from 2000-07-01 00:00:00 on"
     )
+    int_time = base64.urlsafe_b64encode(b"7").decode()
+    assert refusal(":".join([prefix, model, values, int_time])).endswith(
+        "stream_state's last time 7 is not a timestamp"
+    )
     # A new stream needs a whole history; an empty cell starts one.
     assert "history of 3 steps is too short" in refusal("", whole.iloc[:3])
 

@@ -177,6 +177,9 @@ class ForecastCodec(Codec[ForecastMeta]):
                 history = series.values
             else:
                 window, last = layout.decode(state, label)
+                if (self.freq is None) != isinstance(last, int):
+                    kind = "an integer step" if self.freq is None else "a timestamp"
+                    raise DataError(f"{label}: {STATE_COLUMN}'s last time {last!r} is not {kind}")
                 series = self.series(frame.iloc[rows], label, 1)
                 expected = self.next_time(last)
                 if series.times[0] != expected:
