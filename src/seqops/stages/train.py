@@ -102,6 +102,15 @@ def train_report(cfg: Config, result: FitResult) -> TrainReport:
     )
 
 
+def _path_weights(net: object) -> dict[str, float]:
+    """A text network's weights of its recurrent and n-gram paths (`model.ngram_buckets`), as
+    validation set them, for the MLflow run; none for any other network."""
+    if getattr(net, "ngrams", None) is None:
+        return {}
+    scales = {"recurrent": "recurrent_scale", "ngram": "ngram_scale"}
+    return {f"train/{path}_weight": float(getattr(net, name)) for path, name in scales.items()}
+
+
 def _train_rank(cfg: Config, layout: Layout) -> None:
     """A DDP rank other than 0: train in step with rank 0, which saves and reports."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,6 +166,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
                 "train/best_epoch": report.best_epoch,
                 "train/wall_s": result.wall_s,
                 "train/refit_examples": result.refit_examples,
+                **_path_weights(result.model.net),
             }
         )
         # The run's headline (what the runs table shows: each key's value at its latest

@@ -32,6 +32,7 @@ from seqops.model.runtime import load_network
 from seqops.model.streaming import streaming_reason
 from seqops.model.training import build_model, fit_final
 from seqops.onnx_export import export_onnx
+from seqops.stages.train import _path_weights
 from seqops.tasks import get_task
 from seqops.tasks.text.task import TextMeta
 from seqops.tasks.text.train import _FITTED
@@ -216,6 +217,10 @@ def test_after_training_the_paths_get_the_weights_validation_prefers(tmp_path: P
     def loss(a: float, w: float) -> float:
         return torch.nn.functional.cross_entropy(a * recurrent + w * ngram, labels).item()
 
+    # The MLflow run records them (train/recurrent_weight, train/ngram_weight).
+    assert _path_weights(result.model.net) == pytest.approx({
+        "train/recurrent_weight": a, "train/ngram_weight": w})  # fmt: skip
+    assert _path_weights(SequenceNet(3, 2)) == {}
     nearby = [(a * 1.1, w), (a * 0.9, w), (a, w * 1.1), (a, w * 0.9), (1.0, 0.0)]
     within = [(min(x, MAX_WEIGHT), min(y, MAX_WEIGHT)) for x, y in nearby]  # the bounds
     assert loss(a, w) <= min(loss(*pair) for pair in within) + 1e-6
