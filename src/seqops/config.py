@@ -348,6 +348,14 @@ class ModelConfig(_Section):
     """Sequence labeling of text only: a character CNN over each word's characters,
     concatenated to its word embedding (prefixes, suffixes and capitalisation of words the
     vocabulary lacks). Series have no characters: ignored."""
+    char_filters: int = Field(30, ge=1, le=1024)
+    """Sequence labeling of text, with `char_features`: the character CNN's filters, the
+    width of each word's character vector."""
+    word_shape: bool = False
+    """Sequence labeling of text only: eight 0/1 orthographic features of each word (capitalised,
+    all capitals, inner capital, digits, `@` mention, `#` hashtag, no letter or digit; see
+    `seqops.model.network.WordShape`), read from its characters and concatenated to its
+    embedding: the casing that `data.labeling.lowercase` drops, given to the tagger directly."""
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """Sequence labeling of text only: in training, each word is read as `[UNK]` with this
     probability (its characters still are read), so the vector unseen test words get is

@@ -86,6 +86,16 @@ def test_a_table_is_series_and_conll_files_with_it_are_refused(tmp_path: Path) -
     DataConfig(task="sequence_labeling", dataset="basic_motions_segments")
 
 
+def test_series_log_no_entity_f1_and_refuse_to_stop_on_it(processed: Path) -> None:
+    """Series labels are not BIO tags: the objective has no entity F1 to log, so a monitor on
+    it is refused with the metrics that are logged."""
+    task, meta = get_train("sequence_labeling"), read_meta(processed / "preprocessing.json")
+    spec = task.objective(meta, TrainConfig(monitor="val/token_accuracy"), ModelConfig())
+    assert "tag_names" not in spec
+    with pytest.raises(DataError, match=r"train\.monitor = val/entity_f1: numeric series"):
+        task.objective(meta, TrainConfig(monitor="val/entity_f1"), ModelConfig())
+
+
 def test_splits_hold_whole_series_and_the_scaler_comes_from_train(processed: Path) -> None:
     meta = meta_of(processed)
     assert meta.feature_names == ["a", "b"] and meta.label_names == ["move", "rest"]

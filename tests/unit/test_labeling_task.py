@@ -5,6 +5,7 @@ through vocab.json, ONNX and the numpy Viterbi) against the evaluated network.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from seqops.tasks.base import Check
 from seqops.tasks.parts.prepare import get_prepare
 from seqops.tasks.parts.release import baseline_check, get_release
 from seqops.tasks.parts.serve import get_serve
+from seqops.tasks.parts.train import get_train
 from seqops.tasks.sequence_labeling.codec import TaggerCodec, sentence_frame
 from seqops.tasks.sequence_labeling.meta import VOCAB_FILE, LabelingMeta
 from seqops.tasks.sequence_labeling.release import (
@@ -143,6 +145,43 @@ def test_the_config_wants_three_conll_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.test_path"):
         DataConfig(task="sequence_labeling", dataset=None, path=tmp_path / "t.conll",
                    val_path=tmp_path / "d.conll")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"char_filters": 0}, "model.char_filters = 0"),
+        ({"word_shape": "yes"}, "model.word_shape = 'yes'"),
+        ({"word_shap": True}, "model.word_shap = True: unknown key"),
+    ],
+)
+def test_bad_tagger_model_keys_are_refused_naming_the_key(model: dict, message: str) -> None:
+    from seqops.config import parse_config
+    from seqops.errors import ConfigError
+    from tests.conftest import merge
+
+    data = {"task": "sequence_labeling", "dataset": None, "path": "t.conll",
+            "val_path": "d.conll", "test_path": "e.conll"}  # fmt: skip
+    base = {"data": data, "release": {"metric": "test/entity_f1"}}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(merge(base, {"model": model}))
+
+
+def test_text_objectives_log_entity_f1_and_word_shape_reads_the_char_vocabulary(
+    processed: Path,
+) -> None:
+    from seqops.config import ModelConfig, TrainConfig
+
+    task, meta = get_train("sequence_labeling"), meta_of(processed)
+    train = TrainConfig(monitor="val/entity_f1")
+    for crf in (True, False):
+        spec = task.objective(meta, train, ModelConfig(crf=crf))
+        assert spec["tag_names"] == meta.label_names
+    plain = task.network_args(meta, processed, ModelConfig())
+    assert plain["shape_chars"] is None and plain["char_filters"] == 30
+    shaped = task.network_args(meta, processed, ModelConfig(word_shape=True, char_filters=7))
+    chars = Vocabulary.load(processed / VOCAB_FILE).chars
+    assert shaped["shape_chars"] == list(chars) and shaped["char_filters"] == 7
 
 
 # -- serving ----------------------------------------------------------------------------------
@@ -302,9 +341,9 @@ def test_counts_array_matches_the_scorers_totals() -> None:
 # -- export: the served path is the evaluated model -------------------------------------------
 
 
-@pytest.mark.parametrize("crf", [True, False])
+@pytest.mark.parametrize(("crf", "word_shape"), [(True, False), (False, False), (True, True)])
 def test_served_tags_equal_the_evaluated_networks(
-    processed: Path, tmp_path: Path, crf: bool
+    processed: Path, tmp_path: Path, crf: bool, word_shape: bool
 ) -> None:
     import torch
 
@@ -319,7 +358,9 @@ def test_served_tags_equal_the_evaluated_networks(
     torch.manual_seed(0)
     net = SequenceNet(len(meta.feature_names), meta.n_outputs, vocab_size=meta.vocab_size,
                       embedding_dim=8, hidden_size=8, num_layers=1, per_step=True, crf=crf,
-                      char_vocab_size=meta.char_vocab_size, char_dim=4, char_filters=4)  # fmt: skip
+                      char_vocab_size=meta.char_vocab_size, char_dim=4, char_filters=4,
+                      shape_chars=list(Vocabulary.load(processed / VOCAB_FILE).chars)
+                      if word_shape else None)  # fmt: skip
     if crf:  # transitions that matter, so Viterbi and argmax differ
         with torch.no_grad():
             net.crf.transitions.normal_(0, 3.0)  # type: ignore[union-attr]

@@ -145,12 +145,68 @@ class CharacterCNN(nn.Module):
         return h.view(batch, time, -1)  # (B, T, F)
 
 
+class WordShape(nn.Module):
+    """Orthographic features of each word, read from its character ids (the casing a
+    lower-cased word vocabulary drops, and the marks of user text): capitalised, all
+    capitals, a capital after a lower-case letter's word start (`iPhone`, `McDonald`), has a
+    digit, all digits, starts with `@` (a mention), starts with `#` (a hashtag), neither
+    letter nor digit. Each is 0 or 1, concatenated to the word's embedding (orthographic
+    features, as in Aguilar et al. 2017); computed in the graph from a per-character table
+    built from `chars`, the character vocabulary (`chars[i]` has id i), so the exported
+    input stays the packed ids.
+
+    Input `(B, T, W)` character ids, 0 = padding, 1 = unknown (no class); output `(B, T, 8)`
+    float, all 0 for a padded word."""
+
+    FEATURES = (
+        "capitalised",
+        "all_caps",
+        "inner_caps",
+        "has_digit",
+        "all_digits",
+        "mention",
+        "hashtag",
+        "no_letter_or_digit",
+    )
+
+    def __init__(self, chars: list[str]) -> None:
+        super().__init__()
+        rows = [
+            [c.isupper(), c.islower(), c.isdigit(), c == "@", c == "#"]
+            if len(c) == 1
+            else [False] * 5  # [PAD], [UNK]
+            for c in chars
+        ]
+        # Not persistent: rebuilt from `chars`, a network argument the checkpoint keeps.
+        self.register_buffer("table", torch.tensor(rows, dtype=torch.float32), persistent=False)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        table: torch.Tensor = self.table  # type: ignore[assignment]
+        f = table[chars]  # (B, T, W, 5)
+        upper, lower, digit = f[..., 0], f[..., 1], f[..., 2]  # (B, T, W)
+        first = f[:, :, 0]  # (B, T, 5): the first character's classes
+        n_real = (chars != 0).to(f.dtype).sum(dim=-1)  # (B, T)
+        n_upper, n_lower, n_digit = upper.sum(dim=-1), lower.sum(dim=-1), digit.sum(dim=-1)
+        features = [
+            first[..., 0],
+            (n_upper > 0) & (n_lower == 0),
+            (upper[..., 1:].sum(dim=-1) > 0) & (n_lower > 0),
+            n_digit > 0,
+            (n_digit == n_real) & (n_real > 0),
+            first[..., 3],
+            first[..., 4],
+            (n_upper + n_lower + n_digit == 0) & (n_real > 0),
+        ]
+        return torch.stack([x.to(f.dtype) for x in features], dim=-1)  # (B, T, 8)
+
+
 class SequenceNet(nn.Module):
     """See the module docstring. Off by default, for tagging: `per_step` (one output per
     step), `crf` (a CRF over those outputs, needs `per_step`) and, for token input, the
     character features of `CharacterCNN` (`char_vocab_size` character ids; `char_dim`,
     `char_filters`, `char_kernel` its sizes), concatenated to each word's embedding and read
-    from the `chars` argument of `forward`."""
+    from the `chars` argument of `forward`; with `shape_chars` (the character vocabulary),
+    the `WordShape` features of those characters too."""
 
     def __init__(
         self,
@@ -178,8 +234,9 @@ class SequenceNet(nn.Module):
         crf: bool = False,
         char_vocab_size: int | None = None,
         char_dim: int = 30,
-        char_filters: int = 30,
+        char_filters: int = _DEFAULT.char_filters,
         char_kernel: int = 3,
+        shape_chars: list[str] | None = None,
         word_dropout: float = 0.0,
         kernel_features: int = 0,
         kernel_length: int = 0,
@@ -209,8 +266,10 @@ class SequenceNet(nn.Module):
             raise ValueError("per-step output has no forecast horizon (horizon must be None)")
         if crf and not per_step:
             raise ValueError("crf needs per_step: a CRF scores one tag per step")
-        if char_vocab_size and not vocab_size:
-            raise ValueError("char_vocab_size needs token input (vocab_size): chars are per word")
+        if (char_vocab_size or shape_chars) and not vocab_size:
+            raise ValueError(
+                "char_vocab_size or shape_chars needs token input (vocab_size): chars are per word"
+            )
         if kernel_features and (per_step or vocab_size or horizon is not None):
             raise ValueError(
                 "kernel_features reads float inputs for one output per sequence (not per-step, "
@@ -268,9 +327,13 @@ class SequenceNet(nn.Module):
         self.encoder_norms = nn.ModuleList(
             nn.BatchNorm1d(hidden_size) for _ in range(convolutions if encoder_norm else 0)
         )
+        # Created after the character CNN (it has no parameters): the same random draws.
+        self.shape = WordShape(shape_chars) if shape_chars else None
         first = embedding_dim if vocab_size else hidden_size
         if self.characters is not None:
             first += char_filters
+        if self.shape is not None:
+            first += len(WordShape.FEATURES)
         # Token embeddings (with character features) of another width than the transformer's.
         self.projection = (
             nn.Linear(first, hidden_size) if cell == TRANSFORMER and first != hidden_size else None
@@ -337,12 +400,16 @@ class SequenceNet(nn.Module):
         """The input encoder: `(B, T', H)` inputs of the first recurrent layer."""
         if self.training and self.word_dropout > 0:
             x = self.drop_words(x)
-        if self.characters is not None:
+        if self.characters is not None or self.shape is not None:
             assert self.embedding is not None
             if chars is None:
                 raise ValueError("this network reads character ids: pass chars (B, T, W)")
-            words = torch.cat([self.embedding(x), self.characters(chars)], dim=-1)
-            return self.step_dropout(words)  # (B, T, E + char_filters)
+            parts = [self.embedding(x)]
+            if self.characters is not None:
+                parts.append(self.characters(chars))
+            if self.shape is not None:
+                parts.append(self.shape(chars))
+            return self.step_dropout(torch.cat(parts, dim=-1))  # (B, T, E + filters + shapes)
         if self.embedding is not None:
             return self.step_dropout(self.embedding(x))  # (B, T) ids → (B, T, E)
         assert self.encoder is not None
@@ -469,7 +536,8 @@ class SequenceNet(nn.Module):
         `chars` `(B, T, W)` only for a network with character features, or packed into `x`
         (token input `(B, T, 1 + W)`, see the module docstring)."""
         if self.embedding is not None and x.dim() == 3:  # packed: word id, then its characters
-            x, chars = x[..., 0], (x[..., 1:] if self.characters is not None else None)
+            reads_chars = self.characters is not None or self.shape is not None
+            x, chars = x[..., 0], (x[..., 1:] if reads_chars else None)
         if self.per_step:
             h = self.encode(x, lengths, chars)  # (B, T, D)
             out = self.head(self.dropout(h))  # (B, T, C)
@@ -504,7 +572,8 @@ class SequenceNet(nn.Module):
                 "a recurrent state is carried by unidirectional per-step networks only"
             )
         if self.embedding is not None and x.dim() == 3:  # packed: word id, then its characters
-            x, chars = x[..., 0], (x[..., 1:] if self.characters is not None else None)
+            reads_chars = self.characters is not None or self.shape is not None
+            x, chars = x[..., 0], (x[..., 1:] if reads_chars else None)
         h, final = self.encode_from(x, lengths, chars, state)  # (B, T, H)
         out = self.head(self.dropout(h))  # (B, T, C)
         real = step_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)

@@ -12,7 +12,9 @@ the system holds no task branches. Metric names follow the vocabulary in
 Per-step objectives (`tagging`, `crf_tagging`) read `(B, T, C)` outputs of a `per_step`
 network and `(B, T)` labels padded with `IGNORE_INDEX` (`seqops.data.sequences`): padded
 steps never reach the loss or the metrics. `crf_tagging` scores with the network's own CRF
-layer, so it is built with the network: `build_objective(spec, network)`.
+layer, so it is built with the network: `build_objective(spec, network)`. Given the tag
+names (`tag_names`, BIO or BIOES tags of text), both also log `val/entity_f1`, the exact-match
+entity F1 of the epoch's predicted tags (`EntityF1`), which early stopping can watch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Self
 
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
@@ -124,23 +126,69 @@ def real_steps(y: torch.Tensor) -> torch.Tensor:
     return y != IGNORE_INDEX
 
 
+class EntityF1(Metric):
+    """Micro entity F1 of per-step tag ids against gold ones: seqeval's `f1_score` over the
+    epoch's sentences, in its default mode, the chunking evaluate's entity scores use (an
+    entity counts when its first token, last token and type all match; 0 with no entity).
+    `update` takes `(B, T)` predicted and gold ids, gold `IGNORE_INDEX` after each
+    sentence's end; each sentence's real steps are kept until `compute`."""
+
+    full_state_update = False
+    predicted: list[torch.Tensor]
+    gold: list[torch.Tensor]
+
+    def __init__(self, tag_names: list[str]) -> None:
+        super().__init__()
+        self.tag_names = list(tag_names)
+        self.add_state("predicted", default=[], dist_reduce_fx=None)
+        self.add_state("gold", default=[], dist_reduce_fx=None)
+
+    def update(self, predicted: torch.Tensor, gold: torch.Tensor) -> None:
+        lengths = real_steps(gold).sum(dim=1).tolist()
+        for p_row, g_row, n in zip(predicted, gold, lengths, strict=True):
+            self.predicted.append(p_row[:n])
+            self.gold.append(g_row[:n])
+
+    def compute(self) -> torch.Tensor:
+        from seqeval.metrics import f1_score
+
+        names = self.tag_names
+        gold = [[names[i] for i in row.tolist()] for row in self.gold]
+        predicted = [[names[i] for i in row.tolist()] for row in self.predicted]
+        if not gold:
+            return torch.tensor(0.0)
+        return torch.tensor(float(f1_score(gold, predicted, zero_division=0)))
+
+
+def tagging_metrics(n_tags: int, tag_names: list[str] | None) -> MetricCollection:
+    """`val/token_accuracy`, and `val/entity_f1` when the tag names are given."""
+    accuracy = MulticlassAccuracy(n_tags, average="micro")
+    metrics: dict[str, Metric | MetricCollection] = {"token_accuracy": accuracy}
+    if tag_names is not None:
+        if len(tag_names) != n_tags:
+            raise ValueError(f"{len(tag_names)} tag_names for {n_tags} tags")
+        metrics["entity_f1"] = EntityF1(tag_names)
+    return MetricCollection(metrics).clone(prefix="val/")
+
+
 class Tagging(Objective):
     """Cross-entropy over `(B, T, C)` per-step logits, averaged over the real steps (labels
-    equal to `IGNORE_INDEX` are left out); token accuracy over the real steps."""
+    equal to `IGNORE_INDEX` are left out); token accuracy over the real steps, and entity F1
+    with `tag_names`."""
 
-    def __init__(self, n_tags: int) -> None:
+    def __init__(self, n_tags: int, tag_names: list[str] | None = None) -> None:
         super().__init__()
         self.cross_entropy = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
-        self.metrics = MetricCollection(
-            {"token_accuracy": MulticlassAccuracy(n_tags, average="micro")}
-        ).clone(prefix="val/")
+        self.metrics = tagging_metrics(n_tags, tag_names)
 
     def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.cross_entropy(output.flatten(0, 1), y.flatten())  # (B * T, C), (B * T,)
 
     def update(self, output: torch.Tensor, y: torch.Tensor) -> None:
         real = real_steps(y)
-        self.metrics.update(output[real], y[real])  # (N, C), (N,)
+        self.metrics["token_accuracy"].update(output[real], y[real])  # (N, C), (N,)
+        if "entity_f1" in self.metrics:
+            self.metrics["entity_f1"].update(output.argmax(dim=-1), y)  # (B, T), (B, T)
 
 
 class CRFTagging(Objective):
@@ -152,14 +200,13 @@ class CRFTagging(Objective):
     The labels say where each sequence ends (real steps first, then `IGNORE_INDEX`), since
     the loss sees no `lengths`; labels with a gap are refused. The CRF is the network's own
     module, shared here (so it trains with the network and is saved and exported with it;
-    a system's state_dict lists it under both)."""
+    a system's state_dict lists it under both). With `tag_names`, entity F1 of the Viterbi
+    tags too."""
 
-    def __init__(self, crf: LinearChainCRF) -> None:
+    def __init__(self, crf: LinearChainCRF, tag_names: list[str] | None = None) -> None:
         super().__init__()
         self.crf = crf
-        self.metrics = MetricCollection(
-            {"token_accuracy": MulticlassAccuracy(crf.n_tags, average="micro")}
-        ).clone(prefix="val/")
+        self.metrics = tagging_metrics(crf.n_tags, tag_names)
 
     @classmethod
     def build(cls, network: nn.Module | None, **kwargs: Any) -> Self:
@@ -189,7 +236,9 @@ class CRFTagging(Objective):
         with torch.no_grad():
             tags = self.crf.decode(output, self.lengths(y))  # (B, T), -1 at padding
         real = real_steps(y)
-        self.metrics.update(tags[real], y[real])  # (N,), (N,)
+        self.metrics["token_accuracy"].update(tags[real], y[real])  # (N,), (N,)
+        if "entity_f1" in self.metrics:
+            self.metrics["entity_f1"].update(tags, y)  # (B, T), (B, T)
 
 
 class NextToken(Objective):

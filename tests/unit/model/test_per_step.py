@@ -12,8 +12,8 @@ import torch
 from seqops.data.batches import IGNORE_INDEX, Augment, collate_per_step, loader
 from seqops.data.sequences import SequenceSet
 from seqops.model.crf import LinearChainCRF
-from seqops.model.network import CharacterCNN, SequenceNet
-from seqops.model.objectives import CRFTagging, Tagging, build_objective
+from seqops.model.network import CharacterCNN, SequenceNet, WordShape
+from seqops.model.objectives import CRFTagging, EntityF1, Tagging, build_objective
 from tests.unit.model.test_network import _padded
 
 CELLS = ("lstm", "gru", "rnn")
@@ -324,3 +324,83 @@ def test_word_dropout_reads_words_as_unk_in_training_only() -> None:
 def test_word_dropout_needs_token_input() -> None:
     with pytest.raises(ValueError, match="word_dropout needs token input"):
         SequenceNet(3, 2, per_step=True, word_dropout=0.1)
+
+
+SHAPE_CHARS = ["[PAD]", "[UNK]", "a", "b", "A", "B", "1", "2", "@", "#", "!"]
+
+
+def _char_ids(*words: str) -> torch.Tensor:
+    """`(1, len(words), 6)` ids of `words` in `SHAPE_CHARS`, padded with 0."""
+    ids = [[SHAPE_CHARS.index(c) for c in w] + [0] * (6 - len(w)) for w in words]
+    return torch.tensor([ids])
+
+
+def test_word_shape_features_read_casing_digits_and_marks_and_zero_padding() -> None:
+    shape = WordShape(SHAPE_CHARS)
+    got = shape(_char_ids("Ab", "AB", "aB", "ab12", "12", "@ab", "#ab", "!!", ""))[0]
+    names = WordShape.FEATURES
+    assert [tuple(n for n, v in zip(names, row.tolist(), strict=True) if v) for row in got] == [
+        ("capitalised",),
+        ("capitalised", "all_caps"),
+        ("inner_caps",),
+        ("has_digit",),
+        ("has_digit", "all_digits"),
+        ("mention",),
+        ("hashtag",),
+        ("no_letter_or_digit",),
+        (),  # a padded word
+    ]
+
+
+def test_word_shape_changes_the_input_of_a_lowercased_word_and_keeps_padding_invariance() -> None:
+    """With `shape_chars`, a word's casing reaches the tagger through the shape features even
+    without the character CNN; padded words and steps change nothing."""
+    torch.manual_seed(0)
+    net = SequenceNet(
+        0, 3, hidden_size=8, vocab_size=30, embedding_dim=6, per_step=True,
+        shape_chars=SHAPE_CHARS,
+    ).eval()  # fmt: skip
+    assert net.forward_cells[0].input_size == 6 + len(WordShape.FEATURES)
+    tokens, lengths = torch.tensor([[4, 9, 0]]), torch.tensor([2])
+    lower, upper = _char_ids("ab", "ab", ""), _char_ids("Ab", "ab", "")
+    with torch.no_grad():
+        a = net(torch.cat([tokens.unsqueeze(-1), lower], dim=-1), lengths)  # packed input
+        b = net(torch.cat([tokens.unsqueeze(-1), upper], dim=-1), lengths)
+        assert not torch.allclose(a[0, :2], b[0, :2])
+        alone = net(tokens[:, :2], lengths, lower[:, :2, :2])
+        torch.testing.assert_close(a[0, :2], alone[0], atol=1e-6, rtol=0)
+    plain = SequenceNet(0, 3, hidden_size=8, vocab_size=30, embedding_dim=6, per_step=True)
+    assert plain.shape is None and plain.forward_cells[0].input_size == 6
+    with pytest.raises(ValueError, match="shape_chars needs token input"):
+        SequenceNet(3, 2, per_step=True, shape_chars=SHAPE_CHARS)
+
+
+def test_entity_f1_scores_exact_entities_over_real_steps_only() -> None:
+    names = ["O", "B-x", "I-x", "B-y"]
+    metric = EntityF1(names)
+    gold = torch.tensor([[1, 2, 0, IGNORE_INDEX], [0, 3, 0, 1]])
+    # Sentence 0: one exact entity (the padded step's guess is never read); sentence 1: the
+    # y entity is right, the x one has the wrong type, and a stray I-x opens an extra one.
+    predicted = torch.tensor([[1, 2, 0, 1], [2, 3, 0, 3]])
+    metric.update(predicted[:1], gold[:1])  # across batches, as over an epoch
+    metric.update(predicted[1:], gold[1:])
+    # 2 entities right of 4 predicted and 3 gold.
+    assert metric.compute().item() == pytest.approx(2 * 2 / (4 + 3))
+    assert EntityF1(names).compute().item() == 0.0  # nothing seen: 0, as conlleval
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_tagging_objectives_log_entity_f1_only_with_tag_names(crf: bool) -> None:
+    names = ["O", "B-x", "I-x", "B-y"]
+    net = SequenceNet(0, 4, hidden_size=4, vocab_size=10, embedding_dim=3, per_step=True, crf=crf)
+    base = {"kind": "crf_tagging"} if crf else {"kind": "tagging", "n_tags": 4}
+    plain = build_objective(base, net)
+    with_f1 = build_objective({**base, "tag_names": names}, net)
+    assert set(plain.metrics.keys()) == {"val/token_accuracy"}
+    assert set(with_f1.metrics.keys()) == {"val/token_accuracy", "val/entity_f1"}
+    logits, _, y = _tagged_batch(0)
+    with_f1.update(logits.float(), y)
+    computed = with_f1.metrics.compute()
+    assert 0.0 <= computed["val/entity_f1"].item() <= 1.0
+    with pytest.raises(ValueError, match="3 tag_names for 4 tags"):
+        build_objective({**base, "tag_names": names[:3]}, net)

@@ -83,7 +83,8 @@ class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
         | {"segment_f1", "segment_precision", "segment_recall", "segment_f1_strict"}  # series
         | {"step_accuracy"}
     )
-    val_metrics: ClassVar[frozenset[str]] = frozenset({"token_accuracy"})
+    #: `entity_f1` for text only (series labels are not BIO tags): `objective` refuses it there.
+    val_metrics: ClassVar[frozenset[str]] = frozenset({"token_accuracy", "entity_f1"})
     reads = (
         "data.labeling.",
         "data.val_path",
@@ -91,6 +92,8 @@ class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
         "model.embedding_dim",
         "model.crf",
         "model.char_features",
+        "model.char_filters",
+        "model.word_shape",
         "model.word_dropout",
     )
     ignored = ("model.pooling", "model.conv_from_length", "train.label_smoothing")
@@ -101,6 +104,8 @@ class SequenceLabeling(Task[TextOrSeriesMeta, LabelingReport, LabelingMetrics]):
         "data.test_path",
         "model.embedding_dim",
         "model.char_features",
+        "model.char_filters",
+        "model.word_shape",
         "model.word_dropout",
         "train.noise_std",
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from seqops.errors import DataError
 from seqops.tasks.parts.train import TrainTask
-from seqops.tasks.sequence_labeling.meta import TextOrSeriesMeta
+from seqops.tasks.sequence_labeling.meta import TextLabelingMeta, TextOrSeriesMeta
 from seqops.tasks.sequence_labeling.task import LabelingMetrics, LabelingReport, SequenceLabeling
 
 if TYPE_CHECKING:
@@ -38,13 +38,31 @@ class SequenceLabelingTrain(
             "per_step": True,
             "crf": model.crf,
             "char_vocab_size": meta.char_vocab_size if model.char_features else None,
+            "char_filters": model.char_filters,
+            "shape_chars": self.shape_chars(meta, processed) if model.word_shape else None,
             "word_dropout": model.word_dropout,
         }
+
+    @staticmethod
+    def shape_chars(meta: TextLabelingMeta, processed: Path) -> list[str]:
+        """The character vocabulary (`WordShape` classifies each of its characters)."""
+        from seqops.tasks.sequence_labeling.vocab import Vocabulary
+
+        return list(Vocabulary.load(processed / meta.vocab).chars)
 
     def objective(
         self, meta: TextOrSeriesMeta, train: TrainConfig, model: ModelConfig
     ) -> dict[str, Any]:
         # A network built with a CRF layer (`network_args`) is trained by that CRF's likelihood.
+        # Text's tags are BIO or BIOES, so its objectives also log `val/entity_f1`.
+        extra: dict[str, Any] = {}
+        if meta.input == "tokens":
+            extra["tag_names"] = list(meta.label_names)
+        elif train.monitor.endswith("/entity_f1"):
+            raise DataError(
+                f"train.monitor = {train.monitor}: numeric series have no entities (their "
+                "labels are not BIO tags); watch val/token_accuracy or val/loss"
+            )
         if model.crf:
-            return {"kind": "crf_tagging"}
-        return {"kind": "tagging", "n_tags": meta.n_outputs}
+            return {"kind": "crf_tagging", **extra}
+        return {"kind": "tagging", "n_tags": meta.n_outputs, **extra}
