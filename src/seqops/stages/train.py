@@ -102,9 +102,11 @@ def train_report(cfg: Config, result: FitResult) -> TrainReport:
     )
 
 
-def _path_weights(net: object) -> dict[str, float]:
-    """A text network's weights of its recurrent and n-gram paths (`model.ngram_buckets`), as
-    validation set them, for the MLflow run; none for any other network."""
+def _path_weights(model: object) -> dict[str, float]:
+    """A trained text network's weights of its recurrent and n-gram paths (`model.ngram_buckets`),
+    as validation set them, for the MLflow run; none for any other model (an ensemble's members
+    each have their own). `model`: the system, or an ensemble's `EnsembleNet`."""
+    net = getattr(model, "net", model)
     if getattr(net, "ngrams", None) is None:
         return {}
     scales = {"recurrent": "recurrent_scale", "ngram": "ngram_scale"}
@@ -166,7 +168,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
                 "train/best_epoch": report.best_epoch,
                 "train/wall_s": result.wall_s,
                 "train/refit_examples": result.refit_examples,
-                **_path_weights(result.model.net),
+                **_path_weights(result.model),
             }
         )
         # The run's headline (what the runs table shows: each key's value at its latest

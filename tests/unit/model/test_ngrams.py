@@ -19,7 +19,7 @@ from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.model.network import SequenceNet
+from seqops.model.network import EnsembleNet, SequenceNet
 from seqops.model.ngrams import (
     BIGRAM_PRIME,
     MAX_WEIGHT,
@@ -218,9 +218,10 @@ def test_after_training_the_paths_get_the_weights_validation_prefers(tmp_path: P
         return torch.nn.functional.cross_entropy(a * recurrent + w * ngram, labels).item()
 
     # The MLflow run records them (train/recurrent_weight, train/ngram_weight).
-    assert _path_weights(result.model.net) == pytest.approx({
+    assert _path_weights(result.model) == pytest.approx({
         "train/recurrent_weight": a, "train/ngram_weight": w})  # fmt: skip
     assert _path_weights(SequenceNet(3, 2)) == {}
+    assert _path_weights(EnsembleNet([net, net], probabilities=True)) == {}  # train.ensemble
     nearby = [(a * 1.1, w), (a * 0.9, w), (a, w * 1.1), (a, w * 0.9), (1.0, 0.0)]
     within = [(min(x, MAX_WEIGHT), min(y, MAX_WEIGHT)) for x, y in nearby]  # the bounds
     assert loss(a, w) <= min(loss(*pair) for pair in within) + 1e-6
