@@ -38,6 +38,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
@@ -355,13 +356,18 @@ class Predictor:
         """The codec gets each step's decision (`tags`), not its scores (`Task.step_decisions`)."""
         self.crf = tuple(bundle.onnx.outputs[1:]) == contract.CRF_OUTPUTS
         self.session = open_session(model_file, threads)
-        self.fingerprint = fingerprint(model_file)
-        """The model a window stream's state names (`seqops.stream_serving.WindowLayout`)."""
+        self.model_file = model_file
         expected = self._check_graph(model_file)
         self.stepper: StepSession | None = None
         """The streaming step graph (`stream`), when the bundle has one."""
         if step_file is not None:
             self.stepper = StepSession(open_session(step_file, threads), step_file, expected)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The model a window stream's state names (`seqops.stream_serving.WindowLayout`):
+        hashed on the first stream request, not at every load."""
+        return fingerprint(self.model_file)
 
     def _check_graph(self, model_file: Path) -> dict[str, list[str | int]]:
         """The graph is the one `preprocessing.json` describes: its input and output names,

@@ -75,9 +75,19 @@ def blank(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
-def check_origin(where: str, prefix: str, want_prefix: str, model: str, want_model: str) -> None:
-    """A state string's format (`prefix`) and model fingerprint are this model's; else one
-    DataError naming `where`."""
+def state_fields(
+    value: Any, where: str, want_prefix: str, want_model: str, fields: tuple[str, ...]
+) -> list[str]:
+    """The data fields of a state string `<prefix>:<model>:<field>...` (named `fields` in the
+    message), after checking it is one, in this format (`want_prefix`) and of this model
+    (`want_model`); else one DataError naming `where`."""
+    if not isinstance(value, str) or value.count(":") != 1 + len(fields):
+        expected = ":".join([want_prefix, "<model>", *(f"<{f}>" for f in fields)])
+        raise DataError(
+            f"{where}: {STATE_COLUMN} {quote(value, 60)} is not a stream state (expected "
+            f"'{expected}' as an answer returned it, or empty to start a stream)"
+        )
+    prefix, model, *found = value.strip().split(":")
     if prefix != want_prefix:
         raise DataError(
             f"{where}: {STATE_COLUMN} starts with {quote(prefix, 30)}, not {want_prefix!r} (a "
@@ -89,6 +99,7 @@ def check_origin(where: str, prefix: str, want_prefix: str, model: str, want_mod
             f"{quote(model, 30)}; this model is {want_model!r}): a stream continues only on "
             "the model that started it; start a new stream with an empty state"
         )
+    return found
 
 
 @dataclass(frozen=True)
@@ -130,15 +141,7 @@ class StateLayout:
         """A state string back as one sequence's states, each `(rows, width)`; DataError
         naming `where` (the request and sequence) for anything a previous answer of this
         model did not write."""
-        shown = quote(value, 60)
-        if not isinstance(value, str) or value.count(":") != 2:
-            raise DataError(
-                f"{where}: {STATE_COLUMN} {shown} is not a stream state (expected "
-                f"'{STATE_PREFIX}:<model>:<data>' as an answer returned it, or empty to start "
-                "a stream)"
-            )
-        prefix, model, data = value.strip().split(":")
-        check_origin(where, prefix, STATE_PREFIX, model, self.model)
+        (data,) = state_fields(value, where, STATE_PREFIX, self.model, ("data",))
         try:
             raw = base64.urlsafe_b64decode(data.encode("ascii"))
         except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -184,15 +187,7 @@ class WindowLayout:
     def decode(self, value: Any, where: str) -> tuple[np.ndarray, Any]:
         """A state string back as the window `(rows, width)` and the last step's time (an ISO
         timestamp or an integer step); DataError naming `where` for anything else."""
-        shown = quote(value, 60)
-        if not isinstance(value, str) or value.count(":") != 3:
-            raise DataError(
-                f"{where}: {STATE_COLUMN} {shown} is not a stream state (expected "
-                f"'{WINDOW_PREFIX}:<model>:<values>:<time>' as an answer returned it, or empty "
-                "to start a stream with a whole history)"
-            )
-        prefix, model, data, time = value.strip().split(":")
-        check_origin(where, prefix, WINDOW_PREFIX, model, self.model)
+        data, time = state_fields(value, where, WINDOW_PREFIX, self.model, ("values", "time"))
         try:
             raw = base64.urlsafe_b64decode(data.encode("ascii"))
             last = json.loads(base64.urlsafe_b64decode(time.encode("ascii")))

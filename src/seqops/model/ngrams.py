@@ -70,9 +70,6 @@ class NgramPath(nn.Module):
         bi = torch.where(real[:, 1:], pairs, 0.0).sum(dim=1)
         return (uni + bi) / lengths.unsqueeze(1).to(uni.dtype) + self.bias
 
-    def n_features(self) -> int:
-        return self.unigrams.num_embeddings + self.buckets
-
 
 def ngram_features(sequences: list[np.ndarray], vocab_size: int, buckets: int) -> object:
     """`(N, vocab_size + buckets)` sparse CSR matrix: each sequence's unigram counts, then its

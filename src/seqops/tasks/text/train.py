@@ -74,6 +74,5 @@ def fit_text_ngrams(net: nn.Module, processed: Path) -> None:
             ngrams, train.sequences, np.asarray(train.labels), val.sequences, np.asarray(val.labels)
         )
         _FITTED[key] = ({k: v.clone() for k, v in ngrams.state_dict().items()}, c)
-    state, c = _FITTED[key]
-    ngrams.load_state_dict(state)
-    print(f"train: n-gram path fitted by logistic regression (C={c:g}, on validation log-loss)")
+        print(f"train: n-gram path fitted by logistic regression (C={c:g}, validation log-loss)")
+    ngrams.load_state_dict(_FITTED[key][0])
