@@ -364,6 +364,10 @@ class SequenceNet(nn.Module):
         # Forecasting: one output per (future step, target) at once (direct multi-step).
         self.horizon = horizon
         self.head = nn.Linear(out, n_outputs * (horizon or 1))
+        if horizon is not None:
+            # The forecast's weight against the drift forecast of the (differenced) series,
+            # set on validation after training (`shrink_forecast`); 1 = the network alone.
+            self.forecast_scale = nn.Parameter(torch.ones(()), requires_grad=False)
         # Created last, so the layers above draw the same random numbers with or without it.
         self.crf = LinearChainCRF(n_outputs) if crf else None
         # Random convolutional kernel features and their ridge head (`seqops.model.kernels`):
@@ -552,7 +556,7 @@ class SequenceNet(nn.Module):
             out = self.recurrent_scale * out + self.ngram_scale * self.ngrams(x, lengths)
         if self.horizon is None:
             return out
-        return out.view(out.shape[0], self.horizon, -1)  # (B, H, K)
+        return (self.forecast_scale * out).view(out.shape[0], self.horizon, -1)  # (B, H, K)
 
     def forward_with_state(
         self,

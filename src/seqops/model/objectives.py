@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import Metric, MetricCollection
@@ -94,6 +95,12 @@ class Forecast(Objective):
         integrate: torch.Tensor = self.integrate  # type: ignore[assignment]
         return torch.einsum("hj,bjk->bhk", integrate, output - target)
 
+    def levels(self, output: torch.Tensor) -> torch.Tensor:
+        """`(B, H, K)` integrated levels of scaled (differenced) steps, in the series' units,
+        as departures from the drift forecast (what outputs of 0 forecast)."""
+        target_std: torch.Tensor = self.target_std  # type: ignore[assignment]
+        return self.level_error(output, torch.zeros_like(output)) * target_std
+
     def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.level_error(output, y).pow(2).mean()
 
@@ -101,6 +108,16 @@ class Forecast(Objective):
         target_std: torch.Tensor = self.target_std  # type: ignore[assignment]
         error = (self.level_error(output, y) * target_std).flatten()
         self.metrics.update(error, torch.zeros_like(error))
+
+
+def shrink_weight(network: np.ndarray, actual: np.ndarray) -> float:
+    """The weight w in [0, 1] minimising the squared error of `w * network` against `actual`
+    (least squares, clipped): both are level departures from the drift forecast, in the
+    series' units. 1 when the network's departures are all zero (nothing to weigh)."""
+    denominator = float(np.sum(network * network))
+    if denominator == 0.0:
+        return 1.0
+    return min(max(float(np.sum(network * actual)) / denominator, 0.0), 1.0)
 
 
 class Regression(Objective):

@@ -252,14 +252,52 @@ def mix_ngram_path(
             f"train: recurrent path weighted {weights[0]:.3f} and n-gram path {weights[1]:.3f} "
             "(lowest validation log-loss)"
         )
+    set_scales(result, dict(zip(("recurrent_scale", "ngram_scale"), weights, strict=True)))
+    return weights
+
+
+def set_scales(result: FitResult, scales: dict[str, float]) -> None:
+    """Set scalar parameters of `result.model`'s network (`ngram_scale`, ...) in the model and
+    in its checkpoint."""
+    net = result.model.net
     checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
-    for name, value in zip(("recurrent_scale", "ngram_scale"), weights, strict=True):
+    for name, value in scales.items():
         parameter = getattr(net, name)
         with torch.no_grad():
             parameter.fill_(value)
         checkpoint["state_dict"][f"net.{name}"] = parameter.detach().clone()
     torch.save(checkpoint, result.best_checkpoint)
-    return weights
+
+
+def shrink_forecast(
+    cfg: Config, result: FitResult, processed_dir: Path, weight: float | None = None
+) -> float | None:
+    """Weigh a trained forecaster against the drift forecast (`data.forecast.shrink`): its
+    scaled (differenced) outputs times `weight`, or when None the weight in [0, 1] with the
+    lowest squared level error on the validation windows. 0 forecasts the training split's
+    mean difference (seasonal naive or the last value, with drift; the training mean for
+    `differencing: none`), 1 the network alone. Returns it; None for a model without it."""
+    from seqops.model.objectives import Forecast, shrink_weight
+
+    net = result.model.net
+    if not isinstance(net, SequenceNet) or net.horizon is None or not cfg.data.forecast.shrink:
+        return None
+    if weight is None:
+        val = SequenceSet.load(processed_dir / split_file("val"))
+        objective = result.model.objective
+        assert isinstance(objective, Forecast)
+        net.eval().forecast_scale.fill_(1.0)
+        with torch.no_grad():
+            x, lengths = pad_batch(val.sequences)
+            target = torch.as_tensor(np.stack(list(val.labels)), dtype=torch.float32)
+            ours, actual = (objective.levels(z).double().numpy() for z in (net(x, lengths), target))
+        weight = shrink_weight(ours, actual)
+        print(
+            f"train: forecast weighted {weight:.3f} against the drift forecast "
+            "(lowest validation squared error)"
+        )
+    set_scales(result, {"forecast_scale": weight})
+    return weight
 
 
 def fit(
@@ -442,9 +480,12 @@ def fit_final(
             progress_bar=progress_bar,
         )
         weights = mix_ngram_path(result, processed_dir)
+        shrink = shrink_forecast(member, result, processed_dir)
         if should_refit(member, processed_dir):
             result = refit(member, processed_dir, directory, result)
-            mix_ngram_path(result, processed_dir, weights)  # validation is in its training data
+            # Validation is in the refit's training data: the weights found before it stay.
+            mix_ngram_path(result, processed_dir, weights)
+            shrink_forecast(member, result, processed_dir, shrink)
         members.append(result)
     if len(members) == 1:
         return members[0]

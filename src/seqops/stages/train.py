@@ -19,6 +19,7 @@ import io
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from seqops import outputs
 from seqops.config import Config, load_merged_config
@@ -104,9 +105,12 @@ def train_report(cfg: Config, result: FitResult) -> TrainReport:
 
 def _path_weights(model: object) -> dict[str, float]:
     """A trained text network's weights of its recurrent and n-gram paths (`model.ngram_buckets`),
-    as validation set them, for the MLflow run; none for any other model (an ensemble's members
-    each have their own). `model`: the system, or an ensemble's `EnsembleNet`."""
-    net = getattr(model, "net", model)
+    or a forecaster's weight against the drift forecast (`data.forecast.shrink`), as validation
+    set them, for the MLflow run; none for any other model (an ensemble's members each have
+    their own). `model`: the system, or an ensemble's `EnsembleNet`."""
+    net: Any = getattr(model, "net", model)
+    if getattr(net, "horizon", None) is not None:
+        return {"train/forecast_weight": float(net.forecast_scale)}
     if getattr(net, "ngrams", None) is None:
         return {}
     scales = {"recurrent": "recurrent_scale", "ngram": "ngram_scale"}
