@@ -107,6 +107,18 @@ def test_bad_histories_are_named(frame: pd.DataFrame, message: str) -> None:
         codec(None).inputs(frame, where="request")
 
 
+def test_a_logged_target_must_be_positive_in_every_history() -> None:
+    from dataclasses import replace
+
+    pre = codec(None, forecast_meta(replace(SPEC, log=True), None))
+    frame = pd.DataFrame({"t": range(6), "y": [3.0, 2.0, 1.0, 0.0, 1.0, 2.0], "x": -1.0})
+    with pytest.raises(DataError, match=r"request: series 0: 'y' is 0.0 at 3; the model "
+                       "forecasts its logarithm, which needs positive values"):  # fmt: skip
+        pre.inputs(frame, where="request")
+    frame["y"] = 1.0  # a covariate may be anything
+    assert len(pre.inputs(frame, where="request")[1]) == 1
+
+
 def test_answers_carry_the_bundles_interval_bounds_beside_each_target() -> None:
     frame = pd.DataFrame({"id": ["a"] * 5 + ["b"] * 6, "t": [*range(5), *range(6)], "y": 1.0})
     frame["x"] = 0.0

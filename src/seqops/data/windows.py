@@ -18,7 +18,7 @@ blocks (the past is allowed), never forward. Nothing here imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -68,6 +68,9 @@ class ForecastSpec:
     """(F,) mean of the transformed features over the training part."""
     std: np.ndarray
     """(F,) standard deviation of the same."""
+    log: bool = False
+    """The targets' natural logarithm is modelled (`data.forecast.transform`): their
+    differences are growth rates, and forecasts are exponentiated back."""
 
     @property
     def lag(self) -> int:
@@ -85,16 +88,28 @@ class ForecastSpec:
     def scale(self, transformed: np.ndarray) -> np.ndarray:
         return (transformed - self.mean) / self.std
 
+    def logged(self, values: np.ndarray) -> np.ndarray:
+        """`values` `(T, F)` with the targets' logarithm when `log` (else unchanged); a
+        ValueError for a target value that is not positive."""
+        if not self.log:
+            return values
+        k = self.target_index
+        if not (values[:, k] > 0).all():
+            raise ValueError("a target value is not positive: its logarithm is undefined")
+        out = values.astype(np.float64, copy=True)
+        out[:, k] = np.log(out[:, k])
+        return out
+
     def model_input(self, history: np.ndarray) -> np.ndarray:
         """`(lookback, F)` float32 from the last `min_history` raw steps of `history` `(T, F)`."""
         if len(history) < self.min_history:
             raise ValueError(f"history of {len(history)} steps < {self.min_history}")
-        recent = history[len(history) - self.min_history :]
+        recent = self.logged(history[len(history) - self.min_history :])
         return self.scale(difference(recent, self.lag)).astype(np.float32)
 
     def tail(self, history: np.ndarray) -> np.ndarray:
-        """`(lag, K)` last raw target values that `invert` integrates from."""
-        return history[len(history) - self.lag :, self.target_index]
+        """`(lag, K)` last target values (logged when `log`) that `invert` integrates from."""
+        return self.logged(history[len(history) - self.lag :])[:, self.target_index]
 
     def invert(self, z: np.ndarray, tail: np.ndarray) -> np.ndarray:
         """Model output `(B, H, K)` and each history's `tail` `(B, lag, K)` → `(B, H, K)` units."""
@@ -102,11 +117,11 @@ class ForecastSpec:
         steps = z.astype(np.float64) * self.std[k] + self.mean[k]
         lag = self.lag
         if lag == 0:
-            return steps
+            return np.exp(steps) if self.log else steps
         levels = np.concatenate([tail.astype(np.float64), np.zeros_like(steps)], axis=1)
         for h in range(self.horizon):
             levels[:, lag + h] = levels[:, h] + steps[:, h]
-        return levels[:, lag:]
+        return np.exp(levels[:, lag:]) if self.log else levels[:, lag:]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +133,7 @@ class ForecastSpec:
             "target_names": self.target_names,
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
+            **({"log": True} if self.log else {}),  # a bundle without the key models levels
         }
 
     @classmethod
@@ -131,6 +147,7 @@ class ForecastSpec:
             target_names=[str(n) for n in d["target_names"]],
             mean=np.asarray(d["mean"], dtype=np.float64),
             std=np.asarray(d["std"], dtype=np.float64),
+            log=bool(d.get("log", False)),
         )
 
 
@@ -171,21 +188,37 @@ def fit_spec(
     season_length: int,
     feature_names: list[str],
     target_names: list[str],
+    log: bool = False,
 ) -> ForecastSpec:
     """The scaler is fitted on transformed values of training steps only (`< val_start`)."""
     lag = lag_of(differencing, season_length)
-    train = difference(values[: cut.val_start], lag)
+    shape = ForecastSpec(
+        lookback, horizon, differencing, season_length, feature_names, target_names,
+        mean=np.zeros(len(feature_names)), std=np.ones(len(feature_names)), log=log,
+    )  # fmt: skip
+    train = difference(shape.logged(values[: cut.val_start]), lag)
     std = train.std(axis=0)
-    return ForecastSpec(
-        lookback=lookback,
-        horizon=horizon,
-        differencing=differencing,
-        season_length=season_length,
-        feature_names=feature_names,
-        target_names=target_names,
-        mean=train.mean(axis=0),
-        std=np.where(std > 1e-12, std, 1.0),
-    )
+    return replace(shape, mean=train.mean(axis=0), std=np.where(std > 1e-12, std, 1.0))
+
+
+def stabilises_variance(values: np.ndarray, lag: int) -> bool:
+    """Whether the logarithm makes the spread of a positive series' lag-differences steadier:
+    the ratio of their standard deviations in the later and the earlier half of `values`
+    (training steps) is closer to 1 on the log scale than on the raw one. A series whose
+    swings grow with its level (multiplicative seasonality, exponential growth) says yes.
+    False when a value is not positive."""
+    if len(values) < 2 * lag + 4 or not (values > 0).all():
+        return False
+
+    def drift(x: np.ndarray) -> float:
+        d = difference(x, max(lag, 1))
+        half = len(d) // 2
+        early, late = d[:half].std(axis=0), d[half:].std(axis=0)
+        if (early <= 0).any() or (late <= 0).any():
+            return 0.0
+        return float(np.abs(np.log(late / early)).max())
+
+    return drift(np.log(values)) < drift(values)
 
 
 def origins(cut: Cuts, spec: ForecastSpec) -> dict[str, range]:
@@ -207,8 +240,9 @@ def windows(
     """
     lag, h, k = spec.lag, spec.horizon, spec.target_index
     inputs = [spec.model_input(values[o - spec.min_history : o]) for o in starts]
+    logged = spec.logged(values)
     targets = [
-        spec.scale(difference(values[o - lag : o + h], lag))[:, k].astype(np.float32)
+        spec.scale(difference(logged[o - lag : o + h], lag))[:, k].astype(np.float32)
         for o in starts
     ]
     return inputs, np.stack(targets) if targets else np.zeros((0, h, len(k)), np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from seqops.data.windows import (
     integration_matrix,
     lag_of,
     origins,
+    stabilises_variance,
     windows,
 )
 from seqops.errors import DataError
@@ -100,8 +102,9 @@ def test_values_after_the_cutoff_never_reach_scaler_or_training_windows(
     assert not np.array_equal(moved.spec.mean, base_spec.mean)
 
 
+@pytest.mark.parametrize("log", [False, True])
 @pytest.mark.parametrize("differencing", DIFFERENCING)
-def test_invert_recovers_the_future_in_units(differencing: str) -> None:
+def test_invert_recovers_the_future_in_units(differencing: str, log: bool) -> None:
     values = seasonal_series()
     cut = cuts(len(values), 6, 3, 0.2, 24 + lag_of(differencing, 12))
     spec = fit_spec(
@@ -113,6 +116,7 @@ def test_invert_recovers_the_future_in_units(differencing: str) -> None:
         season_length=12,
         feature_names=["co2", "aux"],
         target_names=["co2"],
+        log=log,
     )
     starts = origins(cut, spec)["test"]
     assert len(starts) == 3 and starts[-1] + 6 == len(values)
@@ -121,7 +125,55 @@ def test_invert_recovers_the_future_in_units(differencing: str) -> None:
     tails = np.stack([spec.tail(values[:o]) for o in starts])
     future = spec.invert(targets, tails)
     expected = np.stack([values[o : o + 6, :1] for o in starts])
-    np.testing.assert_allclose(future, expected, atol=1e-4)  # float32 targets
+    np.testing.assert_allclose(future, expected, rtol=1e-6, atol=1e-4)  # float32 targets
+    if log:  # the target is read as its logarithm, the covariate as it is
+        got = inputs[0][:, 0] * spec.std[0] + spec.mean[0]
+        window = values[starts[0] - spec.min_history : starts[0], :1]
+        np.testing.assert_allclose(got, difference(np.log(window), spec.lag)[:, 0], atol=1e-6)
+        plain = replace(spec, log=False)
+        np.testing.assert_array_equal(inputs[0][:, 1], windows(values, plain, starts)[0][0][:, 1])
+    assert ForecastSpec.from_dict(spec.to_dict()).log is log  # what the bundle carries
+
+
+def multiplicative_series(n: int = 144, seed: int = 0) -> np.ndarray:
+    """Exponential growth whose seasonal swing grows with the level (airline-like)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    level = 100 * np.exp(0.01 * t) * (1 + 0.2 * np.sin(2 * np.pi * t / 12))
+    return (level * np.exp(rng.normal(0, 0.02, n)))[:, None]
+
+
+def test_auto_takes_the_logarithm_where_swings_grow_with_the_level() -> None:
+    assert stabilises_variance(multiplicative_series(), 12)
+    assert not stabilises_variance(seasonal_series()[:, :1], 12)  # additive: swings stay
+    with_zero = multiplicative_series()
+    with_zero[5] = 0.0
+    assert not stabilises_variance(with_zero, 12)
+
+
+def test_prepare_records_the_transform_and_refuses_a_log_it_cannot_take(tmp_path: Path) -> None:
+    values = np.concatenate([multiplicative_series(), multiplicative_series(seed=1)], axis=1)
+    path = write_series(tmp_path / "m.csv", values)
+    chosen = {}
+    for transform in ("none", "log", "auto"):
+        data = forecast_config(path, "seasonal", transform=transform).data  # type: ignore[attr-defined]
+        prepared = get_prepare(data.task).prepare(data, 0)
+        assert isinstance(prepared.meta, ForecastMeta)
+        chosen[transform] = prepared.meta.spec.log
+        assert prepared.report["series"].log == chosen[transform]  # reports/data.json
+    assert chosen == {"none": False, "log": True, "auto": True}
+    # Additive seasonality: auto keeps the levels.
+    additive = write_series(tmp_path / "a.csv", seasonal_series())
+    data = forecast_config(additive, "seasonal", transform="auto").data  # type: ignore[attr-defined]
+    assert not get_prepare(data.task).prepare(data, 0).meta.spec.log  # type: ignore[attr-defined]
+    values[40, 0] = -1.0
+    path = write_series(tmp_path / "n.csv", values)
+    data = forecast_config(path, "seasonal", transform="log").data  # type: ignore[attr-defined]
+    with pytest.raises(DataError, match=r"data.forecast.transform = 'log': 'co2' is -1.0 at "
+                       r"1993-05-01 00:00:00; the logarithm needs positive values"):  # fmt: skip
+        get_prepare(data.task).prepare(data, 0)
+    data = forecast_config(path, "seasonal", transform="auto").data  # type: ignore[attr-defined]
+    assert not get_prepare(data.task).prepare(data, 0).meta.spec.log  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("lag", "horizon"), [(0, 5), (1, 5), (3, 8)])

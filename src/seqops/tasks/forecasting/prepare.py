@@ -28,9 +28,19 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         """Load a regular series, cut it chronologically, fit the scaler on training steps
         only, and cut windows (design in `seqops.data.windows`)."""
+        import numpy as np
+
         from seqops.data.sequences import SequenceSet
         from seqops.data.series import load_bundled_series, load_series_file, season_from_freq
-        from seqops.data.windows import HORIZON_COLUMN, cuts, fit_spec, lag_of, origins, windows
+        from seqops.data.windows import (
+            HORIZON_COLUMN,
+            cuts,
+            fit_spec,
+            lag_of,
+            origins,
+            stabilises_variance,
+            windows,
+        )
 
         fc = data.forecast
         if data.dataset is not None:
@@ -68,6 +78,19 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             )
         lag = lag_of(fc.differencing, season)
         cut = cuts(len(series), fc.horizon, fc.test_windows, data.val_fraction, fc.lookback + lag)
+        target_values = series.values[:, [series.names.index(t) for t in targets]]
+        if fc.transform == "log" and not (target_values > 0).all():
+            row, column = np.argwhere(~(target_values > 0))[0]
+            raise DataError(
+                f"data.forecast.transform = 'log': {targets[column]!r} is "
+                f"{target_values[row, column]} at {series.times[row]}; the logarithm needs "
+                "positive values (use transform: none or auto)"
+            )
+        log = fc.transform == "log" or (
+            fc.transform == "auto"
+            and bool((target_values > 0).all())
+            and stabilises_variance(target_values[: cut.val_start], lag)
+        )
         spec = fit_spec(
             series.values,
             cut,
@@ -77,6 +100,7 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             season_length=season,
             feature_names=series.names,
             target_names=list(targets),
+            log=log,
         )
         splits = {
             name: SequenceSet(*windows(series.values, spec, starts))
@@ -107,6 +131,7 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             horizon=spec.horizon,
             differencing=spec.differencing,
             season_length=spec.season_length,
+            log=spec.log,
         )
         files: dict[str, Callable[[Path], None]] = {SERIES_FILE: series.save}
         return Prepared(splits, meta, source, {"series": info}, files)
@@ -117,4 +142,5 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             f"prepare: {info.n_steps} steps of {info.targets} from {report.source} "
             f"({info.gaps_filled} gaps filled): {report.n_train} train / "
             f"{report.n_val} val / {report.n_test} test windows, test {info.test}"
+            + ("; the targets' logarithm is modelled" if info.log else "")
         )

@@ -89,6 +89,15 @@ class ForecastCodec(Codec[ForecastMeta]):
         series = regularise(
             times, values, spec.feature_names, self.freq, "error", label, "fill them first"
         )
+        if spec.log:
+            targets = series.values[:, spec.target_index]
+            if not (targets > 0).all():
+                row, column = np.argwhere(~(targets > 0))[0]
+                raise DataError(
+                    f"{label}: {spec.target_names[column]!r} is {targets[row, column]} at "
+                    f"{series.times[row]}; the model forecasts its logarithm, which needs "
+                    "positive values"
+                )
         if len(series) < min_steps:
             lag = f" + {spec.lag} for {spec.differencing} differencing" if spec.lag else ""
             raise DataError(

@@ -50,6 +50,8 @@ class ForecastWindows(Contract):
     target_names: list[str] = Field(min_length=1)
     mean: list[Finite]
     std: list[Scale]
+    log: bool = False
+    """The targets' logarithm is modelled (absent from a bundle written before: levels)."""
 
     @model_validator(mode="after")
     def _per_feature(self) -> ForecastWindows:
@@ -150,6 +152,8 @@ class SeriesInfo(Contract):
     horizon: int
     differencing: str
     season_length: int
+    log: bool = False
+    """The targets' logarithm is modelled (`data.forecast.transform`, `auto` decides here)."""
 
 
 class ForecastReport(DataReport):
