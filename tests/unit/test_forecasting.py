@@ -138,6 +138,7 @@ def test_forecast_gate_uses_an_error_ceiling_and_seasonal_naive() -> None:
         "no_regression_vs_champion": True,
     }
     assert not checks(0.4, 0.35)["beats_seasonal_naive"]
+    assert not checks(0.4, 0.0)["beats_seasonal_naive"]  # a flat test block: naive is exact
 
 
 # -- intervals --------------------------------------------------------------------------------
@@ -367,3 +368,41 @@ def test_evaluate_reports_intervals_for_the_model_and_each_baseline(tmp_path) ->
     np.testing.assert_allclose(again.interval.half_width, expected)
     assert again.interval.half_width != m.interval.half_width
     assert {k: again.test[k] for k in ours} == ours
+
+
+def test_a_baseline_without_error_has_no_skill_ratio(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A series that ends flat: seasonal naive forecasts the test block exactly, and evaluate
+    reports its RMSE of 0 without a ratio to divide by it (it used to stop on the division)."""
+    import pandas as pd
+    import torch
+
+    from seqops.config import DataConfig, ForecastConfig
+    from seqops.layout import Layout
+    from seqops.model.network import SequenceNet
+    from seqops.stages.prepare import write
+    from seqops.tasks import read_meta
+    from seqops.tasks.parts.prepare import get_prepare
+
+    t = np.arange(96)
+    y = np.where(t < 60, 10 + np.sin(2 * np.pi * t / 12), 5.0)
+    path = tmp_path / "series.csv"
+    months = pd.date_range("2000-01-01", periods=96, freq="MS")
+    pd.DataFrame({"month": months, "y": y}).to_csv(path, index=False)
+    data = DataConfig(
+        task="forecasting",
+        dataset=None,
+        path=path,
+        time_column="month",
+        forecast=ForecastConfig(lookback=12, horizon=3),
+    )
+    layout = Layout(tmp_path)
+    write(get_prepare("forecasting").prepare(data, seed=0), layout)
+    torch.manual_seed(0)
+    net = SequenceNet(1, 1, cell="gru", hidden_size=4, num_layers=1, horizon=3).eval()
+    found = get_evaluate("forecasting").evaluate(
+        net, layout.processed, read_meta(layout.processed_meta), data
+    )
+    m = found.metrics
+    assert (m.baseline or {})["seasonal_naive"]["rmse"] == 0.0
+    assert m.test["rmse"] > 0 and set(m.skill or {}) == {"rmse_vs_holt_winters"}
+    assert "seasonal naive RMSE 0, Holt-Winters RMSE" in found.summary()

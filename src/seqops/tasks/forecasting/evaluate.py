@@ -122,7 +122,12 @@ class ForecastEvaluation(Evaluation):
             task=Forecasting.name,
             test=test,
             baseline=baselines,
-            skill={f"rmse_vs_{name}": found["rmse"] / b["rmse"] for name, b in baselines.items()},
+            # A baseline without error (a series that ends flat) has no ratio to report.
+            skill={
+                f"rmse_vs_{name}": found["rmse"] / b["rmse"]
+                for name, b in baselines.items()
+                if b["rmse"] > 0
+            },
             per_step={"rmse": [float(v) for v in step_rmse]},
             interval=self.interval,
             interval_check=self.check,
@@ -227,12 +232,13 @@ class ForecastEvaluation(Evaluation):
         m = self.metrics
         test, baseline = m.test, m.baseline or {}
         naive = baseline["seasonal_naive"]
+        ratio = (m.skill or {}).get("rmse_vs_seasonal_naive")
         said = (
             f"evaluate: test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}, sMAPE "
             f"{test['smape']:.3g} %, MASE {test['mase']:.3g} over {test['n_windows']} window(s); "
-            f"seasonal naive RMSE {naive['rmse']:.4g} "
-            f"({(m.skill or {})['rmse_vs_seasonal_naive']:.2f}x), Holt-Winters RMSE "
-            f"{baseline['holt_winters']['rmse']:.4g}"
+            f"seasonal naive RMSE {naive['rmse']:.4g}"
+            + ("" if ratio is None else f" ({ratio:.2f}x)")
+            + f", Holt-Winters RMSE {baseline['holt_winters']['rmse']:.4g}"
         )
         if "interval_coverage" not in test:
             return said
