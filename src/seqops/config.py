@@ -139,14 +139,10 @@ class ForecastConfig(_Section):
     """Model differences instead of levels: `first` (y[t] - y[t-1]) or `seasonal`
     (y[t] - y[t-season], the residual of the seasonal-naive forecast); forecasts are
     integrated back to original units."""
-    transform: Literal["none", "log", "auto"] = "none"
-    """Model the targets' natural logarithm (`log`; every target value must be positive), their
-    levels (`none`), or let prepare decide on the training steps (`auto`): the logarithm when
-    every target value is positive and it makes the spread of the (lag-)differences steadier
-    between the earlier and the later half of training, as for a series whose seasonal swings
-    grow with its level. With differencing, the model then reads and writes growth rates;
-    forecasts and intervals are back in the series' units. `reports/data.json` records the
-    choice (`series.log`)."""
+    transform: Literal["none", "log"] = "none"
+    """`log`: model the targets' natural logarithm (every target value must be positive; with
+    differencing, the model reads and writes growth rates); forecasts and intervals come back
+    in the series' units. `none`: their values."""
     season_length: int | None = Field(None, ge=1)
     """Steps per season (MASE scale, seasonal naive, seasonal differencing); null = from the
     frequency (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24); 1 = no seasonality

@@ -201,26 +201,6 @@ def fit_spec(
     return replace(shape, mean=train.mean(axis=0), std=np.where(std > 1e-12, std, 1.0))
 
 
-def stabilises_variance(values: np.ndarray, lag: int) -> bool:
-    """Whether the logarithm makes the spread of a positive series' lag-differences steadier:
-    the ratio of their standard deviations in the later and the earlier half of `values`
-    (training steps) is closer to 1 on the log scale than on the raw one. A series whose
-    swings grow with its level (multiplicative seasonality, exponential growth) says yes.
-    False when a value is not positive."""
-    if len(values) < 2 * lag + 4 or not (values > 0).all():
-        return False
-
-    def drift(x: np.ndarray) -> float:
-        d = difference(x, max(lag, 1))
-        half = len(d) // 2
-        early, late = d[:half].std(axis=0), d[half:].std(axis=0)
-        if (early <= 0).any() or (late <= 0).any():
-            return 0.0
-        return float(np.abs(np.log(late / early)).max())
-
-    return drift(np.log(values)) < drift(values)
-
-
 def origins(cut: Cuts, spec: ForecastSpec) -> dict[str, range]:
     """First forecast step of every window, per split (targets inside the split's block)."""
     h = spec.horizon

@@ -18,7 +18,6 @@ from seqops.data.windows import (
     integration_matrix,
     lag_of,
     origins,
-    stabilises_variance,
     windows,
 )
 from seqops.errors import DataError
@@ -143,37 +142,23 @@ def multiplicative_series(n: int = 144, seed: int = 0) -> np.ndarray:
     return (level * np.exp(rng.normal(0, 0.02, n)))[:, None]
 
 
-def test_auto_takes_the_logarithm_where_swings_grow_with_the_level() -> None:
-    assert stabilises_variance(multiplicative_series(), 12)
-    assert not stabilises_variance(seasonal_series()[:, :1], 12)  # additive: swings stay
-    with_zero = multiplicative_series()
-    with_zero[5] = 0.0
-    assert not stabilises_variance(with_zero, 12)
-
-
 def test_prepare_records_the_transform_and_refuses_a_log_it_cannot_take(tmp_path: Path) -> None:
     values = np.concatenate([multiplicative_series(), multiplicative_series(seed=1)], axis=1)
     path = write_series(tmp_path / "m.csv", values)
     chosen = {}
-    for transform in ("none", "log", "auto"):
+    for transform in ("none", "log"):
         data = forecast_config(path, "seasonal", transform=transform).data  # type: ignore[attr-defined]
         prepared = get_prepare(data.task).prepare(data, 0)
         assert isinstance(prepared.meta, ForecastMeta)
         chosen[transform] = prepared.meta.spec.log
         assert prepared.report["series"].log == chosen[transform]  # reports/data.json
-    assert chosen == {"none": False, "log": True, "auto": True}
-    # Additive seasonality: auto keeps the levels.
-    additive = write_series(tmp_path / "a.csv", seasonal_series())
-    data = forecast_config(additive, "seasonal", transform="auto").data  # type: ignore[attr-defined]
-    assert not get_prepare(data.task).prepare(data, 0).meta.spec.log  # type: ignore[attr-defined]
+    assert chosen == {"none": False, "log": True}
     values[40, 0] = -1.0
     path = write_series(tmp_path / "n.csv", values)
     data = forecast_config(path, "seasonal", transform="log").data  # type: ignore[attr-defined]
     with pytest.raises(DataError, match=r"data.forecast.transform = 'log': 'co2' is -1.0 at "
                        r"1993-05-01 00:00:00; the logarithm needs positive values"):  # fmt: skip
         get_prepare(data.task).prepare(data, 0)
-    data = forecast_config(path, "seasonal", transform="auto").data  # type: ignore[attr-defined]
-    assert not get_prepare(data.task).prepare(data, 0).meta.spec.log  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("lag", "horizon"), [(0, 5), (1, 5), (3, 8)])

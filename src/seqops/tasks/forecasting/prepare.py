@@ -38,7 +38,6 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             fit_spec,
             lag_of,
             origins,
-            stabilises_variance,
             windows,
         )
 
@@ -84,13 +83,8 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             raise DataError(
                 f"data.forecast.transform = 'log': {targets[column]!r} is "
                 f"{target_values[row, column]} at {series.times[row]}; the logarithm needs "
-                "positive values (use transform: none or auto)"
+                "positive values (use transform: none)"
             )
-        log = fc.transform == "log" or (
-            fc.transform == "auto"
-            and bool((target_values > 0).all())
-            and stabilises_variance(target_values[: cut.val_start], lag)
-        )
         spec = fit_spec(
             series.values,
             cut,
@@ -100,7 +94,7 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
             season_length=season,
             feature_names=series.names,
             target_names=list(targets),
-            log=log,
+            log=fc.transform == "log",
         )
         splits = {
             name: SequenceSet(*windows(series.values, spec, starts))

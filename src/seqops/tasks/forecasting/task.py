@@ -153,7 +153,7 @@ class SeriesInfo(Contract):
     differencing: str
     season_length: int
     log: bool = False
-    """The targets' logarithm is modelled (`data.forecast.transform`, `auto` decides here)."""
+    """The targets' logarithm is modelled (`data.forecast.transform: log`)."""
 
 
 class ForecastReport(DataReport):
