@@ -1,9 +1,10 @@
 """Two configurations compared by k-fold cross-validation on each set's training split only.
 
-    .venv/bin/python benchmarks/cv_choice.py --name recurrent --output /tmp/cv-recurrent.json
+    R=benchmarks/results/cv                                        # both may run side by side
+    .venv/bin/python benchmarks/cv_choice.py --name recurrent --output $R/recurrent.json
     .venv/bin/python benchmarks/cv_choice.py --name kernels --set model.kernel_features=10000 \\
-        --output /tmp/cv-kernels.json                              # (both may run side by side)
-    .venv/bin/python benchmarks/cv_choice.py --compare /tmp/cv-recurrent.json /tmp/cv-kernels.json
+        --output $R/kernels.json
+    .venv/bin/python benchmarks/cv_choice.py --compare $R/recurrent.json $R/kernels.json
 
 A default may only be chosen on figures that never saw a test split, and the validation splits
 of small UCR/UEA sets (7 to 54 sequences) rarely separate two configurations: accuracy 1.0 on
@@ -16,7 +17,8 @@ split is never read.
 
 `--compare` writes one table (`benchmarks/results/cv_choice.json` for the results page): per
 set the mean cross-validated accuracy and loss of each configuration, and which one the rule
-fixed before any run prefers: higher mean accuracy, then lower mean loss.
+fixed before any run prefers: higher mean accuracy, then lower mean loss (an equal count of
+right answers is a tie).
 """
 
 from __future__ import annotations
@@ -85,7 +87,12 @@ def compare(first: Path, second: Path, output: Path | None) -> dict[str, Any]:
     rows, prefers = [], {a["name"]: 0, b["name"]: 0}
     for name in a["sets"]:
         x, y = a["sets"][name], b["sets"][name]
-        better = x if (x["accuracy"], -x["loss"]) >= (y["accuracy"], -y["loss"]) else y
+        # Accuracy rounded: equal counts of right answers are a tie, whatever the float sums.
+        better = (
+            x
+            if (round(x["accuracy"], 6), -x["loss"]) >= (round(y["accuracy"], 6), -y["loss"])
+            else y
+        )
         winner = a["name"] if better is x else b["name"]
         prefers[winner] += 1
         rows.append([
