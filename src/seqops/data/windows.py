@@ -41,6 +41,13 @@ def difference(values: np.ndarray, lag: int) -> np.ndarray:
     return values.copy() if lag == 0 else values[lag:] - values[:-lag]
 
 
+def first_non_positive(values: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first value of `values` `(T, K)` that is not positive (NaN
+    included), or None: where a logarithm is undefined."""
+    found = np.argwhere(~(values > 0))
+    return None if len(found) == 0 else (int(found[0][0]), int(found[0][1]))
+
+
 def integration_matrix(horizon: int, lag: int) -> np.ndarray:
     """`(H, H)` 0/1 matrix M with level error = M @ difference error (M = I without differencing).
 
@@ -94,7 +101,7 @@ class ForecastSpec:
         if not self.log:
             return values
         k = self.target_index
-        if not (values[:, k] > 0).all():
+        if first_non_positive(values[:, k]) is not None:
             raise ValueError("a target value is not positive: its logarithm is undefined")
         out = values.astype(np.float64, copy=True)
         out[:, k] = np.log(out[:, k])

@@ -28,13 +28,12 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
     def prepare(self, data: DataConfig, seed: int) -> Prepared:
         """Load a regular series, cut it chronologically, fit the scaler on training steps
         only, and cut windows (design in `seqops.data.windows`)."""
-        import numpy as np
-
         from seqops.data.sequences import SequenceSet
         from seqops.data.series import load_bundled_series, load_series_file, season_from_freq
         from seqops.data.windows import (
             HORIZON_COLUMN,
             cuts,
+            first_non_positive,
             fit_spec,
             lag_of,
             origins,
@@ -78,8 +77,9 @@ class ForecastingPrepare(PrepareTask[ForecastMeta, ForecastReport, ForecastMetri
         lag = lag_of(fc.differencing, season)
         cut = cuts(len(series), fc.horizon, fc.test_windows, data.val_fraction, fc.lookback + lag)
         target_values = series.values[:, [series.names.index(t) for t in targets]]
-        if fc.transform == "log" and not (target_values > 0).all():
-            row, column = np.argwhere(~(target_values > 0))[0]
+        bad = first_non_positive(target_values) if fc.transform == "log" else None
+        if bad is not None:
+            row, column = bad
             raise DataError(
                 f"data.forecast.transform = 'log': {targets[column]!r} is "
                 f"{target_values[row, column]} at {series.times[row]}; the logarithm needs "

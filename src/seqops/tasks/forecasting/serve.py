@@ -79,6 +79,7 @@ class ForecastCodec(Codec[ForecastMeta]):
         time or value, a gap, or fewer than `min_steps` steps."""
         from seqops.data.series import parse_times, regularise
         from seqops.data.sources import numeric_columns
+        from seqops.data.windows import first_non_positive
 
         b, spec = self.bundle, self.spec
         times = parse_times(part[b.time_column].reset_index(drop=True), label, b.time_column)
@@ -89,15 +90,15 @@ class ForecastCodec(Codec[ForecastMeta]):
         series = regularise(
             times, values, spec.feature_names, self.freq, "error", label, "fill them first"
         )
-        if spec.log:
-            targets = series.values[:, spec.target_index]
-            if not (targets > 0).all():
-                row, column = np.argwhere(~(targets > 0))[0]
-                raise DataError(
-                    f"{label}: {spec.target_names[column]!r} is {targets[row, column]} at "
-                    f"{series.times[row]}; the model forecasts its logarithm, which needs "
-                    "positive values"
-                )
+        targets = series.values[:, spec.target_index]
+        bad = first_non_positive(targets) if spec.log else None
+        if bad is not None:
+            row, column = bad
+            raise DataError(
+                f"{label}: {spec.target_names[column]!r} is {targets[row, column]} at "
+                f"{series.times[row]}; the model forecasts its logarithm, which needs "
+                "positive values"
+            )
         if len(series) < min_steps:
             lag = f" + {spec.lag} for {spec.differencing} differencing" if spec.lag else ""
             raise DataError(
