@@ -270,7 +270,7 @@ def set_scales(result: FitResult, scales: dict[str, float]) -> None:
 
 
 def shrink_forecast(
-    cfg: Config, result: FitResult, processed_dir: Path, weight: float | None = None
+    result: FitResult, processed_dir: Path, weight: float | None = None
 ) -> float | None:
     """Weigh a trained forecaster against the drift forecast (`data.forecast.shrink`): its
     scaled (differenced) outputs times `weight`, or when None the weight in [0, 1] with the
@@ -280,7 +280,7 @@ def shrink_forecast(
     from seqops.model.objectives import Forecast, shrink_weight
 
     net = result.model.net
-    if not isinstance(net, SequenceNet) or net.horizon is None or not cfg.data.forecast.shrink:
+    if not isinstance(net, SequenceNet) or net.horizon is None:
         return None
     if weight is None:
         val = SequenceSet.load(processed_dir / split_file("val"))
@@ -480,12 +480,13 @@ def fit_final(
             progress_bar=progress_bar,
         )
         weights = mix_ngram_path(result, processed_dir)
-        shrink = shrink_forecast(member, result, processed_dir)
+        shrink = shrink_forecast(result, processed_dir) if member.data.forecast.shrink else None
         if should_refit(member, processed_dir):
             result = refit(member, processed_dir, directory, result)
             # Validation is in the refit's training data: the weights found before it stay.
             mix_ngram_path(result, processed_dir, weights)
-            shrink_forecast(member, result, processed_dir, shrink)
+            if shrink is not None:
+                shrink_forecast(result, processed_dir, shrink)
         members.append(result)
     if len(members) == 1:
         return members[0]
