@@ -11,7 +11,7 @@ sunspots (cycles). Yearly series set `season_length: 1` (the preset infers it fr
 frequency, and a year has no season); every other key is the preset's. Each series runs `dvc
 repro evaluate` three times in scratch copies of the repository (`quality.scratch_run`): as
 the preset was (the network alone), as it is (the weight against the drift forecast fitted on
-validation, `data.forecast.shrink`), and with the targets' logarithm as well
+validation, `train.forecast_shrink`), and with the targets' logarithm as well
 (`data.forecast.transform: log`). Per series: test RMSE of each run, of seasonal naive and
 Holt-Winters on the same histories, the weight the train stage set, and the model's 90 %
 interval coverage.
@@ -118,7 +118,7 @@ def run(
         "data.path": str(csv),
         "data.time_column": "time",
         "data.forecast.transform": transform,
-        "data.forecast.shrink": shrink,
+        "train.forecast_shrink": shrink,
         "release.max_metric": 1.0e9,  # the preset's ppm ceiling means nothing here
         **extra,
     }
@@ -197,7 +197,7 @@ def main() -> None:
         "notes": [
             "params/co2.yaml with data.path (and season_length 1 for yearly series); test: the "
             "last 12 steps; test RMSE in the series' units; coverage: the model's 90 % intervals",
-            "before: data.forecast.shrink false (the preset as it was); now: shrink true (the "
+            "before: train.forecast_shrink false (the preset as it was); now: shrink true (the "
             "weight against the drift forecast fitted on validation; 1 = the network alone); "
             "logarithm: data.forecast.transform log, with the weight (none for a series with "
             "a value that is not positive)",

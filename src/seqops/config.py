@@ -156,13 +156,6 @@ class ForecastConfig(_Section):
     gaps: Literal["error", "interpolate"] = "error"
     """A missing step or value: stop naming it, or fill it by linear interpolation in time
     (reported in `reports/data.json`)."""
-    shrink: bool = True
-    """After training, weigh the network's forecast against the drift forecast of the
-    (differenced) series by a weight in [0, 1] fitted on the validation windows (least squares
-    on the level errors; `train/forecast_weight` in MLflow): 0 is seasonal naive with drift
-    (`differencing: seasonal`), the last value with drift (`first`) or the training mean
-    (`none`), 1 the network alone. It guards a series where the network overfits; false keeps
-    the network alone."""
     interval_level: float = 0.9
     """Nominal coverage of the forecast intervals, strictly between 0 and 1: split-conformal,
     per step ahead, calibrated on the validation windows at evaluate (no retraining; the
@@ -471,6 +464,13 @@ class TrainConfig(_Section):
     on the validation split; the kept model averages them (class probabilities, or outputs)
     and is exported as one ONNX graph. 1 = one model. Training takes N times as long, and so
     does inference."""
+    forecast_shrink: bool = True
+    """Forecasting only: after training, weigh the network's forecast against the drift
+    forecast of the (differenced) series by a weight in [0, 1] fitted on the validation
+    windows (least squares on the level errors; `train/forecast_weight` in MLflow): 0 is
+    seasonal naive with drift (`data.forecast.differencing: seasonal`), the last value with
+    drift (`first`) or the training mean (`none`), 1 the network alone. It guards a series
+    where the network overfits; false keeps the network alone."""
     refit_max_examples: int = Field(0, ge=0)
     """When train + val hold at most this many examples, train again from the same start on
     both for the epoch count the validation split chose, and keep that model: a tiny

@@ -272,7 +272,7 @@ def set_scales(result: FitResult, scales: dict[str, float]) -> None:
 def shrink_forecast(
     result: FitResult, processed_dir: Path, weight: float | None = None
 ) -> float | None:
-    """Weigh a trained forecaster against the drift forecast (`data.forecast.shrink`): its
+    """Weigh a trained forecaster against the drift forecast (`train.forecast_shrink`): its
     scaled (differenced) outputs times `weight`, or when None the weight in [0, 1] with the
     lowest squared level error on the validation windows. 0 forecasts the training split's
     mean difference (seasonal naive or the last value, with drift; the training mean for
@@ -480,7 +480,7 @@ def fit_final(
             progress_bar=progress_bar,
         )
         weights = mix_ngram_path(result, processed_dir)
-        shrink = shrink_forecast(result, processed_dir) if member.data.forecast.shrink else None
+        shrink = shrink_forecast(result, processed_dir) if member.train.forecast_shrink else None
         if should_refit(member, processed_dir):
             result = refit(member, processed_dir, directory, result)
             # Validation is in the refit's training data: the weights found before it stay.

@@ -105,7 +105,7 @@ def train_report(cfg: Config, result: FitResult) -> TrainReport:
 
 def _path_weights(model: object) -> dict[str, float]:
     """A trained text network's weights of its recurrent and n-gram paths (`model.ngram_buckets`),
-    or a forecaster's weight against the drift forecast (`data.forecast.shrink`), as validation
+    or a forecaster's weight against the drift forecast (`train.forecast_shrink`), as validation
     set them, for the MLflow run; none for any other model (an ensemble's members each have
     their own). `model`: the system, or an ensemble's `EnsembleNet`."""
     net: Any = getattr(model, "net", model)

@@ -1,4 +1,4 @@
-"""A forecaster's weight against the drift forecast (`data.forecast.shrink`): fitted on the
+"""A forecaster's weight against the drift forecast (`train.forecast_shrink`): fitted on the
 validation windows after training, kept in the checkpoint and the ONNX graph, and 0 meaning
 seasonal naive with drift."""
 
@@ -44,11 +44,16 @@ def _config(path: Path, shrink: bool = True) -> Config:
                     "lookback": 12,
                     "horizon": HORIZON,
                     "differencing": "seasonal",
-                    "shrink": shrink,
                 },
             },
             "model": {"cell": "gru", "hidden_size": 4, "num_layers": 1, "bidirectional": False},
-            "train": {"max_epochs": 3, "batch_size": 16, "epoch_examples": 0, "threads": 1},
+            "train": {
+                "forecast_shrink": shrink,
+                "max_epochs": 3,
+                "batch_size": 16,
+                "epoch_examples": 0,
+                "threads": 1,
+            },
             "tune": {"enabled": False},
             "release": {"metric": "test/rmse", "max_metric": 10.0},
         }

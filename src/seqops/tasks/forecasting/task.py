@@ -189,7 +189,7 @@ class Forecasting(Task[ForecastMeta, ForecastReport, ForecastMetrics]):
     val_metrics: ClassVar[frozenset[str]] = frozenset({"mae", "rmse"})
     output = contract.FORECAST
     intervals = True
-    reads = ("data.forecast.",)
+    reads = ("data.forecast.", "train.forecast_shrink")
     ignored = ("data.label_column", "data.test_fraction", "train.label_smoothing")
 
     def check_data(self, data: DataConfig) -> None:
