@@ -68,6 +68,7 @@ def score(reports: Path) -> dict[str, Any]:
     ours, theirs = scores.model, scores.baselines["minirocket"]
     p_worse, worse, _ = scores.worse_than("minirocket")
     train = json.loads((reports / "train.json").read_text())
+    choice = json.loads((reports / "tune.json").read_text()).get("choice") or {}
     return {
         "seqops": scores.value(ours),
         "minirocket": scores.value(theirs),
@@ -76,12 +77,15 @@ def score(reports: Path) -> dict[str, Any]:
         "worse": worse,
         "val_accuracy": train["best"].get("val/accuracy"),
         "val_loss": train["best"].get("val/loss"),
+        "chosen": ", ".join(f"{path.split('.')[-1]}={c['chosen']}" for path, c in choice.items()),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="set names (default: every bundled set)")
+    parser.add_argument(
+        "--only", nargs="+", help="set names, run in this order (default: every bundled set)"
+    )
     parser.add_argument("--max-train", type=int, default=500)
     parser.add_argument("--set", nargs="*", default=[], help="dotted.key=value over the params")
     parser.add_argument("--output", type=Path, default=OUTPUT)
@@ -89,10 +93,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     args = parser.parse_args()
     overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    sets = [s for s in classification_sets(args.max_train) if not args.only or s[0] in args.only]
+    sets = classification_sets(args.max_train)
+    if args.only:  # in the order given
+        by_name = {s[0]: s for s in sets}
+        unknown = [name for name in args.only if name not in by_name]
+        if unknown:
+            parser.error(f"--only {' '.join(unknown)}: not among {', '.join(by_name)}")
+        sets = [by_name[name] for name in args.only]
 
     rows: list[list[Any]] = []
-    results = []
+    results: list[dict[str, Any]] = []
     for name, n_train, longest in sets:
         work = Path(tempfile.mkdtemp(prefix=f"seqops-ucr-{name}."))
         start = time.perf_counter()
@@ -114,17 +124,37 @@ def main() -> None:
             name, n_train, longest, round(found["seqops"], 4), round(found["minirocket"], 4),
             round(gap, 4), float(f"{found['p']:.3g}"), verdict,
             None if found["val_accuracy"] is None else round(found["val_accuracy"], 4),
-            round(wall),
+            found["chosen"] or "—", round(wall),
         ])  # fmt: skip
         print(rows[-1], file=sys.stderr, flush=True)
+        # Written after each set: a run stopped part-way keeps what it measured.
+        result = summary(args, rows, results, [s[0] for s in sets[len(rows) :]])
+        if not args.no_write:
+            write_result(result, args.output)
+    print(json.dumps(result, indent=1))
 
+
+def summary(
+    args: argparse.Namespace, rows: list[list[Any]], results: list[dict[str, Any]], left: list[str]
+) -> dict[str, Any]:
+    """The results file for the sets run so far (`left`: those not run yet)."""
     gaps = np.array([r["seqops"] - r["minirocket"] for r in results])
     wins, ties, losses = int((gaps > 0).sum()), int((gaps == 0).sum()), int((gaps < 0).sum())
     significant_losses = sum(r["significant"] and r["worse"] for r in results)
     significant_wins = sum(r["significant"] and not r["worse"] for r in results)
     rank = float(np.mean(np.where(gaps > 0, 1.0, np.where(gaps == 0, 1.5, 2.0))))
     settings = ", ".join(args.set) or "the default params"
-    result = {
+    notes = [
+        f"{settings}; official splits, the validation split carved from the training one",
+        f"seqops against MiniRocket: {wins} wins / {ties} ties / {losses} losses by test "
+        f"accuracy; significant (McNemar exact, p < 0.05): {significant_wins} wins, "
+        f"{significant_losses} losses of {len(results)} sets; mean rank of seqops "
+        f"{rank:.2f} (MiniRocket {3 - rank:.2f})",
+        "chosen (CV): the values `tune.choose` fixed by cross-validation on train + val",
+    ]
+    if left:
+        notes.append(f"not run yet (the run was stopped or is going on): {', '.join(left)}")
+    return {
         "title": "Every bundled UCR/UEA classification set against MiniRocket",
         "command": " ".join([".venv/bin/python", "benchmarks/quality_ucr.py", *sys.argv[1:]]),
         "commit": commit_line(),
@@ -139,20 +169,12 @@ def main() -> None:
             "McNemar p",
             "verdict",
             "val accuracy",
+            "chosen (CV)",
             "wall (s)",
         ],
         "rows": rows,
-        "notes": [
-            f"{settings}; official splits, the validation split carved from the training one",
-            f"seqops against MiniRocket: {wins} wins / {ties} ties / {losses} losses by test "
-            f"accuracy; significant (McNemar exact, p < 0.05): {significant_wins} wins, "
-            f"{significant_losses} losses of {len(results)} sets; mean rank of seqops "
-            f"{rank:.2f} (MiniRocket {3 - rank:.2f})",
-        ],
+        "notes": notes,
     }
-    print(json.dumps(result, indent=1))
-    if not args.no_write:
-        write_result(result, args.output)
 
 
 if __name__ == "__main__":

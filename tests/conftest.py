@@ -30,8 +30,9 @@ TINY: dict[str, Any] = {
     "model": {"hidden_size": 8, "num_layers": 1},
     # One pass per epoch, one model (their own tests cover epoch_examples and ensemble).
     "train": {"max_epochs": 3, "batch_size": 64, "patience": 3, "epoch_examples": 0, "ensemble": 1},
-    # One trial after another: the tests of side-by-side trials set tune.workers themselves.
-    "tune": {"n_trials": 2, "max_epochs": 2, "workers": 1},
+    # One trial after another: the tests of side-by-side trials set tune.workers themselves;
+    # no cross-validated choice before the search (its own tests set tune.choose).
+    "tune": {"n_trials": 2, "max_epochs": 2, "workers": 1, "choose": {}},
     "benchmark": {"n_calls": 100, "warmup": 10, "throughput_calls": 2},
     # A 3-epoch model is not a good model (nor as good as the classical baseline); the gate's
     # own tests set real thresholds and turn the baseline check back on.
@@ -119,9 +120,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`, mapping by mapping; an empty mapping replaces (`choose: {}`)."""
     out = dict(base)
     for key, value in extra.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and key in out else value
+        nested = isinstance(value, dict) and value and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if nested else value
     return out
 
 

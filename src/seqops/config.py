@@ -639,6 +639,17 @@ class TuneConfig(_Section):
         default_factory=lambda: {k: dict(v) for k, v in _DEFAULT_SPACE.items()}  # type: ignore[arg-type]
     )
     """Dotted param path (`model.hidden_size`) -> range or choices; checked against the config."""
+    choose: dict[str, list[bool | int | float | str]] = Field(default_factory=dict)
+    """Before the search (classification only): dotted param path -> values, each trained with
+    the base params on `choose_folds` stratified folds of train + val pooled; the value with
+    the higher mean validation accuracy, then the lower mean validation loss (then the one
+    listed first) is fixed for the search and written to `models/best_params.yaml`
+    (`seqops.tuning.choice`). Each value costs `choose_folds` full trainings; a path is
+    chosen here or searched in `space`, not both. Left out or null: the task's (`Task.choose`:
+    `model.kernel_features` 0 or 10000 for sequence_classification, none elsewhere); `{}`:
+    no choice."""
+    choose_folds: int = Field(3, ge=2, le=10)
+    """Folds each `choose` value trains on."""
 
     @field_validator("storage")
     @classmethod
@@ -866,18 +877,45 @@ class Config(_Section):
             _check_dim(self, path, dim)
             for choice, dims in (dim.when if isinstance(dim, Choice) else {}).items():
                 _check_branch(self, path, choice, dims)
+        for path, values in self.tune.choose.items():
+            _check_chosen(self, path, values)
         return self
 
     @model_validator(mode="after")
     def _folds_fit_task(self) -> Config:
         from seqops.tasks import get_task
 
-        if self.tune.folds > 1 and not get_task(self.data.task).stratified_folds:
+        task = get_task(self.data.task)
+        if self.tune.folds > 1 and not task.stratified_folds:
             raise ValueError(
                 f"tune.folds = {self.tune.folds} needs a classification task (stratified folds "
                 f"of independent examples), not data.task = {self.data.task!r}: set it to 1"
             )
+        if self.tune.enabled and self.tune.choose and not task.stratified_folds:
+            raise ValueError(
+                f"tune.choose cross-validates on stratified folds, which data.task = "
+                f"{self.data.task!r} does not have: set tune.choose: {{}}"
+            )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_choice(cls, raw: Any) -> Any:
+        """`tune.choose` left out or null takes the task's (`Task.choose`)."""
+        if not isinstance(raw, dict):
+            return raw
+        data, tune = raw.get("data") or {}, raw.get("tune") or {}
+        if not isinstance(data, dict) or not isinstance(tune, dict):
+            return raw  # a section given as an instance is already resolved
+        if tune.get("choose") is not None:
+            return raw  # given ({}: no choice)
+        from seqops.tasks import TASKS
+
+        task = TASKS.get(data.get("task", DataConfig().task))
+        if task is None:
+            return raw  # the field's own validation names the bad task
+        choose = {k: list(v) for k, v in task.choose.items()}
+        return {**raw, "tune": {**tune, "choose": choose}}
 
     @model_validator(mode="before")
     @classmethod
@@ -955,13 +993,15 @@ class Config(_Section):
 _SEARCHABLE = ("model", "train")
 
 
-def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> None:
+def _check_dim(
+    cfg: Config, path: str, dim: IntRange | FloatRange | Choice, where: str | None = None
+) -> None:
     """Reject a search dimension whose path is not a config leaf or whose values it refuses.
 
     Each endpoint / choice is validated by the section itself, so the field's own type and
     bounds decide (one source of truth): `model.hidden_size` up to 5000 fails like a typo would.
     """
-    where = f"tune.space.{clip(path, 60)}"
+    where = where or f"tune.space.{clip(path, 60)}"
     section, leaf, values = _dim_values(cfg, path, dim, where)
     branches = dim.when if isinstance(dim, Choice) else {}
     for value in values:
@@ -972,6 +1012,21 @@ def _check_dim(cfg: Config, path: str, dim: IntRange | FloatRange | Choice) -> N
             raise ValueError(
                 f"{where}: {quote(value)} is not a valid {clip(path, 60)} ({clip(reasons, 200)})"
             )
+
+
+def _check_chosen(cfg: Config, path: str, values: list[bool | int | float | str]) -> None:
+    """Reject a `tune.choose` path that is also searched, is not read by the task, or has
+    fewer than two distinct values or a value its section refuses."""
+    from seqops.tasks import get_task
+
+    where = f"tune.choose.{clip(path, 60)}"
+    if path in cfg.tune.space:
+        raise ValueError(f"{where}: also searched in tune.space; keep it in one of the two")
+    if len({repr(v) for v in values}) < 2:
+        raise ValueError(f"{where}: {quote(values)}: list at least two distinct values")
+    if not get_task(cfg.data.task).applicable({path: None}):
+        raise ValueError(f"{where}: not read by data.task = {cfg.data.task!r}; leave it out")
+    _check_dim(cfg, path, Choice(type="categorical", choices=values), where)
 
 
 #: Most value combinations of one conditional branch checked together (beyond: each alone).
@@ -1141,6 +1196,15 @@ def parse_config(
         return Config.model_validate(raw, context={CHECK_SPACE: check_space})
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, source, lines or {})) from None
+
+
+def replaced(cfg: Config, values: dict[str, Any], source: str) -> Config:
+    """`cfg` with dotted paths replaced by `values`, validated again (`source` names them in
+    an error); its search space was checked against `cfg` (`check_space=False`)."""
+    if not values:
+        return cfg
+    raw = apply_overrides(cfg.model_dump(mode="json"), values)
+    return parse_config(raw, source, check_space=False)
 
 
 #: Largest YAML file `read_yaml` parses by default (params files are a few kB).

@@ -322,6 +322,21 @@ class DataReport(Contract):
         return {}
 
 
+def choice_lines(choice: dict[str, Any] | None) -> list[str]:
+    """One sentence per `tune.choose` path of a tune report: the value chosen and the
+    cross-validated figures behind it."""
+    lines = []
+    for path, row in (choice or {}).items():
+        tried = "; ".join(
+            f"{c['value']}: {c['accuracy']:.4f} / {c['loss']:.4f}" for c in row["candidates"]
+        )
+        lines.append(
+            f"`{path}` = {row['chosen']}, chosen by {row['folds']}-fold cross-validation on "
+            f"train + val before the search (mean validation accuracy / loss: {tried})"
+        )
+    return lines
+
+
 class TuneReport(Contract):
     """`reports/tune.json` (tune)."""
 
@@ -339,6 +354,9 @@ class TuneReport(Contract):
     study: str | None = None
     storage: str | None = None
     parent_run_id: str | None = None
+    choice: dict[str, Any] | None = None
+    """`tune.choose`: per path the chosen value, the folds, and each candidate's mean and
+    per-fold validation accuracy and loss (`seqops.tuning.choice`)."""
 
     def numbers(self) -> dict[str, Any]:
         found = {

@@ -29,6 +29,7 @@ from seqops.contracts import (
     RunInfo,
     TrainReport,
     TuneReport,
+    choice_lines,
 )
 from seqops.gate import baseline_sentences
 from seqops.layout import Layout
@@ -201,6 +202,8 @@ def render_model_card(
             f"{tune.pruned} pruned, {tune.failed} failed), best `{tune.metric}` "
             f"{fmt(tune.best_value)} ({tune.direction}), {fmt(tune.wall_s)} s."
         )
+        for line in choice_lines(tune.choice):
+            out += ["", f"{line}."]
     else:
         out.append("Tuning disabled: the base params were used.")
     out += ["", "## Test metrics (95 % confidence intervals)", ""]

@@ -5,9 +5,9 @@
 
 Applying a preset rewrites `params.yaml` in full (comments kept), so `dvc repro`,
 `dvc params diff` and `dvc exp show` see every param that changed, as if it had been edited
-by hand. Mappings merge key by key; `tune.space` is replaced whole (a search space is one
-decision, not a union of two). The merged params are validated before anything is written: a
-preset that does not fit leaves `params.yaml` untouched.
+by hand. Mappings merge key by key; `tune.space` and `tune.choose` are replaced whole (a
+search space is one decision, not a union of two). The merged params are validated before
+anything is written: a preset that does not fit leaves `params.yaml` untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from seqops.config import flatten, parse_config, read_yaml
 from seqops.errors import ConfigError, clip
 
 #: Mappings a preset replaces whole instead of merging into.
-REPLACED = {("tune", "space")}
+REPLACED = {("tune", "space"), ("tune", "choose")}
 
 
 def available(directory: Path) -> list[str]:

@@ -211,6 +211,31 @@ def test_cross_validated_trials_score_the_mean_of_their_folds(project: Path) -> 
 
 
 @pytest.mark.slow
+def test_a_chosen_value_is_cross_validated_before_the_search(project: Path) -> None:
+    """`tune.choose`: each value trains on every fold before the search; the preferred one is
+    in the report, the card's words and models/best_params.yaml (what train reads), and two
+    workers choose exactly as one does. The rule itself is in tests/unit/test_choice.py."""
+    choose = {"model.kernel_features": [0, 84]}
+    _params(project, n_trials=1, pruner="none", choose=choose, choose_folds=2, workers=2)
+    run([SEQOPS, "prepare"], project)
+    printed = run([SEQOPS, "tune"], project).stdout
+    report = json.loads((project / "reports" / "tune.json").read_text())
+    row = report["choice"]["model.kernel_features"]
+    assert row["folds"] == 2 and [c["value"] for c in row["candidates"]] == [0, 84]
+    first, second = row["candidates"]
+    assert first["fold_loss"] != second["fold_loss"]  # the kernel path changed the model
+    best = max(row["candidates"], key=lambda c: (c["accuracy"], -c["loss"]))
+    assert row["chosen"] == best["value"]
+    best_params = yaml.safe_load((project / "models" / "best_params.yaml").read_text())
+    assert best_params["model.kernel_features"] == row["chosen"]
+    assert f"`model.kernel_features` = {row['chosen']}, chosen by 2-fold" in printed
+    _params(project, n_trials=1, pruner="none", choose=choose, choose_folds=2, workers=1)
+    run([SEQOPS, "tune"], project)
+    again = json.loads((project / "reports" / "tune.json").read_text())
+    assert again["choice"] == report["choice"]
+
+
+@pytest.mark.slow
 def test_two_workers_give_the_same_study_on_every_run(project: Path) -> None:
     """Rounds of two trials side by side: sampled before the round, pruned against earlier
     rounds only, so a rerun from scratch gives the same trials, values and best params."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -28,8 +29,8 @@ import optuna
 from tqdm import tqdm
 
 from seqops import credentials, outputs
-from seqops.config import Config, load_config
-from seqops.contracts import TuneReport
+from seqops.config import Config, load_config, replaced
+from seqops.contracts import TuneReport, choice_lines
 from seqops.errors import ConfigError, SeqopsError
 from seqops.layout import Layout
 from seqops.tuning import rounds
@@ -179,6 +180,24 @@ def write_plots(study: optuna.Study | None, directory: Path, seed: int) -> list[
     return written
 
 
+def _choose(cfg: Config, layout: Layout, pool: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `tune.choose` values k-fold cross-validation prefers (`seqops.tuning.choice`), on
+    the pool's processes when there is one, and the per-value figures behind them."""
+    if not cfg.tune.choose:
+        return {}, {}
+    from seqops.tuning.choice import choose
+
+    total = sum(len(values) for values in cfg.tune.choose.values()) * cfg.tune.choose_folds
+    with (
+        tempfile.TemporaryDirectory(prefix="seqops-choose-") as tmp,
+        tqdm(total=total, desc="tune: choose (folds)") as bar,
+    ):
+        chosen, report = choose(cfg, layout.processed.resolve(), Path(tmp), pool, bar.update)
+    for line in choice_lines(report):
+        print(f"tune: {line}")
+    return chosen, report
+
+
 def _parent_run(study: optuna.Study) -> str | None:
     """The study's MLflow parent run id, if it exists in the current tracking store."""
     import mlflow
@@ -239,6 +258,9 @@ def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
     note = studies.single_device_note(cfg)
     if note:
         print(note)
+    start = time.perf_counter()
+    chosen, choice = _choose(cfg, layout, pool)
+    cfg = replaced(cfg, chosen, "tune.choose")
     name = studies.study_name(cfg, outputs.hash_dir(layout.processed))
     spec = studies.storage_spec(cfg.tune, layout.root, name)
     study = studies.open_study(cfg, spec, name)
@@ -250,7 +272,6 @@ def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
         f"finished trials kept, {len(orphans)} orphaned marked failed, {remaining} to run"
     )
     uri = tracking.use_tracking(cfg.tracking)
-    start = time.perf_counter()
     resumed_run = _parent_run(study)
     with mlflow.start_run(run_id=resumed_run, run_name=name) as parent:
         study.set_user_attr(studies.PARENT_RUN_ATTR, parent.info.run_id)
@@ -275,6 +296,7 @@ def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
             "study": name,
             "storage": credentials.mask(spec),
             "parent_run_id": parent.info.run_id,
+            "choice": choice or None,
         }
         report = tune_report(cfg, study, wall_s, **extra)
         if not report.complete or report.best_value is None:
@@ -282,7 +304,9 @@ def _run(cfg: Config, layout: Layout, workers: int, pool: Any) -> TuneReport:
                 f"tune: no trial of study {name} completed ({report.pruned} pruned, "
                 f"{report.failed} failed); see the trial errors above"
             )
-        best = best_params(cfg, study)
+        best = {**chosen, **best_params(cfg, study)}
+        if choice:
+            mlflow.log_dict(choice, "tune/choice.json")
         # The study's outcome as reports/tune.json tells it (pruned trials' runs end KILLED).
         mlflow.log_metrics(
             {

@@ -142,6 +142,9 @@ class Task(ABC, Generic[MetaT, ReportT, MetricsT]):
     """Params other tasks share that this one does not read (forecasting: `data.label_column`)."""
     stratified_folds: ClassVar[bool] = False
     """Independent examples with class labels: `tune.folds` may cross-validate on them."""
+    choose: ClassVar[dict[str, list[Any]]] = {}
+    """`tune.choose` where params leave it out or null: dotted path -> values cross-validated
+    before the search (`seqops.tuning.choice`)."""
     augment: ClassVar[dict[str, float] | None] = None
     """`train.augment_*` values for keys params leave out or null; None: the task's labels
     would not survive the changes, so it refuses any but 0."""

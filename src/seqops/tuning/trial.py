@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from seqops.config import Config, apply_overrides, parse_config
+from seqops.config import Config, replaced
 from seqops.data.sequences import SequenceSet
 from seqops.data.splits import stratified_folds
 from seqops.layout import split_file
@@ -52,8 +52,7 @@ _PRUNER_RULE = {
 
 def trial_config(cfg: Config, params: dict[str, Any]) -> Config:
     """The capped base config with the sampled dotted paths replaced, validated again."""
-    raw = trial_base(cfg).model_dump(mode="json")
-    return parse_config(apply_overrides(raw, params), "trial params", check_space=False)
+    return replaced(trial_base(cfg), params, "trial params")
 
 
 def best_value(history: list[dict[str, float]], metric: str, direction: str) -> float:
