@@ -46,7 +46,7 @@ TINY: dict[str, Any] = {
 FILE_SECONDS: dict[str, float] = {
     "tests/integration/test_promotion.py": 97,
     "tests/integration/test_regression_pipeline.py": 97,
-    "tests/integration/test_tune.py": 87,
+    "tests/integration/test_tune.py": 100,
     "tests/integration/test_forecast_pipeline.py": 84,
     "tests/integration/test_text_pipeline.py": 78,
     "tests/integration/test_registry_server.py": 76,
