@@ -1,8 +1,8 @@
 """Every bundled UCR/UEA classification set against MiniRocket: win / tie / loss, mean rank, time.
 
     .venv/bin/python benchmarks/quality_ucr.py                      # the default params
-    .venv/bin/python benchmarks/quality_ucr.py --set model.kernel_features=0 \\
-        --output benchmarks/results/quality_ucr_recurrent.json      # another configuration
+    .venv/bin/python benchmarks/quality_ucr.py --set 'tune.choose={}' \\
+        --output benchmarks/results/quality_ucr_recurrent.json      # the recurrent path alone
     .venv/bin/python benchmarks/quality_ucr.py --only GunPoint ArrowHead --no-write
 
 The sets are those sktime's wheel ships (`seqops.data.sources.bundled_datasets`) whose labels
