@@ -8,7 +8,9 @@ by `tune.max_epochs`), and is pruned on the per-epoch `tune.metric`. The study l
 run resumes: finished trials are kept and only the rest of `tune.n_trials` runs. `tune.workers`
 (or `--workers N`) trains that many trials side by side in deterministic rounds, one process
 and one torch thread each; with a PostgreSQL URL as `tune.storage`, `seqops tune` on several
-machines shares one study.
+machines shares one study. Before the search, `tune.choose` fixes a few paths by k-fold
+cross-validation (`seqops.tuning.choice`; on the same workers, and again after a kill: each
+training is deterministic, so the choice and the study it leads to are the same).
 
 Writes `models/best_params.yaml` (flat dotted paths, merged over params.yaml by train),
 `reports/tune.json` and the optimisation-history / importance plots; MLflow gets one parent
