@@ -12,7 +12,9 @@ Nothing here knows a dataset: the same checks hold for the default pipeline, eac
   row per scored test value);
 - tuning: with `tune.enabled`, a search ran with the params' metric and direction and finished
   its `tune.n_trials` (unless `tune.timeout_s` stopped it), and pruned at least one trial when
-  a pruner had enough trials to prune (`--min-prunable`); with tuning off, no search ran;
+  a pruner had enough trials to prune (`--min-prunable`), and each `tune.choose` path tried
+  every listed value on `tune.choose_folds` folds and kept the one its figures prefer; with
+  tuning off, no search ran;
 - export: ONNX parity passed, checked at the params' `export.parity_atol` and `parity_rtol`;
 - release: the verdict agrees with its checks and with the params (model name, the quality
   check's value and threshold), and passed, apart from checks named with `--allow-failed` (a
@@ -149,11 +151,41 @@ def check_tuning(layout: Layout, cfg: Config, min_prunable: int = MIN_PRUNABLE) 
     finished = tune.complete + tune.pruned
     if cfg.tune.timeout_s is None and finished < cfg.tune.n_trials:
         failures.append(f"tuning finished {finished} trials of tune.n_trials {cfg.tune.n_trials}")
+    failures += check_choice(layout, cfg, tune)
     prunable = prunable_trials(cfg)
     if prunable >= min_prunable and tune.pruned < 1:
         failures.append(
             f"the {cfg.tune.pruner} pruner pruned no trial of {prunable} it could have stopped"
         )
+    return failures
+
+
+def check_choice(layout: Layout, cfg: Config, tune: TuneReport) -> list[str]:
+    """Each `tune.choose` path was cross-validated on `tune.choose_folds` folds with every
+    listed value, and the value kept is one of them, the one the figures prefer."""
+    choice = tune.choice or {}
+    if set(choice) != set(cfg.tune.choose):
+        return [
+            f"{layout.tune_report}: chose {sorted(choice)}, tune.choose lists "
+            f"{sorted(cfg.tune.choose)}"
+        ]
+    failures = []
+    for path, values in cfg.tune.choose.items():
+        row = choice[path]
+        tried = [c["value"] for c in row["candidates"]]
+        folds = {len(c["fold_accuracy"]) for c in row["candidates"]} | {row["folds"]}
+        if tried != values or folds != {cfg.tune.choose_folds}:
+            failures.append(
+                f"{layout.tune_report}: {path} tried {tried} on {sorted(folds)} folds, "
+                f"tune.choose lists {values} on {cfg.tune.choose_folds}"
+            )
+            continue
+        best = max(row["candidates"], key=lambda c: (round(c["accuracy"], 9), -c["loss"]))
+        if row["chosen"] != best["value"]:
+            failures.append(
+                f"{layout.tune_report}: {path} = {row['chosen']} chosen, the figures prefer "
+                f"{best['value']}"
+            )
     return failures
 
 

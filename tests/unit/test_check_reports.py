@@ -91,6 +91,22 @@ TASK_FIELDS["text_classification"] = {
 METRICS_FIELDS: dict[str, dict[str, Any]] = {"forecasting": {"per_step": {"rmse": [0.1]}}}
 
 
+def _choice(cfg: Config) -> dict[str, Any] | None:
+    """A consistent `tune.choose` record: the last value listed is preferred."""
+    if not cfg.tune.enabled or not cfg.tune.choose:
+        return None
+    k = cfg.tune.choose_folds
+    record = {}
+    for path, values in cfg.tune.choose.items():
+        candidates = [
+            {"value": v, "accuracy": 0.5 + 0.1 * i, "loss": 1.0, "fold_accuracy": [0.5] * k,
+             "fold_loss": [1.0] * k}
+            for i, v in enumerate(values)
+        ]  # fmt: skip
+        record[path] = {"chosen": values[-1], "folds": k, "candidates": candidates}
+    return record
+
+
 def write_project(root: Path, params: dict[str, Any], **changes: Any) -> Path:
     """A project folder whose reports agree with `params` and with each other; `changes`
     (`pruned`, `rows`, `value`, `n_test`, `failed_check`) break one thing each."""
@@ -140,6 +156,7 @@ def write_project(root: Path, params: dict[str, Any], **changes: Any) -> Path:
         wall_s=1.0,
         epochs=10,
         enabled=tune.enabled,
+        choice=changes.get("choice", _choice(cfg)),
     ).write(reports / "tune.json")
     ExportReport(
         opset=17,
@@ -246,6 +263,30 @@ def test_tuning_off_must_mean_no_search(tmp_path: Path) -> None:
     searched.write(root / "reports" / "tune.json")
     (failure,) = check_reports.check_all(root)
     assert "tune.enabled is false" in failure
+
+
+def test_a_choice_must_try_every_value_on_every_fold_and_keep_the_preferred(
+    tmp_path: Path,
+) -> None:
+    cfg = parse_config(PROJECTS["default"])
+    good = _choice(cfg)
+    assert good is not None and cfg.tune.choose == {"model.kernel_features": [0, 10000]}
+    row = good["model.kernel_features"]
+    broken = {
+        "missing": ({}, "chose [], tune.choose lists ['model.kernel_features']"),
+        "worse": (
+            {"model.kernel_features": {**row, "chosen": 0}},
+            "model.kernel_features = 0 chosen, the figures prefer 10000",
+        ),
+        "fewer folds": (
+            {"model.kernel_features": {**row, "folds": 2}},
+            "tried [0, 10000] on [2, 3] folds, tune.choose lists [0, 10000] on 3",
+        ),
+    }
+    for name, (choice, message) in broken.items():
+        root = write_project(tmp_path / name.replace(" ", "_"), PROJECTS["default"], choice=choice)
+        (failure,) = check_reports.check_all(root)
+        assert message in failure, failure
 
 
 def test_a_missing_report_is_a_failure_naming_it(tmp_path: Path) -> None:
