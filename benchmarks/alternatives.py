@@ -105,12 +105,13 @@ def datasets() -> dict[str, Dataset]:
 
 def cell_overrides(dataset: Dataset, cell: str, trials: int | None) -> dict[str, Any]:
     """Dotted overrides of the dataset's params: `model.cell` fixed to `cell` and out of the
-    search space (a transformer's space: `TRANSFORMER_SPACE` instead of `RECURRENT_ONLY`)."""
+    search space (a transformer's space: `TRANSFORMER_SPACE` instead of `RECURRENT_ONLY`), and
+    no `tune.choose` (a cross-validated random-kernel path would blur what the cell does)."""
     base = REPO / "params.yaml"
     start = base if dataset.preset == "params.yaml" else REPO / dataset.preset
     params = merge(presets.merged(base, start), dataset.overrides)
     space = {k: v for k, v in (params["tune"].get("space") or {}).items() if k != "model.cell"}
-    overrides: dict[str, Any] = {"model.cell": cell}
+    overrides: dict[str, Any] = {"model.cell": cell, "tune.choose": {}}
     if cell == "transformer":
         space = {k: v for k, v in space.items() if k not in RECURRENT_ONLY}
         space.update(TRANSFORMER_SPACE)
