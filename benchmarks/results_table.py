@@ -89,13 +89,20 @@ def _git(*args: str) -> str | None:
 
 def commit_line(worktree: bool = True) -> str:
     """HEAD's short hash and date; with `worktree`, whether this checkout's tracked files
-    differ from it (a benchmark that clones HEAD measures HEAD itself)."""
+    differ from it (a benchmark that clones HEAD measures HEAD itself). The results files
+    do not count: a benchmark rewriting its own (after each set, say) measured the commit."""
     short = _git("rev-parse", "--short", "HEAD")
     if short is None:
         return "unknown (not a git checkout)"
     date = _git("log", "-1", "--format=%cd", "--date=short") or "?"
     changed = worktree and _git(
-        "status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){OUTPUT}"
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        f":(exclude){OUTPUT}",
+        f":(exclude){BENCHMARK_RESULTS}",
     )
     dirty = ", dirty (tracked files differ from the commit)" if changed else ""
     return f"`{short}` ({date}){dirty}"
