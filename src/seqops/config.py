@@ -900,42 +900,28 @@ class Config(_Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _task_choice(cls, raw: Any) -> Any:
-        """`tune.choose` left out or null takes the task's (`Task.choose`)."""
+    def _task_defaults(cls, raw: Any) -> Any:
+        """`train.augment_*` left out or null take the task's values (`Task.augment`), and
+        `tune.choose` left out or null the task's choice (`Task.choose`)."""
         if not isinstance(raw, dict):
             return raw
-        data, tune = raw.get("data") or {}, raw.get("tune") or {}
-        if not isinstance(data, dict) or not isinstance(tune, dict):
-            return raw  # a section given as an instance is already resolved
-        if tune.get("choose") is not None:
-            return raw  # given ({}: no choice)
+        # A section given as an instance is already resolved.
+        data, train, tune = (raw.get(k) or {} for k in ("data", "train", "tune"))
+        if not isinstance(data, dict):
+            return raw
         from seqops.tasks import TASKS
 
         task = TASKS.get(data.get("task", DataConfig().task))
         if task is None:
             return raw  # the field's own validation names the bad task
-        choose = {k: list(v) for k, v in task.choose.items()}
-        return {**raw, "tune": {**tune, "choose": choose}}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _task_augment(cls, raw: Any) -> Any:
-        """`train.augment_*` left out or null take the task's values (`Task.augment`)."""
-        if not isinstance(raw, dict):
-            return raw
-        data, train = raw.get("data") or {}, raw.get("train") or {}
-        if not isinstance(data, dict) or not isinstance(train, dict):
-            return raw  # a section given as an instance is already resolved
-        from seqops.tasks import TASKS
-
-        task = TASKS.get(data.get("task", DataConfig().task))
-        if task is None:
-            return raw  # the field's own validation names the bad task
-        missing = [k for k in AUGMENT_KEYS if train.get(k) is None]
-        if not missing:
-            return raw
-        values = task.augment or {}
-        return {**raw, "train": {**train, **{k: values.get(k, 0.0) for k in missing}}}
+        missing = [k for k in AUGMENT_KEYS if isinstance(train, dict) and train.get(k) is None]
+        if missing:
+            values = task.augment or {}
+            raw = {**raw, "train": {**train, **{k: values.get(k, 0.0) for k in missing}}}
+        if isinstance(tune, dict) and tune.get("choose") is None:  # {}: no choice
+            choose = {k: list(v) for k, v in task.choose.items()}
+            raw = {**raw, "tune": {**tune, "choose": choose}}
+        return raw
 
     @model_validator(mode="after")
     def _augment_fits_task(self) -> Config:
