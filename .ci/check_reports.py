@@ -45,6 +45,7 @@ from seqops.errors import SeqopsError
 from seqops.gate import at_most
 from seqops.layout import Layout
 from seqops.tasks import read_data_report, read_metrics
+from seqops.tuning.choice import preferred
 
 #: Trials a pruner may stop (those after its start-up trials and the first round of workers)
 #: needed before CI expects it to have pruned one.
@@ -180,7 +181,7 @@ def check_choice(layout: Layout, cfg: Config, tune: TuneReport) -> list[str]:
                 f"tune.choose lists {values} on {cfg.tune.choose_folds}"
             )
             continue
-        best = max(row["candidates"], key=lambda c: (round(c["accuracy"], 9), -c["loss"]))
+        best = row["candidates"][preferred(row["candidates"])]
         if row["chosen"] != best["value"]:
             failures.append(
                 f"{layout.tune_report}: {path} = {row['chosen']} chosen, the figures prefer "

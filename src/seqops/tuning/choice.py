@@ -25,7 +25,6 @@ import numpy as np
 
 from seqops.config import Config, replaced
 from seqops.tuning.study import TRIAL_DEVICE
-from seqops.tuning.trial import write_folds
 
 #: Mean accuracies closer than this are equal (float sums of the same right answers).
 _SAME = 1e-9
@@ -59,6 +58,8 @@ def choose(
     of it: per path, each value's mean and per-fold accuracy and loss, and the chosen one.
     `pool` (from `seqops.tuning.rounds.start_pool`) trains the folds side by side;
     `progress(n)` is called after each path with the trainings it ran."""
+    from seqops.tuning.trial import write_folds  # Lightning: only where folds train
+
     tune = cfg.tune
     # One device and at most one torch thread per training, as a trial has; every epoch.
     device = {**TRIAL_DEVICE, "threads": min(cfg.train.threads, 1)}
