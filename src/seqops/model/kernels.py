@@ -115,13 +115,11 @@ class RandomKernels(nn.Module):
     def ppv(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """`(B, n_out)` raw PPV features: the share of real steps above each bias."""
         real = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
-        real = real[:, None, None, :].to(x.dtype)  # (B, 1, 1, T)
-        features = []
-        for d in range(len(self.dilations)):
-            out = self.convolve(x, lengths, d).unsqueeze(2)  # (B, 84, 1, T)
-            above = (out > self.bias[d].unsqueeze(-1)).to(x.dtype) * real  # (B, 84, Q, T)
-            features.append(above.sum(dim=-1).flatten(1))  # (B, 84 * Q)
-        return torch.cat(features, dim=1) / lengths.unsqueeze(1).to(x.dtype)
+        features = [
+            count_above(self.convolve(x, lengths, d), self.bias[d], real).flatten(1)
+            for d in range(len(self.dilations))
+        ]  # (B, 84 * Q) each
+        return torch.cat(features, dim=1).to(x.dtype) / lengths.unsqueeze(1).to(x.dtype)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return (self.ppv(x, lengths) - self.mean) / self.std
@@ -149,6 +147,39 @@ class RandomKernels(nn.Module):
         std = raw.std(dim=0)
         self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
         return (raw - self.mean) / self.std
+
+
+def count_above(out: torch.Tensor, bias: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """`(B, K, Q)` how many real steps of each kernel output `out` `(B, K, T)` lie above each
+    of its biases `bias` `(K, Q)`; `real` `(B, T)` marks the real steps. The counts are exact
+    integers whichever way they are taken: by binary search (`count_by_search`) in torch when
+    there are many biases for the length (Q at least 2 log2 T: short series, thousands of
+    features), else, and always in an ONNX export (ONNX has no binary search), by comparison
+    (`count_by_comparison`). `benchmarks/kernels.py` times both."""
+    if not torch.onnx.is_in_onnx_export() and searches(bias.shape[-1], out.shape[-1]):
+        return count_by_search(out, bias, real)
+    return count_by_comparison(out, bias, real)
+
+
+def searches(biases: int, steps: int) -> bool:
+    """Whether `count_above` counts by binary search: sorting a row costs about T log2 T and
+    comparing Q T, and measured, search pays from Q ≈ 2 log2 T (`benchmarks/kernels.py`)."""
+    return biases >= 2 * math.log2(max(2, steps))
+
+
+def count_by_comparison(out: torch.Tensor, bias: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """`count_above` comparing every step with every bias: a `(B, K, Q, T)` tensor summed."""
+    above = (out.unsqueeze(2) > bias.unsqueeze(-1)).to(out.dtype)
+    return (above * real[:, None, None, :].to(out.dtype)).sum(dim=-1)
+
+
+def count_by_search(out: torch.Tensor, bias: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """`count_above` with each output row sorted once (padding as -inf) and the biases placed
+    in it by binary search: O((T + Q) log T) a row instead of O(T Q)."""
+    padded = torch.where(real.unsqueeze(1), out, torch.full_like(out, -math.inf))
+    ordered = padded.sort(dim=-1).values.contiguous()
+    at = torch.searchsorted(ordered, bias.expand(len(out), -1, -1).contiguous(), right=True)
+    return out.shape[-1] - at
 
 
 def fit_ridge(

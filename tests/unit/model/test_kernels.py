@@ -17,7 +17,16 @@ from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.model.kernels import N_PATTERNS, STEP_BUDGET, RandomKernels, dilations, fit_ridge
+from seqops.model.kernels import (
+    N_PATTERNS,
+    STEP_BUDGET,
+    RandomKernels,
+    count_by_comparison,
+    count_by_search,
+    dilations,
+    fit_ridge,
+    searches,
+)
 from seqops.model.network import SequenceNet
 from seqops.model.runtime import load_network
 from seqops.model.training import build_model, fit
@@ -41,11 +50,11 @@ def batch(
 
 
 def fitted_net(
-    features: int = 3, outputs: int = 4
+    features: int = 3, outputs: int = 4, kernel_features: int = 1000
 ) -> tuple[SequenceNet, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    net = SequenceNet(features, outputs, hidden_size=8, num_layers=1, kernel_features=1000,
-                      kernel_length=40)  # fmt: skip
+    net = SequenceNet(features, outputs, hidden_size=8, num_layers=1,
+                      kernel_features=kernel_features, kernel_length=40)  # fmt: skip
     x, lengths = batch(features=features)
     assert net.kernels is not None and net.kernel_head is not None
     z = net.kernels.fit(x, lengths)
@@ -74,8 +83,9 @@ def test_features_are_sized_from_the_kernels_dilations_and_biases() -> None:
         RandomKernels(2, 50, max_length=100)
 
 
-def test_padding_never_changes_a_sequences_features_or_output() -> None:
-    net, x, lengths = fitted_net()
+@pytest.mark.parametrize("kernel_features", [1000, 10_000])  # counted by comparison, by search
+def test_padding_never_changes_a_sequences_features_or_output(kernel_features: int) -> None:
+    net, x, lengths = fitted_net(kernel_features=kernel_features)
     with torch.no_grad():
         together = net(x, lengths)
         alone = torch.cat(
@@ -104,8 +114,31 @@ def test_features_are_proportions_of_real_steps_above_each_bias() -> None:
     torch.testing.assert_close(grid - grid.floor(), torch.full_like(grid, 0.5))
 
 
-def test_onnx_runtime_gives_the_same_answers_on_padded_batches(tmp_path: Path) -> None:
-    net, x, lengths = fitted_net()
+def test_counting_by_binary_search_equals_comparing_every_step() -> None:
+    generator = torch.Generator().manual_seed(0)
+    for batch_size, kernels, biases, steps in ((5, 3, 39, 26), (4, 2, 1, 100), (3, 4, 7, 9)):
+        # Outputs on a coarse grid, biases on it too: ties, where `>` must not count.
+        out = torch.randint(-8, 9, (batch_size, kernels, steps), generator=generator) / 4.0
+        bias = torch.randint(-8, 9, (kernels, biases), generator=generator) / 4.0
+        lengths = torch.randint(1, steps + 1, (batch_size,), generator=generator)
+        real = torch.arange(steps).unsqueeze(0) < lengths.unsqueeze(1)
+        out[~real.unsqueeze(1).expand_as(out)] = 100.0  # padding above every bias: not counted
+        by_search = count_by_search(out, bias, real)
+        assert by_search.shape == (batch_size, kernels, biases)
+        assert torch.equal(by_search.to(out.dtype), count_by_comparison(out, bias, real))
+    # Torch searches where rows have many biases for their length, compares otherwise.
+    assert searches(39, 26) and searches(29, 40)
+    assert not searches(9, 100) and not searches(2, 427) and not searches(1, 1460)
+
+
+@pytest.mark.parametrize("kernel_features", [1000, 10_000])
+def test_onnx_runtime_gives_the_same_answers_on_padded_batches(
+    tmp_path: Path, kernel_features: int
+) -> None:
+    # 1,000 features over 40 steps: torch compares, as the graph does; 10,000: torch searches.
+    net, x, lengths = fitted_net(kernel_features=kernel_features)
+    assert net.kernels is not None
+    assert searches(net.kernels.n_biases, x.shape[1]) == (kernel_features == 10_000)
     path = tmp_path / "kernels.onnx"
     expected = contract.expected_shapes(contract.INPUT, 3, contract.OUTPUT, [contract.BATCH, 4], {})
     export_onnx(net, path, Config().export.opset, contract.INPUT, contract.OUTPUT, expected)
