@@ -174,12 +174,19 @@ def check_choice(layout: Layout, cfg: Config, tune: TuneReport) -> list[str]:
     for path, values in cfg.tune.choose.items():
         row = choice[path]
         tried = [c["value"] for c in row["candidates"]]
+        refused = [r["value"] for r in row.get("refused", [])]
         folds = {len(c["fold_accuracy"]) for c in row["candidates"]} | {row["folds"]}
-        if tried != values or folds != {cfg.tune.choose_folds}:
+        # Every listed value tried, or refused as the earlier choices rule it out; with one
+        # value left, nothing is trained and that value is kept.
+        kept = [] if tried else [row["chosen"]]
+        accounted = sorted(map(repr, tried + refused + kept)) == sorted(map(repr, values))
+        if not accounted or folds != {cfg.tune.choose_folds} or len(tried) == 1:
             failures.append(
-                f"{layout.tune_report}: {path} tried {tried} on {sorted(folds)} folds, "
-                f"tune.choose lists {values} on {cfg.tune.choose_folds}"
+                f"{layout.tune_report}: {path} tried {tried} (refused {refused}) on "
+                f"{sorted(folds)} folds, tune.choose lists {values} on {cfg.tune.choose_folds}"
             )
+            continue
+        if not tried:
             continue
         best = row["candidates"][preferred(row["candidates"])]
         if row["chosen"] != best["value"]:

@@ -370,6 +370,11 @@ class ModelConfig(_Section):
     recurrent path, with a ridge head fitted in closed form on the training split before
     training and then frozen; the recurrent path learns what the kernel model misses
     (`seqops.model.kernels`). 0 = off; otherwise at least 84 (one per kernel)."""
+    recurrent: bool = True
+    """With `kernel_features`: false makes the kernel path the whole model (its ridge head and
+    a trained scale; the recurrent layers are neither trained nor exported). Where 20-200
+    training sequences overfit the recurrent path it can only lose accuracy the kernel model
+    had (docs/decisions.md); `tune.choose` tries it by cross-validation for classification."""
     ngram_buckets: int = Field(0, ge=0, le=1 << 22)
     """Text classification only: a linear bag-of-n-grams path beside the recurrent one, its
     unigram and hashed-bigram weights (bigrams hashed into this many buckets) fitted by logistic
@@ -879,6 +884,17 @@ class Config(_Section):
                 _check_branch(self, path, choice, dims)
         for path, values in self.tune.choose.items():
             _check_chosen(self, path, values)
+        return self
+
+    @model_validator(mode="after")
+    def _a_path_remains(self) -> Config:
+        # Here, not in ModelConfig: `tune.choose` may list `model.recurrent: false` beside
+        # `model.kernel_features: [0, ...]`, and a combination without a path is skipped there.
+        if not self.model.recurrent and not self.model.kernel_features:
+            raise ValueError(
+                "model.recurrent = false leaves no path: it keeps the random-kernel path "
+                "alone, so set model.kernel_features (at least 84) or recurrent to true"
+            )
         return self
 
     @model_validator(mode="after")

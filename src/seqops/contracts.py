@@ -327,12 +327,20 @@ def choice_lines(choice: dict[str, Any] | None) -> list[str]:
     cross-validated figures behind it."""
     lines = []
     for path, row in (choice or {}).items():
+        refused = ", ".join(str(r["value"]) for r in row.get("refused", []))
+        if not row["candidates"]:
+            lines.append(
+                f"`{path}` = {row['chosen']}, the only listed value the choices before it "
+                f"allow (refused: {refused})"
+            )
+            continue
         tried = "; ".join(
             f"{c['value']}: {c['accuracy']:.4f} / {c['loss']:.4f}" for c in row["candidates"]
         )
         lines.append(
             f"`{path}` = {row['chosen']}, chosen by {row['folds']}-fold cross-validation on "
-            f"train + val before the search (mean validation accuracy / loss: {tried})"
+            f"train + val before the search (mean validation accuracy / loss: {tried}"
+            + (f"; refused, as the choices before it rule them out: {refused})" if refused else ")")
         )
     return lines
 

@@ -270,17 +270,37 @@ def test_a_choice_must_try_every_value_on_every_fold_and_keep_the_preferred(
 ) -> None:
     cfg = parse_config(PROJECTS["default"])
     good = _choice(cfg)
-    assert good is not None and cfg.tune.choose == {"model.kernel_features": [0, 10000]}
-    row = good["model.kernel_features"]
+    assert good is not None and cfg.tune.choose == {
+        "model.kernel_features": [0, 10000], "model.recurrent": [True, False]
+    }  # fmt: skip
+    row, recurrent = good["model.kernel_features"], good["model.recurrent"]
+    # After kernel_features 0, recurrent false is refused, nothing trained, true kept.
+    untried = {"chosen": True, "folds": 3, "candidates": [],
+               "refused": [{"value": False, "reason": "leaves no path"}]}  # fmt: skip
+    zero_wins = [{**c, "accuracy": 0.9 - 0.1 * i} for i, c in enumerate(row["candidates"])]
+    kernels_off = {
+        "model.kernel_features": {**row, "chosen": 0, "candidates": zero_wins},
+        "model.recurrent": untried,
+    }
+    ok = write_project(tmp_path / "untried", PROJECTS["default"], choice=kernels_off)
+    assert check_reports.check_all(ok) == []
     broken = {
-        "missing": ({}, "chose [], tune.choose lists ['model.kernel_features']"),
+        "missing": ({}, "chose [], tune.choose lists ['model.kernel_features', 'model.recurrent']"),
         "worse": (
-            {"model.kernel_features": {**row, "chosen": 0}},
+            {**good, "model.kernel_features": {**row, "chosen": 0}},
             "model.kernel_features = 0 chosen, the figures prefer 10000",
         ),
         "fewer folds": (
-            {"model.kernel_features": {**row, "folds": 2}},
-            "tried [0, 10000] on [2, 3] folds, tune.choose lists [0, 10000] on 3",
+            {**good, "model.kernel_features": {**row, "folds": 2}},
+            "tried [0, 10000] (refused []) on [2, 3] folds, tune.choose lists [0, 10000] on 3",
+        ),
+        "refused yet kept": (
+            {**good, "model.recurrent": {**untried, "chosen": False}},
+            "model.recurrent tried [] (refused [False]) on [3] folds",
+        ),
+        "neither tried nor refused": (
+            {**good, "model.recurrent": {**recurrent, "candidates": recurrent["candidates"][:1]}},
+            "model.recurrent tried [True] (refused []) on [3] folds",
         ),
     }
     for name, (choice, message) in broken.items():

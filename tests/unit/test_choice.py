@@ -70,7 +70,7 @@ def test_a_choice_is_refused_where_the_task_cannot_use_it() -> None:
 
 
 def test_left_out_or_null_the_task_decides_and_an_empty_mapping_turns_it_off() -> None:
-    kernels = {"model.kernel_features": [0, 10000]}
+    kernels = {"model.kernel_features": [0, 10000], "model.recurrent": [True, False]}
     assert parse_config({}).tune.choose == kernels  # sequence_classification
     assert parse_config({"tune": {"choose": None}}).tune.choose == kernels
     assert parse_config({"tune": {"choose": {}}}).tune.choose == {}
@@ -123,3 +123,33 @@ def test_each_value_trains_on_every_fold_and_the_rule_picks_one(tmp_path: Path) 
     assert again == report
     (line,) = choice_lines(report)
     assert line.startswith(f"`model.hidden_size` = {chosen['model.hidden_size']}, chosen by 2-fold")
+
+
+def test_a_value_the_earlier_choice_rules_out_is_refused_not_trained(tmp_path: Path) -> None:
+    # The separable classes: the kernel path alone fits them; then whether the recurrent path
+    # stays beside it is cross-validated too. After kernel_features 0, recurrent false would
+    # leave no path: recorded as refused, nothing trained, recurrent kept.
+    small = {"model": {"hidden_size": 4, "num_layers": 1, "bidirectional": False},
+             "train": {"max_epochs": 2, "epoch_examples": 0, "batch_size": 16}}  # fmt: skip
+    processed = _processed(tmp_path)
+    for first, trained in (([0], 0), ([84], 2)):
+        cfg = parse_config(
+            {**small, "model": {**small["model"], "kernel_features": first[0]},
+             "tune": {"choose": {"model.recurrent": [True, False]}, "choose_folds": 2}}
+        )  # fmt: skip
+        counted: list[int] = []
+        work = tmp_path / f"work-{first[0]}"
+        chosen, report = choose(cfg, processed, work, progress=counted.append)
+        row = report["model.recurrent"]
+        assert counted == [4]  # the bar moves by every listed value's folds either way
+        assert len(row["candidates"]) == trained
+        if not trained:
+            assert chosen == {"model.recurrent": True} and row["chosen"] is True
+            (refusal,) = row["refused"]
+            assert refusal["value"] is False and "leaves no path" in refusal["reason"]
+            assert "refused" in choice_lines(report)[0]
+        else:
+            assert "refused" not in row
+            assert row["chosen"] == row["candidates"][preferred(row["candidates"])]["value"]
+    with pytest.raises(ConfigError, match=r"model\.recurrent = false leaves no path"):
+        parse_config({"model": {"recurrent": False}})

@@ -241,6 +241,7 @@ class SequenceNet(nn.Module):
         kernel_features: int = 0,
         kernel_length: int = 0,
         kernel_seed: int = 0,
+        recurrent: bool = True,
         ngram_buckets: int = 0,
     ) -> None:
         super().__init__()
@@ -275,11 +276,18 @@ class SequenceNet(nn.Module):
                 "kernel_features reads float inputs for one output per sequence (not per-step, "
                 "token or forecast networks)"
             )
+        if not recurrent and not kernel_features:
+            raise ValueError(
+                "recurrent=False keeps the kernel path alone: it needs kernel_features"
+            )
         if ngram_buckets and (per_step or not vocab_size):
             raise ValueError(
                 "ngram_buckets reads token ids for one output per sequence (text "
                 "classification), not float inputs or per-step outputs"
             )
+        # With `recurrent=False` the kernel path is the whole output: the recurrent layers
+        # below stay built (the same random numbers drawn) but are never run.
+        self.recurrent = recurrent
         self.pooling = pooling
         self.bidirectional = bidirectional
         self.transformer: TransformerEncoder | None = None
@@ -343,16 +351,16 @@ class SequenceNet(nn.Module):
                 hidden_size, heads, num_layers, dropout, causal=not bidirectional
             )
         rnn = _CELLS.get(cell, nn.LSTM)
-        recurrent = 0 if cell == TRANSFORMER else num_layers
+        cells = 0 if cell == TRANSFORMER else num_layers
         # One single-layer, single-direction cell per (layer, direction): stacking by hand
         # lets the backward direction reverse within each length (see module docstring).
         self.forward_cells = nn.ModuleList(
             rnn(first if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
-            for i in range(recurrent)
+            for i in range(cells)
         )
         self.backward_cells = nn.ModuleList(
             rnn(first if i == 0 else hidden_size * directions, hidden_size, batch_first=True)
-            for i in range(recurrent if bidirectional else 0)
+            for i in range(cells if bidirectional else 0)
         )
         self.dropout = nn.Dropout(dropout)
         # Plain attributes, not modules: a model without them has today's state_dict.
@@ -547,6 +555,9 @@ class SequenceNet(nn.Module):
             out = self.head(self.dropout(h))  # (B, T, C)
             real = step_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)
             return torch.where(real, out, torch.zeros_like(out))
+        if not self.recurrent:
+            assert self.kernels is not None and self.kernel_head is not None
+            return self.kernel_scale * self.kernel_head(self.kernels(x, lengths))
         pooled = self.pool(self.encode(x, lengths, chars), self.encoded_lengths(lengths))  # (B, D)
         out = self.head(self.dropout(pooled))  # (B, C) or (B, H * K)
         if self.kernels is not None:

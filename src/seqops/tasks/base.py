@@ -101,7 +101,10 @@ def kernel_network_args(longest: int, model: ModelConfig) -> dict[str, Any]:
     it is built (and checkpointed) as before."""
     if not model.kernel_features:
         return {}
-    return {"kernel_features": model.kernel_features, "kernel_length": longest}
+    args: dict[str, Any] = {"kernel_features": model.kernel_features, "kernel_length": longest}
+    if not model.recurrent:
+        args["recurrent"] = False
+    return args
 
 
 def _parse(kind: Any, raw: Any, source: str | Path, what: str) -> Any:

@@ -8,9 +8,11 @@ on both is common), and a random-kernel path that wins on one data set loses on 
 base params (the values chosen so far applied, the full `train.max_epochs`) on the
 `tune.choose_folds` seeded stratified folds of train + val pooled, the folds `tune.folds`
 trains on. The value with the higher mean kept-epoch validation accuracy wins, then the lower
-mean validation loss, then the one listed first. The test split is never read. The trainings
-run side by side on the tuning pool when there is one (each is deterministic, so the choice
-is the same whatever the worker count).
+mean validation loss, then the one listed first. A value the values chosen before it rule
+out (`model.recurrent: false` after `model.kernel_features: 0`) is not trained, and recorded
+as refused; with one value left there is nothing to choose. The test split is never read. The
+trainings run side by side on the tuning pool when there is one (each is deterministic, so
+the choice is the same whatever the worker count).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from seqops.config import Config, replaced
+from seqops.errors import ConfigError
 from seqops.tuning.study import TRIAL_DEVICE
 
 #: Mean accuracies closer than this are equal (float sums of the same right answers).
@@ -68,8 +71,23 @@ def choose(
     folds = write_folds(processed, work / "folds", tune.choose_folds, cfg.seed)
     chosen: dict[str, Any] = {}
     report: dict[str, Any] = {}
-    for p, (path, values) in enumerate(tune.choose.items()):
-        configs = [replaced(base, {**chosen, path: value}, where) for value in values]
+    for p, (path, all_values) in enumerate(tune.choose.items()):
+        values, configs, refused = [], [], []
+        for value in all_values:
+            try:
+                configs.append(replaced(base, {**chosen, path: value}, where))
+                values.append(value)
+            except ConfigError as exc:  # ruled out by the values chosen before it
+                refused.append({"value": value, "reason": str(exc)})
+        if len(values) < 2:
+            if not values:
+                raise ConfigError(f"{where}: no value of {path} fits: {refused}")
+            chosen[path] = values[0]
+            report[path] = {"chosen": values[0], "folds": len(folds), "candidates": [],
+                            "refused": refused}  # fmt: skip
+            if progress is not None:
+                progress(len(all_values) * len(folds))
+            continue
         tasks = [
             (config, directory, work / f"checkpoints-{p}-{v}-{f}")
             for v, config in enumerate(configs)
@@ -95,6 +113,8 @@ def choose(
             )
         chosen[path] = values[preferred(rows)]
         report[path] = {"chosen": chosen[path], "folds": len(folds), "candidates": rows}
+        if refused:
+            report[path]["refused"] = refused
         if progress is not None:
-            progress(len(tasks))
+            progress(len(all_values) * len(folds))
     return chosen, report

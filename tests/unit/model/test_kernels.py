@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -201,3 +202,30 @@ def test_config_and_network_refuse_what_the_kernel_path_cannot_read() -> None:
         SequenceNet(3, 2, per_step=True, kernel_features=1000, kernel_length=10)
     # Off by default: a network and its state dict as before.
     assert not any("kernel" in key for key in SequenceNet(3, 2).state_dict())
+
+
+def test_without_the_recurrent_path_the_kernel_model_is_the_whole_graph(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = SequenceNet(3, 4, hidden_size=8, num_layers=1, kernel_features=1000, kernel_length=40,
+                      recurrent=False)  # fmt: skip
+    x, lengths = batch()
+    assert net.kernels is not None and net.kernel_head is not None
+    net.kernels.fit(x, lengths)
+    net.kernel_head.weight.data.normal_()
+    with torch.no_grad():
+        net.kernel_scale.fill_(2.5)
+        want = 2.5 * net.kernel_head(net.kernels(x, lengths))
+        got = net.eval()(x, lengths)
+        net.head.weight.fill_(9.0)  # the recurrent head is never read
+        assert torch.equal(net(x, lengths), got)
+    torch.testing.assert_close(got, want, atol=0, rtol=0)
+    path = tmp_path / "kernels.onnx"
+    expected = contract.expected_shapes(contract.INPUT, 3, contract.OUTPUT, [contract.BATCH, 4], {})
+    export_onnx(net, path, Config().export.opset, contract.INPUT, contract.OUTPUT, expected)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert not ops & {"LSTM", "GRU", "RNN", "Scan", "Loop"}  # nothing recurrent exported
+    onnx_out = session.run(None, {contract.INPUT: x.numpy(), contract.LENGTHS: lengths.numpy()})
+    np.testing.assert_allclose(onnx_out[0], got.numpy(), atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="recurrent=False keeps the kernel path alone"):
+        SequenceNet(3, 4, recurrent=False)

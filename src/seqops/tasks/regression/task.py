@@ -73,7 +73,7 @@ class SequenceRegression(Task[RegressionMeta, RegressionReport, MetricsReport]):
     metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     val_metrics: ClassVar[frozenset[str]] = frozenset({"rmse", "mae", "r2"})
     output = PREDICTION
-    reads = ("model.kernel_features",)
+    reads = ("model.kernel_features", "model.recurrent")
     ignored = ("train.label_smoothing",)
 
     def check_data(self, data: DataConfig) -> None:
