@@ -91,6 +91,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        help="an earlier results file: its rows of sets this run does not run are kept (and "
+        "named in the notes with that file's commit); the summary counts them",
+    )
     args = parser.parse_args()
     overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     sets = classification_sets(args.max_train)
@@ -102,7 +108,7 @@ def main() -> None:
         sets = [by_name[name] for name in args.only]
 
     rows: list[list[Any]] = []
-    results: list[dict[str, Any]] = []
+    kept = _kept_rows(args.merge, [s[0] for s in sets])
     for name, n_train, longest in sets:
         work = Path(tempfile.mkdtemp(prefix=f"seqops-ucr-{name}."))
         start = time.perf_counter()
@@ -115,7 +121,6 @@ def main() -> None:
             else:
                 shutil.rmtree(work, ignore_errors=True)
         wall = time.perf_counter() - start
-        results.append(found)
         gap = found["seqops"] - found["minirocket"]
         verdict = "tie" if gap == 0 else ("win" if gap > 0 else "loss")
         if found["significant"]:
@@ -128,30 +133,48 @@ def main() -> None:
         ])  # fmt: skip
         print(rows[-1], file=sys.stderr, flush=True)
         # Written after each set: a run stopped part-way keeps what it measured.
-        result = summary(args, rows, results, [s[0] for s in sets[len(rows) :]])
+        result = summary(args, rows, kept, [s[0] for s in sets[len(rows) :]])
         if not args.no_write:
             write_result(result, args.output)
     print(json.dumps(result, indent=1))
 
 
+def _kept_rows(path: Path | None, running: list[str]) -> tuple[list[list[Any]], str]:
+    """The rows of `path` (a results file of this benchmark) for sets not in `running`, and
+    the commit that file names; none without `path`."""
+    if path is None:
+        return [], ""
+    earlier = json.loads(path.read_text())
+    return [row for row in earlier["rows"] if row[0] not in running], earlier["commit"]
+
+
 def summary(
-    args: argparse.Namespace, rows: list[list[Any]], results: list[dict[str, Any]], left: list[str]
+    args: argparse.Namespace,
+    run: list[list[Any]],
+    kept: tuple[list[list[Any]], str],
+    left: list[str],
 ) -> dict[str, Any]:
-    """The results file for the sets run so far (`left`: those not run yet)."""
-    gaps = np.array([r["seqops"] - r["minirocket"] for r in results])
+    """The results file for the sets run so far (`left`: those not run yet), with `kept`
+    rows of an earlier run (`--merge`) after them."""
+    rows = [*run, *kept[0]]
+    gaps = np.array([row[3] - row[4] for row in rows])
     wins, ties, losses = int((gaps > 0).sum()), int((gaps == 0).sum()), int((gaps < 0).sum())
-    significant_losses = sum(r["significant"] and r["worse"] for r in results)
-    significant_wins = sum(r["significant"] and not r["worse"] for r in results)
+    significant = ["(significant)" in row[7] for row in rows]
+    significant_losses = sum(s and g < 0 for s, g in zip(significant, gaps, strict=True))
+    significant_wins = sum(s and g > 0 for s, g in zip(significant, gaps, strict=True))
     rank = float(np.mean(np.where(gaps > 0, 1.0, np.where(gaps == 0, 1.5, 2.0))))
     settings = ", ".join(args.set) or "the default params"
     notes = [
         f"{settings}; official splits, the validation split carved from the training one",
         f"seqops against MiniRocket: {wins} wins / {ties} ties / {losses} losses by test "
         f"accuracy; significant (McNemar exact, p < 0.05): {significant_wins} wins, "
-        f"{significant_losses} losses of {len(results)} sets; mean rank of seqops "
+        f"{significant_losses} losses of {len(rows)} sets; mean rank of seqops "
         f"{rank:.2f} (MiniRocket {3 - rank:.2f})",
         "chosen (CV): the values `tune.choose` fixed by cross-validation on train + val",
     ]
+    if kept[0]:
+        names = ", ".join(row[0] for row in kept[0])
+        notes.append(f"rows kept from {args.merge} (commit {kept[1]}), not run again: {names}")
     if left:
         notes.append(f"not run yet (the run was stopped or is going on): {', '.join(left)}")
     return {
