@@ -60,7 +60,7 @@ def choose(
     """The `tune.choose` values cross-validation prefers, and what `reports/tune.json` records
     of it: per path, each value's mean and per-fold accuracy and loss, and the chosen one.
     `pool` (from `seqops.tuning.rounds.start_pool`) trains the folds side by side;
-    `progress(n)` is called after each path with the trainings it ran."""
+    `progress(n)` is called after each path with the trainings it ran or refused."""
     from seqops.tuning.trial import write_folds  # Lightning: only where folds train
 
     tune = cfg.tune
@@ -71,50 +71,55 @@ def choose(
     folds = write_folds(processed, work / "folds", tune.choose_folds, cfg.seed)
     chosen: dict[str, Any] = {}
     report: dict[str, Any] = {}
-    for p, (path, all_values) in enumerate(tune.choose.items()):
+    for p, (path, listed) in enumerate(tune.choose.items()):
         values, configs, refused = [], [], []
-        for value in all_values:
+        for value in listed:
             try:
                 configs.append(replaced(base, {**chosen, path: value}, where))
                 values.append(value)
             except ConfigError as exc:  # ruled out by the values chosen before it
                 refused.append({"value": value, "reason": str(exc)})
-        if len(values) < 2:
-            if not values:
-                raise ConfigError(f"{where}: no value of {path} fits: {refused}")
-            chosen[path] = values[0]
-            report[path] = {"chosen": values[0], "folds": len(folds), "candidates": [],
-                            "refused": refused}  # fmt: skip
-            if progress is not None:
-                progress(len(all_values) * len(folds))
-            continue
-        tasks = [
-            (config, directory, work / f"checkpoints-{p}-{v}-{f}")
-            for v, config in enumerate(configs)
-            for f, directory in enumerate(folds)
-        ]
-        if pool is None:
-            scores = list(itertools.starmap(fold_scores, tasks))
-        else:
-            scores = pool.starmap(fold_scores, tasks, chunksize=1)
-        rows = []
-        for v, value in enumerate(values):
-            mine = scores[v * len(folds) : (v + 1) * len(folds)]
-            accuracy = [a for a, _ in mine]
-            loss = [x for _, x in mine]
-            rows.append(
-                {
-                    "value": value,
-                    "accuracy": float(np.mean(accuracy)),
-                    "loss": float(np.mean(loss)),
-                    "fold_accuracy": accuracy,
-                    "fold_loss": loss,
-                }
-            )
-        chosen[path] = values[preferred(rows)]
+        if not values:
+            raise ConfigError(f"{where}: no value of {path} fits: {refused}")
+        # One value left: nothing to choose, nothing trained.
+        rows = _cross_validate(values, configs, folds, work / f"path-{p}", pool)
+        chosen[path] = values[preferred(rows)] if rows else values[0]
         report[path] = {"chosen": chosen[path], "folds": len(folds), "candidates": rows}
         if refused:
             report[path]["refused"] = refused
         if progress is not None:
-            progress(len(all_values) * len(folds))
+            progress(len(listed) * len(folds))
     return chosen, report
+
+
+def _cross_validate(
+    values: list[Any], configs: list[Config], folds: list[Path], work: Path, pool: Any
+) -> list[dict[str, Any]]:
+    """Each value's mean and per-fold kept-epoch validation accuracy and loss, its config
+    trained on every fold (side by side on `pool` when given); none for a single value."""
+    if len(values) < 2:
+        return []
+    tasks = [
+        (config, directory, work / f"checkpoints-{v}-{f}")
+        for v, config in enumerate(configs)
+        for f, directory in enumerate(folds)
+    ]
+    if pool is None:
+        scores = list(itertools.starmap(fold_scores, tasks))
+    else:
+        scores = pool.starmap(fold_scores, tasks, chunksize=1)
+    rows = []
+    for v, value in enumerate(values):
+        mine = scores[v * len(folds) : (v + 1) * len(folds)]
+        accuracy = [a for a, _ in mine]
+        loss = [x for _, x in mine]
+        rows.append(
+            {
+                "value": value,
+                "accuracy": float(np.mean(accuracy)),
+                "loss": float(np.mean(loss)),
+                "fold_accuracy": accuracy,
+                "fold_loss": loss,
+            }
+        )
+    return rows
