@@ -388,8 +388,9 @@ class TrainReport(Contract):
     n_parameters: int
     wall_s: float
     refit_examples: int = 0
-    """Train + val examples the kept model was refit on for `best_epoch + 1` epochs (0: the
-    best epoch of the validated run is kept)."""
+    """Train + val examples the kept model was refit on: for `best_epoch + 1` epochs
+    (`train.refit_max_examples`), or a kernel-only model's ridge in closed form; 0: the best
+    epoch of the validated run is kept as it is."""
 
     def numbers(self) -> dict[str, Any]:
         return {

@@ -71,6 +71,13 @@ class SequenceSet:
             np.concatenate([part.labels for part in parts]),
         )
 
+    @classmethod
+    def load_splits(cls, processed: Path, names: tuple[str, ...]) -> SequenceSet:
+        """The prepared splits `names` of the `processed` directory, one after another."""
+        from seqops.layout import split_file
+
+        return cls.concat([cls.load(processed / split_file(name)) for name in names])
+
     def subset(self, index: np.ndarray) -> SequenceSet:
         return SequenceSet([self.sequences[i] for i in index], self.labels[index])
 

@@ -595,6 +595,16 @@ class SequenceNet(nn.Module):
         return torch.where(real, out, torch.zeros_like(out)), final
 
 
+def fitted_splits(net: nn.Module) -> tuple[str, ...]:
+    """The labelled splits a trained network (or ensemble) learned from: the training split,
+    and the validation split too for kernel-only networks (`recurrent=False`), whose ridge
+    model the train stage refits on both (`seqops.model.training.refit_kernel_model`). A
+    classical baseline beside the network is fitted on the same splits."""
+    members = list(net.members) if isinstance(net, EnsembleNet) else [net]
+    kernel_only = all(isinstance(m, SequenceNet) and not m.recurrent for m in members)
+    return ("train", "val") if kernel_only else ("train",)
+
+
 def _layer_state(state: RecurrentState, layer: int) -> RecurrentState:
     """Layer `layer`'s part of a network's state: each tensor's `(1, B, H)` slice."""
     return tuple(s[layer : layer + 1] for s in state)

@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -38,7 +38,7 @@ from seqops.data.datamodule import SequenceDataModule
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.model.network import EnsembleNet, SequenceNet, architecture
+from seqops.model.network import EnsembleNet, SequenceNet, architecture, fitted_splits
 from seqops.model.runtime import ensemble_averages_probabilities, use_threads
 from seqops.model.system import LitSequenceModel
 from seqops.tasks import read_meta
@@ -260,13 +260,39 @@ def set_scales(result: FitResult, scales: dict[str, float]) -> None:
     """Set scalar parameters of `result.model`'s network (`ngram_scale`, ...) in the model and
     in its checkpoint."""
     net = result.model.net
-    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
     for name, value in scales.items():
-        parameter = getattr(net, name)
         with torch.no_grad():
-            parameter.fill_(value)
-        checkpoint["state_dict"][f"net.{name}"] = parameter.detach().clone()
+            getattr(net, name).fill_(value)
+    _save_weights(result, tuple(scales))
+
+
+def _save_weights(result: FitResult, prefixes: tuple[str, ...]) -> None:
+    """Write the network's weights whose names start with one of `prefixes` into the kept
+    checkpoint (what the train stage copies), so it holds what `result.model` holds."""
+    net = result.model.net
+    assert isinstance(net, SequenceNet)
+    state = net.state_dict()
+    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+    for name, value in state.items():
+        if name.startswith(prefixes):
+            checkpoint["state_dict"][f"net.{name}"] = value.detach().clone()
     torch.save(checkpoint, result.best_checkpoint)
+
+
+def refit_kernel_model(result: FitResult, processed_dir: Path) -> FitResult:
+    """A kernel-only network (`model.recurrent: false`) is a closed-form ridge model times a
+    trained scale, and only the scale needed validation (its epoch, by `train.monitor`). Once
+    it is kept, fit the kernels and the ridge head again on train + val
+    (`fitted_splits`), in the model and its checkpoint: the ridge learns from every labelled
+    example, as a classical baseline does. The validation figures stay those of the fit
+    before, as after `refit` (validation is now training data)."""
+    system = result.model
+    assert isinstance(system, LitSequenceModel) and not system.net.recurrent
+    both = SequenceSet.load_splits(processed_dir, fitted_splits(system.net))
+    fit_kernel_path(system, both)
+    _save_weights(result, ("kernels.", "kernel_head."))
+    print(f"train: kernel model refit on train + val ({len(both)} examples), its scale kept")
+    return replace(result, refit_examples=len(both))
 
 
 def shrink_forecast(
@@ -487,6 +513,8 @@ def fit_final(
             mix_ngram_path(result, processed_dir, weights)
             if shrink is not None:
                 shrink_forecast(result, processed_dir, shrink)
+        if isinstance(result.model.net, SequenceNet) and not result.model.net.recurrent:
+            result = refit_kernel_model(result, processed_dir)
         members.append(result)
     if len(members) == 1:
         return members[0]

@@ -198,7 +198,7 @@ def main(params: str | Path = "params.yaml", layout: Layout | None = None) -> Tr
         f"train: best {cfg.train.monitor}={result.best_score:.4f} at epoch {result.best_epoch} "
         f"of {result.epochs_run}"
         + (
-            f", refit on train + val ({result.refit_examples} examples) to that epoch"
+            f", refit on train + val ({result.refit_examples} examples)"
             if result.refit_examples
             else ""
         )

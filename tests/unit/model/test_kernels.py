@@ -28,11 +28,14 @@ from seqops.model.kernels import (
     fit_ridge,
     searches,
 )
-from seqops.model.network import SequenceNet
+from seqops.model.network import EnsembleNet, SequenceNet, fitted_splits
 from seqops.model.runtime import load_network
-from seqops.model.training import build_model, fit
+from seqops.model.training import build_model, fit, fit_final, fit_kernel_path
 from seqops.onnx_export import export_onnx
 from seqops.tasks import read_meta
+from seqops.tasks.classification.evaluate import minirocket_baseline
+from seqops.tasks.parts.evaluate import get_evaluate
+from tests.unit.bundles import classification_meta
 
 PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
 
@@ -229,3 +232,72 @@ def test_without_the_recurrent_path_the_kernel_model_is_the_whole_graph(tmp_path
     np.testing.assert_allclose(onnx_out[0], got.numpy(), atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="recurrent=False keeps the kernel path alone"):
         SequenceNet(3, 4, recurrent=False)
+
+
+def test_a_kernel_only_model_keeps_its_scale_and_refits_its_ridge_on_train_and_val(
+    processed: Path, tmp_path: Path
+) -> None:
+    overrides = {
+        "model.kernel_features": 500,
+        "model.recurrent": False,
+        "train.max_epochs": 2,
+        "train.patience": 2,
+        "train.batch_size": 8,
+        "train.refit_max_examples": 0,
+    }
+    cfg = load_config(PARAMS, overrides=overrides)
+    validated = fit(cfg, processed, tmp_path / "fit", progress_bar=False)
+    kept = fit_final(cfg, processed, tmp_path / "final", progress_bar=False)
+    assert kept.refit_examples == 32  # 24 train + 8 val
+    assert (kept.best_epoch, kept.best_score) == (validated.best_epoch, validated.best_score)
+    net, before = kept.model.net, validated.model.net
+    assert fitted_splits(net) == ("train", "val") and fitted_splits(before) == ("train", "val")
+    torch.testing.assert_close(net.kernel_scale, before.kernel_scale, atol=0, rtol=0)
+    # The ridge is the one a fresh fit on train + val gives, not the train split's ...
+    both = SequenceSet.load_splits(processed, ("train", "val"))
+    fresh = build_model(cfg, read_meta(processed / PROCESSED_META), processed)
+    fit_kernel_path(fresh, both)
+    torch.testing.assert_close(net.kernel_head.weight, fresh.net.kernel_head.weight)
+    assert not torch.allclose(net.kernel_head.weight, before.kernel_head.weight)
+    # ... and the checkpoint the train stage copies holds it.
+    saved, _ = load_network(kept.best_checkpoint)
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(saved.state_dict()[name], value, atol=0, rtol=0)
+
+
+def test_the_baseline_learns_from_the_splits_the_model_learned_from(tmp_path: Path) -> None:
+    """MiniRocket beside a kernel-only model is fitted on train + val, as the model's ridge
+    is; beside any other model, on the training split. Here the validation split holds three
+    times the training split's examples, labelled the other way round, so the two fits answer
+    differently."""
+    processed = tmp_path / "processed"
+    processed.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n, flip in (("train", 8, 0), ("val", 24, 1), ("test", 8, 0)):
+        labels = np.arange(n) % 2
+        seqs = [
+            (rng.standard_normal((12, 2)) * 0.1 + 3.0 * (y ^ flip)).astype(np.float32)
+            for y in labels
+        ]
+        SequenceSet(seqs, labels).save(processed / split_file(name))
+    classification_meta(["a", "b"], ["no", "yes"]).write(processed / PROCESSED_META)
+    evaluate = get_evaluate("sequence_classification")
+    meta = read_meta(processed / PROCESSED_META)
+    test = SequenceSet.load(processed / split_file("test"))
+    on_train = minirocket_baseline(SequenceSet.load_splits(processed, ("train",)), test)
+    on_both = minirocket_baseline(SequenceSet.load_splits(processed, ("train", "val")), test)
+    assert not np.array_equal(on_train, on_both)
+    kernel_only = SequenceNet(2, 2, kernel_features=500, kernel_length=8, recurrent=False)
+    for net, splits in (
+        (kernel_only, ("train", "val")),
+        (SequenceNet(2, 2, kernel_features=500, kernel_length=8), ("train",)),
+        (SequenceNet(2, 2), ("train",)),
+    ):
+        assert fitted_splits(net) == splits
+        found = evaluate.evaluate(net.eval(), processed, meta).baselines["minirocket"]
+        want = minirocket_baseline(SequenceSet.load_splits(processed, splits), test)
+        np.testing.assert_array_equal(found, want)
+    assert fitted_splits(EnsembleNet([kernel_only] * 2, probabilities=True)) == ("train", "val")
+    assert fitted_splits(EnsembleNet([kernel_only, SequenceNet(2, 2)], probabilities=True)) == (
+        "train",
+    )

@@ -73,9 +73,9 @@ def warm_baseline() -> None:
 class SequenceClassificationEvaluate(
     ClassifierEvaluate[ClassificationMeta, ClassificationReport], SequenceClassification
 ):
-    def baselines(self, processed: Path) -> dict[str, np.ndarray]:
+    def baselines(self, processed: Path, splits: tuple[str, ...]) -> dict[str, np.ndarray]:
         from seqops.data.sequences import SequenceSet
 
-        train = SequenceSet.load(processed / split_file("train"))
+        train = SequenceSet.load_splits(processed, splits)
         test = SequenceSet.load(processed / split_file("test"))
         return {"minirocket": minirocket_baseline(train, test)}

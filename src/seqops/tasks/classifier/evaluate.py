@@ -261,6 +261,7 @@ class ClassifierEvaluate(EvaluateTask[MetaT, ClassReportT, MetricsReport]):
         import torch
 
         from seqops.data.sequences import SequenceSet
+        from seqops.model.network import fitted_splits
 
         test = SequenceSet.load(processed / split_file("test"))
         probs = predict_proba(system, test)
@@ -269,9 +270,10 @@ class ClassifierEvaluate(EvaluateTask[MetaT, ClassReportT, MetricsReport]):
             torch.from_numpy(test.labels),
             meta.label_names,
             self.name,
-            self.baselines(processed),
+            self.baselines(processed, fitted_splits(system)),
         )
 
-    def baselines(self, processed: Path) -> dict[str, np.ndarray]:
-        """Test class indices of the classical baseline(s), fitted on the training split."""
+    def baselines(self, processed: Path, splits: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Test class indices of the classical baseline(s), fitted on the labelled `splits`
+        the model learned from (`seqops.model.network.fitted_splits`)."""
         return {}

@@ -173,10 +173,12 @@ class SequenceRegressionEvaluate(
         meta: RegressionMeta,
         data: DataConfig | None = None,
     ) -> RegressionEvaluation:
-        """The model's and ridge's test predictions in the target's units."""
+        """The model's and ridge's test predictions in the target's units; ridge is fitted on
+        the splits the model learned from (`fitted_splits`)."""
         from seqops.data.sequences import SequenceSet
+        from seqops.model.network import fitted_splits
 
-        train = SequenceSet.load(processed / split_file("train"))
+        train = SequenceSet.load_splits(processed, fitted_splits(system))
         test = SequenceSet.load(processed / split_file("test"))
         mean, std = meta.target.mean, meta.target.std
         actual = test.labels.astype(np.float64) * std + mean

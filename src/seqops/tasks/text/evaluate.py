@@ -52,8 +52,12 @@ def tfidf_baseline(
 
 
 class TextClassificationEvaluate(ClassifierEvaluate[TextMeta, TextReport], TextClassification):
-    def baselines(self, processed: Path) -> dict[str, np.ndarray]:
+    def baselines(self, processed: Path, splits: tuple[str, ...]) -> dict[str, np.ndarray]:
         from seqops.data.sequences import SequenceSet
+
+        # A text network has no kernel-only form: it learned from the training split, and
+        # the baseline's penalty is chosen on the validation split.
+        assert splits == ("train",), splits
 
         def split(name: str) -> tuple[list[str], np.ndarray]:
             texts = json.loads((processed / texts_file(name)).read_text())
