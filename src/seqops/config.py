@@ -374,7 +374,9 @@ class ModelConfig(_Section):
     """With `kernel_features`: false makes the kernel path the whole model (its ridge head and
     a trained scale; the recurrent layers are neither trained nor exported). Where 20-200
     training sequences overfit the recurrent path it can only lose accuracy the kernel model
-    had (docs/decisions.md); `tune.choose` tries it by cross-validation for classification."""
+    had (docs/decisions.md); `tune.choose` tries it by cross-validation for classification.
+    The kept model's ridge is refit on train + val after training (only the scale needed
+    validation), and the evaluate stage's baseline is fitted on the same splits."""
     ngram_buckets: int = Field(0, ge=0, le=1 << 22)
     """Text classification only: a linear bag-of-n-grams path beside the recurrent one, its
     unigram and hashed-bigram weights (bigrams hashed into this many buckets) fitted by logistic

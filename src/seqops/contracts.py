@@ -414,9 +414,10 @@ class MetricsReport(Contract):
     test: dict[str, float | int]
     per_class: dict[str, dict[str, float]] | None = None
     baseline: dict[str, dict[str, float]] | None = None
-    """Classical methods fitted on the same training split and scored on the same test
-    examples, by name (`minirocket`, `tfidf_lr`, `seasonal_naive`, `holt_winters`, `ridge`),
-    with the same metric names as `test`; their per-example predictions are columns of
+    """Classical methods fitted on the splits the model learned from (the training split;
+    train + val for a kernel-only model) and scored on the same test examples, by name
+    (`minirocket`, `tfidf_lr`, `seasonal_naive`, `holt_winters`, `ridge`), with the same
+    metric names as `test`; their per-example predictions are columns of
     `reports/predictions.csv`."""
     skill: dict[str, float] | None = None
     """The model against each baseline: `rmse_vs_<name>` (RMSE ratio) for numeric tasks,

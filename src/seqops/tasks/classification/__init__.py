@@ -5,7 +5,8 @@ or a long-format file (`data.path`: id, time, features, label; stratified test s
 Validation is carved from train (stratified, seeded); the scaler is fitted on the training
 split only. Evaluate reports accuracy, macro-F1 and ECE with per-class precision / recall, the
 confusion matrix and micro-averaged ROC / precision-recall curves, beside a classical baseline
-fitted on the same training split and scored on the same test sequences: MiniRocket features
+fitted on the splits the model learned from (train; train + val for a kernel-only model,
+`fitted_splits`) and scored on the same test sequences: MiniRocket features
 (sktime, sequences zero-padded in standardised units) with a ridge classifier
 (`minirocket_baseline`). The release compares the candidate with the champion, and with the
 baseline, by McNemar's exact test on per-example correctness.

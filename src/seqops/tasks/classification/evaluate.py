@@ -1,5 +1,5 @@
 """`sequence_classification`'s evaluate part: the classifier's metrics beside MiniRocket +
-ridge (`minirocket_baseline`), fitted on the same training split."""
+ridge (`minirocket_baseline`), fitted on the splits the model learned from (`fitted_splits`)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def baseline_card_lines(scores: PairedScores) -> list[str]:
     return [
         table(("predictor", f"test {scores.metric}", "model − baseline", "95 % CI"), rows),
         "",
-        f"Classical baselines fitted on the same training split and scored on the same test "
+        f"Classical baselines fitted on the examples the model learned from (the training "
+        f"split; train + val for a kernel-only model) and scored on the same test "
         f"examples; {better} {scores.metric} is better. Intervals: paired percentile bootstrap "
         "×1000 over test examples.",
     ]

@@ -12,8 +12,9 @@ training split only; the network reads and writes the standardised target (ONNX 
 `prediction`, `(batch, 1)`) and the codec answers in the target's units.
 
 Evaluate reports RMSE, MAE and R² in the target's units beside a ridge regression fitted on
-the same training split (each channel linearly resampled to the median training length,
-flattened; `RidgeCV` over `RIDGE_ALPHAS`) and scored on the same test split. The release
+the splits the model learned from (train; train + val for a kernel-only model), each channel
+linearly resampled to the median training length and flattened (`RidgeCV` over
+`RIDGE_ALPHAS`), and scored on the same test split. The release
 requires beating it and compares the candidate with the champion by a one-sided
 Diebold-Mariano test on per-sequence errors.
 

@@ -62,7 +62,8 @@ class SequenceRegressionCard(
             "",
             f"On {metrics.test.get('n')} test sequences, in the target's units; intervals by "
             f"percentile bootstrap ×{BOOTSTRAP} over sequences. Ridge regression is fitted on "
-            "the same training split (each channel resampled to the median training length).",
+            "the splits the model learned from (each channel resampled to the median training "
+            "length).",
         ]
 
     def card_use(self, report: RegressionReport) -> str:
