@@ -22,7 +22,8 @@ alone in epoch 1, then the cells, then the embedding). Variants:
 - `lm3`, `lm10`: 3 or 10 epochs of language-model pretraining, then plain fine-tuning;
 - `lm10-ulmfit`: 10 epochs, then ULMFiT's fine-tuning.
 
-Prints one line per (variant, seed) and writes benchmarks/results/lm_pretraining.json.
+Prints one line per (variant, seed) and writes benchmarks/results/lm_pretraining.json (the
+results page's table) unless `--no-write`.
 """
 
 from __future__ import annotations
@@ -36,16 +37,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results_table import commit_line, machine_line, write_result
 from seqops.data.batches import pad_batch
 from seqops.data.sequences import SequenceSet
 from seqops.model.network import SequenceNet, step_mask
 
 ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "benchmarks" / "results" / "lm_pretraining.json"
 VARIANTS = {"none": (0, False), "lm3": (3, False), "lm10": (10, False), "lm10-ulmfit": (10, True)}
 BATCH, LR, EPOCHS, PATIENCE, LAYER_FACTOR = 64, 2e-3, 6, 2, 2.6
 
@@ -145,12 +151,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default=str(ROOT / "benchmarks/results/lm_pretraining.json"))
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         train, val, vocab = prepared_splits(Path(scratch))
-    rows = []
+    rows: list[list[Any]] = []
     for variant in args.variants:
         epochs, ulmfit = VARIANTS[variant]
         for seed in args.seeds:
@@ -162,28 +168,36 @@ def main() -> None:
             )  # fmt: skip
             perplexity = pretrain(net, train, vocab, epochs, seed) if epochs else None
             accuracy, loss, epoch = fine_tune(net, train, val, seed, ulmfit)
-            row = {
-                "variant": variant,
-                "seed": seed,
-                "lm_train_perplexity": perplexity,
-                "val_accuracy": round(accuracy, 4),
-                "val_loss": round(loss, 4),
-                "best_epoch": epoch,
-                "wall_s": round(time.perf_counter() - start, 1),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    summary = {
-        variant: {
-            key: round(float(np.mean([r[key] for r in rows if r["variant"] == variant])), 4)
-            for key in ("val_accuracy", "val_loss")
-        }
+            rows.append([
+                variant, seed, None if perplexity is None else round(perplexity, 1),
+                round(accuracy, 4), round(loss, 4), epoch, round(time.perf_counter() - start, 1),
+            ])  # fmt: skip
+            print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
+    means = [
+        f"{variant}: mean dev accuracy "
+        f"{np.mean([r[3] for r in rows if r[0] == variant]):.4f}, log-loss "
+        f"{np.mean([r[4] for r in rows if r[0] == variant]):.4f}"
         for variant in args.variants
-    }
-    print(json.dumps(summary, indent=1))
-    Path(args.output).write_text(
-        json.dumps({"command": " ".join(sys.argv), "rows": rows, "mean": summary}, indent=1) + "\n"
-    )
+    ]
+    print("\n".join(means))
+    result = {
+        "title": "Language-model pretraining of the text encoder (SST-2 dev split)",
+        "command": " ".join([".venv/bin/python", "benchmarks/lm_pretraining.py", *sys.argv[1:]]),
+        "commit": commit_line(),
+        "machine": machine_line(),
+        "columns": ["variant", "seed", "LM training perplexity", "dev accuracy", "dev log-loss",
+                    "best epoch", "wall (s)"],
+        "rows": rows,
+        "notes": [
+            "none: the preset's random start; lm3 / lm10: epochs of bidirectional "
+            "language-model pretraining on the training sentences, then plain fine-tuning; "
+            "lm10-ulmfit: then ULMFiT's discriminative rates and gradual unfreezing",
+            "the preset's recurrent path without its n-gram path; best epoch by dev log-loss",
+            *means,
+        ],
+    }  # fmt: skip
+    if not args.no_write:
+        write_result(result, OUTPUT)
 
 
 if __name__ == "__main__":
