@@ -52,38 +52,42 @@ def main() -> None:
         classes = {c: i for i, c in enumerate(sorted(set(train.labels) | set(test.labels)))}
         y_train = np.array([classes[c] for c in train.labels])
         y_test = np.array([classes[c] for c in test.labels])
-        steps = np.concatenate([np.asarray(s, np.float32) for s in train.sequences])
-        mean, std = steps.mean(axis=0), steps.std(axis=0) + 1e-8
-        fitted = [((np.asarray(s, np.float32) - mean) / std) for s in train.sequences]
-        scored = [((np.asarray(s, np.float32) - mean) / std) for s in test.sequences]
+        fitted, scored = standardised(
+            [np.asarray(s, np.float32) for s in train.sequences],
+            [np.asarray(s, np.float32) for s in test.sequences],
+        )
         start = time.perf_counter()
-        x, lengths = pad_batch(fitted)
-        kernels = RandomKernels(x.shape[2], args.features, int(lengths.max()), seed=0)
-        features = kernels.fit(x, lengths)
-        head = torch.nn.Linear(kernels.n_out, len(classes))
-        targets = -np.ones((len(y_train), len(classes)))
-        targets[np.arange(len(y_train)), y_train] = 1.0
-        fit_ridge(features, targets, head)
-        x_test, test_lengths = pad_batch(scored)
-        with torch.no_grad():
-            outputs = torch.cat(
-                [
-                    head(kernels(x_test[i : i + 256], test_lengths[i : i + 256]))
-                    for i in range(0, len(x_test), 256)
-                ]
-            )
-        accuracy = float((outputs.argmax(dim=1).numpy() == y_test).mean())
+        accuracy, n_out = ridge_accuracy(
+            fitted, y_train, scored, y_test, len(classes), args.features
+        )
         wall = time.perf_counter() - start
         baseline = minirocket_baseline(SequenceSet(fitted, y_train), SequenceSet(scored, y_test))
         print(
-            f"{name}: {kernels.n_out} features, kernel ridge test accuracy {accuracy:.4f} "
+            f"{name}: {n_out} features, kernel ridge test accuracy {accuracy:.4f} "
             f"({wall:.0f} s); MiniRocket {float((baseline == y_test).mean()):.4f}"
         )
 
 
-def ridge_accuracy(fitted: list[np.ndarray], y: np.ndarray, scored: list[np.ndarray],
-                   y_scored: np.ndarray, n_classes: int, features: int) -> float:  # fmt: skip
-    """Held-out accuracy of the kernel path's ridge model fitted on `fitted`."""
+def standardised(
+    fitted: list[np.ndarray], scored: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Both sets standardised per channel by the mean and std of `fitted`'s steps, as the
+    prepare stage scales by the training split."""
+    steps = np.concatenate(fitted)
+    mean, std = steps.mean(axis=0), steps.std(axis=0) + 1e-8
+    return [(s - mean) / std for s in fitted], [(s - mean) / std for s in scored]
+
+
+def ridge_accuracy(
+    fitted: list[np.ndarray],
+    y: np.ndarray,
+    scored: list[np.ndarray],
+    y_scored: np.ndarray,
+    n_classes: int,
+    features: int,
+) -> tuple[float, int]:
+    """Accuracy on `scored` of the kernel path's ridge model fitted on `fitted` (as
+    `fit_kernel_path` fits it), and its number of features."""
     x, lengths = pad_batch(fitted)
     kernels = RandomKernels(x.shape[2], features, int(lengths.max()), seed=0)
     head = torch.nn.Linear(kernels.n_out, n_classes)
@@ -92,8 +96,11 @@ def ridge_accuracy(fitted: list[np.ndarray], y: np.ndarray, scored: list[np.ndar
     fit_ridge(kernels.fit(x, lengths), targets, head)
     x_scored, scored_lengths = pad_batch(scored)
     with torch.no_grad():
-        outputs = head(kernels(x_scored, scored_lengths))
-    return float((outputs.argmax(dim=1).numpy() == y_scored).mean())
+        outputs = torch.cat([
+            head(kernels(x_scored[i : i + 256], scored_lengths[i : i + 256]))
+            for i in range(0, len(x_scored), 256)
+        ])  # fmt: skip
+    return float((outputs.argmax(dim=1).numpy() == y_scored).mean()), kernels.n_out
 
 
 def refit_check(name: str, features: int) -> None:
@@ -107,12 +114,8 @@ def refit_check(name: str, features: int) -> None:
     for held in stratified_folds(y, 5, seed=0):
         rest = rng.permutation(np.setdiff1d(np.arange(len(y)), held))
         for label, fitted in (("train", rest[: int(0.8 * len(rest))]), ("train + val", rest)):
-            steps = np.concatenate([sequences[i] for i in fitted])
-            mean, std = steps.mean(axis=0), steps.std(axis=0) + 1e-8
-            accuracy = ridge_accuracy(
-                [(sequences[i] - mean) / std for i in fitted], y[fitted],
-                [(sequences[i] - mean) / std for i in held], y[held], len(classes), features,
-            )  # fmt: skip
+            on, scored = standardised([sequences[i] for i in fitted], [sequences[i] for i in held])
+            accuracy, _ = ridge_accuracy(on, y[fitted], scored, y[held], len(classes), features)
             results[label].append(accuracy)
     print(
         f"{name}: held-out accuracy over 5 folds of the training split, ridge on the train "
