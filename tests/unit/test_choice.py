@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqops.config import parse_config
+from seqops.config import Config, parse_config
 from seqops.contracts import choice_lines
 from seqops.data.sequences import SequenceSet
 from seqops.errors import ConfigError
 from seqops.layout import PROCESSED_META, split_file
-from seqops.tuning.choice import choose, preferred
+from seqops.tuning.choice import choose, fold_scores, preferred
 from tests.unit.bundles import classification_meta
 
 
@@ -153,3 +153,34 @@ def test_a_value_the_earlier_choice_rules_out_is_refused_not_trained(tmp_path: P
             assert row["chosen"] == row["candidates"][preferred(row["candidates"])]["value"]
     with pytest.raises(ConfigError, match=r"model\.recurrent = false leaves no path"):
         parse_config({"model": {"recurrent": False}})
+
+
+def test_a_config_already_cross_validated_is_not_trained_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kernel path kept on the first path (84 or 168 features) is, with
+    # `recurrent: true`, the config the second path's first value trains: its folds are
+    # read from the first path's, not trained again.
+    cfg = parse_config(
+        {"model": {"hidden_size": 4, "num_layers": 1, "bidirectional": False},
+         "train": {"max_epochs": 2, "epoch_examples": 0, "batch_size": 16},
+         "tune": {"choose": {"model.kernel_features": [84, 168],
+                             "model.recurrent": [True, False]}, "choose_folds": 2}}
+    )  # fmt: skip
+    trained: list[Config] = []
+
+    def counting(config: Config, directory: Path, checkpoints: Path) -> tuple[float, float]:
+        trained.append(config)
+        return fold_scores(config, directory, checkpoints)
+
+    monkeypatch.setattr("seqops.tuning.choice.fold_scores", counting)
+    chosen, report = choose(cfg, _processed(tmp_path), tmp_path / "work")
+    assert len(trained) == 2 * 2 + 1 * 2  # not 2 * 2 + 2 * 2
+    kept = next(c for c in report["model.kernel_features"]["candidates"]
+                if c["value"] == chosen["model.kernel_features"])  # fmt: skip
+    again = report["model.recurrent"]["candidates"][0]
+    assert again["value"] is True
+    assert (again["fold_accuracy"], again["fold_loss"]) == (
+        kept["fold_accuracy"],
+        kept["fold_loss"],
+    )

@@ -71,6 +71,9 @@ def choose(
     folds = write_folds(processed, work / "folds", tune.choose_folds, cfg.seed)
     chosen: dict[str, Any] = {}
     report: dict[str, Any] = {}
+    # Fold scores by (config, fold): the value kept on one path is the config the next path's
+    # value equal to its params' one trains again (kernels kept, then `recurrent: true`).
+    scored: dict[tuple[str, int], tuple[float, float]] = {}
     for p, (path, listed) in enumerate(tune.choose.items()):
         values, configs, refused = [], [], []
         for value in listed:
@@ -82,7 +85,7 @@ def choose(
         if not values:
             raise ConfigError(f"{where}: no value of {path} fits: {refused}")
         # One value left: nothing to choose, nothing trained.
-        rows = _cross_validate(values, configs, folds, work / f"path-{p}", pool)
+        rows = _cross_validate(values, configs, folds, work / f"path-{p}", pool, scored)
         chosen[path] = values[preferred(rows)] if rows else values[0]
         report[path] = {"chosen": chosen[path], "folds": len(folds), "candidates": rows}
         if refused:
@@ -93,24 +96,33 @@ def choose(
 
 
 def _cross_validate(
-    values: list[Any], configs: list[Config], folds: list[Path], work: Path, pool: Any
+    values: list[Any],
+    configs: list[Config],
+    folds: list[Path],
+    work: Path,
+    pool: Any,
+    scored: dict[tuple[str, int], tuple[float, float]],
 ) -> list[dict[str, Any]]:
     """Each value's mean and per-fold kept-epoch validation accuracy and loss, its config
-    trained on every fold (side by side on `pool` when given); none for a single value."""
+    trained on every fold (side by side on `pool` when given) unless `scored` already holds
+    that config's fold (trainings are deterministic), and added to it; none for a single
+    value."""
     if len(values) < 2:
         return []
+    keys = [(config.model_dump_json(), f) for config in configs for f in range(len(folds))]
+    new = [key for key in dict.fromkeys(keys) if key not in scored]
     tasks = [
-        (config, directory, work / f"checkpoints-{v}-{f}")
-        for v, config in enumerate(configs)
-        for f, directory in enumerate(folds)
+        (configs[i // len(folds)], folds[f], work / f"checkpoints-{i}")
+        for i, (_, f) in ((keys.index(key), key) for key in new)
     ]
     if pool is None:
-        scores = list(itertools.starmap(fold_scores, tasks))
+        trained = list(itertools.starmap(fold_scores, tasks))
     else:
-        scores = pool.starmap(fold_scores, tasks, chunksize=1)
+        trained = pool.starmap(fold_scores, tasks, chunksize=1)
+    scored.update(zip(new, trained, strict=True))
     rows = []
     for v, value in enumerate(values):
-        mine = scores[v * len(folds) : (v + 1) * len(folds)]
+        mine = [scored[key] for key in keys[v * len(folds) : (v + 1) * len(folds)]]
         accuracy = [a for a, _ in mine]
         loss = [x for _, x in mine]
         rows.append(
